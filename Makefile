@@ -1,0 +1,84 @@
+# libnn: GNU make only. `make` builds build/libnn.a; `make test` runs the
+# cmocka suite; `make SANITIZE=1 test` runs it under ASan + UBSan.
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+
+WARN    := -Wall -Wextra -Wpedantic
+CFLAGS  ?= -O2 -g
+CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
+LDLIBS  := -lm -lpthread
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/sanitize
+ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   ?= build
+endif
+
+LIB_SRC  := $(shell find src -name '*.c' | sort)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libnn.a
+TEST_SRC := $(wildcard tests/test_*.c)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+EX_SRC   := $(wildcard examples/*.c)
+EXAMPLES := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+
+.PHONY: all lib test examples demo install uninstall clean check-cmocka
+all: $(LIB)
+lib: $(LIB)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# --- tests: one cmocka program per tests/test_*.c
+check-cmocka:
+	@sh tests/ensure-cmocka.sh "$(CC)"
+
+$(BUILD)/tests/%: tests/%.c $(LIB) | check-cmocka
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) -lcmocka $(LDLIBS)
+
+test: $(TESTS)
+	@failed=0; for t in $(TESTS); do \
+	  echo "== $$t"; $$t || failed=$$((failed + 1)); \
+	done; \
+	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
+	echo "all $(words $(TESTS)) test programs passed"
+
+# --- examples
+$(BUILD)/examples/%: examples/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+examples: $(EXAMPLES)
+
+demo: examples
+	@sh examples/demo.sh $(BUILD)
+
+# --- install with a pkg-config file
+install: $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/include/nn $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/nn.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/nn/*.h $(DESTDIR)$(PREFIX)/include/nn/
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' nn.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/include/nn $(DESTDIR)$(PREFIX)/include/nn.h \
+	  $(DESTDIR)$(PREFIX)/lib/libnn.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d)

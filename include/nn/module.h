@@ -1,0 +1,95 @@
+/* libnn: modules (layers and containers), their parameters, forward and
+   backward.
+
+   Ownership: a constructor returns a module the caller owns and frees with
+   nn_module_free, unless it is handed to nn_sequential_add, which takes it
+   over. nn_forward and nn_backward return tensors owned by the module: valid
+   until the module's next forward (or backward) or its free; never free
+   them. nn_backward returns dL/dx and ADDS into the parameter gradients
+   (they accumulate until nn_zero_grad, as in PyTorch). */
+#ifndef NN_MODULE_H
+#define NN_MODULE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nn_module nn_module;
+
+/* name: as PyTorch's state_dict() names it ("0.weight", "fc1.bias").
+   All three pointers are owned by the module. */
+typedef struct {
+    const char *name;
+    nn_tensor *value;
+    nn_tensor *grad;
+} nn_param;
+
+/* y = x W^T + b over the last dimension of x (any rank >= 1); W [out, in]. */
+nn_module *nn_linear(int64_t in_features, int64_t out_features, bool bias);
+
+/* 2-D convolution (cross-correlation) on [N, C, H, W] or unbatched [C, H, W]
+   input; weight [out, in, kh, kw], bias [out]. */
+nn_module *nn_conv2d(int64_t in_channels, int64_t out_channels, int kernel_size,
+                     int stride, int padding);
+typedef struct {
+    int64_t in_channels, out_channels;
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+    bool bias;
+} nn_conv2d_opts; /* 0 stride/dilation = 1 */
+nn_module *nn_conv2d_ex(const nn_conv2d_opts *o);
+
+nn_module *nn_relu(void);    /* f(x) = max{0, x} */
+nn_module *nn_sigmoid(void); /* f(x) = 1 / (1 + exp(-x)) */
+nn_module *nn_tanh(void);    /* f(x) = tanh(x) */
+
+/* Max pooling over windows of [N, C, H, W] or [C, H, W]; stride 0: kernel_size. */
+nn_module *nn_maxpool2d(int kernel_size, int stride);
+/* Flattens every dimension but the first: [N, ...] -> [N, prod(...)]. */
+nn_module *nn_flatten(void);
+/* Training mode: zeroes each element with probability p and scales the
+   rest by 1/(1-p); evaluation mode: identity. */
+nn_module *nn_dropout(float p);
+
+/* Container running its children in order. */
+nn_module *nn_sequential(void);
+/* Appends child under name (NULL: its index, "0", "1", ...). On success the
+   sequential owns child; on failure the caller still does. Names must be
+   non-empty, unique and free of '.'. */
+int nn_sequential_add(nn_module *seq, const char *name, nn_module *child);
+/* Class name printed by nn_module_print ("SimpleNet" prints "SimpleNet(");
+   copied. Default "Sequential". */
+int nn_sequential_set_class_name(nn_module *seq, const char *class_name);
+
+nn_tensor *nn_forward(nn_module *m, const nn_tensor *x);
+nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out);
+
+/* Sets every parameter gradient to zero. */
+void nn_zero_grad(nn_module *m);
+
+/* Stores in *params an array of the module's parameters (owned by m, valid
+   until m changes structure or is freed) and returns their count, or a
+   negative nn_status. params may be NULL to only count. */
+int nn_module_params(nn_module *m, nn_param **params);
+
+/* Training (default) or evaluation mode for m and every module inside it. */
+void nn_module_train(nn_module *m, bool training);
+
+/* Type name: "Linear", "Sequential", ... (owned by the library). */
+const char *nn_module_type(const nn_module *m);
+
+/* Prints m the way PyTorch's print(model) does. */
+void nn_module_print(const nn_module *m, FILE *f);
+
+/* Frees m and everything it owns. NULL: no-op. */
+void nn_module_free(nn_module *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,42 @@
+/* libnn: optimizers, with the update rules and defaults of torch.optim
+   (PyTorch 1.13). An optimizer keeps pointers to the module's parameters:
+   free it before the module. The caller owns what the constructors return. */
+#ifndef NN_OPTIM_H
+#define NN_OPTIM_H
+
+#include <stdbool.h>
+
+#include "module.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nn_optim nn_optim;
+
+typedef struct { float lr, momentum, dampening, weight_decay; bool nesterov; } nn_sgd_opts;
+typedef struct { float lr, beta1, beta2, eps, weight_decay; bool amsgrad; } nn_adam_opts;
+typedef struct { float lr, alpha, eps, weight_decay, momentum; bool centered; } nn_rmsprop_opts;
+typedef struct { float lr, lr_decay, weight_decay, initial_accumulator_value, eps; } nn_adagrad_opts;
+
+nn_sgd_opts nn_sgd_defaults(float lr);       /* momentum 0, dampening 0, wd 0 */
+nn_adam_opts nn_adam_defaults(void);         /* lr 1e-3, betas (0.9, 0.999), eps 1e-8 */
+nn_rmsprop_opts nn_rmsprop_defaults(void);   /* lr 1e-2, alpha 0.99, eps 1e-8 */
+nn_adagrad_opts nn_adagrad_defaults(void);   /* lr 1e-2, eps 1e-10 */
+
+/* NULL opts: the defaults. SGD has no default learning rate (torch requires
+   lr too): nn_sgd(m, NULL) fails; pass &(nn_sgd_opts){.lr = 0.1f} or
+   nn_sgd_defaults(lr). The module must have parameters. */
+nn_optim *nn_sgd(nn_module *m, const nn_sgd_opts *o);
+nn_optim *nn_adam(nn_module *m, const nn_adam_opts *o);
+nn_optim *nn_rmsprop(nn_module *m, const nn_rmsprop_opts *o);
+nn_optim *nn_adagrad(nn_module *m, const nn_adagrad_opts *o);
+
+int nn_optim_step(nn_optim *o);
+void nn_optim_zero_grad(nn_optim *o);
+void nn_optim_free(nn_optim *o); /* NULL: no-op */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,69 @@
+/* Internal: allocation, error recording and tensor helpers shared by every
+   part of the library. Not installed. */
+#ifndef NN_CORE_H
+#define NN_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/error.h"
+#include "nn/tensor.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define NN_PRINTF(a, b)
+#endif
+
+/* --- allocation (src/alloc.c): everything goes through the user's allocator */
+void *nn_alloc(size_t bytes);                 /* NULL + error on failure */
+void *nn_alloc_zeroed(size_t count, size_t size); /* overflow-checked calloc */
+void nn_release(void *p);                     /* NULL: no-op */
+char *nn_strdup(const char *s);
+
+/* --- errors (src/error.c); each returns its status so callers can
+   `return nn_fail(NN_EINVAL, "...")`. */
+int nn_fail(nn_status s, const char *fmt, ...) NN_PRINTF(2, 3);
+void *nn_fail_null(nn_status s, const char *fmt, ...) NN_PRINTF(2, 3);
+float nn_fail_nan(nn_status s, const char *fmt, ...) NN_PRINTF(2, 3);
+
+/* --- checked arithmetic */
+bool nn_mul_overflows(int64_t a, int64_t b, int64_t *out);
+/* numel of shape, -1 if negative dims, overflow, or more than fits in memory */
+int64_t nn_shape_numel(int ndim, const int64_t *shape);
+
+/* "[4, 3]"; buf should hold NN_SHAPE_STR_LEN chars */
+#define NN_SHAPE_STR_LEN 192
+const char *nn_shape_str(int ndim, const int64_t *shape, char *buf);
+const char *nn_tensor_shape_str(const nn_tensor *t, char *buf);
+
+/* --- tensors embedded in modules (src/tensor.c).
+   A zero-initialised nn_tensor is an empty slot. */
+struct nn_storage {
+    float *data;
+    int64_t capacity; /* elements */
+    int refcount;
+};
+/* Makes t a contiguous tensor of the given shape on storage it holds,
+   reusing its current storage when large enough and not avoid's storage
+   (avoid may be NULL). New storage is not zeroed. On failure t is
+   unchanged. */
+int nn_tensor_resize(nn_tensor *t, int ndim, const int64_t *shape, const nn_tensor *avoid);
+/* Makes dst a view of src (shares and retains src's storage). */
+void nn_tensor_retain_into(nn_tensor *dst, const nn_tensor *src);
+/* Drops t's storage reference and empties the slot. */
+void nn_tensor_release(nn_tensor *t);
+/* Allocates a stand-alone tensor header viewing t's storage. */
+nn_tensor *nn_tensor_view_new(const nn_tensor *t);
+
+bool nn_tensor_same_shape(const nn_tensor *a, const nn_tensor *b);
+void nn_tensor_set_contiguous_strides(nn_tensor *t);
+/* Copies src's elements in row-major order into dst (numel floats). */
+void nn_tensor_gather(const nn_tensor *src, float *dst);
+/* Row-major contiguous data of x: x->data itself when contiguous, else a
+   copy into the scratch slot (resized as needed). NULL on failure. */
+const float *nn_tensor_dense(const nn_tensor *x, nn_tensor *scratch);
+
+#endif

@@ -1,0 +1,76 @@
+/* Error codes and the thread-local message behind nn_last_error(). */
+#include <math.h>
+#include <stdio.h>
+
+#include "core.h"
+
+static _Thread_local char last_error[512];
+
+const char *nn_last_error(void) { return last_error; }
+
+const char *nn_status_str(nn_status s)
+{
+    switch (s) {
+    case NN_OK: return "success";
+    case NN_EINVAL: return "invalid argument";
+    case NN_ESHAPE: return "shape mismatch";
+    case NN_ENOMEM: return "out of memory";
+    case NN_EIO: return "input/output error";
+    case NN_EFORMAT: return "malformed data";
+    }
+    return "unknown status";
+}
+
+static void record(const char *fmt, va_list ap)
+{
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+}
+
+int nn_fail(nn_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    record(fmt, ap);
+    va_end(ap);
+    return (int)s;
+}
+
+void *nn_fail_null(nn_status s, const char *fmt, ...)
+{
+    (void)s;
+    va_list ap;
+    va_start(ap, fmt);
+    record(fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+float nn_fail_nan(nn_status s, const char *fmt, ...)
+{
+    (void)s;
+    va_list ap;
+    va_start(ap, fmt);
+    record(fmt, ap);
+    va_end(ap);
+    return NAN;
+}
+
+const char *nn_shape_str(int ndim, const int64_t *shape, char *buf)
+{
+    size_t at = 0;
+    buf[at++] = '[';
+    for (int i = 0; i < ndim && at < NN_SHAPE_STR_LEN - 24; i++)
+        at += (size_t)snprintf(buf + at, NN_SHAPE_STR_LEN - at, i ? ", %lld" : "%lld",
+                               (long long)shape[i]);
+    snprintf(buf + at, NN_SHAPE_STR_LEN - at, "]");
+    return buf;
+}
+
+const char *nn_tensor_shape_str(const nn_tensor *t, char *buf)
+{
+    if (!t) {
+        snprintf(buf, NN_SHAPE_STR_LEN, "NULL");
+        return buf;
+    }
+    return nn_shape_str(t->ndim, t->shape, buf);
+}

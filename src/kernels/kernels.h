@@ -1,0 +1,23 @@
+/* Internal: raw float kernels. Arrays in, arrays out; no allocation, no
+   knowledge of tensors or modules. Row-major throughout. */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* C[M,N] = alpha * op(A) op(B) + beta * C, op(A) [M,K], op(B) [K,N].
+   A is stored [M,K] (lda >= K) or, when trans_a, [K,M] (lda >= M); B is
+   stored [K,N] (ldb >= N) or, when trans_b, [N,K] (ldb >= K).
+   beta == 0 overwrites C without reading it. */
+void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+             int64_t ldc);
+
+/* The plain triple loop with the same contract, accumulating in double:
+   the yardstick the tests hold every faster path against. */
+void nn_gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                 int64_t ldc);
+
+#endif

@@ -1,0 +1,72 @@
+/* ReLU: f(x) = max{0, x};  df/dx = 1 where x > 0 (0 at the kink, as PyTorch). */
+#include "module_impl.h"
+
+typedef struct {
+    nn_module base;
+    nn_tensor out;  /* forward result; backward reads its sign */
+    nn_tensor grad; /* dL/dx */
+} relu;
+
+static nn_tensor *relu_forward(nn_module *m, const nn_tensor *x)
+{
+    relu *r = (relu *)m;
+    if (nn_tensor_resize(&r->out, x->ndim, x->shape, x) < 0)
+        return NULL;
+    float *y = r->out.data;
+    nn_tensor_gather(x, y);
+    int64_t n = nn_tensor_numel(x);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    return &r->out;
+}
+
+static nn_tensor *relu_backward(nn_module *m, const nn_tensor *g)
+{
+    relu *r = (relu *)m;
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
+    if (!r->out.storage)
+        return nn_fail_null(NN_EINVAL, "nn_backward: ReLU() called before forward");
+    if (!nn_tensor_same_shape(g, &r->out))
+        return nn_fail_null(NN_ESHAPE, "nn_backward: ReLU() expected grad_out of shape %s, got %s",
+                            nn_tensor_shape_str(&r->out, a), nn_tensor_shape_str(g, b));
+    if (nn_tensor_resize(&r->grad, g->ndim, g->shape, g) < 0)
+        return NULL;
+    float *dx = r->grad.data;
+    nn_tensor_gather(g, dx);
+    const float *y = r->out.data;
+    int64_t n = nn_tensor_numel(g);
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
+    return &r->grad;
+}
+
+static void relu_repr(const nn_module *m, FILE *f, int indent)
+{
+    (void)m;
+    (void)indent;
+    fputs("ReLU()", f);
+}
+
+static void relu_destroy(nn_module *m)
+{
+    relu *r = (relu *)m;
+    nn_tensor_release(&r->out);
+    nn_tensor_release(&r->grad);
+}
+
+static const nn_module_ops relu_ops = {
+    .type = "ReLU",
+    .forward = relu_forward,
+    .backward = relu_backward,
+    .repr = relu_repr,
+    .destroy = relu_destroy,
+};
+
+nn_module *nn_relu(void)
+{
+    relu *r = nn_alloc_zeroed(1, sizeof *r);
+    if (!r)
+        return NULL;
+    nn_module_init(&r->base, &relu_ops);
+    return &r->base;
+}

@@ -1,0 +1,37 @@
+/* Internal: the module interface. Every layer is a struct whose first member
+   is nn_module; the container only calls through the ops table. */
+#ifndef NN_MODULE_IMPL_H
+#define NN_MODULE_IMPL_H
+
+#include "core.h"
+#include "nn/module.h"
+
+typedef struct nn_module_ops {
+    const char *type; /* "Linear" */
+    nn_tensor *(*forward)(nn_module *, const nn_tensor *x);
+    nn_tensor *(*backward)(nn_module *, const nn_tensor *grad_out);
+    /* One line for leaves; containers print their children, indenting
+       nested lines by indent + 2 spaces as PyTorch does. */
+    void (*repr)(const nn_module *, FILE *, int indent);
+    void (*destroy)(nn_module *); /* frees what the layer owns besides base */
+    /* optional, for containers: gather children's parameters / propagate mode */
+    int (*params)(nn_module *, nn_param **);
+    void (*set_training)(nn_module *, bool);
+} nn_module_ops;
+
+struct nn_module {
+    const nn_module_ops *ops;
+    nn_param *params; /* leaves: their own parameters, names "weight", "bias" */
+    int n_params;
+    bool training;
+};
+
+/* Initialises the base of a freshly allocated layer. */
+void nn_module_init(nn_module *m, const nn_module_ops *ops);
+/* Adds a zero-initialised parameter of the given shape with its gradient.
+   name must be a string literal (not copied). */
+nn_tensor *nn_module_add_param(nn_module *m, const char *name, int ndim, const int64_t *shape);
+/* Fills t with U(-bound, bound) from the library generator, in memory order. */
+void nn_init_uniform(nn_tensor *t, double bound);
+
+#endif

@@ -1,0 +1,398 @@
+/* Strided tensors over reference-counted storage. */
+#include <math.h>
+#include <string.h>
+
+#include "core.h"
+
+#define NN_ALIGN 64
+/* Largest element count we ever allocate: keeps bytes inside ptrdiff_t. */
+#define NN_MAX_NUMEL ((int64_t)(PTRDIFF_MAX / (ptrdiff_t)sizeof(float)) - NN_ALIGN)
+
+int64_t nn_shape_numel(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || nn_mul_overflows(n, shape[i], &n))
+            return -1;
+    }
+    return n > NN_MAX_NUMEL ? -1 : n;
+}
+
+/* One allocation: header, then the data aligned for vector loads. */
+static struct nn_storage *storage_new(int64_t numel)
+{
+    size_t bytes = sizeof(struct nn_storage) + NN_ALIGN + (size_t)numel * sizeof(float);
+    unsigned char *raw = nn_alloc(bytes);
+    if (!raw)
+        return NULL;
+    struct nn_storage *s = (struct nn_storage *)raw;
+    uintptr_t p = (uintptr_t)(raw + sizeof *s);
+    p = (p + NN_ALIGN - 1) & ~(uintptr_t)(NN_ALIGN - 1);
+    s->data = (float *)p;
+    s->capacity = numel;
+    s->refcount = 1;
+    return s;
+}
+
+static void storage_drop(struct nn_storage *s)
+{
+    if (s && --s->refcount == 0)
+        nn_release(s);
+}
+
+void nn_tensor_set_contiguous_strides(nn_tensor *t)
+{
+    int64_t st = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        t->stride[i] = st;
+        st *= t->shape[i] > 1 ? t->shape[i] : 1;
+    }
+}
+
+static int check_shape(const char *fn, int ndim, const int64_t *shape, int64_t *numel)
+{
+    if (ndim < 0 || ndim > NN_MAX_DIMS)
+        return nn_fail(NN_EINVAL, "%s: expected 0..%d dimensions, got %d", fn, NN_MAX_DIMS, ndim);
+    if (ndim > 0 && !shape)
+        return nn_fail(NN_EINVAL, "%s: shape is NULL", fn);
+    *numel = nn_shape_numel(ndim, shape);
+    if (*numel < 0) {
+        char b[NN_SHAPE_STR_LEN];
+        return nn_fail(NN_EINVAL, "%s: expected non-negative sizes whose product fits in memory, got %s",
+                       fn, nn_shape_str(ndim, shape, b));
+    }
+    return NN_OK;
+}
+
+static nn_tensor *tensor_alloc(const char *fn, int ndim, const int64_t *shape)
+{
+    int64_t numel;
+    if (check_shape(fn, ndim, shape, &numel) < 0)
+        return NULL;
+    nn_tensor *t = nn_alloc_zeroed(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->storage = storage_new(numel);
+    if (!t->storage) {
+        nn_release(t);
+        return NULL;
+    }
+    t->data = t->storage->data;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    nn_tensor_set_contiguous_strides(t);
+    return t;
+}
+
+nn_tensor *nn_tensor_new(int ndim, const int64_t *shape)
+{
+    nn_tensor *t = tensor_alloc("nn_tensor_new", ndim, shape);
+    if (t)
+        memset(t->data, 0, (size_t)nn_tensor_numel(t) * sizeof(float));
+    return t;
+}
+
+nn_tensor *nn_tensor_from(const float *data, int ndim, const int64_t *shape)
+{
+    if (!data)
+        return nn_fail_null(NN_EINVAL, "nn_tensor_from: data is NULL");
+    nn_tensor *t = tensor_alloc("nn_tensor_from", ndim, shape);
+    if (t)
+        memcpy(t->data, data, (size_t)nn_tensor_numel(t) * sizeof(float));
+    return t;
+}
+
+void nn_tensor_free(nn_tensor *t)
+{
+    if (!t)
+        return;
+    storage_drop(t->storage);
+    nn_release(t);
+}
+
+int64_t nn_tensor_numel(const nn_tensor *t)
+{
+    if (!t)
+        return -1;
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        n *= t->shape[i];
+    return n;
+}
+
+bool nn_tensor_is_contiguous(const nn_tensor *t)
+{
+    if (!t)
+        return false;
+    int64_t expected = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] == 0)
+            return true;
+        if (t->shape[i] != 1 && t->stride[i] != expected)
+            return false;
+        expected *= t->shape[i];
+    }
+    return true;
+}
+
+bool nn_tensor_same_shape(const nn_tensor *a, const nn_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i])
+            return false;
+    return true;
+}
+
+nn_tensor *nn_tensor_view_new(const nn_tensor *t)
+{
+    nn_tensor *v = nn_alloc(sizeof *v);
+    if (!v)
+        return NULL;
+    *v = *t;
+    if (v->storage)
+        v->storage->refcount++;
+    return v;
+}
+
+/* Strides for viewing a tensor of (shape, stride) as new_shape without a
+   copy, or false when the memory layout does not allow it. Dimensions are
+   grouped into runs that are contiguous with each other; each run of the
+   old shape must be covered exactly by a run of new dimensions. */
+static bool view_strides(const nn_tensor *t, int nd, const int64_t *ns, int64_t *out)
+{
+    if (nn_tensor_numel(t) == 0 || t->ndim == 0) {
+        nn_tensor tmp = {.ndim = nd};
+        memcpy(tmp.shape, ns, (size_t)nd * sizeof *ns);
+        nn_tensor_set_contiguous_strides(&tmp);
+        memcpy(out, tmp.stride, (size_t)nd * sizeof *out);
+        return true;
+    }
+    int v = nd - 1;
+    int64_t base = t->stride[t->ndim - 1], run = 1, vrun = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        run *= t->shape[d];
+        bool run_ends = d == 0 || (t->shape[d - 1] != 1 && t->stride[d - 1] != run * base);
+        if (!run_ends)
+            continue;
+        while (v >= 0 && (vrun < run || ns[v] == 1)) {
+            out[v] = vrun * base;
+            vrun *= ns[v];
+            v--;
+        }
+        if (vrun != run)
+            return false;
+        if (d > 0) {
+            base = t->stride[d - 1];
+            run = vrun = 1;
+        }
+    }
+    return v == -1;
+}
+
+nn_tensor *nn_tensor_reshape(const nn_tensor *t, int ndim, const int64_t *shape)
+{
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
+    if (!t)
+        return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: tensor is NULL");
+    if (ndim < 0 || ndim > NN_MAX_DIMS || (ndim > 0 && !shape))
+        return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: expected 0..%d dimensions and a shape, got %d",
+                            NN_MAX_DIMS, ndim);
+    int64_t ns[NN_MAX_DIMS], known = 1;
+    int infer = -1;
+    for (int i = 0; i < ndim; i++) {
+        ns[i] = shape[i];
+        if (shape[i] == -1 && infer < 0) {
+            infer = i;
+            continue;
+        }
+        if (shape[i] < 0 || nn_mul_overflows(known, shape[i], &known))
+            return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: invalid shape %s",
+                                nn_shape_str(ndim, shape, a));
+    }
+    int64_t numel = nn_tensor_numel(t);
+    if (infer >= 0) {
+        if (known == 0 || numel % known)
+            return nn_fail_null(NN_ESHAPE, "nn_tensor_reshape: shape %s is invalid for input of shape %s",
+                                nn_shape_str(ndim, shape, a), nn_tensor_shape_str(t, b));
+        ns[infer] = numel / known;
+        known = numel;
+    }
+    if (known != numel)
+        return nn_fail_null(NN_ESHAPE, "nn_tensor_reshape: shape %s is invalid for input of shape %s",
+                            nn_shape_str(ndim, shape, a), nn_tensor_shape_str(t, b));
+    int64_t st[NN_MAX_DIMS];
+    if (view_strides(t, ndim, ns, st)) {
+        nn_tensor *v = nn_tensor_view_new(t);
+        if (!v)
+            return NULL;
+        v->ndim = ndim;
+        memcpy(v->shape, ns, (size_t)ndim * sizeof *ns);
+        memcpy(v->stride, st, (size_t)ndim * sizeof *st);
+        return v;
+    }
+    nn_tensor *c = tensor_alloc("nn_tensor_reshape", ndim, ns);
+    if (c)
+        nn_tensor_gather(t, c->data);
+    return c;
+}
+
+nn_tensor *nn_tensor_transpose(const nn_tensor *t, int d0, int d1)
+{
+    if (!t)
+        return nn_fail_null(NN_EINVAL, "nn_tensor_transpose: tensor is NULL");
+    int n = t->ndim > 0 ? t->ndim : 1;
+    int a = d0 < 0 ? d0 + n : d0, b = d1 < 0 ? d1 + n : d1;
+    if (a < 0 || a >= n || b < 0 || b >= n) {
+        char s[NN_SHAPE_STR_LEN];
+        return nn_fail_null(NN_EINVAL, "nn_tensor_transpose: dimensions (%d, %d) out of range for shape %s",
+                            d0, d1, nn_tensor_shape_str(t, s));
+    }
+    nn_tensor *v = nn_tensor_view_new(t);
+    if (!v || t->ndim == 0)
+        return v;
+    int64_t sh = v->shape[a], st = v->stride[a];
+    v->shape[a] = v->shape[b];
+    v->stride[a] = v->stride[b];
+    v->shape[b] = sh;
+    v->stride[b] = st;
+    return v;
+}
+
+void nn_tensor_gather(const nn_tensor *src, float *dst)
+{
+    int64_t numel = nn_tensor_numel(src);
+    if (numel == 0)
+        return;
+    if (nn_tensor_is_contiguous(src)) {
+        memcpy(dst, src->data, (size_t)numel * sizeof(float));
+        return;
+    }
+    /* odometer over all but the last dimension, inner loop strided */
+    int last = src->ndim - 1;
+    int64_t idx[NN_MAX_DIMS] = {0}, n = src->shape[last], s = src->stride[last];
+    const float *p = src->data;
+    for (int64_t done = 0; done < numel; done += n) {
+        for (int64_t j = 0; j < n; j++)
+            *dst++ = p[j * s];
+        for (int d = last - 1; d >= 0; d--) {
+            p += src->stride[d];
+            if (++idx[d] < src->shape[d])
+                break;
+            p -= src->stride[d] * src->shape[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+nn_tensor *nn_tensor_contiguous(const nn_tensor *t)
+{
+    if (!t)
+        return nn_fail_null(NN_EINVAL, "nn_tensor_contiguous: tensor is NULL");
+    nn_tensor *c = tensor_alloc("nn_tensor_contiguous", t->ndim, t->shape);
+    if (c)
+        nn_tensor_gather(t, c->data);
+    return c;
+}
+
+float nn_tensor_get(const nn_tensor *t, const int64_t *index)
+{
+    if (!t || (t->ndim > 0 && !index))
+        return nn_fail_nan(NN_EINVAL, "nn_tensor_get: tensor or index is NULL");
+    int64_t off = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        if (index[i] < 0 || index[i] >= t->shape[i]) {
+            char s[NN_SHAPE_STR_LEN];
+            return nn_fail_nan(NN_EINVAL, "nn_tensor_get: index %lld out of range for dimension %d of shape %s",
+                               (long long)index[i], i, nn_tensor_shape_str(t, s));
+        }
+        off += index[i] * t->stride[i];
+    }
+    return t->data[off];
+}
+
+int nn_tensor_copy_out(const nn_tensor *t, float *out)
+{
+    if (!t || !out)
+        return nn_fail(NN_EINVAL, "nn_tensor_copy_out: tensor or output is NULL");
+    nn_tensor_gather(t, out);
+    return NN_OK;
+}
+
+int nn_tensor_fill(nn_tensor *t, float value)
+{
+    if (!t)
+        return nn_fail(NN_EINVAL, "nn_tensor_fill: tensor is NULL");
+    int64_t numel = nn_tensor_numel(t);
+    if (numel == 0)
+        return NN_OK;
+    int last = t->ndim - 1;
+    if (last < 0) {
+        t->data[0] = value;
+        return NN_OK;
+    }
+    int64_t idx[NN_MAX_DIMS] = {0}, n = t->shape[last], s = t->stride[last];
+    float *p = t->data;
+    for (int64_t done = 0; done < numel; done += n) {
+        for (int64_t j = 0; j < n; j++)
+            p[j * s] = value;
+        for (int d = last - 1; d >= 0; d--) {
+            p += t->stride[d];
+            if (++idx[d] < t->shape[d])
+                break;
+            p -= t->stride[d] * t->shape[d];
+            idx[d] = 0;
+        }
+    }
+    return NN_OK;
+}
+
+/* --- slots embedded in modules --- */
+
+int nn_tensor_resize(nn_tensor *t, int ndim, const int64_t *shape, const nn_tensor *avoid)
+{
+    int64_t numel;
+    if (check_shape("nn_tensor_resize", ndim, shape, &numel) < 0)
+        return NN_ENOMEM;
+    struct nn_storage *s = t->storage;
+    bool reuse = s && s->capacity >= numel && !(avoid && avoid->storage == s);
+    if (!reuse) {
+        s = storage_new(numel);
+        if (!s)
+            return NN_ENOMEM;
+        storage_drop(t->storage);
+        t->storage = s;
+    }
+    t->data = s->data;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    nn_tensor_set_contiguous_strides(t);
+    return NN_OK;
+}
+
+void nn_tensor_retain_into(nn_tensor *dst, const nn_tensor *src)
+{
+    if (src->storage)
+        src->storage->refcount++;
+    storage_drop(dst->storage);
+    *dst = *src;
+}
+
+void nn_tensor_release(nn_tensor *t)
+{
+    storage_drop(t->storage);
+    memset(t, 0, sizeof *t);
+}
+
+const float *nn_tensor_dense(const nn_tensor *x, nn_tensor *scratch)
+{
+    if (nn_tensor_is_contiguous(x))
+        return x->data;
+    if (nn_tensor_resize(scratch, x->ndim, x->shape, x) < 0)
+        return NULL;
+    nn_tensor_gather(x, scratch->data);
+    return scratch->data;
+}
