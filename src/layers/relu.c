@@ -16,7 +16,7 @@ static nn_tensor *relu_forward(nn_module *m, const nn_tensor *x)
     nn_tensor_gather(x, y);
     int64_t n = nn_tensor_numel(x);
     for (int64_t i = 0; i < n; i++)
-        y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        y[i] = y[i] < 0.0f ? 0.0f : y[i]; /* NaN stays NaN, as in torch */
     return &r->out;
 }
 
