@@ -50,6 +50,14 @@ nn_module *nn_tanh(void);    /* f(x) = tanh(x) */
 
 /* Max pooling over windows of [N, C, H, W] or [C, H, W]; stride 0: kernel_size. */
 nn_module *nn_maxpool2d(int kernel_size, int stride);
+/* Rectangular windows, padding (at most half the window; padding never wins),
+   dilation and ceil_mode as torch.nn.MaxPool2d. 0 stride: the kernel size;
+   0 dilation: 1. Prints like torch, e.g. MaxPool2d(kernel_size=(2, 3), ...). */
+typedef struct {
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+    bool ceil_mode;
+} nn_maxpool2d_opts;
+nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *o);
 /* Flattens every dimension but the first: [N, ...] -> [N, prod(...)]. */
 nn_module *nn_flatten(void);
 /* Training mode: zeroes each element with probability p and scales the
