@@ -124,6 +124,10 @@ def optim_fixtures():
            "\ntypedef struct {\n    const char *name;\n    const char *kind;\n"
            "    nn_sgd_opts sgd;\n    nn_adam_opts adam;\n    nn_rmsprop_opts rmsprop;\n"
            "    nn_adagrad_opts adagrad;\n    const float *trajectory; /* params after each step */\n"
+           "    /* torch's state_dict()['state'] after the last step: keys of one\n"
+           "       parameter (comma-separated, without step), the buffers parameter-major */\n"
+           "    const char *state_keys;\n    const float *state;\n    int state_len;\n"
+           "    double step; /* state[p]['step'], -1 when torch keeps none */\n"
            "} optim_case;\n\n"]
     table = []
     for name, kind, kw in CASES:
@@ -136,9 +140,23 @@ def optim_fixtures():
             opt.step()
             traj.append(torch.cat([p.detach().reshape(-1) for p in params]))
         out.append(carr("traj_" + name, torch.cat(traj)))
+        keys, bufs, step = [], [], -1.0
+        for i, p in enumerate(params):
+            st = opt.state_dict()["state"][i]
+            pk = [k for k, v in st.items() if k != "step" and v is not None]
+            if i == 0:
+                keys = pk
+            assert pk == keys
+            bufs += [st[k].reshape(-1) for k in pk]
+            if "step" in st:
+                step = float(st["step"])
+        state = torch.cat(bufs) if bufs else torch.zeros(0)
+        out.append(carr("state_" + name, state))
         field = {"SGD": "sgd", "Adam": "adam", "RMSprop": "rmsprop", "Adagrad": "adagrad"}[kind]
-        table.append('    {"%s", "%s", .%s = %s, .trajectory = traj_%s},\n'
-                     % (name, kind, field, c_opts(kind, kw), name))
+        table.append('    {"%s", "%s", .%s = %s, .trajectory = traj_%s,\n'
+                     '     .state_keys = "%s", .state = state_%s, .state_len = %d, .step = %.1f},\n'
+                     % (name, kind, field, c_opts(kind, kw), name, ",".join(keys), name,
+                        state.numel(), step))
     out.append("\nstatic const optim_case optim_cases[] = {\n" + "".join(table) + "};\n")
     out.append("\n#endif\n")
     return "".join(out)
