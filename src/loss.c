@@ -184,6 +184,19 @@ nn_loss *nn_mse_loss(void) { return loss_new(&mse_ops); }
 nn_loss *nn_cross_entropy_loss(void) { return loss_new(&ce_ops); }
 nn_loss *nn_bce_with_logits_loss(void) { return loss_new(&bce_ops); }
 
+/* Row-major data of an input; copied into scratch when it lives in our own
+   gradient (a caller passing the last gradient back in), which the
+   computation is about to overwrite. */
+static const float *dense_input(const nn_loss *l, const nn_tensor *x, nn_tensor *scratch)
+{
+    if (!x->storage || x->storage != l->grad.storage)
+        return nn_tensor_dense(x, scratch);
+    if (nn_tensor_resize(scratch, x->ndim, x->shape, x) < 0)
+        return NULL;
+    nn_tensor_gather(x, scratch->data);
+    return scratch->data;
+}
+
 float nn_loss_forward(nn_loss *l, const nn_tensor *pred, const nn_tensor *target)
 {
     if (!l || !pred || !target)
@@ -193,12 +206,9 @@ float nn_loss_forward(nn_loss *l, const nn_tensor *pred, const nn_tensor *target
         return NAN;
     /* Everything that can fail (allocation) happens before grad is
        touched, and grad's resize last: a failure leaves the last gradient. */
-    const float *p = nn_tensor_dense(pred, &l->pred_dense);
-    const float *t = p ? nn_tensor_dense(target, &l->target_dense) : NULL;
-    if (!t)
-        return NAN;
-    /* avoid pred's storage so the result never overwrites an input we read */
-    if (nn_tensor_resize(&l->grad, pred->ndim, pred->shape, pred) < 0)
+    const float *p = dense_input(l, pred, &l->pred_dense);
+    const float *t = p ? dense_input(l, target, &l->target_dense) : NULL;
+    if (!t || nn_tensor_resize(&l->grad, pred->ndim, pred->shape, NULL) < 0)
         return NAN;
     double value = l->ops->compute(pred, p, t, l->grad.data);
     l->has_forward = true;

@@ -219,6 +219,39 @@ static void test_elementwise_bad_input(void **state)
     }
 }
 
+/* The last gradient passed back in as prediction or target (the loss
+   writes its new gradient where that data lives) still gives torch's value. */
+static void test_gradient_fed_back_as_input(void **state)
+{
+    (void)state;
+    nn_loss *l = nn_mse_loss();
+    nn_tensor *p = nn_tensor_from(mse_pred, NN_SHAPE(3, 4));
+    nn_tensor *t = nn_tensor_from(mse_target, NN_SHAPE(3, 4));
+    assert_false(isnan(nn_loss_forward(l, p, t)));
+    nn_tensor *g = nn_loss_backward(l);
+    float gd[12], want[12], want_grad[12];
+    memcpy(gd, g->data, sizeof gd);
+    double sum = 0.0;
+    for (int i = 0; i < 12; i++) {
+        double d = (double)mse_pred[i] - gd[i];
+        sum += d * d;
+        want_grad[i] = (float)(2.0 * d / 12.0);
+    }
+    float want_value = (float)(sum / 12.0);
+    float v = nn_loss_forward(l, p, g); /* target = our own gradient */
+    assert_close(&v, &want_value, 1, RTOL, ATOL);
+    assert_close(nn_loss_backward(l)->data, want_grad, 12, RTOL, ATOL);
+    memcpy(gd, nn_loss_backward(l)->data, sizeof gd);
+    for (int i = 0; i < 12; i++)
+        want[i] = (float)(2.0 * ((double)gd[i] - mse_target[i]) / 12.0);
+    g = nn_loss_backward(l);
+    assert_false(isnan(nn_loss_forward(l, g, t))); /* prediction = our own gradient */
+    assert_close(nn_loss_backward(l)->data, want, 12, RTOL, ATOL);
+    nn_tensor_free(t);
+    nn_tensor_free(p);
+    nn_loss_free(l);
+}
+
 static long allocations;
 static void *counting_alloc(size_t n)
 {
@@ -293,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_strided_target),
         cmocka_unit_test(test_cross_entropy_bad_input),
         cmocka_unit_test(test_elementwise_bad_input),
+        cmocka_unit_test(test_gradient_fed_back_as_input),
         cmocka_unit_test(test_steady_state_allocates_nothing),
         cmocka_unit_test(test_out_of_memory_keeps_state),
     };
