@@ -114,6 +114,36 @@ static void test_uniform_init_formula(void **state)
     }
 }
 
+static void assert_param_bits(nn_module *m, const uint32_t *w, const uint32_t *b, uint64_t seed, int k)
+{
+    nn_param *p;
+    assert_int_equal(nn_module_params(m, &p), 2);
+    assert_string_equal(p[0].name, "weight");
+    assert_string_equal(p[1].name, "bias");
+    assert_true(nn_tensor_is_contiguous(p[0].value));
+    assert_bits_equal(p[0].value->data, w, nn_tensor_numel(p[0].value), seed, k);
+    assert_bits_equal(p[1].value->data, b, nn_tensor_numel(p[1].value), seed, k + 1);
+}
+
+/* The real constructors, in the fixture's order: Linear(2,5), Linear(5,1),
+   Conv2d(1,20,1), Conv2d(20,20,5) right after the seed. */
+static void test_constructors_match_torch(void **state)
+{
+    (void)state;
+    for (size_t c = 0; c < N_CASES; c++) {
+        const seed_case *sc = &seed_cases[c];
+        nn_manual_seed(sc->seed);
+        nn_module *fc1 = nn_linear(2, 5, true);
+        nn_module *fc2 = nn_linear(5, 1, true);
+        assert_non_null(fc1);
+        assert_non_null(fc2);
+        assert_param_bits(fc1, sc->weights[0], sc->weights[1], sc->seed, 0);
+        assert_param_bits(fc2, sc->weights[2], sc->weights[3], sc->seed, 2);
+        nn_module_free(fc1);
+        nn_module_free(fc2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_raw_stream),
         cmocka_unit_test(test_seed_truncated_to_32_bits),
         cmocka_unit_test(test_uniform_init_formula),
+        cmocka_unit_test(test_constructors_match_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
