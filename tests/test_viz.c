@@ -353,6 +353,52 @@ static void test_failed_write_leaves_nothing(void **state)
     assert_int_equal(temp_leftovers(), 0);
 }
 
+/* An allocator that fails the Nth call and counts what is still live. */
+static int alloc_calls, fail_at, live;
+static void *counting_alloc(size_t n)
+{
+    if (alloc_calls++ == fail_at)
+        return NULL;
+    live++;
+    return malloc(n);
+}
+static void counting_release(void *p)
+{
+    if (p)
+        live--;
+    free(p);
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    nn_tensor *t = nn_tensor_from(w, NN_SHAPE(2, 3));
+    nn_viz_panel p = {"Layer 0", t};
+    for (int kind = 0; kind < 3; kind++) {
+        int rc = NN_ENOMEM;
+        for (fail_at = 0; rc != NN_OK && fail_at < 1000; fail_at++) {
+            alloc_calls = live = 0;
+            nn_set_allocator(counting_alloc, counting_release);
+            if (kind == 0)
+                rc = nn_viz_heatmaps_svg(in_dir("m.svg"), &p, 1, "x", "y");
+            else if (kind == 1)
+                rc = nn_viz_heatmaps_png(in_dir("m.png"), &p, 1, "x", "y");
+            else
+                rc = nn_viz_curve_png(in_dir("m.png"), w, 6, "t", "x", "y");
+            nn_set_allocator(NULL, NULL);
+            assert_int_equal(live, 0);
+            if (rc != NN_OK) {
+                assert_int_equal(rc, NN_ENOMEM);
+                assert_int_equal(temp_leftovers(), 0);
+            }
+        }
+        assert_int_equal(rc, NN_OK);
+        assert_true(fail_at > 1); /* it did allocate, and failed gracefully first */
+    }
+    nn_tensor_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_curve),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_failed_write_leaves_nothing),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
