@@ -17,7 +17,7 @@
 
 /* Parses "--seed" values: a decimal number (0 .. 2^64-1; torch keeps the low
    32 bits) or "random" (from the operating system's entropy). */
-static bool demo_parse_seed(const char *s, uint64_t *seed, bool *random)
+static inline bool demo_parse_seed(const char *s, uint64_t *seed, bool *random)
 {
     *random = false;
     if (!strcmp(s, "random")) {
@@ -43,7 +43,7 @@ static bool demo_parse_seed(const char *s, uint64_t *seed, bool *random)
 }
 
 /* The output directory must exist and accept new files. */
-static bool demo_check_out_dir(const char *prog, const char *dir)
+static inline bool demo_check_out_dir(const char *prog, const char *dir)
 {
     struct stat st;
     if (stat(dir, &st) != 0) {
@@ -62,7 +62,7 @@ static bool demo_check_out_dir(const char *prog, const char *dir)
 }
 
 /* dir/name into buf; false when it does not fit. */
-static bool demo_path(char *buf, size_t size, const char *dir, const char *name)
+static inline bool demo_path(char *buf, size_t size, const char *dir, const char *name)
 {
     int n = snprintf(buf, size, "%s/%s", dir, name);
     return n > 0 && (size_t)n < size;
