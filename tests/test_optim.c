@@ -449,6 +449,42 @@ static void test_unpacked_parameters_still_follow_torch(void **state)
     }
 }
 
+/* Parameters changed behind the optimizer's back: a clear error at
+   construction or step, and a failed step changes nothing. (Each resize
+   avoids the tensor's own storage: resizing in place would reuse the flat
+   block from its start.) */
+static void test_changed_parameters(void **state)
+{
+    (void)state;
+    nn_module *m = toy_new(true);
+    nn_param *p;
+    nn_module_params(m, &p);
+    assert_int_equal(nn_tensor_resize(p[1].grad, NN_SHAPE(6), p[1].grad), NN_OK);
+    assert_null(nn_adam(m, NULL));
+    assert_error_mentions("nn_adam", "bias", "[5]", "[6]");
+    assert_int_equal(nn_tensor_resize(p[1].grad, NN_SHAPE(5), p[1].grad), NN_OK);
+    nn_optim *o = nn_adam(m, NULL);
+    assert_non_null(o);
+    grads_in(m, optim_grads);
+    run_steps(o, m, 0, 1, NULL);
+    float before[OPTIM_NUMEL], after[OPTIM_NUMEL];
+    params_out(m, before, false);
+
+    assert_int_equal(nn_tensor_resize(p[1].grad, NN_SHAPE(2, 2), p[1].grad), NN_OK);
+    assert_true(nn_optim_step(o) < 0);
+    assert_error_mentions("nn_optim_step", "bias", "[2, 2]");
+    nn_optim_zero_grad(o); /* stays inside the smaller gradient (ASan checks) */
+    assert_true(p[1].grad->data[3] == 0.0f);
+    assert_int_equal(nn_tensor_resize(p[1].value, NN_SHAPE(6), p[1].value), NN_OK);
+    assert_true(nn_optim_step(o) < 0);
+    assert_error_mentions("nn_optim_step", "Adam", "bias", "changed size from 5 to 6");
+    assert_int_equal(nn_optim_get_step(o), 1);
+    memcpy(after, p[0].value->data, 12 * sizeof(float));
+    assert_memory_equal(after, before, 12 * sizeof(float)); /* weight untouched */
+    nn_optim_free(o);
+    nn_module_free(m);
+}
+
 static void test_tensor_pack(void **state)
 {
     (void)state;
@@ -626,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_constructor_out_of_memory),
         cmocka_unit_test(test_parameters_packed),
         cmocka_unit_test(test_unpacked_parameters_still_follow_torch),
+        cmocka_unit_test(test_changed_parameters),
         cmocka_unit_test(test_tensor_pack),
         cmocka_unit_test(test_state_round_trip),
         cmocka_unit_test(test_set_step_zero_resets),

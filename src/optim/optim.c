@@ -155,8 +155,8 @@ void nn_optim_zero_grad(nn_optim *o)
         memset(o->params[0].grad->data, 0, (size_t)o->total * sizeof(float));
         return;
     }
-    for (int i = 0; i < o->n_params; i++)
-        memset(o->params[i].grad->data, 0, (size_t)o->numel[i] * sizeof(float));
+    for (int i = 0; i < o->n_params; i++) /* as the tensor is now, strides and all */
+        nn_tensor_fill(o->params[i].grad, 0.0f);
 }
 
 void nn_optim_free(nn_optim *o)
