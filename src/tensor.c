@@ -444,3 +444,20 @@ int nn_tensor_pack(nn_tensor *const *ts, int n)
     storage_drop(s); /* the tensors hold it now */
     return NN_OK;
 }
+
+int nn_tensor_keep_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x)
+{
+    if (nn_tensor_is_contiguous(x)) {
+        nn_tensor_retain_into(cache, x);
+        nn_tensor_set_contiguous_strides(cache);
+        return NN_OK;
+    }
+    /* cache may view copy's storage: let go first so a resize in place
+       never leaves cache describing half-written data */
+    nn_tensor_release(cache);
+    if (nn_tensor_resize(copy, x->ndim, x->shape, x) < 0)
+        return NN_ENOMEM;
+    nn_tensor_gather(x, copy->data);
+    nn_tensor_retain_into(cache, copy);
+    return NN_OK;
+}
