@@ -650,6 +650,96 @@ static void test_hyperparameters(void **state)
     nn_module_free(m);
 }
 
+/* End to end: Linear(4, 8) -> ReLU -> Linear(8, 3) started from torch's
+   weights, a loss and an optimizer, 15 training steps; losses and final
+   weights follow torch. */
+static void train_case(nn_optim *(*make)(nn_module *), nn_loss *loss, bool class_targets,
+                       const float *want_losses, const float *want_final, const char *what)
+{
+    nn_module *net = nn_sequential();
+    assert_int_equal(nn_sequential_add(net, NULL, nn_linear(4, 8, true)), NN_OK);
+    assert_int_equal(nn_sequential_add(net, NULL, nn_relu()), NN_OK);
+    assert_int_equal(nn_sequential_add(net, NULL, nn_linear(8, 3, true)), NN_OK);
+    nn_param *p;
+    int n = nn_module_params(net, &p);
+    assert_int_equal(n, 4);
+    const float *at = train_init;
+    for (int i = 0; i < n; i++) {
+        int64_t k = nn_tensor_numel(p[i].value);
+        memcpy(p[i].value->data, at, (size_t)k * sizeof(float));
+        at += k;
+    }
+    nn_optim *opt = make(net);
+    assert_non_null(opt);
+    nn_tensor *x = nn_tensor_from(train_x, NN_SHAPE(8, 4));
+    nn_tensor *y = class_targets ? nn_tensor_from(train_labels, NN_SHAPE(8))
+                                 : nn_tensor_from(train_onehot, NN_SHAPE(8, 3));
+    float losses[TRAIN_STEPS];
+    for (int s = 0; s < TRAIN_STEPS; s++) {
+        nn_optim_zero_grad(opt);
+        nn_tensor *out = nn_forward(net, x);
+        assert_non_null(out);
+        losses[s] = nn_loss_forward(loss, out, y);
+        assert_non_null(nn_backward(net, nn_loss_backward(loss)));
+        assert_int_equal(nn_optim_step(opt), NN_OK);
+    }
+    assert_close_at(losses, want_losses, TRAIN_STEPS, RTOL, ATOL, what, __FILE__, __LINE__);
+    assert_true(losses[TRAIN_STEPS - 1] < losses[0]);
+    float final[67], *to = final;
+    nn_module_params(net, &p);
+    for (int i = 0; i < n; i++) {
+        int64_t k = nn_tensor_numel(p[i].value);
+        memcpy(to, p[i].value->data, (size_t)k * sizeof(float));
+        to += k;
+    }
+    assert_close_at(final, want_final, 67, RTOL, ATOL, what, __FILE__, __LINE__);
+    nn_tensor_free(y);
+    nn_tensor_free(x);
+    nn_optim_free(opt);
+    nn_loss_free(loss);
+    nn_module_free(net);
+}
+
+static nn_optim *train_sgd(nn_module *m)
+{
+    return nn_sgd(m, &(nn_sgd_opts){.lr = 0.1f, .momentum = 0.9f, .nesterov = true});
+}
+static nn_optim *train_adam(nn_module *m)
+{
+    nn_adam_opts o = nn_adam_defaults();
+    o.lr = 0.01f;
+    o.weight_decay = 0.01f;
+    o.amsgrad = true;
+    return nn_adam(m, &o);
+}
+static nn_optim *train_rmsprop(nn_module *m)
+{
+    nn_rmsprop_opts o = nn_rmsprop_defaults();
+    o.momentum = 0.5f;
+    o.centered = true;
+    return nn_rmsprop(m, &o);
+}
+static nn_optim *train_adagrad(nn_module *m)
+{
+    nn_adagrad_opts o = nn_adagrad_defaults();
+    o.lr = 0.1f;
+    o.lr_decay = 0.01f;
+    return nn_adagrad(m, &o);
+}
+
+static void test_training_follows_torch(void **state)
+{
+    (void)state;
+    train_case(train_sgd, nn_mse_loss(), false, train_sgd_mse_losses, train_sgd_mse_final,
+               "sgd_mse");
+    train_case(train_adam, nn_cross_entropy_loss(), true, train_adam_ce_losses,
+               train_adam_ce_final, "adam_ce");
+    train_case(train_rmsprop, nn_bce_with_logits_loss(), false, train_rmsprop_bce_losses,
+               train_rmsprop_bce_final, "rmsprop_bce");
+    train_case(train_adagrad, nn_cross_entropy_loss(), true, train_adagrad_ce_losses,
+               train_adagrad_ce_final, "adagrad_ce");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_state_round_trip),
         cmocka_unit_test(test_set_step_zero_resets),
         cmocka_unit_test(test_hyperparameters),
+        cmocka_unit_test(test_training_follows_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
