@@ -687,6 +687,154 @@ static void test_conv_steady_state(void **state)
     nn_module_free(m);
 }
 
+/* --- Sigmoid, Tanh (and ReLU's aliasing) -------------------------------- */
+
+typedef struct {
+    nn_module *(*make)(void);
+    const char *repr;
+    const float *y, *dx;
+} activation;
+
+static const activation activations[] = {
+    {nn_sigmoid, "Sigmoid()", sigmoid_y, sigmoid_dx},
+    {nn_tanh, "Tanh()", tanh_y, tanh_dx},
+};
+
+static void test_activations_match_torch(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof activations / sizeof *activations; k++) {
+        const activation *a = &activations[k];
+        for (int strided = 0; strided <= 1; strided++) {
+            nn_module *m = a->make();
+            assert_non_null(m);
+            params_of(m, 0);
+            assert_repr(m, a->repr);
+            reference ref = {act_x, act_gy, a->y, a->dx, NULL, NULL, 2, (const int64_t[]){3, 6}};
+            check_against_torch(m, &ref, strided);
+            /* large |x| saturates cleanly: no NaN, exactly within [0, 1] / [-1, 1] */
+            nn_tensor *x = tensor_of(act_x, NN_SHAPE(3, 6));
+            nn_tensor *y = nn_forward(m, x);
+            for (int i = 0; i < 18; i++)
+                assert_true(y->data[i] >= -1.0f && y->data[i] <= 1.0f);
+            nn_tensor_free(x);
+            nn_module_free(m);
+        }
+    }
+}
+
+static void test_sigmoid_extremes(void **state)
+{
+    (void)state;
+    nn_module *m = nn_sigmoid();
+    const float xs[4] = {-1000.0f, 1000.0f, -INFINITY, INFINITY};
+    nn_tensor *x = tensor_of(xs, NN_SHAPE(4));
+    nn_tensor *y = nn_forward(m, x);
+    assert_true(y->data[0] == 0.0f);
+    assert_true(y->data[1] == 1.0f);
+    assert_true(y->data[2] == 0.0f);
+    assert_true(y->data[3] == 1.0f);
+    nn_tensor *g = tensor_of((const float[]){1, 1, 1, 1}, NN_SHAPE(4));
+    nn_tensor *dx = nn_backward(m, g);
+    for (int i = 0; i < 4; i++)
+        assert_true(dx->data[i] == 0.0f);
+    nn_tensor_free(g);
+    nn_tensor_free(x);
+    nn_module_free(m);
+}
+
+static void test_activations_finite_differences(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof activations / sizeof *activations; k++) {
+        nn_module *m = activations[k].make();
+        nn_tensor *x = random_input(NN_SHAPE(3, 4), 31);
+        for (int i = 0; i < 12; i++)
+            x->data[i] *= 3.0f;
+        fd_check_module(m, x, 1e-2f, 2e-3);
+        nn_tensor_free(x);
+        nn_module_free(m);
+    }
+}
+
+static void test_activation_errors(void **state)
+{
+    (void)state;
+    nn_module *(*makers[])(void) = {nn_sigmoid, nn_tanh, nn_relu};
+    const char *names[] = {"Sigmoid()", "Tanh()", "ReLU()"};
+    for (int k = 0; k < 3; k++) {
+        nn_module *m = makers[k]();
+        nn_tensor *g = nn_tensor_new(NN_SHAPE(2, 3));
+        assert_null(nn_backward(m, g));
+        assert_error_mentions("nn_backward:", names[k], "before forward");
+        nn_tensor *x = random_input(NN_SHAPE(2, 3), 8);
+        nn_tensor *y = nn_forward(m, x);
+        nn_tensor *dx = nn_backward(m, g);
+        assert_non_null(dx);
+        snapshot sy = snap(y), sdx = snap(dx);
+        nn_tensor *bad = nn_tensor_new(NN_SHAPE(3, 2));
+        assert_null(nn_backward(m, bad));
+        assert_error_mentions("nn_backward:", names[k], "expected grad_out of shape [2, 3], got [3, 2]");
+        assert_unchanged(&sy);
+        assert_unchanged(&sdx);
+        nn_tensor_free(bad);
+        nn_tensor_free(x);
+        nn_tensor_free(g);
+        nn_module_free(m);
+    }
+}
+
+/* h = f(h) with the same module, and backward fed its own dx: the layer
+   must not free what it is reading. */
+static void test_activations_reuse_own_slots(void **state)
+{
+    (void)state;
+    nn_module *(*makers[])(void) = {nn_sigmoid, nn_tanh, nn_relu};
+    for (int k = 0; k < 3; k++) {
+        nn_module *m = makers[k](), *ref = makers[k]();
+        nn_tensor *x = random_input(NN_SHAPE(2, 5), 9);
+        nn_tensor *h = nn_forward(m, x);
+        nn_tensor *r = nn_forward(ref, x);
+        nn_tensor *r_copy = nn_tensor_contiguous(r);
+        h = nn_forward(m, h);
+        r = nn_forward(ref, r_copy);
+        assert_non_null(h);
+        assert_tensor_close(h, r->data, 0, 0);
+        nn_tensor *g = random_input(NN_SHAPE(2, 5), 10);
+        nn_tensor *d = nn_backward(m, g);
+        nn_tensor *rd = nn_backward(ref, g);
+        nn_tensor *rd_copy = nn_tensor_contiguous(rd);
+        d = nn_backward(m, d);
+        rd = nn_backward(ref, rd_copy);
+        assert_non_null(d);
+        assert_tensor_close(d, rd->data, 0, 0);
+        nn_tensor_free(rd_copy);
+        nn_tensor_free(r_copy);
+        nn_tensor_free(g);
+        nn_tensor_free(x);
+        nn_module_free(ref);
+        nn_module_free(m);
+    }
+}
+
+static void test_activations_steady_state(void **state)
+{
+    (void)state;
+    nn_module *(*makers[])(void) = {nn_sigmoid, nn_tanh, nn_relu};
+    for (int k = 0; k < 3; k++) {
+        nn_module *m = makers[k]();
+        nn_tensor *x = random_input(NN_SHAPE(4, 3), 1), *g = random_input(NN_SHAPE(4, 3), 2);
+        steady_state(m, x, g);
+        nn_tensor *xs = strided_copy(x), *gs = strided_copy(g);
+        steady_state(m, xs, gs);
+        nn_tensor_free(xs);
+        nn_tensor_free(gs);
+        nn_tensor_free(x);
+        nn_tensor_free(g);
+        nn_module_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -704,6 +852,12 @@ int main(void)
         cmocka_unit_test(test_conv_zero_batch),
         cmocka_unit_test(test_conv_errors),
         cmocka_unit_test(test_conv_steady_state),
+        cmocka_unit_test(test_activations_match_torch),
+        cmocka_unit_test(test_sigmoid_extremes),
+        cmocka_unit_test(test_activations_finite_differences),
+        cmocka_unit_test(test_activation_errors),
+        cmocka_unit_test(test_activations_reuse_own_slots),
+        cmocka_unit_test(test_activations_steady_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
