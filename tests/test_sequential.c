@@ -183,6 +183,11 @@ static void test_child_name_errors(void **state)
     assert_error_mentions("NULL");
     assert_int_equal(nn_sequential_add(other, "x", lin), NN_EINVAL);
     assert_error_mentions("expected a Sequential, got ReLU");
+    nn_module *net2 = nn_sequential();
+    assert_int_equal(nn_sequential_add(net2, "fc", lin), NN_EINVAL);
+    assert_error_mentions("nn_sequential_add", "Linear", "already belongs to another container");
+    assert_int_equal(nn_module_params(net2, NULL), 0);
+    nn_module_free(net2);
     /* an unnamed child after named ones gets its index */
     add_ok(net, NULL, other);
     nn_param *p;
