@@ -216,29 +216,39 @@ static void test_child_errors_name_the_child(void **state)
     nn_module_free(net);
 }
 
-/* A conv stack runs end to end (the tutorial's Conv2d(1,20,1) then
-   Conv2d(20,20,5) on a 1x1x5x5 image) and its parameters are named. */
-static void test_conv_stack(void **state)
+/* The tutorial's Conv2d(1, 20, 1) -> ReLU -> Conv2d(20, 20, 5) on a 1x1x5x5
+   image, initialised from the same seed as torch: weights, output, dx and
+   every parameter gradient. */
+static void test_conv_stack_matches_torch(void **state)
 {
     (void)state;
+    nn_manual_seed(3);
     nn_module *net = nn_sequential();
     add_ok(net, NULL, nn_conv2d(1, 20, 1, 1, 0));
     add_ok(net, NULL, nn_relu());
     add_ok(net, NULL, nn_conv2d(20, 20, 5, 1, 0));
-    nn_tensor *x = nn_tensor_new(NN_SHAPE(1, 1, 5, 5));
-    for (int i = 0; i < 25; i++)
-        x->data[i] = (float)i / 25.0f;
+    assert_string_equal(print_of(net), chain_print);
+    nn_param *p;
+    assert_int_equal(nn_module_params(net, &p), 4);
+    assert_string_equal(p[2].name, "2.weight");
+    for (int i = 0; i < 4; i++)
+        assert_memory_equal(p[i].value->data, chain_values[i],
+                            (size_t)nn_tensor_numel(p[i].value) * sizeof(float));
+    nn_tensor *x = nn_tensor_from(chain_x, NN_SHAPE(1, 1, 5, 5));
+    nn_tensor *gy = nn_tensor_from(chain_gy, NN_SHAPE(1, 20, 1, 1));
     nn_tensor *y = nn_forward(net, x);
     assert_non_null(y);
     assert_int_equal(y->ndim, 4);
     assert_int_equal(y->shape[1], 20);
     assert_int_equal(y->shape[2], 1);
-    nn_tensor *dx = nn_backward(net, y);
+    assert_int_equal(y->shape[3], 1);
+    assert_close(y->data, chain_y, 20, RTOL, ATOL);
+    nn_tensor *dx = nn_backward(net, gy);
     assert_non_null(dx);
-    assert_int_equal(dx->shape[3], 5);
-    nn_param *p;
-    assert_int_equal(nn_module_params(net, &p), 4);
-    assert_string_equal(p[2].name, "2.weight");
+    assert_close(dx->data, chain_dx, 25, RTOL, ATOL);
+    for (int i = 0; i < 4; i++)
+        assert_close(p[i].grad->data, chain_grads[i], nn_tensor_numel(p[i].grad), RTOL, ATOL);
+    nn_tensor_free(gy);
     nn_tensor_free(x);
     nn_module_free(net);
 }
@@ -252,7 +262,7 @@ int main(void)
         cmocka_unit_test(test_empty_sequential),
         cmocka_unit_test(test_child_name_errors),
         cmocka_unit_test(test_child_errors_name_the_child),
-        cmocka_unit_test(test_conv_stack),
+        cmocka_unit_test(test_conv_stack_matches_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
