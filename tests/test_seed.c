@@ -135,12 +135,20 @@ static void test_constructors_match_torch(void **state)
         nn_manual_seed(sc->seed);
         nn_module *fc1 = nn_linear(2, 5, true);
         nn_module *fc2 = nn_linear(5, 1, true);
+        nn_module *conv1 = nn_conv2d(1, 20, 1, 1, 0);
+        nn_module *conv2 = nn_conv2d(20, 20, 5, 1, 0);
         assert_non_null(fc1);
         assert_non_null(fc2);
+        assert_non_null(conv1);
+        assert_non_null(conv2);
         assert_param_bits(fc1, sc->weights[0], sc->weights[1], sc->seed, 0);
         assert_param_bits(fc2, sc->weights[2], sc->weights[3], sc->seed, 2);
+        assert_param_bits(conv1, sc->weights[4], sc->weights[5], sc->seed, 4);
+        assert_param_bits(conv2, sc->weights[6], sc->weights[7], sc->seed, 6);
         nn_module_free(fc1);
         nn_module_free(fc2);
+        nn_module_free(conv1);
+        nn_module_free(conv2);
     }
 }
 
