@@ -90,8 +90,14 @@ static bool draw_weights(nn_module *net, const char *dir)
             w1 = nn_tensor_transpose(p[i].value, 0, 1);
     }
     char svg[4096], png[4096];
-    bool ok = w0 && w1 && demo_path(svg, sizeof svg, dir, "simple_net_weights.svg") &&
-              demo_path(png, sizeof png, dir, "simple_net_weights.png");
+    if (!demo_path(svg, sizeof svg, dir, "simple_net_weights.svg") ||
+        !demo_path(png, sizeof png, dir, "simple_net_weights.png")) {
+        fprintf(stderr, "simple_net: --out %s: path too long\n", dir);
+        nn_tensor_free(w0);
+        nn_tensor_free(w1);
+        return false;
+    }
+    bool ok = w0 && w1;
     if (ok) {
         nn_viz_panel panels[2] = {{"Layer 0", w0}, {"Layer 1", w1}};
         ok = nn_viz_heatmaps_svg(svg, panels, 2, "Neurons", "Input Features") == NN_OK;
@@ -179,7 +185,10 @@ static bool train(nn_module *net, const options *o)
     if (!ok)
         fprintf(stderr, "simple_net: training failed: %s\n", nn_last_error());
     char path[4096];
-    if (ok && demo_path(path, sizeof path, o->out, "simple_net_loss.svg")) {
+    if (ok && !demo_path(path, sizeof path, o->out, "simple_net_loss.svg")) {
+        fprintf(stderr, "simple_net: --out %s: path too long\n", o->out);
+        ok = false;
+    } else if (ok) {
         ok = nn_viz_curve_svg(path, losses, EPOCHS, "Training loss", "epoch", "loss") == NN_OK;
         if (ok)
             printf("\nWrote %s\n", path);
