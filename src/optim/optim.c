@@ -40,7 +40,12 @@ static bool gather_params(nn_optim *o, nn_module *m, const char *fn)
     }
     if (check_params(fn, src, n) < 0)
         return false;
-    o->params = nn_alloc_zeroed((size_t)n, sizeof *o->params);
+    /* names are copied (behind the array): a container frees its name
+       block when it grows */
+    size_t name_bytes = 0;
+    for (int i = 0; i < n; i++)
+        name_bytes += strlen(src[i].name) + 1;
+    o->params = nn_alloc((size_t)n * sizeof *o->params + name_bytes);
     o->numel = nn_alloc_zeroed((size_t)n, sizeof *o->numel);
     o->offset = nn_alloc_zeroed((size_t)n, sizeof *o->offset);
     o->tensors = nn_alloc_zeroed(2 * (size_t)n, sizeof *o->tensors);
@@ -48,7 +53,12 @@ static bool gather_params(nn_optim *o, nn_module *m, const char *fn)
         return false;
     memcpy(o->params, src, (size_t)n * sizeof *src);
     o->n_params = n;
+    char *at = (char *)(o->params + n);
     for (int i = 0; i < n; i++) {
+        size_t len = strlen(src[i].name) + 1;
+        memcpy(at, src[i].name, len);
+        o->params[i].name = at;
+        at += len;
         o->numel[i] = nn_tensor_numel(src[i].value);
         o->offset[i] = o->total;
         o->total += o->numel[i];
