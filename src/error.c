@@ -1,6 +1,7 @@
 /* Error codes and the thread-local message behind nn_last_error(). */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core.h"
 
@@ -53,6 +54,40 @@ float nn_fail_nan(nn_status s, const char *fmt, ...)
     record(fmt, ap);
     va_end(ap);
     return NAN;
+}
+
+static void prepend(const char *fmt, va_list ap)
+{
+    char old[sizeof last_error];
+    memcpy(old, last_error, sizeof old);
+    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
+    if (n < 0 || (size_t)n + 3 > sizeof last_error)
+        return;
+    /* ": " + as much of the old message as fits, always terminated */
+    size_t at = (size_t)n, room = sizeof last_error - at - 3;
+    size_t len = strnlen(old, room);
+    last_error[at] = ':';
+    last_error[at + 1] = ' ';
+    memcpy(last_error + at + 2, old, len);
+    last_error[at + 2 + len] = '\0';
+}
+
+int nn_fail_context(nn_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    prepend(fmt, ap);
+    va_end(ap);
+    return (int)s;
+}
+
+void *nn_fail_context_null(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    prepend(fmt, ap);
+    va_end(ap);
+    return NULL;
 }
 
 const char *nn_shape_str(int ndim, const int64_t *shape, char *buf)

@@ -162,7 +162,7 @@ nn_module *nn_sequential(void)
 {
     sequential *s = nn_alloc_zeroed(1, sizeof *s);
     if (!s)
-        return NULL;
+        return nn_fail_context_null("nn_sequential");
     nn_module_init(&s->base, &seq_ops);
     return &s->base;
 }
@@ -213,7 +213,7 @@ int nn_sequential_add(nn_module *seq, const char *name, nn_module *c)
     char *copy = grown ? nn_strdup(name) : NULL;
     if (!copy) {
         nn_release(grown);
-        return NN_ENOMEM;
+        return nn_fail_context(NN_ENOMEM, "nn_sequential_add");
     }
     if (s->n_children)
         memcpy(grown, s->children, (size_t)s->n_children * sizeof *grown);
@@ -234,7 +234,7 @@ int nn_sequential_set_class_name(nn_module *seq, const char *class_name)
         return nn_fail(NN_EINVAL, "nn_sequential_set_class_name: expected a non-empty name");
     char *copy = nn_strdup(class_name);
     if (!copy)
-        return NN_ENOMEM;
+        return nn_fail_context(NN_ENOMEM, "nn_sequential_set_class_name");
     nn_release(((sequential *)seq)->class_name);
     ((sequential *)seq)->class_name = copy;
     return NN_OK;
