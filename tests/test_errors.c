@@ -549,6 +549,8 @@ static void check_layer_out_of_memory(nn_module *(*make)(void), int ndim, const 
 
 static nn_module *make_linear(void) { return nn_linear(3, 2, true); }
 
+static nn_module *make_conv(void) { return nn_conv2d(2, 3, 2, 1, 1); }
+
 static void test_layers_out_of_memory(void **state)
 {
     (void)state;
@@ -556,6 +558,8 @@ static void test_layers_out_of_memory(void **state)
     check_layer_out_of_memory(nn_relu, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "ReLU");
     check_layer_out_of_memory(nn_sigmoid, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Sigmoid");
     check_layer_out_of_memory(nn_tanh, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Tanh");
+    check_layer_out_of_memory(make_conv, NN_SHAPE(1, 2, 3, 3), (const int64_t[]){2, 2, 5, 4},
+                              "Conv2d");
 }
 
 /* A loss whose forward runs out of memory keeps its last gradient. */

@@ -78,14 +78,19 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
         return NULL;
     int ndim = out_shape(c, &g, batch, x->ndim, shape);
     int64_t rows = g.channels * g.kernel_h * g.kernel_w, pixels = g.out_h * g.out_w;
-    /* x may be our own output slot: keep its storage before resizing that */
-    if (nn_tensor_keep_dense(&c->input, &c->x_copy, x) < 0)
-        return NULL;
-    if (nn_tensor_resize(&c->out, ndim, shape, &c->input) < 0 ||
-        (!im2col_is_identity(&g) && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0)) {
-        nn_tensor_release(&c->input);
+    /* x may be our own output slot: pin its storage while resizing that.
+       Every allocation comes before the first change, so that a failure
+       leaves the last forward (its output and what backward uses) intact. */
+    nn_tensor src = {0};
+    nn_tensor_retain_into(&src, x);
+    if (nn_tensor_reserve_dense(&c->x_copy, &src) < 0 ||
+        (!im2col_is_identity(&g) && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0) ||
+        nn_tensor_resize(&c->out, ndim, shape, &src) < 0) {
+        nn_tensor_release(&src);
         return NULL;
     }
+    nn_tensor_commit_dense(&c->input, &c->x_copy, &src);
+    nn_tensor_release(&src);
     c->geom = g;
     c->batch = batch;
     const int64_t oc = c->o.out_channels, in_size = g.channels * g.h * g.w;
@@ -132,8 +137,9 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     /* gy may be our own dx slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->g_keep, &c->g_copy, gy) < 0)
         return NULL;
-    if (nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0 ||
-        (!identity && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0)) {
+    /* the scratch first: once dx is resized nothing may fail */
+    if ((!identity && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0) ||
+        nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0) {
         nn_tensor_release(&c->g_keep);
         return NULL;
     }
