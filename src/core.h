@@ -36,7 +36,8 @@ void *nn_fail_context_null(const char *fmt, ...) NN_PRINTF(1, 2);
 
 /* --- checked arithmetic */
 bool nn_mul_overflows(int64_t a, int64_t b, int64_t *out);
-/* numel of shape, -1 if negative dims, overflow, or more than fits in memory */
+/* numel of shape, -1 if negative dims, overflow, or more than fits in memory
+   (empty dimensions counted as 1 for that, so that strides fit too) */
 int64_t nn_shape_numel(int ndim, const int64_t *shape);
 
 /* "[4, 3]"; buf should hold NN_SHAPE_STR_LEN chars */

@@ -10,12 +10,15 @@
 
 int64_t nn_shape_numel(int ndim, const int64_t *shape)
 {
-    int64_t n = 1;
+    /* extent: the product with empty dimensions counted as 1, which the
+       contiguous strides reach; it must fit even when numel is 0 */
+    int64_t n = 1, extent = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || nn_mul_overflows(n, shape[i], &n))
+        if (shape[i] < 0 || nn_mul_overflows(n, shape[i], &n) ||
+            nn_mul_overflows(extent, shape[i] ? shape[i] : 1, &extent))
             return -1;
     }
-    return n > NN_MAX_NUMEL ? -1 : n;
+    return extent > NN_MAX_NUMEL ? -1 : n;
 }
 
 /* One allocation: header, then the data aligned for vector loads. */
