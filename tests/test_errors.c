@@ -380,6 +380,31 @@ static void test_overflowing_sizes(void **state)
     assert_int_equal(allocs, 0);
 }
 
+/* A convolution whose sizes overflow fails by name (its products are
+   computed in int64: an overflow there is undefined behaviour, which
+   UBSan reports). An empty batch lets the per-image sizes be anything. */
+static void test_conv_sizes_overflow(void **state)
+{
+    (void)state;
+    const int64_t big = INT64_C(1) << 40;
+    nn_module *padded = nn_conv2d(1, 1, 1, 1, INT32_MAX);
+    nn_tensor *one = nn_tensor_new(NN_SHAPE(0, 1, 1, 1));
+    assert_null(nn_forward(padded, one));
+    assert_error_mentions("nn_forward: Conv2d(in_channels=1)", "too large", "[0, 1, 1, 1]");
+    /* an empty tensor whose strides would overflow does not exist */
+    assert_null(nn_tensor_new(NN_SHAPE(0, 1, big, big)));
+    assert_error_mentions("nn_tensor_new", "fits in memory", "[0, 1, 1099511627776, 1099511627776]");
+    nn_tensor hand_made = {.data = NULL, .ndim = 4, .shape = {0, 1, big, big}};
+    nn_module *plain = nn_conv2d(1, 1, 1, 1, 0);
+    assert_null(nn_forward(plain, &hand_made));
+    assert_error_mentions("nn_forward: input has shape [0, 1, 1099511627776, 1099511627776]");
+    assert_null(nn_conv2d(big, big, 3, 1, 0));
+    assert_error_mentions("nn_conv2d: weight of shape [1099511627776, 1099511627776, 3, 3]", "too large");
+    nn_tensor_free(one);
+    nn_module_free(plain);
+    nn_module_free(padded);
+}
+
 /* --- allocation failure at every allocation ---------------------------- */
 
 /* Evaluates ok_expr with the k-th allocation failing for k = 0, 1, ...
@@ -605,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_malformed_tensors),
         cmocka_unit_test(test_overflowing_sizes),
+        cmocka_unit_test(test_conv_sizes_overflow),
         cmocka_unit_test(test_constructors_out_of_memory),
         cmocka_unit_test(test_layers_out_of_memory),
         cmocka_unit_test(test_losses_out_of_memory),
