@@ -136,6 +136,10 @@ void nn_module_free(nn_module *m)
 {
     if (!m)
         return;
+    if (m->owned) { /* its container frees it; freeing it here would free it twice */
+        nn_fail(NN_EINVAL, "nn_module_free: this %s belongs to a container, which frees it", m->ops->type);
+        return;
+    }
     if (m->ops->destroy)
         m->ops->destroy(m);
     for (int i = 0; i < m->n_params; i++) {

@@ -24,7 +24,8 @@ struct nn_module {
     nn_param *params; /* leaves: their own parameters, names "weight", "bias" */
     int n_params;
     bool training;
-    bool owned; /* added to a container, which frees it */
+    bool owned; /* added to a container, which frees it (nn_module_free
+                   refuses it until the container clears this) */
 };
 
 /* Initialises the base of a freshly allocated layer. */

@@ -92,6 +92,7 @@ static void seq_destroy(nn_module *m)
 {
     sequential *s = (sequential *)m;
     for (int i = 0; i < s->n_children; i++) {
+        s->children[i].module->owned = false; /* let go, so that it can be freed */
         nn_module_free(s->children[i].module);
         nn_release(s->children[i].name);
     }

@@ -197,6 +197,26 @@ static void test_child_name_errors(void **state)
     nn_module_free(net);
 }
 
+/* Freeing a child the container owns would free it twice: refused. */
+static void test_free_of_owned_child_refused(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    nn_module *inner = nn_sequential();
+    nn_module *lin = nn_linear(2, 2, true);
+    add_ok(inner, "fc", lin);
+    add_ok(net, "block", inner);
+    nn_module_free(lin);
+    assert_error_mentions("nn_module_free", "Linear", "belongs to a container");
+    nn_module_free(inner);
+    assert_error_mentions("nn_module_free", "Sequential", "belongs to a container");
+    assert_int_equal(nn_module_params(net, NULL), 2); /* still there, still usable */
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(1, 2));
+    assert_non_null(nn_forward(net, x));
+    nn_tensor_free(x);
+    nn_module_free(net); /* frees both, once */
+}
+
 static void test_child_errors_name_the_child(void **state)
 {
     (void)state;
@@ -261,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_nested_names_counts_print),
         cmocka_unit_test(test_empty_sequential),
         cmocka_unit_test(test_child_name_errors),
+        cmocka_unit_test(test_free_of_owned_child_refused),
         cmocka_unit_test(test_child_errors_name_the_child),
         cmocka_unit_test(test_conv_stack_matches_torch),
     };

@@ -93,7 +93,9 @@ const char *nn_module_type(const nn_module *m);
 /* Prints m the way PyTorch's print(model) does. */
 void nn_module_print(const nn_module *m, FILE *f);
 
-/* Frees m and everything it owns. NULL: no-op. */
+/* Frees m and everything it owns. NULL: no-op. A module that belongs to a
+   container is freed by the container: freeing it directly does nothing
+   but record an error. */
 void nn_module_free(nn_module *m);
 
 #ifdef __cplusplus
