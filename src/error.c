@@ -22,9 +22,12 @@ const char *nn_status_str(nn_status s)
     return "unknown status";
 }
 
+/* Formats through a copy: an argument may be nn_last_error() itself. */
 static void record(const char *fmt, va_list ap)
 {
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    char msg[sizeof last_error];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(last_error, msg, strlen(msg) + 1);
 }
 
 int nn_fail(nn_status s, const char *fmt, ...)
@@ -58,18 +61,17 @@ float nn_fail_nan(nn_status s, const char *fmt, ...)
 
 static void prepend(const char *fmt, va_list ap)
 {
-    char old[sizeof last_error];
-    memcpy(old, last_error, sizeof old);
-    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
-    if (n < 0 || (size_t)n + 3 > sizeof last_error)
+    char msg[sizeof last_error];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (n < 0 || (size_t)n + 3 > sizeof msg)
         return;
     /* ": " + as much of the old message as fits, always terminated */
-    size_t at = (size_t)n, room = sizeof last_error - at - 3;
-    size_t len = strnlen(old, room);
-    last_error[at] = ':';
-    last_error[at + 1] = ' ';
-    memcpy(last_error + at + 2, old, len);
-    last_error[at + 2 + len] = '\0';
+    size_t at = (size_t)n, len = strnlen(last_error, sizeof msg - at - 3);
+    msg[at] = ':';
+    msg[at + 1] = ' ';
+    memcpy(msg + at + 2, last_error, len);
+    msg[at + 2 + len] = '\0';
+    memcpy(last_error, msg, strlen(msg) + 1);
 }
 
 int nn_fail_context(nn_status s, const char *fmt, ...)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "testutil.h"
+#include "core.h"
 
 /* --- the contract of /work/shared/DESIGN.md, redeclared: a signature that
    drifts from it no longer compiles ------------------------------------- */
@@ -187,6 +188,25 @@ static void test_last_error_is_per_thread(void **state)
     assert_non_null(strstr(a.seen_after, "got 0 and 2"));
     assert_non_null(strstr(b.seen_after, "got -3 and 2"));
     assert_error_mentions("nn_linear", "got -7 and 1"); /* untouched by the threads */
+}
+
+/* Internal: a message may quote the last one; context goes in front. */
+static void test_message_composition(void **state)
+{
+    (void)state;
+    nn_fail(NN_EINVAL, "inner: %d", 42);
+    nn_fail(NN_EINVAL, "outer: %s (again: %s)", nn_last_error(), nn_last_error());
+    assert_string_equal(nn_last_error(), "outer: inner: 42 (again: inner: 42)");
+    assert_null(nn_fail_context_null("nn_something(%d)", 7));
+    assert_string_equal(nn_last_error(), "nn_something(7): outer: inner: 42 (again: inner: 42)");
+    char longer[600];
+    memset(longer, 'x', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    nn_fail(NN_EINVAL, "%s", longer); /* truncated, terminated */
+    assert_int_equal(strlen(nn_last_error()), 511);
+    assert_int_equal(nn_fail_context(NN_ENOMEM, "fn"), NN_ENOMEM);
+    assert_int_equal(strlen(nn_last_error()), 511);
+    assert_memory_equal(nn_last_error(), "fn: xxx", 7);
 }
 
 /* --- the allocator ----------------------------------------------------- */
@@ -626,6 +646,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_strings),
         cmocka_unit_test(test_last_error_is_per_thread),
+        cmocka_unit_test(test_message_composition),
         cmocka_unit_test(test_allocator_sees_everything),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_malformed_tensors),
