@@ -136,6 +136,9 @@ static void assert_still(const nn_tensor *t, const float *was, int64_t numel)
     assert_memory_equal(t->data, was, (size_t)numel * sizeof(float));
 }
 
+static nn_module *make_linear(void) { return nn_linear(3, 2, true); }
+static nn_module *make_conv1(void) { return nn_conv2d(3, 2, 1, 1, 0); }
+
 /* --- status strings and the thread-local message ----------------------- */
 
 static void test_status_strings(void **state)
@@ -372,6 +375,50 @@ static void test_malformed_tensors(void **state)
     nn_module_free(relu);
 }
 
+/* A tensor wrapping the caller's own floats (storage NULL) works like one
+   the library made, through every layer and loss. */
+static void test_wrapped_tensors(void **state)
+{
+    (void)state;
+    float buf[12];
+    for (int i = 0; i < 12; i++)
+        buf[i] = 0.25f * (float)(i % 5) - 0.5f;
+    nn_tensor wrapped = {.data = buf, .ndim = 2, .shape = {4, 3}, .stride = {3, 1}};
+    nn_tensor wrapped_img = {.data = buf, .ndim = 3, .shape = {3, 2, 2}, .stride = {4, 2, 1}};
+    nn_tensor *owned = nn_tensor_from(buf, NN_SHAPE(4, 3));
+    nn_tensor *owned_img = nn_tensor_from(buf, NN_SHAPE(3, 2, 2));
+    struct {
+        nn_module *(*make)(void);
+        bool image;
+    } cases[] = {{make_linear, false}, {make_conv1, true}, {nn_relu, false},
+                 {nn_sigmoid, false}, {nn_tanh, false}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        nn_manual_seed(1);
+        nn_module *a = cases[k].make();
+        nn_manual_seed(1);
+        nn_module *b = cases[k].make();
+        nn_tensor *ya = nn_forward(a, cases[k].image ? &wrapped_img : &wrapped);
+        nn_tensor *yb = nn_forward(b, cases[k].image ? owned_img : owned);
+        assert_non_null(ya);
+        assert_non_null(yb);
+        assert_memory_equal(ya->data, yb->data, (size_t)nn_tensor_numel(yb) * sizeof(float));
+        nn_tensor *g = ramp(yb->ndim, yb->shape, 0.5f);
+        nn_tensor *da = nn_backward(a, g);
+        if (!da)
+            fail_msg("%s: %s", nn_module_type(a), nn_last_error());
+        nn_tensor *db = nn_backward(b, g);
+        assert_memory_equal(da->data, db->data, (size_t)nn_tensor_numel(db) * sizeof(float));
+        nn_tensor_free(g);
+        nn_module_free(b);
+        nn_module_free(a);
+    }
+    nn_loss *mse = nn_mse_loss();
+    assert_false(isnan(nn_loss_forward(mse, &wrapped, owned)));
+    nn_loss_free(mse);
+    nn_tensor_free(owned_img);
+    nn_tensor_free(owned);
+}
+
 /* Sizes whose product overflows are refused before any allocation, by the
    constructor the caller called. */
 static void test_overflowing_sizes(void **state)
@@ -592,7 +639,6 @@ static void check_layer_out_of_memory(nn_module *(*make)(void), int ndim, const 
     nn_module_free(m);
 }
 
-static nn_module *make_linear(void) { return nn_linear(3, 2, true); }
 
 static nn_module *make_conv(void) { return nn_conv2d(2, 3, 2, 1, 1); }
 
@@ -650,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_allocator_sees_everything),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_malformed_tensors),
+        cmocka_unit_test(test_wrapped_tensors),
         cmocka_unit_test(test_overflowing_sizes),
         cmocka_unit_test(test_conv_sizes_overflow),
         cmocka_unit_test(test_constructors_out_of_memory),

@@ -66,7 +66,7 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
 {
     linear *l = (linear *)m;
     char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
-    if (!l->input.storage)
+    if (l->input.ndim == 0) /* an input has >= 1 dimension; its storage may be NULL (wrapped) */
         return nn_fail_null(NN_EINVAL, "nn_backward: Linear(in_features=%lld) called before forward",
                             (long long)l->in_features);
     const nn_tensor *x = &l->input;
