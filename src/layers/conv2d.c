@@ -126,7 +126,7 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
 {
     conv2d *c = (conv2d *)m;
     char a[NN_SHAPE_STR_LEN], s[NN_SHAPE_STR_LEN];
-    if (!c->input.storage)
+    if (c->input.ndim == 0) /* an input has 3 or 4 dimensions; its storage may be NULL (wrapped) */
         return nn_fail_null(NN_EINVAL, "nn_backward: Conv2d(in_channels=%lld) called before forward",
                             (long long)c->o.in_channels);
     const nn_conv_geometry g = c->geom;
