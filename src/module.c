@@ -104,10 +104,16 @@ int nn_module_params(nn_module *m, nn_param **params)
 
 void nn_zero_grad(nn_module *m)
 {
-    nn_param *p;
-    int n = m ? nn_module_params(m, &p) : 0;
+    if (!m)
+        return;
+    if (m->ops->zero_grad) {
+        m->ops->zero_grad(m);
+        return;
+    }
+    nn_param *p = m->params; /* a leaf's own list: nothing to gather */
+    int n = m->ops->params ? nn_module_params(m, &p) : m->n_params;
     for (int i = 0; i < n; i++)
-        memset(p[i].grad->data, 0, (size_t)nn_tensor_numel(p[i].grad) * sizeof(float));
+        nn_tensor_fill(p[i].grad, 0.0f);
 }
 
 void nn_module_train(nn_module *m, bool training)

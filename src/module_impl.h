@@ -17,6 +17,9 @@ typedef struct nn_module_ops {
     /* optional, for containers: gather children's parameters / propagate mode */
     int (*params)(nn_module *, nn_param **);
     void (*set_training)(nn_module *, bool);
+    /* optional, for containers: zero the children's gradients (without
+       allocating, as gathering the parameters might) */
+    void (*zero_grad)(nn_module *);
 } nn_module_ops;
 
 struct nn_module {

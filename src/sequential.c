@@ -88,6 +88,13 @@ static void seq_set_training(nn_module *m, bool training)
         nn_module_train(s->children[i].module, training);
 }
 
+static void seq_zero_grad(nn_module *m)
+{
+    sequential *s = (sequential *)m;
+    for (int i = 0; i < s->n_children; i++)
+        nn_zero_grad(s->children[i].module);
+}
+
 static void seq_destroy(nn_module *m)
 {
     sequential *s = (sequential *)m;
@@ -111,6 +118,7 @@ static const nn_module_ops seq_ops = {
     .destroy = seq_destroy,
     .params = seq_params,
     .set_training = seq_set_training,
+    .zero_grad = seq_zero_grad,
 };
 
 /* Rebuilds the gathered list when the subtree's parameter count changed:
