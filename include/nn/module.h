@@ -73,6 +73,13 @@ int nn_sequential_add(nn_module *seq, const char *name, nn_module *child);
    copied. Default "Sequential". */
 int nn_sequential_set_class_name(nn_module *seq, const char *class_name);
 
+/* NULL + nn_last_error() on failure (a shape that does not fit, a NULL or
+   malformed tensor, no memory). A failed call of a layer changes nothing:
+   its last results, its gradients and what its next backward computes
+   stay as they were. A Sequential has run the children before the one
+   that failed; when nn_backward runs out of memory in a child, the
+   children after it have already added into their gradients: zero the
+   gradients before retrying. */
 nn_tensor *nn_forward(nn_module *m, const nn_tensor *x);
 nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out);
 
