@@ -219,9 +219,10 @@ nn_tensor *nn_tensor_reshape(const nn_tensor *t, int ndim, const int64_t *shape)
     char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
     if (nn_tensor_check("nn_tensor_reshape", "tensor", t) < 0)
         return NULL;
-    if (ndim < 0 || ndim > NN_MAX_DIMS || (ndim > 0 && !shape))
-        return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: expected 0..%d dimensions and a shape, got %d",
-                            NN_MAX_DIMS, ndim);
+    if (ndim < 0 || ndim > NN_MAX_DIMS)
+        return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: expected 0..%d dimensions, got %d", NN_MAX_DIMS, ndim);
+    if (ndim > 0 && !shape)
+        return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: shape is NULL");
     int64_t ns[NN_MAX_DIMS], known = 1;
     int infer = -1;
     for (int i = 0; i < ndim; i++) {
@@ -231,7 +232,8 @@ nn_tensor *nn_tensor_reshape(const nn_tensor *t, int ndim, const int64_t *shape)
             continue;
         }
         if (shape[i] < 0 || nn_mul_overflows(known, shape[i], &known))
-            return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: invalid shape %s",
+            return nn_fail_null(NN_EINVAL,
+                                "nn_tensor_reshape: expected sizes >= 0 (one may be -1) whose product fits, got %s",
                                 nn_shape_str(ndim, shape, a));
     }
     int64_t numel = nn_tensor_numel(t);

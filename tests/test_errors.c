@@ -375,6 +375,35 @@ static void test_malformed_tensors(void **state)
     nn_module_free(relu);
 }
 
+static void test_tensor_messages(void **state)
+{
+    (void)state;
+    nn_tensor *t = ramp(NN_SHAPE(2, 3), 1.0f);
+    assert_null(nn_tensor_reshape(t, NN_SHAPE(-1, -1)));
+    assert_error_mentions("nn_tensor_reshape: expected sizes >= 0 (one may be -1)", "got [-1, -1]");
+    assert_null(nn_tensor_reshape(t, NN_SHAPE(2, -3)));
+    assert_error_mentions("nn_tensor_reshape: expected sizes >= 0", "got [2, -3]");
+    assert_null(nn_tensor_reshape(t, NN_SHAPE(INT64_C(1) << 40, INT64_C(1) << 40)));
+    assert_error_mentions("nn_tensor_reshape", "whose product fits", "[1099511627776, 1099511627776]");
+    assert_null(nn_tensor_reshape(t, NN_SHAPE(4, 2)));
+    assert_error_mentions("nn_tensor_reshape: shape [4, 2] is invalid for input of shape [2, 3]");
+    assert_null(nn_tensor_reshape(t, NN_SHAPE(4, -1)));
+    assert_error_mentions("nn_tensor_reshape: shape [4, -1] is invalid for input of shape [2, 3]");
+    assert_null(nn_tensor_reshape(t, 2, NULL));
+    assert_error_mentions("nn_tensor_reshape: shape is NULL");
+    assert_null(nn_tensor_reshape(t, 9, (const int64_t[9]){6, 1, 1, 1, 1, 1, 1, 1, 1}));
+    assert_error_mentions("nn_tensor_reshape: expected 0..8 dimensions, got 9");
+    assert_null(nn_tensor_transpose(t, 0, 2));
+    assert_error_mentions("nn_tensor_transpose: dimensions (0, 2) out of range for shape [2, 3]");
+    assert_null(nn_tensor_transpose(t, -3, 0));
+    assert_error_mentions("nn_tensor_transpose: dimensions (-3, 0)");
+    assert_true(isnan(nn_tensor_get(t, (const int64_t[]){1, 3})));
+    assert_error_mentions("nn_tensor_get: index 3 out of range for dimension 1 of shape [2, 3]");
+    assert_true(isnan(nn_tensor_get(t, (const int64_t[]){-1, 0})));
+    assert_error_mentions("nn_tensor_get: index -1 out of range for dimension 0");
+    nn_tensor_free(t);
+}
+
 /* A tensor wrapping the caller's own floats (storage NULL) works like one
    the library made, through every layer and loss. */
 static void test_wrapped_tensors(void **state)
@@ -696,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_allocator_sees_everything),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_malformed_tensors),
+        cmocka_unit_test(test_tensor_messages),
         cmocka_unit_test(test_wrapped_tensors),
         cmocka_unit_test(test_overflowing_sizes),
         cmocka_unit_test(test_conv_sizes_overflow),
