@@ -117,25 +117,30 @@ void nn_tensor_free(nn_tensor *t)
 
 int64_t nn_tensor_numel(const nn_tensor *t)
 {
-    if (!t)
+    if (!t || t->ndim < 0 || t->ndim > NN_MAX_DIMS)
         return -1;
-    int64_t n = 1;
+    int64_t n = 1; /* checked: a hand-filled tensor may hold anything */
     for (int i = 0; i < t->ndim; i++)
-        n *= t->shape[i];
+        if (t->shape[i] < 0 || nn_mul_overflows(n, t->shape[i], &n))
+            return -1;
     return n;
 }
 
 bool nn_tensor_is_contiguous(const nn_tensor *t)
 {
-    if (!t)
+    if (!t || t->ndim < 0 || t->ndim > NN_MAX_DIMS)
         return false;
-    int64_t expected = 1;
-    for (int i = t->ndim - 1; i >= 0; i--) {
+    for (int i = 0; i < t->ndim; i++)
         if (t->shape[i] == 0)
             return true;
+    int64_t expected = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] < 0)
+            return false;
         if (t->shape[i] != 1 && t->stride[i] != expected)
             return false;
-        expected *= t->shape[i];
+        if (nn_mul_overflows(expected, t->shape[i], &expected))
+            return false;
     }
     return true;
 }

@@ -328,6 +328,7 @@ static void test_malformed_tensors(void **state)
 {
     (void)state;
     float buf[4] = {1, 2, 3, 4};
+    const int64_t big_dim = INT64_C(1) << 40;
     nn_tensor too_many = {.data = buf, .ndim = 9};
     nn_tensor negative_rank = {.data = buf, .ndim = -1};
     nn_tensor negative_size = {.data = buf, .ndim = 2, .shape = {2, -2}, .stride = {2, 1}};
@@ -367,6 +368,15 @@ static void test_malformed_tensors(void **state)
     float out[4];
     assert_int_equal(nn_tensor_copy_out(&overflowing, out), NN_EINVAL);
     assert_error_mentions("nn_tensor_copy_out: tensor has shape");
+
+    /* the queries answer without overflowing */
+    assert_int_equal(nn_tensor_numel(&overflowing), -1);
+    assert_int_equal(nn_tensor_numel(&negative_size), -1);
+    assert_int_equal(nn_tensor_numel(&too_many), -1);
+    assert_false(nn_tensor_is_contiguous(&too_many));
+    nn_tensor overflowing_strides = {.data = buf, .ndim = 3, .shape = {2, big_dim, big_dim},
+                                     .stride = {0, 0, 1}};
+    assert_false(nn_tensor_is_contiguous(&overflowing_strides));
 
     assert_still(y, was, 4); /* the module kept its last result */
     free(was);

@@ -50,7 +50,8 @@ nn_tensor *nn_tensor_from(const float *data, int ndim, const int64_t *shape);
    Never call it on a tensor a module or loss returned (they own those). */
 void nn_tensor_free(nn_tensor *t);
 
-/* Number of elements (product of the shape; 1 for a scalar). -1 on NULL. */
+/* Number of elements (product of the shape; 1 for a scalar). -1 on NULL
+   or impossible fields. */
 int64_t nn_tensor_numel(const nn_tensor *t);
 
 /* True when the elements are laid out densely in row-major order
