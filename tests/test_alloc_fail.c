@@ -1,0 +1,226 @@
+/* Allocation-failure sweep: a scenario (build a model, forward, backward,
+   save to a file and a stream, load from both) is run once per k with the
+   k-th allocation failing. Every failure must come back as an error with a
+   message; the objects must stay usable (the failed step is then retried
+   with memory available and everything must succeed) and freeable; no
+   byte may leak (counted here, and LeakSanitizer under SANITIZE=1); a
+   failed save leaves the previous file intact, a failed load leaves the
+   weights intact. */
+#define _GNU_SOURCE /* mkdtemp, open_memstream */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "param_module.h"
+
+static long n_allocs, fail_at = -1, live;
+
+static void *counting_alloc(size_t n)
+{
+    if (++n_allocs == fail_at)
+        return NULL;
+    void *p = malloc(n);
+    live += p != NULL;
+    return p;
+}
+
+static void counting_release(void *p)
+{
+    live--;
+    free(p);
+}
+
+static char dir[64], path[128];
+static const char old_content[] = "previous file";
+
+static int count_dir_entries(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+static bool file_is_old(void)
+{
+    char buf[64] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    return n == sizeof old_content - 1 && !memcmp(buf, old_content, n);
+}
+
+static void reset_file(void)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(old_content, f);
+    fclose(f);
+}
+
+/* Records a failure: the step reported an error with a message, and from
+   now on memory is available again. */
+static int failures;
+static void failed(const char *step)
+{
+    if (!strstr(nn_last_error(), "out of memory"))
+        fail_msg("%s failed with k = %ld but says \"%s\"", step, fail_at, nn_last_error());
+    failures++;
+    fail_at = -1;
+}
+
+static float *snapshot(nn_module *m, size_t *count)
+{
+    nn_param *p;
+    int n = nn_module_params(m, &p);
+    assert_true(n >= 0);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += (size_t)nn_tensor_numel(p[i].value);
+    float *s = malloc(total * sizeof *s), *at = s;
+    for (int i = 0; i < n; i++) {
+        nn_tensor_copy_out(p[i].value, at);
+        at += nn_tensor_numel(p[i].value);
+    }
+    *count = total;
+    return s;
+}
+
+/* One pass; retries each failed step once with memory available. */
+static void scenario(void)
+{
+    nn_module *net, *copy;
+    while (!(net = pm_simplenet()))
+        failed("building a model");
+    while (!(copy = pm_simplenet()))
+        failed("building a second model");
+    nn_param *p;
+    while (nn_module_params(copy, &p) < 0) /* the list is built on first use */
+        failed("listing parameters");
+    while (nn_module_params(net, &p) < 0)
+        failed("listing parameters");
+    for (int i = 0; i < 4; i++)
+        for (int64_t k = 0; k < nn_tensor_numel(p[i].value); k++)
+            p[i].value->data[k] = (float)(k + 1) * (i % 2 ? 0.5f : -0.25f);
+
+    nn_tensor *x, *g;
+    while (!(x = nn_tensor_from((const float[]){1, -2, 3, -4}, NN_SHAPE(2, 2))))
+        failed("creating an input");
+    while (!nn_forward(net, x))
+        failed("forward");
+    while (!(g = nn_tensor_from((const float[]){1, 1, 1, 1}, NN_SHAPE(2, 2))))
+        failed("creating a gradient");
+    while (!nn_backward(net, g))
+        failed("backward");
+
+    int rc;
+    while ((rc = nn_save(net, path)) < 0) {
+        assert_int_equal(rc, NN_ENOMEM);
+        assert_non_null(strstr(nn_last_error(), "nn_save: "));
+        assert_true(file_is_old());
+        assert_int_equal(count_dir_entries(), 1);
+        failed("nn_save");
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len); /* libc's memory, not counted */
+    assert_non_null(f);
+    while ((rc = nn_save_fp(net, f)) < 0) {
+        assert_int_equal(rc, NN_ENOMEM);
+        failed("nn_save_fp");
+        rewind(f);
+    }
+    fclose(f);
+
+    size_t n_before;
+    float *before = snapshot(copy, &n_before);
+    while ((rc = nn_load(copy, path)) < 0) {
+        size_t n_now;
+        float *now = snapshot(copy, &n_now);
+        assert_int_equal(rc, NN_ENOMEM);
+        assert_non_null(strstr(nn_last_error(), "nn_load: "));
+        assert_memory_equal(now, before, n_before * sizeof(float));
+        free(now);
+        failed("nn_load");
+    }
+    nn_tensor_fill(p[0].value, 7.0f);
+    free(before);
+    before = snapshot(net, &n_before);
+    for (;;) {
+        f = fmemopen(buf, len, "rb");
+        rc = nn_load_fp(net, f);
+        fclose(f);
+        if (rc == NN_OK)
+            break;
+        size_t n_now;
+        float *now = snapshot(net, &n_now);
+        assert_int_equal(rc, NN_ENOMEM);
+        assert_memory_equal(now, before, n_before * sizeof(float));
+        free(now);
+        failed("nn_load_fp");
+    }
+    free(before);
+    free(buf);
+
+    /* both models now hold the original weights */
+    size_t na, nb;
+    float *a = snapshot(net, &na), *b = snapshot(copy, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof(float));
+    assert_true(a[0] == -0.25f);
+    free(a);
+    free(b);
+
+    nn_tensor_free(g);
+    nn_tensor_free(x);
+    nn_module_free(copy);
+    nn_module_free(net);
+}
+
+static void test_every_allocation_fails_once(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/nn_alloc_fail_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    nn_set_allocator(counting_alloc, counting_release);
+
+    reset_file();
+    n_allocs = 0;
+    fail_at = -1;
+    scenario();
+    long total = n_allocs;
+    assert_int_equal(live, 0);
+    assert_int_equal(failures, 0);
+    assert_true(total > 20);
+
+    for (long k = 1; k <= total; k++) {
+        reset_file();
+        n_allocs = 0;
+        fail_at = k;
+        failures = 0;
+        scenario();
+        if (failures != 1)
+            fail_msg("allocation %ld of %ld failed but %d steps reported it", k, total, failures);
+        if (live != 0)
+            fail_msg("allocation %ld failing leaked %ld blocks", k, live);
+    }
+    nn_set_allocator(NULL, NULL);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+    printf("swept %ld allocations\n", total);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_allocation_fails_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
