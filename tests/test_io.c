@@ -150,6 +150,32 @@ static int load_mem(nn_module *m, const void *p, size_t n)
     return rc;
 }
 
+/* A stream that cannot seek (like a pipe), over a buffer. */
+typedef struct {
+    const unsigned char *p;
+    size_t n, at;
+} cursor;
+
+static ssize_t cursor_read(void *c, char *buf, size_t size)
+{
+    cursor *cur = c;
+    size_t k = cur->n - cur->at < size ? cur->n - cur->at : size;
+    memcpy(buf, cur->p + cur->at, k);
+    cur->at += k;
+    return (ssize_t)k;
+}
+
+static int load_pipe(nn_module *m, const void *p, size_t n)
+{
+    cursor c = {p, n, 0};
+    FILE *f = fopencookie(&c, "rb", (cookie_io_functions_t){.read = cursor_read});
+    assert_non_null(f);
+    assert_int_equal(ftell(f), -1);
+    int rc = nn_load_fp(m, f);
+    fclose(f);
+    return rc;
+}
+
 static nn_module *convnet(void)
 {
     static const pm_spec c0[] = {{"weight", 4, {2, 1, 3, 3}}, {"bias", 1, {2}}};
@@ -558,6 +584,42 @@ static void test_header_lengths(void **state)
     nn_module_free(net);
 }
 
+/* Without seeking the stream size is unknown: lengths are believed only as
+   far as bytes arrive. */
+static void test_non_seekable(void **state)
+{
+    (void)state;
+    nn_module *net = pm_simplenet();
+    assert_int_equal(load_pipe(net, io_simplenet_st, sizeof io_simplenet_st), NN_OK);
+    assert_param(net, "fc1.weight", io_simplenet_fc1_weight, 10);
+    fill_all(net, 1.0f);
+    size_t count;
+    float *before = snapshot(net, &count);
+    assert_int_equal(load_pipe(net, io_simplenet_st, sizeof io_simplenet_st - 1), NN_EFORMAT);
+    assert_error_mentions("truncated: the data section needs 84 bytes, only 83 follow");
+    assert_int_equal(load_pipe(net, io_simplenet_st, 200), NN_EFORMAT);
+    assert_error_mentions("truncated: the header needs 288 bytes, only 192 follow");
+    assert_unchanged(net, before, count);
+
+    /* a header of 200000 bytes arrives in growing chunks */
+    size_t big = 200000, n;
+    char *h = malloc(big + 1);
+    memset(h, ' ', big);
+    h[big] = 0;
+    const char *json = "{" REST "," B2 "}";
+    memcpy(h, json, strlen(json));
+    unsigned char *blob = build(h, big, 84, -1, &n);
+    assert_int_equal(load_pipe(net, blob, n), NN_OK);
+    assert_int_equal(load_pipe(net, blob, n - 10), NN_EFORMAT);
+    assert_error_mentions("truncated: the data section");
+    assert_int_equal(load_pipe(net, blob, 100000), NN_EFORMAT);
+    assert_error_mentions("truncated: the header needs 200000 bytes, only 99992 follow");
+    free(blob);
+    free(h);
+    free(before);
+    nn_module_free(net);
+}
+
 /* Every proper prefix of a valid file is refused; so is every file with
    one byte flipped, unless it still parses (e.g. a flipped data byte). */
 static void test_truncated_and_flipped(void **state)
@@ -653,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_strict_keys_and_shapes),
         cmocka_unit_test(test_malformed_headers),
         cmocka_unit_test(test_header_lengths),
+        cmocka_unit_test(test_non_seekable),
         cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_atomic_save),
     };

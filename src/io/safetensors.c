@@ -240,10 +240,11 @@ int st_write(FILE *f, const nn_param *tensors, int n, const st_meta *meta, int n
 /* Bytes actually read into p (stops at end of stream or error). */
 static size_t read_some(FILE *f, void *p, size_t n) { return n ? fread(p, 1, n, f) : 0; }
 
-/* Reads the n-byte header into a fresh buffer. With the stream size
-   unknown it grows as bytes arrive, so a lying length cannot make it
-   allocate much more than what is really there. */
-static int read_header(FILE *f, size_t n, int64_t avail, char **out, const char *where)
+/* Reads an n-byte block (the header or the data) into a fresh buffer.
+   With the stream size unknown it grows as bytes arrive, so a lying header
+   cannot make it allocate much more than what is really there. */
+static int read_block(FILE *f, size_t n, int64_t avail, char **out, const char *what,
+                      const char *where)
 {
     size_t cap = (avail >= 0 || n <= 65536) ? n : 65536, got = 0;
     char *buf = nn_alloc(cap);
@@ -267,9 +268,9 @@ static int read_header(FILE *f, size_t n, int64_t avail, char **out, const char 
     if (got < n) {
         bool io = ferror(f);
         nn_release(buf);
-        return io ? nn_fail(NN_EIO, "%s: read error in the header", where)
-                  : nn_fail(NN_EFORMAT, "%s: truncated: header length is %zu but only %zu bytes follow",
-                            where, n, got);
+        return io ? nn_fail(NN_EIO, "%s: read error in the %s", where, what)
+                  : nn_fail(NN_EFORMAT, "%s: truncated: the %s needs %zu bytes, only %zu follow", where,
+                            what, n, got);
     }
     *out = buf;
     return NN_OK;
@@ -516,8 +517,8 @@ int st_read(FILE *f, int64_t avail, bool exact, const nn_param *t, int n, st_met
 
     char *header = NULL;
     span *sp = NULL;
-    unsigned char *data = NULL;
-    if ((rc = read_header(f, (size_t)header_len, avail, &header, where)) < 0)
+    char *data = NULL;
+    if ((rc = read_block(f, (size_t)header_len, avail, &header, "header", where)) < 0)
         return rc;
     if (avail >= 0)
         avail -= (int64_t)header_len;
@@ -544,18 +545,8 @@ int st_read(FILE *f, int64_t avail, bool exact, const nn_param *t, int n, st_met
                      where, avail, total);
         goto done;
     }
-    data = nn_alloc((size_t)total);
-    if (!data) {
-        rc = NN_ENOMEM;
+    if ((rc = read_block(f, (size_t)total, avail, &data, "data section", where)) < 0)
         goto done;
-    }
-    got = read_some(f, data, (size_t)total);
-    if (got < (size_t)total) {
-        rc = ferror(f) ? nn_fail(NN_EIO, "%s: read error in the data", where)
-                       : nn_fail(NN_EFORMAT, "%s: truncated: the data section needs %" PRId64
-                                 " bytes, only %zu follow", where, total, got);
-        goto done;
-    }
     /* everything checked: only now touch the tensors */
     for (int i = 0; i < n; i++) {
         size_t count = (size_t)nn_tensor_numel(t[i].value);
