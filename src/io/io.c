@@ -42,7 +42,7 @@ static int read_module(FILE *f, int64_t size, void *ctx)
     job *j = ctx;
     nn_param *p;
     int n = params_of(j->m, &p, j->where);
-    return n < 0 ? n : st_read(f, size, true, p, n, NULL, 0, j->where);
+    return n < 0 ? n : st_read(f, size, true, p, n, NULL, 0, NULL, NULL, j->where);
 }
 
 int nn_save(nn_module *m, const char *path)
@@ -80,5 +80,5 @@ int nn_load_fp(nn_module *m, FILE *f)
     if (!f)
         return nn_fail(NN_EINVAL, "nn_load_fp: stream is NULL");
     int n = params_of(m, &p, j.where);
-    return named(n < 0 ? n : st_read(f, st_stream_remaining(f), false, p, n, NULL, 0, j.where), j.where);
+    return named(n < 0 ? n : st_read(f, st_stream_remaining(f), false, p, n, NULL, 0, NULL, NULL, j.where), j.where);
 }

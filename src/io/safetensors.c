@@ -487,7 +487,7 @@ static int check_tiling(const nn_param *t, int n, const span *sp, int64_t *total
 }
 
 int st_read(FILE *f, int64_t avail, bool exact, const nn_param *t, int n, st_meta_want *want,
-            int n_want, const char *where)
+            int n_want, int (*commit)(void *ctx), void *ctx, const char *where)
 {
     if (!f)
         return nn_fail(NN_EINVAL, "%s: stream is NULL", where);
@@ -546,6 +546,8 @@ int st_read(FILE *f, int64_t avail, bool exact, const nn_param *t, int n, st_met
         goto done;
     }
     if ((rc = read_block(f, (size_t)total, avail, &data, "data section", where)) < 0)
+        goto done;
+    if (commit && (rc = commit(ctx)) < 0)
         goto done;
     /* everything checked: only now touch the tensors */
     for (int i = 0; i < n; i++) {

@@ -43,9 +43,14 @@ int st_write(FILE *f, const nn_param *tensors, int n, const st_meta *meta, int n
 /* Reads one image from f into the values of tensors, all or nothing:
    the file must name exactly these tensors with exactly their shapes. avail
    is the number of bytes left in f (-1: unknown); exact: the data must end
-   exactly there. Unknown metadata keys are validated and ignored. */
+   exactly there. Unknown metadata keys are validated and ignored; wanted
+   ones are copied out while parsing, even if the load then fails. When
+   everything is valid, commit(ctx) (may be NULL) runs as the last step
+   that may fail, before the tensors are written: it applies what goes
+   with them (an optimizer's step count) or refuses the file. */
 int st_read(FILE *f, int64_t avail, bool exact, const nn_param *tensors, int n,
-            st_meta_want *want, int n_want, const char *where);
+            st_meta_want *want, int n_want, int (*commit)(void *ctx), void *ctx,
+            const char *where);
 
 /* Writes a file atomically: write(f, ctx) fills a fresh temporary file in
    path's directory, which is flushed, fsync'ed and renamed over path; the
