@@ -65,5 +65,9 @@ void nn_tensor_gather(const nn_tensor *src, float *dst);
 /* Row-major contiguous data of x: x->data itself when contiguous, else a
    copy into the scratch slot (resized as needed). NULL on failure. */
 const float *nn_tensor_dense(const nn_tensor *x, nn_tensor *scratch);
+/* Makes cache a dense row-major view of x for a later backward: a retained
+   view of x when x is contiguous (no copy), else a view of a copy made in
+   the owned slot copy (never x's storage). On failure cache is emptied. */
+int nn_tensor_keep_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x);
 
 #endif

@@ -396,3 +396,20 @@ const float *nn_tensor_dense(const nn_tensor *x, nn_tensor *scratch)
     nn_tensor_gather(x, scratch->data);
     return scratch->data;
 }
+
+int nn_tensor_keep_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x)
+{
+    if (nn_tensor_is_contiguous(x)) {
+        nn_tensor_retain_into(cache, x);
+        nn_tensor_set_contiguous_strides(cache);
+        return NN_OK;
+    }
+    /* cache may view copy's storage: let go first so a resize in place
+       never leaves cache describing half-written data */
+    nn_tensor_release(cache);
+    if (nn_tensor_resize(copy, x->ndim, x->shape, x) < 0)
+        return NN_ENOMEM;
+    nn_tensor_gather(x, copy->data);
+    nn_tensor_retain_into(cache, copy);
+    return NN_OK;
+}
