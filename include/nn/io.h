@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "module.h"
+#include "optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,6 +47,22 @@ int nn_load(nn_module *m, const char *path);
    closes f. No fsync: durability of f is the caller's. */
 int nn_save_fp(nn_module *m, FILE *f);
 int nn_load_fp(nn_module *m, FILE *f);
+
+/* Optimizer checkpoints, the same format: every state buffer as a tensor
+   named as in torch's optimizer state_dict, "state.<parameter index>.<key>"
+   ("state.0.exp_avg", "state.3.momentum_buffer"), shaped as its parameter,
+   and in __metadata__ "optimizer" ("Adam"), "step" and every
+   hyperparameter ("lr", "betas.0", "amsgrad", ... as text that reads back
+   exactly). Save the module with nn_save alongside. Loading into an
+   optimizer of the same type and options that change which buffers exist
+   (amsgrad, centered, momentum zero or not) over a model of the same
+   shapes restores it exactly, hyperparameters included: training then
+   continues bit-identically to an uninterrupted run. All or nothing, with
+   the same checks and atomic saving as nn_load / nn_save. */
+int nn_optim_save(nn_optim *o, const char *path);
+int nn_optim_load(nn_optim *o, const char *path);
+int nn_optim_save_fp(nn_optim *o, FILE *f);
+int nn_optim_load_fp(nn_optim *o, FILE *f);
 
 #ifdef __cplusplus
 }
