@@ -239,6 +239,44 @@ static void test_load_torch_simplenet(void **state)
     nn_module_free(net);
 }
 
+static nn_module *linear_simplenet(uint64_t seed)
+{
+    nn_manual_seed(seed);
+    nn_module *net = nn_sequential();
+    assert_int_equal(nn_sequential_add(net, "fc1", nn_linear(2, 5, true)), NN_OK);
+    assert_int_equal(nn_sequential_add(net, "relu", nn_relu()), NN_OK);
+    assert_int_equal(nn_sequential_add(net, "fc2", nn_linear(5, 1, true)), NN_OK);
+    return net;
+}
+
+/* With real layers: torch's file gives torch's outputs; and since libnn
+   initialises like torch, nn_manual_seed(0) + nn_save writes the very
+   bytes of torch.manual_seed(0) + state_dict. */
+static void test_torch_simplenet_outputs(void **state)
+{
+    (void)state;
+    nn_module *net = linear_simplenet(5);
+    assert_int_equal(load_mem(net, io_simplenet_st, sizeof io_simplenet_st), NN_OK);
+    nn_tensor *x = nn_tensor_from(io_simplenet_x, NN_SHAPE(4, 2));
+    nn_tensor *y = nn_forward(net, x);
+    assert_non_null(y);
+    assert_int_equal(nn_tensor_numel(y), 4);
+    assert_close(y->data, io_simplenet_y, 4, 1e-4, 1e-6);
+    nn_tensor_free(x);
+    nn_module_free(net);
+
+    nn_module *seeded = linear_simplenet(0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(nn_save_fp(seeded, f), NN_OK);
+    fclose(f);
+    assert_int_equal(len, sizeof io_simplenet_st);
+    assert_memory_equal(buf, io_simplenet_st, len);
+    free(buf);
+    nn_module_free(seeded);
+}
+
 static void test_load_torch_convnet(void **state)
 {
     (void)state;
@@ -708,6 +746,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_torch_simplenet),
+        cmocka_unit_test(test_torch_simplenet_outputs),
         cmocka_unit_test(test_load_torch_convnet),
         cmocka_unit_test(test_save_equals_python_bytes),
         cmocka_unit_test(test_round_trip),
