@@ -58,6 +58,15 @@ void nn_tensor_release(nn_tensor *t);
 /* Allocates a stand-alone tensor header viewing t's storage. */
 nn_tensor *nn_tensor_view_new(const nn_tensor *t);
 
+/* Moves the elements of n contiguous tensors into one new storage, back to
+   back in the given order, and re-points each tensor at its part (values
+   kept; old storages dropped; no alignment padding between parts). Used to
+   keep a model's parameters (and gradients) in one flat block. Tensors
+   already laid out so are left alone. On failure nothing changes. */
+int nn_tensor_pack(nn_tensor *const *ts, int n);
+/* True when ts[0..n) lie back to back in one storage, as nn_tensor_pack leaves them. */
+bool nn_tensor_is_packed(nn_tensor *const *ts, int n);
+
 bool nn_tensor_same_shape(const nn_tensor *a, const nn_tensor *b);
 void nn_tensor_set_contiguous_strides(nn_tensor *t);
 /* Copies src's elements in row-major order into dst (numel floats). */

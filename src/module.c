@@ -11,6 +11,7 @@ void nn_module_init(nn_module *m, const nn_module_ops *ops)
     m->params = NULL;
     m->n_params = 0;
     m->training = true;
+    m->owned = false;
 }
 
 nn_tensor *nn_module_add_param(nn_module *m, const char *name, int ndim, const int64_t *shape)

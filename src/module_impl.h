@@ -24,6 +24,7 @@ struct nn_module {
     nn_param *params; /* leaves: their own parameters, names "weight", "bias" */
     int n_params;
     bool training;
+    bool owned; /* added to a container, which frees it */
 };
 
 /* Initialises the base of a freshly allocated layer. */

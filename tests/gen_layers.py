@@ -211,6 +211,24 @@ emit("static const float *const seq_values[] = {%s};"
 emit("static const float *const seq_grads[] = {%s};"
      % ", ".join("seq_grad%d" % i for i in range(len(list(seq.parameters())))))
 
+# torch.manual_seed(3); Sequential(Conv2d(1, 20, 1), ReLU(), Conv2d(20, 20, 5)) on [1, 1, 5, 5]
+torch.manual_seed(3)
+chain = nn.Sequential(nn.Conv2d(1, 20, 1), nn.ReLU(), nn.Conv2d(20, 20, 5))
+g = data_gen(500)
+x = torch.randn(1, 1, 5, 5, generator=g)
+gy = torch.randn(1, 20, 1, 1, generator=g)
+y, dx = run(chain, x, gy)
+floats("chain_x", x)
+floats("chain_gy", gy)
+floats("chain_y", y)
+floats("chain_dx", dx)
+for i, (n, prm) in enumerate(chain.named_parameters()):
+    floats("chain_value%d" % i, prm)
+    floats("chain_grad%d" % i, prm.grad)
+emit("static const float *const chain_values[] = {chain_value0, chain_value1, chain_value2, chain_value3};")
+emit("static const float *const chain_grads[] = {chain_grad0, chain_grad1, chain_grad2, chain_grad3};")
+emit("static const char chain_print[] = %s;" % cstr(str(chain) + "\n"))
+
 nested = nn.Sequential(OrderedDict([
     ("block", nn.Sequential(nn.Conv2d(1, 20, 5), nn.ReLU(), nn.Conv2d(20, 64, 5, padding=2, bias=False),
                             nn.Sequential(nn.Tanh()))),

@@ -158,7 +158,50 @@ def optim_fixtures():
                      % (name, kind, field, c_opts(kind, kw), name, ",".join(keys), name,
                         state.numel(), step))
     out.append("\nstatic const optim_case optim_cases[] = {\n" + "".join(table) + "};\n")
+    out.append(train_fixtures())
     out.append("\n#endif\n")
+    return "".join(out)
+
+
+TRAIN_STEPS = 15
+
+# (name, optimizer, kwargs, loss); the C side builds the same net from
+# train_init, so these do not depend on matching torch's initialisation
+TRAIN_CASES = [
+    ("sgd_mse", "SGD", dict(lr=0.1, momentum=0.9, nesterov=True), "mse"),
+    ("adam_ce", "Adam", dict(lr=0.01, weight_decay=0.01, amsgrad=True), "ce"),
+    ("rmsprop_bce", "RMSprop", dict(lr=0.01, momentum=0.5, centered=True), "bce"),
+    ("adagrad_ce", "Adagrad", dict(lr=0.1, lr_decay=0.01), "ce"),
+]
+
+
+def train_fixtures():
+    """A small net (Linear(4, 8) -> ReLU -> Linear(8, 3)) trained end to end."""
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    init = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(8, 4)
+    labels = torch.tensor([0., 2, 1, 1, 0, 2, 2, 1])
+    onehot = torch.nn.functional.one_hot(labels.long(), 3).float()
+    out = ["\n#define TRAIN_STEPS %d\n" % TRAIN_STEPS,
+           "/* Linear(4, 8) -> ReLU -> Linear(8, 3): parameters in state_dict order */\n",
+           carr("train_init", torch.cat([v.reshape(-1) for v in init.values()])),
+           carr("train_x", x), carr("train_labels", labels), carr("train_onehot", onehot)]
+    for name, kind, kw, loss in TRAIN_CASES:
+        net.load_state_dict(init)
+        opt = getattr(torch.optim, kind)(net.parameters(), foreach=False, **kw)
+        fn, target = {"mse": (torch.nn.MSELoss(), onehot),
+                      "ce": (torch.nn.CrossEntropyLoss(), labels.long()),
+                      "bce": (torch.nn.BCEWithLogitsLoss(), onehot)}[loss]
+        losses = []
+        for _ in range(TRAIN_STEPS):
+            opt.zero_grad()
+            value = fn(net(x), target)
+            value.backward()
+            opt.step()
+            losses.append(value.item())
+        out.append(carr("train_%s_losses" % name, torch.tensor(losses)))
+        out.append(carr("train_%s_final" % name,
+                        torch.cat([v.reshape(-1) for v in net.state_dict().values()])))
     return "".join(out)
 
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "testutil.h"
+#include "core.h"
 #include "module_impl.h"
 #include "optim/optim_impl.h"
 #include "fixtures/optim.h"
@@ -359,25 +360,155 @@ static void *failing_alloc(size_t n)
     return fail_after-- > 0 ? malloc(n) : NULL;
 }
 
-/* Every allocation failure in a constructor is reported and leaks nothing
-   (ASan / valgrind check the leak part). */
+/* Every allocation failure in a constructor is reported, leaks nothing
+   (ASan / valgrind check that part) and leaves the module's parameters as
+   they were. 7 allocations: the optimizer, 4 bookkeeping arrays, the state
+   and the flat block for values and gradients. */
 static void test_constructor_out_of_memory(void **state)
 {
     (void)state;
     nn_module *m = toy_new(true);
-    for (int k = 0; k < 6; k++) {
+    nn_param *p;
+    nn_module_params(m, &p);
+    float *w = p[0].value->data;
+    for (int k = 0; k < 10; k++) {
         fail_after = k;
         nn_set_allocator(failing_alloc, free);
         nn_optim *o = nn_adam(m, NULL);
         nn_set_allocator(NULL, NULL);
+        assert_int_equal(o != NULL, k >= 7);
         if (o) {
-            assert_true(k >= 5);
             nn_optim_free(o);
-        } else {
-            assert_error_mentions("out of memory");
+            break;
         }
+        assert_error_mentions("out of memory");
+        assert_ptr_equal(p[0].value->data, w); /* not moved */
+        float got[OPTIM_NUMEL];
+        params_out(m, got, false);
+        assert_memory_equal(got, optim_init, sizeof got);
     }
     nn_module_free(m);
+}
+
+/* Construction packs values and gradients into one flat block each,
+   keeping their numbers; a second optimizer finds them packed. */
+static void test_parameters_packed(void **state)
+{
+    (void)state;
+    nn_module *m = toy_new(true);
+    grads_in(m, optim_grads);
+    nn_param *p;
+    nn_module_params(m, &p);
+    assert_ptr_not_equal(p[1].value->data, p[0].value->data + 12);
+    nn_optim *o = nn_adagrad(m, NULL);
+    assert_ptr_equal(p[1].value->data, p[0].value->data + 12);
+    assert_ptr_equal(p[1].grad->data, p[0].grad->data + 12);
+    assert_ptr_equal(p[0].grad->data, p[0].value->data + OPTIM_NUMEL);
+    assert_ptr_equal(p[0].value->storage, p[1].value->storage);
+    float got[OPTIM_NUMEL];
+    params_out(m, got, false);
+    assert_memory_equal(got, optim_init, sizeof got);
+    params_out(m, got, true);
+    assert_memory_equal(got, optim_grads, sizeof got);
+    float *w = p[0].value->data, *g = p[0].grad->data;
+    nn_optim *o2 = nn_sgd(m, &(nn_sgd_opts){.lr = 0.1f});
+    assert_ptr_equal(p[0].value->data, w);
+    assert_ptr_equal(p[0].grad->data, g);
+    nn_optim_free(o2);
+    nn_optim_free(o);
+    nn_module_free(m);
+}
+
+/* A parameter re-pointed after construction (out of the flat block):
+   steps and zero_grad go parameter by parameter and still follow torch. */
+static void test_unpacked_parameters_still_follow_torch(void **state)
+{
+    (void)state;
+    int n = (int)(sizeof optim_cases / sizeof *optim_cases);
+    for (int i = 0; i < n; i++) {
+        const optim_case *c = &optim_cases[i];
+        nn_module *m = toy_new(true);
+        nn_optim *o = make_optim(c, m, false);
+        nn_param *p;
+        nn_module_params(m, &p);
+        float bias[5];
+        memcpy(bias, p[1].value->data, sizeof bias);
+        /* a fresh storage for the bias, as a loader or a user might do */
+        assert_int_equal(nn_tensor_resize(p[1].value, NN_SHAPE(5), p[1].value), NN_OK);
+        memcpy(p[1].value->data, bias, sizeof bias);
+        assert_ptr_not_equal(p[1].value->data, p[0].value->data + 12);
+        run_steps(o, m, 0, OPTIM_STEPS, c);
+        check_state(o, c);
+        nn_optim_zero_grad(o);
+        float g[OPTIM_NUMEL];
+        params_out(m, g, true);
+        for (int k = 0; k < OPTIM_NUMEL; k++)
+            assert_true(g[k] == 0.0f);
+        nn_optim_free(o);
+        nn_module_free(m);
+    }
+}
+
+/* Parameters changed behind the optimizer's back: a clear error at
+   construction or step, and a failed step changes nothing. (Each resize
+   avoids the tensor's own storage: resizing in place would reuse the flat
+   block from its start.) */
+static void test_changed_parameters(void **state)
+{
+    (void)state;
+    nn_module *m = toy_new(true);
+    nn_param *p;
+    nn_module_params(m, &p);
+    assert_int_equal(nn_tensor_resize(p[1].grad, NN_SHAPE(6), p[1].grad), NN_OK);
+    assert_null(nn_adam(m, NULL));
+    assert_error_mentions("nn_adam", "bias", "[5]", "[6]");
+    assert_int_equal(nn_tensor_resize(p[1].grad, NN_SHAPE(5), p[1].grad), NN_OK);
+    nn_optim *o = nn_adam(m, NULL);
+    assert_non_null(o);
+    grads_in(m, optim_grads);
+    run_steps(o, m, 0, 1, NULL);
+    float before[OPTIM_NUMEL], after[OPTIM_NUMEL];
+    params_out(m, before, false);
+
+    assert_int_equal(nn_tensor_resize(p[1].grad, NN_SHAPE(2, 2), p[1].grad), NN_OK);
+    assert_true(nn_optim_step(o) < 0);
+    assert_error_mentions("nn_optim_step", "bias", "[2, 2]");
+    nn_optim_zero_grad(o); /* stays inside the smaller gradient (ASan checks) */
+    assert_true(p[1].grad->data[3] == 0.0f);
+    assert_int_equal(nn_tensor_resize(p[1].value, NN_SHAPE(6), p[1].value), NN_OK);
+    assert_true(nn_optim_step(o) < 0);
+    assert_error_mentions("nn_optim_step", "Adam", "bias", "changed size from 5 to 6");
+    assert_int_equal(nn_optim_get_step(o), 1);
+    memcpy(after, p[0].value->data, 12 * sizeof(float));
+    assert_memory_equal(after, before, 12 * sizeof(float)); /* weight untouched */
+    nn_optim_free(o);
+    nn_module_free(m);
+}
+
+static void test_tensor_pack(void **state)
+{
+    (void)state;
+    nn_tensor *a = nn_tensor_from(optim_init, NN_SHAPE(3, 4));
+    nn_tensor *b = nn_tensor_from(optim_init + 12, NN_SHAPE(5));
+    nn_tensor *e = nn_tensor_new(NN_SHAPE(0));
+    nn_tensor *t = nn_tensor_transpose(a, 0, 1);
+    nn_tensor *bad[2] = {b, t};
+    assert_true(nn_tensor_pack(bad, 2) < 0);
+    assert_error_mentions("nn_tensor_pack", "tensor 1", "not contiguous");
+    assert_int_equal(nn_tensor_pack(NULL, 0), NN_OK);
+    nn_tensor *ts[3] = {a, e, b};
+    assert_false(nn_tensor_is_packed(ts, 3));
+    assert_int_equal(nn_tensor_pack(ts, 3), NN_OK);
+    assert_true(nn_tensor_is_packed(ts, 3));
+    assert_ptr_equal(b->data, a->data + 12);
+    assert_memory_equal(a->data, optim_init, 17 * sizeof(float));
+    /* the old view t keeps the old storage alive and its values */
+    assert_true(nn_tensor_get(t, (int64_t[]){3, 2}) == optim_init[11]);
+    nn_tensor_free(t);
+    nn_tensor_free(a); /* b alone still owns the block */
+    assert_true(b->data[4] == optim_init[16]);
+    nn_tensor_free(e);
+    nn_tensor_free(b);
 }
 
 /* The generic state view: names, lazy presence, and a save/restore into a
@@ -519,6 +650,101 @@ static void test_hyperparameters(void **state)
     nn_module_free(m);
 }
 
+/* End to end: Linear(4, 8) -> ReLU -> Linear(8, 3) started from torch's
+   weights, a loss and an optimizer, 15 training steps; losses and final
+   weights follow torch, and steps after the first allocate nothing. */
+static void train_case(nn_optim *(*make)(nn_module *), nn_loss *loss, bool class_targets,
+                       const float *want_losses, const float *want_final, const char *what)
+{
+    nn_module *net = nn_sequential();
+    assert_int_equal(nn_sequential_add(net, NULL, nn_linear(4, 8, true)), NN_OK);
+    assert_int_equal(nn_sequential_add(net, NULL, nn_relu()), NN_OK);
+    assert_int_equal(nn_sequential_add(net, NULL, nn_linear(8, 3, true)), NN_OK);
+    nn_param *p;
+    int n = nn_module_params(net, &p);
+    assert_int_equal(n, 4);
+    const float *at = train_init;
+    for (int i = 0; i < n; i++) {
+        int64_t k = nn_tensor_numel(p[i].value);
+        memcpy(p[i].value->data, at, (size_t)k * sizeof(float));
+        at += k;
+    }
+    nn_optim *opt = make(net);
+    assert_non_null(opt);
+    nn_tensor *x = nn_tensor_from(train_x, NN_SHAPE(8, 4));
+    nn_tensor *y = class_targets ? nn_tensor_from(train_labels, NN_SHAPE(8))
+                                 : nn_tensor_from(train_onehot, NN_SHAPE(8, 3));
+    float losses[TRAIN_STEPS];
+    allocations = 0;
+    for (int s = 0; s < TRAIN_STEPS; s++) {
+        if (s == 1) /* a whole training step allocates nothing after the first */
+            nn_set_allocator(counting_alloc, free);
+        nn_optim_zero_grad(opt);
+        nn_tensor *out = nn_forward(net, x);
+        assert_non_null(out);
+        losses[s] = nn_loss_forward(loss, out, y);
+        assert_non_null(nn_backward(net, nn_loss_backward(loss)));
+        assert_int_equal(nn_optim_step(opt), NN_OK);
+    }
+    nn_set_allocator(NULL, NULL);
+    assert_int_equal(allocations, 0);
+    assert_close_at(losses, want_losses, TRAIN_STEPS, RTOL, ATOL, what, __FILE__, __LINE__);
+    assert_true(losses[TRAIN_STEPS - 1] < losses[0]);
+    float final[67], *to = final;
+    nn_module_params(net, &p);
+    for (int i = 0; i < n; i++) {
+        int64_t k = nn_tensor_numel(p[i].value);
+        memcpy(to, p[i].value->data, (size_t)k * sizeof(float));
+        to += k;
+    }
+    assert_close_at(final, want_final, 67, RTOL, ATOL, what, __FILE__, __LINE__);
+    nn_tensor_free(y);
+    nn_tensor_free(x);
+    nn_optim_free(opt);
+    nn_loss_free(loss);
+    nn_module_free(net);
+}
+
+static nn_optim *train_sgd(nn_module *m)
+{
+    return nn_sgd(m, &(nn_sgd_opts){.lr = 0.1f, .momentum = 0.9f, .nesterov = true});
+}
+static nn_optim *train_adam(nn_module *m)
+{
+    nn_adam_opts o = nn_adam_defaults();
+    o.lr = 0.01f;
+    o.weight_decay = 0.01f;
+    o.amsgrad = true;
+    return nn_adam(m, &o);
+}
+static nn_optim *train_rmsprop(nn_module *m)
+{
+    nn_rmsprop_opts o = nn_rmsprop_defaults();
+    o.momentum = 0.5f;
+    o.centered = true;
+    return nn_rmsprop(m, &o);
+}
+static nn_optim *train_adagrad(nn_module *m)
+{
+    nn_adagrad_opts o = nn_adagrad_defaults();
+    o.lr = 0.1f;
+    o.lr_decay = 0.01f;
+    return nn_adagrad(m, &o);
+}
+
+static void test_training_follows_torch(void **state)
+{
+    (void)state;
+    train_case(train_sgd, nn_mse_loss(), false, train_sgd_mse_losses, train_sgd_mse_final,
+               "sgd_mse");
+    train_case(train_adam, nn_cross_entropy_loss(), true, train_adam_ce_losses,
+               train_adam_ce_final, "adam_ce");
+    train_case(train_rmsprop, nn_bce_with_logits_loss(), false, train_rmsprop_bce_losses,
+               train_rmsprop_bce_final, "rmsprop_bce");
+    train_case(train_adagrad, nn_cross_entropy_loss(), true, train_adagrad_ce_losses,
+               train_adagrad_ce_final, "adagrad_ce");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,9 +755,14 @@ int main(void)
         cmocka_unit_test(test_nulls_and_modules_without_parameters),
         cmocka_unit_test(test_step_allocates_nothing),
         cmocka_unit_test(test_constructor_out_of_memory),
+        cmocka_unit_test(test_parameters_packed),
+        cmocka_unit_test(test_unpacked_parameters_still_follow_torch),
+        cmocka_unit_test(test_changed_parameters),
+        cmocka_unit_test(test_tensor_pack),
         cmocka_unit_test(test_state_round_trip),
         cmocka_unit_test(test_set_step_zero_resets),
         cmocka_unit_test(test_hyperparameters),
+        cmocka_unit_test(test_training_follows_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

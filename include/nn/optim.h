@@ -30,7 +30,10 @@ nn_adagrad_opts nn_adagrad_defaults(void);   /* lr 1e-2, eps 1e-10 */
    validated as torch does (negative lr/eps/momentum/weight_decay, betas
    outside [0, 1), nesterov without momentum > 0 and dampening 0, ...) and
    NaN or infinite values are refused too: NULL + nn_last_error(). The
-   optimizer's state is allocated here, so steps allocate nothing. */
+   optimizer's state is allocated here, so steps allocate nothing.
+   Construction also moves the module's parameters, then their gradients,
+   into one contiguous block (values kept), so a step is one loop over the
+   whole model: re-read param->value->data after creating an optimizer. */
 nn_optim *nn_sgd(nn_module *m, const nn_sgd_opts *o);
 nn_optim *nn_adam(nn_module *m, const nn_adam_opts *o);
 nn_optim *nn_rmsprop(nn_module *m, const nn_rmsprop_opts *o);

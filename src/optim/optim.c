@@ -43,7 +43,8 @@ static bool gather_params(nn_optim *o, nn_module *m, const char *fn)
     o->params = nn_alloc_zeroed((size_t)n, sizeof *o->params);
     o->numel = nn_alloc_zeroed((size_t)n, sizeof *o->numel);
     o->offset = nn_alloc_zeroed((size_t)n, sizeof *o->offset);
-    if (!o->params || !o->numel || !o->offset)
+    o->tensors = nn_alloc_zeroed(2 * (size_t)n, sizeof *o->tensors);
+    if (!o->params || !o->numel || !o->offset || !o->tensors)
         return false;
     memcpy(o->params, src, (size_t)n * sizeof *src);
     o->n_params = n;
@@ -51,12 +52,21 @@ static bool gather_params(nn_optim *o, nn_module *m, const char *fn)
         o->numel[i] = nn_tensor_numel(src[i].value);
         o->offset[i] = o->total;
         o->total += o->numel[i];
+        o->tensors[i] = src[i].value;
+        o->tensors[n + i] = src[i].grad;
     }
     return true;
 }
 
+/* Still in the flat block (nobody re-pointed a parameter since)? */
+static bool is_packed(const nn_optim *o)
+{
+    return nn_tensor_is_packed(o->tensors, 2 * o->n_params);
+}
+
 static void destroy(nn_optim *o)
 {
+    nn_release(o->tensors);
     nn_release(o->state);
     nn_release(o->offset);
     nn_release(o->numel);
@@ -92,6 +102,14 @@ nn_optim *nn_optim_create(const nn_optim_ops *ops, nn_module *m, const void *opt
         if (ops->init_state)
             ops->init_state(o);
     }
+    /* Last, and one allocation, so that a failure leaves the module
+       untouched: all values then all gradients, back to back in one block
+       (the gradients alone are then one range, for an all-reduce say).
+       The numbers stay; only where they live changes. */
+    if (nn_tensor_pack(o->tensors, 2 * o->n_params) < 0) {
+        destroy(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -114,6 +132,12 @@ int nn_optim_step(nn_optim *o)
         return NN_ESHAPE;
     o->step++;
     float *bufs[NN_OPTIM_MAX_KEYS];
+    if (is_packed(o)) { /* one loop over every element of the model */
+        for (int k = 0; k < o->n_keys; k++)
+            bufs[k] = nn_optim_buffer(o, 0, k);
+        o->ops->update(o, o->params[0].value->data, o->params[0].grad->data, bufs, o->total);
+        return NN_OK;
+    }
     for (int i = 0; i < o->n_params; i++) {
         for (int k = 0; k < o->n_keys; k++)
             bufs[k] = nn_optim_buffer(o, i, k);
@@ -127,8 +151,12 @@ void nn_optim_zero_grad(nn_optim *o)
 {
     if (!o)
         return;
-    for (int i = 0; i < o->n_params; i++)
-        memset(o->params[i].grad->data, 0, (size_t)o->numel[i] * sizeof(float));
+    if (is_packed(o)) {
+        memset(o->params[0].grad->data, 0, (size_t)o->total * sizeof(float));
+        return;
+    }
+    for (int i = 0; i < o->n_params; i++) /* as the tensor is now, strides and all */
+        nn_tensor_fill(o->params[i].grad, 0.0f);
 }
 
 void nn_optim_free(nn_optim *o)

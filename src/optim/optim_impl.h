@@ -57,6 +57,10 @@ struct nn_optim {
     const char *keys[NN_OPTIM_MAX_KEYS];
     float *state;        /* n_keys * total floats: key-major, then parameter */
     int64_t *offset;     /* per parameter, into each key's section */
+    /* the parameters' value tensors, then their grad tensors; construction
+       packs them in this order into one flat block (nn_tensor_pack) so that
+       a step is one loop over total elements while they stay packed */
+    nn_tensor **tensors;
 };
 
 /* Shared constructor: validates opts (copied into the derived struct of
