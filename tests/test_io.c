@@ -1,5 +1,6 @@
-/* Persistence: safetensors files from torch load into libnn models, libnn
-   writes the bytes python writes, strict loading, every malformed file is
+/* Persistence: safetensors files from torch load into libnn models (same
+   weights, torch's outputs), libnn writes the bytes python writes (and,
+   seeded alike, the very file torch saved), strict loading, every malformed file is
    refused without touching the model, saving is atomic.
    Reference files: tests/gen_io.py (torch 1.13), in fixtures/io_fixtures.h.
    NN_IO_OUT=path makes the pattern test also save there, for
@@ -273,6 +274,42 @@ static void test_torch_simplenet_outputs(void **state)
     fclose(f);
     assert_int_equal(len, sizeof io_simplenet_st);
     assert_memory_equal(buf, io_simplenet_st, len);
+    free(buf);
+    nn_module_free(seeded);
+}
+
+static nn_module *conv_features(uint64_t seed)
+{
+    nn_manual_seed(seed);
+    nn_module *features = nn_sequential(), *net = nn_sequential();
+    assert_int_equal(nn_sequential_add(features, NULL, nn_conv2d(1, 2, 3, 1, 1)), NN_OK);
+    assert_int_equal(nn_sequential_add(features, NULL, nn_relu()), NN_OK);
+    assert_int_equal(nn_sequential_add(features, NULL, nn_conv2d(2, 3, 3, 2, 1)), NN_OK);
+    assert_int_equal(nn_sequential_add(net, "features", features), NN_OK);
+    return net;
+}
+
+static void test_torch_convnet_outputs(void **state)
+{
+    (void)state;
+    nn_module *net = conv_features(5);
+    assert_int_equal(load_mem(net, io_convnet_st, sizeof io_convnet_st), NN_OK);
+    nn_tensor *x = nn_tensor_from(io_convnet_x, NN_SHAPE(2, 1, 6, 6));
+    nn_tensor *y = nn_forward(net, x);
+    assert_non_null(y);
+    assert_int_equal(nn_tensor_numel(y), 2 * 3 * 3 * 3);
+    assert_close(y->data, io_convnet_y, 54, 1e-4, 1e-6);
+    nn_tensor_free(x);
+    nn_module_free(net);
+
+    nn_module *seeded = conv_features(1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(nn_save_fp(seeded, f), NN_OK);
+    fclose(f);
+    assert_int_equal(len, sizeof io_convnet_st);
+    assert_memory_equal(buf, io_convnet_st, len);
     free(buf);
     nn_module_free(seeded);
 }
@@ -748,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_load_torch_simplenet),
         cmocka_unit_test(test_torch_simplenet_outputs),
         cmocka_unit_test(test_load_torch_convnet),
+        cmocka_unit_test(test_torch_convnet_outputs),
         cmocka_unit_test(test_save_equals_python_bytes),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_streams),
