@@ -98,15 +98,18 @@ static float *snapshot(nn_module *m, size_t *count)
     return s;
 }
 
-/* SimpleNet with real layers; NULL when an allocation fails. */
+/* A small net of real layers on [N, 1, 3, 2] input: Conv2d(1, 2, 3,
+   padding 1), ReLU, Conv2d(2, 1, (3, 2)) -> [N, 1, 1, 1], Linear(1, 1) over
+   the last dimension; NULL when an allocation fails. */
 static nn_module *build(void)
 {
     nn_manual_seed(7);
     nn_module *net = nn_sequential();
     if (!net)
         return NULL;
-    if (pm_add(net, "fc1", nn_linear(2, 5, true)) < 0 || pm_add(net, "relu", nn_relu()) < 0 ||
-        pm_add(net, "fc2", nn_linear(5, 1, true)) < 0) {
+    nn_conv2d_opts last = {.in_channels = 2, .out_channels = 1, .kernel_h = 3, .kernel_w = 2, .bias = true};
+    if (pm_add(net, "conv1", nn_conv2d(1, 2, 3, 1, 1)) < 0 || pm_add(net, "relu", nn_relu()) < 0 ||
+        pm_add(net, "conv2", nn_conv2d_ex(&last)) < 0 || pm_add(net, "fc", nn_linear(1, 1, true)) < 0) {
         nn_module_free(net);
         return NULL;
     }
@@ -169,9 +172,10 @@ static void scenario(void)
         failed("creating an optimizer");
     while (!(opt2 = adam(copy)))
         failed("creating a second optimizer");
-    while (!(x = nn_tensor_from((const float[]){1, -2, 3, -4, 0.5f, 0.25f}, NN_SHAPE(3, 2))))
+    while (!(x = nn_tensor_from((const float[]){1, -2, 3, -4, 0.5f, 0.25f, -1, 2, 0.5f, 1.5f, -0.5f, 1},
+                                NN_SHAPE(2, 1, 3, 2))))
         failed("creating an input");
-    while (!(y = nn_tensor_from((const float[]){1, 0, -1}, NN_SHAPE(3, 1))))
+    while (!(y = nn_tensor_from((const float[]){1, -1}, NN_SHAPE(2, 1, 1, 1))))
         failed("creating a target");
     nn_param *p;
     while (nn_module_params(copy, &p) < 0) /* the list is built on first use */
