@@ -698,6 +698,37 @@ static void test_layers_out_of_memory(void **state)
                               "Conv2d");
 }
 
+/* Linear fed its own dx (forward(dx)), then out of memory in backward:
+   the dx handed out before is still there, whole. */
+static void test_linear_own_dx_out_of_memory(void **state)
+{
+    (void)state;
+    nn_module *lin = nn_linear(3, 3, true);
+    nn_tensor *x = ramp(NN_SHAPE(2, 3), 0.5f), *g = ramp(NN_SHAPE(2, 3), 0.25f);
+    assert_non_null(nn_forward(lin, x));
+    nn_tensor *dx = nn_backward(lin, g);
+    assert_non_null(dx);
+    assert_non_null(nn_forward(lin, dx)); /* caches dx's storage as its input */
+    float *was = copy_of(dx);
+    int64_t ngrad;
+    float *grads_was = grads_of(lin, &ngrad);
+    count_from_now(0);
+    assert_null(nn_backward(lin, g));
+    stop_counting();
+    assert_error_mentions("nn_backward: Linear", "out of memory");
+    assert_still(dx, was, 6);
+    assert_grads(lin, grads_was, ngrad);
+    /* and then it works: dx = g W again (W did not change) */
+    nn_tensor *dx2 = nn_backward(lin, g);
+    assert_non_null(dx2);
+    assert_still(dx2, was, 6);
+    free(grads_was);
+    free(was);
+    nn_tensor_free(g);
+    nn_tensor_free(x);
+    nn_module_free(lin);
+}
+
 /* A loss whose forward runs out of memory keeps its last gradient. */
 static void test_losses_out_of_memory(void **state)
 {
@@ -747,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_conv_sizes_overflow),
         cmocka_unit_test(test_constructors_out_of_memory),
         cmocka_unit_test(test_layers_out_of_memory),
+        cmocka_unit_test(test_linear_own_dx_out_of_memory),
         cmocka_unit_test(test_losses_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,15 +81,25 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
         return nn_fail_null(NN_ESHAPE, "nn_backward: Linear(in_features=%lld) expected grad_out of shape %s, got %s",
                             (long long)l->in_features, nn_shape_str(x->ndim, want, a),
                             nn_tensor_shape_str(g, b));
-    if (l->grad.storage == x->storage) /* forward was fed our own dx */
-        nn_tensor_release(&l->grad);
-    /* g may be our own dx slot: keep its storage before resizing that */
-    if (nn_tensor_keep_dense(&l->g_keep, &l->g_copy, g) < 0)
-        return NULL;
-    if (nn_tensor_resize(&l->grad, x->ndim, x->shape, &l->g_keep) < 0) {
-        nn_tensor_release(&l->g_keep);
+    /* dx lands neither on g (it may be our own dx slot: pinned, and resize
+       avoids it) nor on the cached input (forward was fed our own dx: dx
+       then goes to fresh storage). Every allocation before any change, so
+       that a failure leaves the last dx and the gradients as they were. */
+    nn_tensor src = {0}, fresh = {0};
+    nn_tensor_retain_into(&src, g);
+    bool on_input = l->grad.storage && l->grad.storage == x->storage;
+    nn_tensor *dst = on_input ? &fresh : &l->grad;
+    if (nn_tensor_reserve_dense(&l->g_copy, &src) < 0 ||
+        nn_tensor_resize(dst, x->ndim, x->shape, &src) < 0) {
+        nn_tensor_release(&src);
         return NULL;
     }
+    if (on_input) { /* hand fresh's reference over to the slot */
+        nn_tensor_release(&l->grad);
+        l->grad = fresh;
+    }
+    nn_tensor_commit_dense(&l->g_keep, &l->g_copy, &src);
+    nn_tensor_release(&src);
     const float *dy = l->g_keep.data;
     int64_t rows = leading_rows(x), in = l->in_features, out = l->out_features;
     const float *w = m->params[0].value->data;
