@@ -520,8 +520,9 @@ static void test_conv_sizes_overflow(void **state)
 /* --- allocation failure at every allocation ---------------------------- */
 
 /* Evaluates ok_expr with the k-th allocation failing for k = 0, 1, ...
-   until it succeeds; every failure must name fn and say "out of memory",
-   then on_fail runs (checks that nothing changed). */
+   until it succeeds (which must take at least one failure); every failure
+   must name fn and say "out of memory", then on_fail runs (checks that
+   nothing changed). */
 #define SWEEP_CHECKED(fn, ok_expr, on_fail, cleanup)                           \
     do {                                                                       \
         for (long k_ = 0;; k_++) {                                             \
@@ -530,6 +531,7 @@ static void test_conv_sizes_overflow(void **state)
             bool ok_ = (ok_expr);                                              \
             stop_counting();                                                   \
             if (ok_) {                                                         \
+                assert_true(k_ > 0); /* it did allocate: failures were seen */ \
                 cleanup;                                                       \
                 break;                                                         \
             }                                                                  \
