@@ -1,7 +1,7 @@
 /* End to end: build/examples/fashion_mnist and cifar10 on tiny data sets
    (the committed gzip fixtures; CIFAR-10 files written here): epochs,
    test accuracy lines, confusion matrix, SVG, the NaN stop and the
-   messages for a missing data set and bad flags. */
+   messages for a missing data set and bad flags; two_conv --cifar10. */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -140,6 +140,48 @@ static void test_cifar10_tiny_run(void **state)
     free(r.out);
 }
 
+/* two_conv --cifar10: a test set of 144 images is 2 full batches of 64 and
+   one of 16, as CIFAR-10's 10000 are 156 and one of 16. */
+static void test_two_conv_cifar10(void **state)
+{
+    (void)state;
+    char dir[128], path[256], args[512];
+    snprintf(dir, sizeof dir, "%s/two_conv_cifar", tmp);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    uint8_t rec[3073];
+    for (int r = 0; r < 144; r++) {
+        rec[0] = (uint8_t)(r % 10);
+        for (int i = 1; i < 3073; i++)
+            rec[i] = (uint8_t)(i * (r + 1));
+        assert_int_equal(fwrite(rec, 1, sizeof rec, out), sizeof rec);
+    }
+    assert_int_equal(fclose(out), 0);
+    snprintf(args, sizeof args, "--seed 0 --cifar10 %s", dir);
+    result r = run("two_conv", args);
+    assert_int_equal(r.status, 0);
+    expect_in(&r, "Output, shape [1, 20, 1, 1]:"); /* the 5x5 demo still comes first */
+    expect_in(&r, "CIFAR-10 test set: 144 images, DataLoader(batch_size=64): 3 batches");
+    expect_in(&r, "error: nn_forward: Conv2d(in_channels=1) expected input of shape [N, 1, H, W] or [1, H, W], "
+                  "got [64, 3, 32, 32]");
+    expect_in(&r, "batches 1-2:     [64, 3, 32, 32] -> [64, 20, 28, 28]\n");
+    expect_in(&r, "batch 3:         [16, 3, 32, 32] -> [16, 20, 28, 28]\n");
+    expect_in(&r, "3 batches, 144 images");
+    free(r.out);
+    /* a missing directory: one line, non-zero exit, nothing else printed */
+    r = run("two_conv", "--cifar10 /nonexistent/cifar");
+    assert_int_equal(r.status, 1);
+    expect_in(&r, "two_conv: --cifar10: nn_cifar10_load: cannot open /nonexistent/cifar");
+    assert_int_equal(count_of(r.out, "\n"), 1);
+    free(r.out);
+    r = run("two_conv", "--cifar10");
+    assert_int_equal(r.status, 2);
+    expect_in(&r, "usage: two_conv [--seed N|random] [--cifar10 DIR]");
+    free(r.out);
+}
+
 static int rm_tmp(void **state)
 {
     (void)state;
@@ -162,6 +204,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fashion_mnist_tiny_run),
         cmocka_unit_test(test_fashion_mnist_errors),
         cmocka_unit_test(test_cifar10_tiny_run),
+        cmocka_unit_test(test_two_conv_cifar10),
     };
     return cmocka_run_group_tests(tests, NULL, rm_tmp);
 }
