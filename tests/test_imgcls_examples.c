@@ -105,6 +105,105 @@ static void test_fashion_mnist_errors(void **state)
     free(r.out);
 }
 
+static bool same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    fseek(fa, 0, SEEK_END);
+    fseek(fb, 0, SEEK_END);
+    bool same = ftell(fa) == ftell(fb) && ftell(fa) > 0;
+    rewind(fa);
+    rewind(fb);
+    for (int ca = 0, cb = 0; same && ca != EOF; same = ca == cb) {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+    }
+    fclose(fa);
+    fclose(fb);
+    return same;
+}
+
+/* The line "test accuracy: ..." after "epoch <e>:" in out, copied to buf. */
+static void accuracy_of_epoch(const char *out, int e, char *buf, size_t size)
+{
+    char head[32];
+    snprintf(head, sizeof head, "\nepoch %d: ", e);
+    const char *p = strstr(out, head);
+    assert_non_null(p);
+    p = strstr(p, "test accuracy: ");
+    assert_non_null(p);
+    size_t n = strcspn(p, "\n");
+    assert_true(n < size);
+    memcpy(buf, p, n);
+    buf[n] = 0;
+}
+
+/* --save / --resume: 3 epochs straight and 1 epoch + resume for 2 more end
+   with byte-identical model, Adam state and generator state, and print the
+   same accuracies. The shuffle of epochs 2 and 3 draws from the generator,
+   so this holds only because the checkpoint carries its state. */
+static void test_fashion_mnist_save_resume(void **state)
+{
+    (void)state;
+    char a[128], b[128], fa[160], fb[160], args[1024], acc_a[64], acc_b[64];
+    const char *data = "--data tests/fixtures/data/mnist_gz --batch-size 8 --seed 5 --svg /dev/null";
+    snprintf(a, sizeof a, "%s/straight", tmp);
+    snprintf(b, sizeof b, "%s/resumed", tmp);
+    snprintf(args, sizeof args, "%s --epochs 3 --save %s", data, a);
+    result straight = run("fashion_mnist", args);
+    assert_int_equal(straight.status, 0);
+    expect_in(&straight, "checkpoint: ");
+    snprintf(args, sizeof args, "%s --epochs 1 --save %s", data, b);
+    result r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 0);
+    free(r.out);
+    snprintf(args, sizeof args, "%s --epochs 3 --resume %s --save %s", data, b, b);
+    r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 0);
+    expect_in(&r, "after epoch 1");
+    assert_null(strstr(r.out, "\nepoch 1: "));
+    for (int e = 2; e <= 3; e++) {
+        accuracy_of_epoch(straight.out, e, acc_a, sizeof acc_a);
+        accuracy_of_epoch(r.out, e, acc_b, sizeof acc_b);
+        assert_string_equal(acc_a, acc_b);
+    }
+    expect_in(&r, "confusion matrix");
+    free(r.out);
+    assert_true(same_file(a, b));
+    for (int i = 0; i < 2; i++) {
+        const char *suffix = i ? ".state" : ".optim";
+        snprintf(fa, sizeof fa, "%s%s", a, suffix);
+        snprintf(fb, sizeof fb, "%s%s", b, suffix);
+        assert_true(same_file(fa, fb));
+    }
+    /* already done: nothing to train */
+    snprintf(args, sizeof args, "%s --epochs 3 --resume %s", data, a);
+    r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 0);
+    expect_in(&r, "already has 3 epoch(s); nothing to do");
+    free(r.out);
+    /* no checkpoint there, or a damaged state file: a clear refusal */
+    snprintf(args, sizeof args, "%s --resume %s/none", data, tmp);
+    r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 1);
+    expect_in(&r, "cannot resume: ");
+    expect_in(&r, "/none.state: No such file or directory");
+    free(r.out);
+    snprintf(fa, sizeof fa, "%s.state", a);
+    FILE *f = fopen(fa, "r+");
+    assert_non_null(f);
+    fseek(f, 40, SEEK_SET);
+    fputc('z', f);
+    fclose(f);
+    snprintf(args, sizeof args, "%s --resume %s", data, a);
+    r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 1);
+    expect_in(&r, "is not a checkpoint state written by --save");
+    free(r.out);
+    free(straight.out);
+}
+
 static void test_cifar10_tiny_run(void **state)
 {
     (void)state;
@@ -203,6 +302,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fashion_mnist_tiny_run),
         cmocka_unit_test(test_fashion_mnist_errors),
+        cmocka_unit_test(test_fashion_mnist_save_resume),
         cmocka_unit_test(test_cifar10_tiny_run),
         cmocka_unit_test(test_two_conv_cifar10),
     };
