@@ -417,6 +417,7 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
            (long long)test.images->shape[0], (long long)train.images->shape[1], (long long)train.images->shape[2],
            (long long)train.images->shape[3]);
     nn_module_print(net, stdout);
+    fflush(stdout); /* before the progress lines on stderr */
     nn_loss *ce = nn_cross_entropy_loss();
     nn_adam_opts ao = nn_adam_defaults();
     ao.lr = o->lr;
