@@ -31,5 +31,6 @@
 #include "nn/module.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
+#include "nn/parallel.h"
 
 #endif

@@ -1,0 +1,120 @@
+/* The GEMM micro-kernel compiled once per instruction set (target
+   attributes, so the portable build carries them all) and the run-time
+   choice among them with __builtin_cpu_supports. */
+#include <stddef.h>
+
+#include "gemm_internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define GEMM_X86 1
+#include <immintrin.h>
+#else
+#define GEMM_X86 0
+#endif
+
+#define SPLAT4(x) {x, x, x, x}
+#define SPLAT8(x) {x, x, x, x, x, x, x, x}
+#define SPLAT16(x) {x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}
+
+/* --- generic: 128-bit vectors; multiply then add (no FMA in the baseline) */
+typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
+#define UK_NAME ukernel_generic
+#define UK_ATTR static
+#define UK_W 4
+#define UK_V v4f
+#define UK_SPLAT(x) ((v4f)SPLAT4(x))
+#define UK_FMA(a, b, c) ((a) * (b) + (c))
+#include "gemm_ukernel.inc"
+#undef UK_NAME
+#undef UK_ATTR
+#undef UK_W
+#undef UK_V
+#undef UK_SPLAT
+#undef UK_FMA
+
+#if GEMM_X86
+/* --- AVX2 + FMA: 256-bit vectors, fused multiply-add */
+typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
+#define UK_NAME ukernel_avx2
+#define UK_ATTR static __attribute__((target("avx2,fma")))
+#define UK_W 8
+#define UK_V v8f
+#define UK_SPLAT(x) ((v8f)SPLAT8(x))
+#define UK_FMA(a, b, c) ((v8f)_mm256_fmadd_ps((a), (b), (c)))
+#include "gemm_ukernel.inc"
+#undef UK_NAME
+#undef UK_ATTR
+#undef UK_W
+#undef UK_V
+#undef UK_SPLAT
+#undef UK_FMA
+
+/* --- AVX-512F: 512-bit vectors */
+typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
+#define UK_NAME ukernel_avx512
+#define UK_ATTR static __attribute__((target("avx512f")))
+#define UK_W 16
+#define UK_V v16f
+#define UK_SPLAT(x) ((v16f)SPLAT16(x))
+#define UK_FMA(a, b, c) ((v16f)_mm512_fmadd_ps((a), (b), (c)))
+#include "gemm_ukernel.inc"
+#endif
+
+/* Cache blocks: kc * nr floats of B stay in L1 while a tile is computed,
+   mc * kc of A in L2, kc * nc of B in L3. */
+static const nn_gemm_arch archs[NN_GEMM_ISA_COUNT] = {
+    [NN_GEMM_ISA_GENERIC] = {"generic", ukernel_generic, 8, 256, 96, 2048},
+#if GEMM_X86
+    [NN_GEMM_ISA_AVX2] = {"avx2", ukernel_avx2, 16, 256, 144, 2048},
+    [NN_GEMM_ISA_AVX512] = {"avx512", ukernel_avx512, 32, 256, 144, 2048},
+#endif
+};
+
+bool nn_gemm_isa_supported(nn_gemm_isa isa)
+{
+    switch (isa) {
+    case NN_GEMM_ISA_AUTO:
+    case NN_GEMM_ISA_GENERIC:
+        return true;
+#if GEMM_X86
+    case NN_GEMM_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case NN_GEMM_ISA_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f");
+#endif
+    default:
+        return false;
+    }
+}
+
+static nn_gemm_isa detect(void)
+{
+    if (nn_gemm_isa_supported(NN_GEMM_ISA_AVX512))
+        return NN_GEMM_ISA_AVX512;
+    if (nn_gemm_isa_supported(NN_GEMM_ISA_AVX2))
+        return NN_GEMM_ISA_AVX2;
+    return NN_GEMM_ISA_GENERIC;
+}
+
+/* Written once from any thread; every writer stores the same value. */
+static const nn_gemm_arch *_Atomic current;
+
+const nn_gemm_arch *nn_gemm_current_arch(void)
+{
+    const nn_gemm_arch *a = current;
+    if (!a) {
+        a = &archs[detect()];
+        current = a;
+    }
+    return a;
+}
+
+bool nn_gemm_force_isa(nn_gemm_isa isa)
+{
+    if (isa < 0 || isa >= NN_GEMM_ISA_COUNT || !nn_gemm_isa_supported(isa))
+        return false;
+    current = &archs[isa == NN_GEMM_ISA_AUTO ? detect() : isa];
+    return true;
+}
