@@ -1,4 +1,5 @@
 /* ReLU: f(x) = max{0, x};  df/dx = 1 where x > 0 (0 at the kink, as PyTorch). */
+#include "kernels/elementwise.h"
 #include "module_impl.h"
 
 typedef struct {
@@ -19,11 +20,13 @@ static nn_tensor *relu_forward(nn_module *m, const nn_tensor *x)
         return NULL;
     }
     float *y = r->out.data;
-    nn_tensor_gather(&src, y);
+    const float *in = src.data; /* read in place when dense, else gathered into y first */
+    if (!nn_tensor_is_contiguous(&src)) {
+        nn_tensor_gather(&src, y);
+        in = y;
+    }
+    nn_ew_relu(in, y, nn_tensor_numel(&r->out));
     nn_tensor_release(&src);
-    int64_t n = nn_tensor_numel(&r->out);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = y[i] < 0.0f ? 0.0f : y[i]; /* NaN stays NaN, as in torch */
     return &r->out;
 }
 
@@ -43,12 +46,13 @@ static nn_tensor *relu_backward(nn_module *m, const nn_tensor *g)
         return NULL;
     }
     float *dx = r->grad.data;
-    nn_tensor_gather(&src, dx);
+    const float *g_in = src.data;
+    if (!nn_tensor_is_contiguous(&src)) {
+        nn_tensor_gather(&src, dx);
+        g_in = dx;
+    }
+    nn_ew_relu_grad(r->out.data, g_in, dx, nn_tensor_numel(&r->grad));
     nn_tensor_release(&src);
-    const float *y = r->out.data;
-    int64_t n = nn_tensor_numel(&r->grad);
-    for (int64_t i = 0; i < n; i++)
-        dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
     return &r->grad;
 }
 

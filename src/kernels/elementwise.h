@@ -1,0 +1,29 @@
+/* Internal: elementwise kernels on raw float arrays (activations, fills,
+   sums). No allocation. Outputs may be the very same array as an input
+   (in place) but must not otherwise overlap one. */
+#ifndef NN_ELEMENTWISE_H
+#define NN_ELEMENTWISE_H
+
+#include <stdint.h>
+
+/* y = max{0, x}; NaN stays NaN. */
+void nn_ew_relu(const float *x, float *y, int64_t n);
+/* dx = g where y > 0, else 0 (y: the forward output). */
+void nn_ew_relu_grad(const float *y, const float *g, float *dx, int64_t n);
+/* y = 1 / (1 + exp(-x)), never overflowing; NaN stays NaN. */
+void nn_ew_sigmoid(const float *x, float *y, int64_t n);
+/* dx = g (1 - y) y. */
+void nn_ew_sigmoid_grad(const float *y, const float *g, float *dx, int64_t n);
+/* y = tanh(x); NaN stays NaN. */
+void nn_ew_tanh(const float *x, float *y, int64_t n);
+/* dx = g (1 - y^2). */
+void nn_ew_tanh_grad(const float *y, const float *g, float *dx, int64_t n);
+
+/* x[0:n] = v. */
+void nn_ew_fill(float *x, int64_t n, float v);
+/* dst[0:n] += src[0:n]. */
+void nn_ew_add(float *dst, const float *src, int64_t n);
+/* sum of x[0:n] in a fixed order (eight interleaved partial sums). */
+float nn_ew_sum(const float *x, int64_t n);
+
+#endif
