@@ -2,10 +2,30 @@
    y[o] = b[o] + sum_{c,i,j} W[o,c,i,j] x[c, oy*sh - ph + i*dh, ox*sw - pw + j*dw],
    computed as Y[O, L] = W[O, C*kh*kw] * im2col(x)[C*kh*kw, L] (L = out_h*out_w).
    Backward: dW += dY im2col(x)^T;  db += sum of dY over images and pixels;
-   dx = col2im(W^T dY). */
+   dx = col2im(W^T dY).
+
+   One image at a time: its im2col matrix stays in cache between the
+   im2col and the GEMM that reads it (folding the whole batch into one GEMM
+   makes a matrix of batch times that size and was slower here), and the
+   scratch never exceeds one image's matrix per thread. With several
+   threads the images are split among them, each running its own
+   single-threaded GEMMs (one wake-up per layer instead of per GEMM); a
+   batch smaller than the thread count leaves the splitting to the GEMM.
+   The weight gradient is a sum over images: it is summed per fixed group
+   of images, then the groups in order, so its bits do not depend on how
+   the groups were spread over threads. */
+#include "kernels/elementwise.h"
 #include "kernels/im2col.h"
 #include "kernels/kernels.h"
 #include "module_impl.h"
+#include "parallel_impl.h"
+
+/* Groups of images the weight gradient is summed in (at most). */
+#define CONV_MAX_GROUPS 16
+/* Floats the groups' partial weight gradients may take together (at most). */
+#define CONV_PARTIAL_BUDGET ((int64_t)1 << 22)
+/* Layer calls with fewer multiply-adds stay on the calling thread. */
+#define CONV_PARALLEL_MIN_MACS ((double)(1 << 20))
 
 typedef struct {
     nn_module base;
@@ -15,17 +35,38 @@ typedef struct {
     nn_tensor input;        /* dense view of that forward's input */
     nn_tensor x_copy;       /* owned dense copy when the input was strided */
     nn_tensor out;          /* forward result */
-    nn_tensor col;          /* im2col scratch, one image */
+    nn_tensor col;          /* im2col scratch: one image's matrix per worker */
+    nn_tensor partial;      /* weight (and bias) gradient of image groups 1.. */
     nn_tensor g_keep;       /* dense view of grad_out during backward */
     nn_tensor g_copy;       /* owned dense copy when grad_out is strided */
     nn_tensor grad;         /* dL/dx */
 } conv2d;
+
+/* What the per-image workers share. */
+typedef struct {
+    const nn_conv_geometry *g;
+    int64_t batch, oc, rows, pixels, in_size, groups;
+    bool identity;
+    const float *x, *w, *b, *dy;
+    float *y, *col, *dx, *dw, *db, *partial;
+} conv_job;
 
 /* A 1x1 kernel with unit stride and no padding reads the image as it is. */
 static bool im2col_is_identity(const nn_conv_geometry *g)
 {
     return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
            g->pad_h == 0 && g->pad_w == 0;
+}
+
+/* Threads that take whole images: the thread count when the batch has an
+   image for each and the call is worth waking them, else 1. */
+static int image_workers(int64_t units, const conv_job *j)
+{
+    int threads = nn_get_num_threads();
+    double macs = (double)j->batch * (double)j->oc * (double)j->pixels * (double)j->rows;
+    if (threads <= 1 || units < threads || macs < CONV_PARALLEL_MIN_MACS)
+        return 1;
+    return threads;
 }
 
 /* Validates x and fills the geometry; NN_OK or a recorded error. */
@@ -69,6 +110,32 @@ static int out_shape(const conv2d *c, const nn_conv_geometry *g, int64_t batch, 
     return k;
 }
 
+/* The matrix the GEMMs read for image n: the image itself, or its im2col
+   in this worker's scratch. */
+static const float *columns_of(const conv_job *j, int64_t n, float *col)
+{
+    const float *image = j->x + n * j->in_size;
+    if (j->identity)
+        return image;
+    nn_im2col(j->g, image, col);
+    return col;
+}
+
+/* Y_n = W col_n (+ b: the output starts as the bias and the GEMM adds to it) */
+static void forward_images(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const conv_job *j = ctx;
+    float *col = j->identity ? NULL : j->col + tid * j->rows * j->pixels;
+    for (int64_t n = begin; n < end; n++) {
+        const float *src = columns_of(j, n, col);
+        float *y = j->y + n * j->oc * j->pixels;
+        for (int64_t o = 0; j->b && o < j->oc; o++)
+            nn_ew_fill(y + o * j->pixels, j->pixels, j->b[o]);
+        nn_gemm(false, false, j->oc, j->pixels, j->rows, 1.0f, j->w, j->rows, src, j->pixels,
+                j->b ? 1.0f : 0.0f, y, j->pixels);
+    }
+}
+
 static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
 {
     conv2d *c = (conv2d *)m;
@@ -77,34 +144,85 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
     if (conv_geometry_of(c, x, &g, &batch) < 0)
         return NULL;
     int ndim = out_shape(c, &g, batch, x->ndim, shape);
-    int64_t rows = g.channels * g.kernel_h * g.kernel_w, pixels = g.out_h * g.out_w;
+    conv_job j = {.g = &g, .batch = batch, .oc = c->o.out_channels,
+                  .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
+                  .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
+    int workers = image_workers(batch, &j);
     /* x may be our own output slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->input, &c->x_copy, x) < 0)
         return NULL;
     if (nn_tensor_resize(&c->out, ndim, shape, &c->input) < 0 ||
-        (!im2col_is_identity(&g) && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0)) {
+        (!j.identity && nn_tensor_resize(&c->col, NN_SHAPE(workers, j.rows * j.pixels), NULL) < 0)) {
         nn_tensor_release(&c->input);
         return NULL;
     }
     c->geom = g;
     c->batch = batch;
-    const int64_t oc = c->o.out_channels, in_size = g.channels * g.h * g.w;
-    const float *w = m->params[0].value->data;
-    const float *b = c->o.bias ? m->params[1].value->data : NULL;
-    for (int64_t n = 0; n < batch; n++) {
-        const float *image = c->input.data + n * in_size;
-        float *y = c->out.data + n * oc * pixels;
-        const float *col = image;
-        if (!im2col_is_identity(&g)) {
-            nn_im2col(&g, image, c->col.data);
-            col = c->col.data;
-        }
-        nn_gemm(false, false, oc, pixels, rows, 1.0f, w, rows, col, pixels, 0.0f, y, pixels);
-        for (int64_t o = 0; b && o < oc; o++)
-            for (int64_t p = 0; p < pixels; p++)
-                y[o * pixels + p] += b[o];
-    }
+    j.x = c->input.data;
+    j.w = m->params[0].value->data;
+    j.b = c->o.bias ? m->params[1].value->data : NULL;
+    j.y = c->out.data;
+    j.col = c->col.data;
+    if (workers > 1)
+        nn_parallel_for(batch, 1, workers, forward_images, &j);
+    else
+        forward_images(&j, 0, batch, 0);
     return &c->out;
+}
+
+/* Images [first, end) of group k (groups split the batch evenly). */
+static void group_range(const conv_job *j, int64_t k, int64_t *first, int64_t *end)
+{
+    *first = j->batch * k / j->groups;
+    *end = j->batch * (k + 1) / j->groups;
+}
+
+/* Per image: dW_k += dY col^T, db_k += sum of dY, dx = col2im(W^T dY). Group
+   0 adds straight into the parameter gradients; group k > 0 into its own
+   partial sums, which its first image overwrites. */
+static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const conv_job *j = ctx;
+    const int64_t oc = j->oc, rows = j->rows, pixels = j->pixels;
+    float *col = j->identity ? NULL : j->col + tid * rows * pixels;
+    for (int64_t k = begin; k < end; k++) {
+        float *dw = k == 0 ? j->dw : j->partial + (k - 1) * (oc * rows + oc);
+        float *db = k == 0 ? j->db : dw + oc * rows;
+        int64_t first, stop;
+        group_range(j, k, &first, &stop);
+        for (int64_t n = first; n < stop; n++) {
+            bool fresh = k > 0 && n == first;
+            const float *dy = j->dy + n * oc * pixels;
+            float *dx = j->dx + n * j->in_size;
+            const float *src = columns_of(j, n, col);
+            /* dW[O, rows] += dY[O, L] col^T[L, rows] */
+            nn_gemm(false, true, oc, rows, pixels, 1.0f, dy, pixels, src, pixels, fresh ? 0.0f : 1.0f,
+                    dw, rows);
+            for (int64_t o = 0; j->db && o < oc; o++) {
+                float sum = nn_ew_sum(dy + o * pixels, pixels);
+                db[o] = fresh ? sum : db[o] + sum;
+            }
+            /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
+            if (j->identity) {
+                nn_gemm(true, false, rows, pixels, oc, 1.0f, j->w, rows, dy, pixels, 0.0f, dx, pixels);
+            } else {
+                nn_gemm(true, false, rows, pixels, oc, 1.0f, j->w, rows, dy, pixels, 0.0f, col, pixels);
+                nn_ew_fill(dx, j->in_size, 0.0f);
+                nn_col2im(j->g, col, dx);
+            }
+        }
+    }
+}
+
+/* Groups for the weight-gradient sum: a function of the batch and the
+   layer only, never of the thread count. */
+static int64_t gradient_groups(int64_t batch, int64_t grad_floats)
+{
+    int64_t groups = batch < CONV_MAX_GROUPS ? batch : CONV_MAX_GROUPS;
+    int64_t fit = CONV_PARTIAL_BUDGET / grad_floats + 1; /* group 0 needs no partial */
+    if (groups > fit)
+        groups = fit;
+    return groups < 1 ? 1 : groups;
 }
 
 static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
@@ -125,48 +243,41 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
         return nn_fail_null(NN_ESHAPE, "nn_backward: Conv2d(in_channels=%lld) expected grad_out of shape %s, got %s",
                             (long long)c->o.in_channels, nn_shape_str(ndim, want, a),
                             nn_tensor_shape_str(gy, s));
-    int64_t rows = g.channels * g.kernel_h * g.kernel_w, pixels = g.out_h * g.out_w;
-    bool identity = im2col_is_identity(&g);
+    conv_job j = {.g = &g, .batch = c->batch, .oc = c->o.out_channels,
+                  .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
+                  .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
+    int64_t grad_floats = j.oc * j.rows + j.oc;
+    j.groups = gradient_groups(j.batch, grad_floats);
+    int workers = image_workers(j.groups, &j);
     if (c->grad.storage == x->storage) /* forward was fed our own dx */
         nn_tensor_release(&c->grad);
     /* gy may be our own dx slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->g_keep, &c->g_copy, gy) < 0)
         return NULL;
     if (nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0 ||
-        (!identity && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0)) {
+        (!j.identity && nn_tensor_resize(&c->col, NN_SHAPE(workers, j.rows * j.pixels), NULL) < 0) ||
+        (j.groups > 1 && nn_tensor_resize(&c->partial, NN_SHAPE(j.groups - 1, grad_floats), NULL) < 0)) {
         nn_tensor_release(&c->g_keep);
         return NULL;
     }
-    const int64_t oc = c->o.out_channels, in_size = g.channels * g.h * g.w;
-    const float *w = m->params[0].value->data;
-    float *dw = m->params[0].grad->data;
-    float *db = c->o.bias ? m->params[1].grad->data : NULL;
-    for (int64_t n = 0; n < c->batch; n++) {
-        const float *image = x->data + n * in_size;
-        const float *dy = c->g_keep.data + n * oc * pixels;
-        float *dx = c->grad.data + n * in_size;
-        const float *col = image;
-        if (!identity) {
-            nn_im2col(&g, image, c->col.data);
-            col = c->col.data;
-        }
-        /* dW[O, rows] += dY[O, L] col^T[L, rows] */
-        nn_gemm(false, true, oc, rows, pixels, 1.0f, dy, pixels, col, pixels, 1.0f, dw, rows);
-        for (int64_t o = 0; db && o < oc; o++) {
-            float sum = 0.0f;
-            for (int64_t p = 0; p < pixels; p++)
-                sum += dy[o * pixels + p];
-            db[o] += sum;
-        }
-        /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
-        if (identity) {
-            nn_gemm(true, false, rows, pixels, oc, 1.0f, w, rows, dy, pixels, 0.0f, dx, pixels);
-        } else {
-            nn_gemm(true, false, rows, pixels, oc, 1.0f, w, rows, dy, pixels, 0.0f, c->col.data, pixels);
-            for (int64_t i = 0; i < in_size; i++)
-                dx[i] = 0.0f;
-            nn_col2im(&g, c->col.data, dx);
-        }
+    j.x = x->data;
+    j.w = m->params[0].value->data;
+    j.dy = c->g_keep.data;
+    j.dx = c->grad.data;
+    j.col = c->col.data;
+    j.dw = m->params[0].grad->data;
+    j.db = c->o.bias ? m->params[1].grad->data : NULL;
+    j.partial = c->partial.data;
+    if (workers > 1)
+        nn_parallel_for(j.groups, 1, workers, backward_groups, &j);
+    else
+        backward_groups(&j, 0, j.groups, 0);
+    /* the groups' partial sums, in group order */
+    for (int64_t k = 1; k < j.groups; k++) {
+        const float *p = j.partial + (k - 1) * grad_floats;
+        nn_ew_add(j.dw, p, j.oc * j.rows);
+        if (j.db)
+            nn_ew_add(j.db, p + j.oc * j.rows, j.oc);
     }
     nn_tensor_release(&c->g_keep); /* no need to pin the caller's storage */
     return &c->grad;
@@ -201,6 +312,7 @@ static void conv_destroy(nn_module *m)
     nn_tensor_release(&c->x_copy);
     nn_tensor_release(&c->out);
     nn_tensor_release(&c->col);
+    nn_tensor_release(&c->partial);
     nn_tensor_release(&c->g_keep);
     nn_tensor_release(&c->g_copy);
     nn_tensor_release(&c->grad);
