@@ -4,6 +4,8 @@
    build/bench                 the whole table
    build/bench --raw           one machine-readable line per case
    build/bench --only NAME     only cases whose name contains NAME
+   build/bench --exact         with --only: the case named exactly NAME
+   build/bench --list          the case names, one a line
    build/bench --threads T     only with T threads
    build/bench --reps R        timed repetitions per case (default 7)
 
@@ -126,19 +128,25 @@ static double time_case(const bench_case *c, void *st, int reps)
 int main(int argc, char **argv)
 {
     int reps = 7, only_threads = 0;
-    bool raw = false;
+    bool raw = false, exact = false;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--raw"))
             raw = true;
-        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--exact"))
+            exact = true;
+        else if (!strcmp(argv[i], "--list")) {
+            for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+                printf("%s\n", cases[c].name);
+            return 0;
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             only_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--raw] [--only NAME] [--threads T] [--reps R]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--raw] [--list] [--only NAME [--exact]] [--threads T] [--reps R]\n", argv[0]);
             return 2;
         }
     }
@@ -149,7 +157,7 @@ int main(int argc, char **argv)
                nn_gemm_current_arch()->name, reps, "case", "threads", "time", "GFLOP/s");
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const bench_case *c = &cases[i];
-        if (only && !strstr(c->name, only))
+        if (only && (exact ? strcmp(c->name, only) != 0 : !strstr(c->name, only)))
             continue;
         void *st = c->setup(c->arg);
         if (!st) {

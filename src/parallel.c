@@ -1,5 +1,6 @@
-/* A small pthread pool, created on first need and kept for the life of the
-   process. One parallel region runs at a time: a region that finds the pool
+/* A small pthread pool, created on first need and kept until the process
+   exits (then its workers are stopped and joined, so leak checkers see
+   nothing alive). One parallel region runs at a time: a region that finds the pool
    busy (another thread's region, or a nested call) runs serially instead of
    waiting, so nothing can deadlock. */
 #include <errno.h>
@@ -57,6 +58,7 @@ static pthread_t workers[NN_MAX_THREADS];
 static int num_workers;   /* created so far; worker i runs chunk i + 1 */
 static unsigned long generation; /* bumped for each region */
 static int pending;       /* chunks of the current region not yet finished by workers */
+static atomic_bool quitting; /* set at exit: workers return, regions run serially */
 static struct {
     nn_parallel_fn fn;
     void *ctx;
@@ -83,8 +85,10 @@ static void *worker_main(void *arg)
     in_region = 1; /* a worker's chunk never starts a region of its own */
     pthread_mutex_lock(&lock);
     for (;;) {
-        while (generation == seen)
+        while (generation == seen && !quitting)
             pthread_cond_wait(&wake, &lock);
+        if (quitting)
+            break;
         seen = generation;
         if (part >= job.parts)
             continue;
@@ -94,7 +98,19 @@ static void *worker_main(void *arg)
         if (--pending == 0)
             pthread_cond_signal(&done);
     }
+    pthread_mutex_unlock(&lock);
     return NULL;
+}
+
+__attribute__((destructor)) static void stop_pool(void)
+{
+    pthread_mutex_lock(&lock);
+    quitting = true;
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < num_workers; i++)
+        pthread_join(workers[i], NULL);
+    num_workers = 0;
 }
 
 /* Makes sure `want` workers exist, as far as the system lets us; returns
@@ -113,7 +129,6 @@ static int grow_pool(int want)
         pthread_t t;
         if (pthread_create(&t, NULL, worker_main, (void *)(intptr_t)(num_workers + 1)) != 0)
             break; /* continue with the workers we have */
-        pthread_detach(t);
         workers[num_workers++] = t;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -130,7 +145,8 @@ void nn_parallel_for(int64_t n, int64_t grain, int max_parts, nn_parallel_fn fn,
     int parts = max_parts < 1 ? 1 : max_parts;
     if (parts > units)
         parts = (int)units;
-    if (parts > 1 && !in_region && pthread_mutex_trylock(&region_lock) == 0) {
+    if (parts > 1 && !in_region && !atomic_load(&quitting) &&
+        pthread_mutex_trylock(&region_lock) == 0) {
         parts = 1 + (grow_pool(parts - 1) < parts - 1 ? num_workers : parts - 1);
         if (parts > 1) {
             in_region = 1;

@@ -105,38 +105,16 @@ static void pack_a(const gemm_args *g, int64_t i0, int64_t mc, int64_t p0, int64
     }
 }
 
-/* op(B)[p0:p0+kc, j0:j0+nc] as micro-panels of nr columns, each stored
-   k-major (dst[k * nr + j]), columns past nc zero. */
+/* op(B)[p0:p0+kc, j0:j0+nc] as micro-panels of nr columns (the variant's
+   packer, vectorised for its width). */
 static void pack_b(const gemm_args *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
                    float *dst)
 {
     for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
         int n = nc - jr < nr ? (int)(nc - jr) : nr;
         int64_t j = j0 + jr;
-        if (!g->tb) {
-            const float *src = g->B + p0 * g->ldb + j;
-            for (int64_t k = 0; k < kc; k++, src += g->ldb) {
-                float *d = dst + k * nr;
-                int c = 0;
-                for (; c < n; c++)
-                    d[c] = src[c];
-                for (; c < nr; c++)
-                    d[c] = 0.0f;
-            }
-        } else {
-            /* B stored [N, K]: read each row along k, write a column */
-            for (int c = 0; c < nr; c++) {
-                float *d = dst + c;
-                if (c < n) {
-                    const float *src = g->B + (j + c) * g->ldb + p0;
-                    for (int64_t k = 0; k < kc; k++)
-                        d[k * nr] = src[k];
-                } else {
-                    for (int64_t k = 0; k < kc; k++)
-                        d[k * nr] = 0.0f;
-                }
-            }
-        }
+        const float *src = g->tb ? g->B + j * g->ldb + p0 : g->B + p0 * g->ldb + j;
+        g->arch->pack_b(src, g->ldb, g->tb, kc, n, dst);
     }
 }
 

@@ -19,6 +19,7 @@
 /* --- generic: 128-bit vectors; multiply then add (no FMA in the baseline) */
 typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
 #define UK_NAME ukernel_generic
+#define UK_PACK_B pack_b_generic
 #define UK_ATTR static
 #define UK_W 4
 #define UK_V v4f
@@ -26,6 +27,7 @@ typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
 #define UK_FMA(a, b, c) ((a) * (b) + (c))
 #include "gemm_ukernel.inc"
 #undef UK_NAME
+#undef UK_PACK_B
 #undef UK_ATTR
 #undef UK_W
 #undef UK_V
@@ -36,6 +38,7 @@ typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
 /* --- AVX2 + FMA: 256-bit vectors, fused multiply-add */
 typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
 #define UK_NAME ukernel_avx2
+#define UK_PACK_B pack_b_avx2
 #define UK_ATTR static __attribute__((target("avx2,fma")))
 #define UK_W 8
 #define UK_V v8f
@@ -43,6 +46,7 @@ typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
 #define UK_FMA(a, b, c) ((v8f)_mm256_fmadd_ps((a), (b), (c)))
 #include "gemm_ukernel.inc"
 #undef UK_NAME
+#undef UK_PACK_B
 #undef UK_ATTR
 #undef UK_W
 #undef UK_V
@@ -52,6 +56,7 @@ typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
 /* --- AVX-512F: 512-bit vectors */
 typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 #define UK_NAME ukernel_avx512
+#define UK_PACK_B pack_b_avx512
 #define UK_ATTR static __attribute__((target("avx512f")))
 #define UK_W 16
 #define UK_V v16f
@@ -63,10 +68,10 @@ typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 /* Cache blocks: kc * nr floats of B stay in L1 while a tile is computed,
    mc * kc of A in L2, kc * nc of B in L3. */
 static const nn_gemm_arch archs[NN_GEMM_ISA_COUNT] = {
-    [NN_GEMM_ISA_GENERIC] = {"generic", ukernel_generic, 8, 256, 96, 2048},
+    [NN_GEMM_ISA_GENERIC] = {"generic", ukernel_generic, pack_b_generic, 8, 256, 96, 2048},
 #if GEMM_X86
-    [NN_GEMM_ISA_AVX2] = {"avx2", ukernel_avx2, 16, 256, 144, 2048},
-    [NN_GEMM_ISA_AVX512] = {"avx512", ukernel_avx512, 32, 256, 144, 2048},
+    [NN_GEMM_ISA_AVX2] = {"avx2", ukernel_avx2, pack_b_avx2, 16, 256, 144, 2048},
+    [NN_GEMM_ISA_AVX512] = {"avx512", ukernel_avx512, pack_b_avx512, 32, 256, 144, 2048},
 #endif
 };
 
