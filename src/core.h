@@ -63,6 +63,15 @@ void nn_tensor_release(nn_tensor *t);
 /* Allocates a stand-alone tensor header viewing t's storage. */
 nn_tensor *nn_tensor_view_new(const nn_tensor *t);
 
+/* Moves the elements of n contiguous tensors into one new storage, back to
+   back in the given order, and re-points each tensor at its part (values
+   kept; old storages dropped; no alignment padding between parts). Used to
+   keep a model's parameters (and gradients) in one flat block. Tensors
+   already laid out so are left alone. On failure nothing changes. */
+int nn_tensor_pack(nn_tensor *const *ts, int n);
+/* True when ts[0..n) lie back to back in one storage, as nn_tensor_pack leaves them. */
+bool nn_tensor_is_packed(nn_tensor *const *ts, int n);
+
 bool nn_tensor_same_shape(const nn_tensor *a, const nn_tensor *b);
 void nn_tensor_set_contiguous_strides(nn_tensor *t);
 /* Copies src's elements in row-major order into dst (numel floats). */
@@ -70,5 +79,9 @@ void nn_tensor_gather(const nn_tensor *src, float *dst);
 /* Row-major contiguous data of x: x->data itself when contiguous, else a
    copy into the scratch slot (resized as needed). NULL on failure. */
 const float *nn_tensor_dense(const nn_tensor *x, nn_tensor *scratch);
+/* Makes cache a dense row-major view of x for a later backward: a retained
+   view of x when x is contiguous (no copy), else a view of a copy made in
+   the owned slot copy (never x's storage). On failure cache is emptied. */
+int nn_tensor_keep_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x);
 
 #endif

@@ -11,6 +11,7 @@ void nn_module_init(nn_module *m, const nn_module_ops *ops)
     m->params = NULL;
     m->n_params = 0;
     m->training = true;
+    m->owned = false;
 }
 
 nn_tensor *nn_module_add_param(nn_module *m, const char *name, int ndim, const int64_t *shape)
@@ -39,6 +40,18 @@ void nn_init_uniform(nn_tensor *t, double bound)
     int64_t n = nn_tensor_numel(t);
     for (int64_t i = 0; i < n; i++)
         t->data[i] = nn_random_uniform(-bound, bound);
+}
+
+void nn_init_kaiming_uniform(nn_tensor *weight, nn_tensor *bias, double fan_in)
+{
+    /* the bound in double exactly as torch computes it; a*a is
+       5.000000000000001 there too */
+    double a = sqrt(5.0);
+    double gain = sqrt(2.0 / (1.0 + a * a));
+    double std = gain / sqrt(fan_in);
+    nn_init_uniform(weight, sqrt(3.0) * std);
+    if (bias)
+        nn_init_uniform(bias, 1.0 / sqrt(fan_in));
 }
 
 nn_tensor *nn_forward(nn_module *m, const nn_tensor *x)

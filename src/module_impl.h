@@ -24,6 +24,7 @@ struct nn_module {
     nn_param *params; /* leaves: their own parameters, names "weight", "bias" */
     int n_params;
     bool training;
+    bool owned; /* added to a container, which frees it */
 };
 
 /* Initialises the base of a freshly allocated layer. */
@@ -33,5 +34,8 @@ void nn_module_init(nn_module *m, const nn_module_ops *ops);
 nn_tensor *nn_module_add_param(nn_module *m, const char *name, int ndim, const int64_t *shape);
 /* Fills t with U(-bound, bound) from the library generator, in memory order. */
 void nn_init_uniform(nn_tensor *t, double bound);
+/* torch.nn.Linear / Conv2d reset_parameters: weight ~ kaiming_uniform_(a=sqrt(5)),
+   then bias (may be NULL) ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+void nn_init_kaiming_uniform(nn_tensor *weight, nn_tensor *bias, double fan_in);
 
 #endif

@@ -195,6 +195,9 @@ int nn_sequential_add(nn_module *seq, const char *name, nn_module *c)
         if (s->children[i].module == c)
             return nn_fail(NN_EINVAL, "nn_sequential_add: this %s was already added as (%s)",
                            nn_module_type(c), s->children[i].name);
+    if (c->owned) /* a second owner would free it twice */
+        return nn_fail(NN_EINVAL, "nn_sequential_add: this %s already belongs to another container",
+                       nn_module_type(c));
     char index[24];
     if (!name) {
         snprintf(index, sizeof index, "%d", s->n_children);
@@ -218,6 +221,7 @@ int nn_sequential_add(nn_module *seq, const char *name, nn_module *c)
     nn_release(s->children);
     s->children = grown;
     s->n_children++;
+    c->owned = true;
     return NN_OK;
 }
 

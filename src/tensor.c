@@ -396,3 +396,68 @@ const float *nn_tensor_dense(const nn_tensor *x, nn_tensor *scratch)
     nn_tensor_gather(x, scratch->data);
     return scratch->data;
 }
+
+/* --- one flat block for many tensors (a model's parameters) --- */
+
+bool nn_tensor_is_packed(nn_tensor *const *ts, int n)
+{
+    if (n <= 0 || !ts[0]->storage)
+        return false;
+    const float *next = ts[0]->data;
+    for (int i = 0; i < n; i++) {
+        if (ts[i]->storage != ts[0]->storage || ts[i]->data != next ||
+            !nn_tensor_is_contiguous(ts[i]))
+            return false;
+        next += nn_tensor_numel(ts[i]);
+    }
+    return true;
+}
+
+int nn_tensor_pack(nn_tensor *const *ts, int n)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (!ts[i] || !nn_tensor_is_contiguous(ts[i]))
+            return nn_fail(NN_EINVAL, "nn_tensor_pack: tensor %d is %s", i,
+                           ts[i] ? "not contiguous" : "NULL");
+        total += nn_tensor_numel(ts[i]); /* each numel < NN_MAX_NUMEL: checked below */
+        if (total > NN_MAX_NUMEL)
+            return nn_fail(NN_ENOMEM, "nn_tensor_pack: %d tensors are too large together", n);
+    }
+    if (n == 0 || nn_tensor_is_packed(ts, n))
+        return NN_OK;
+    struct nn_storage *s = storage_new(total);
+    if (!s)
+        return NN_ENOMEM;
+    float *at = s->data;
+    for (int i = 0; i < n; i++) {
+        int64_t numel = nn_tensor_numel(ts[i]);
+        if (numel)
+            memcpy(at, ts[i]->data, (size_t)numel * sizeof(float));
+        s->refcount++;
+        storage_drop(ts[i]->storage);
+        ts[i]->storage = s;
+        ts[i]->data = at;
+        nn_tensor_set_contiguous_strides(ts[i]);
+        at += numel;
+    }
+    storage_drop(s); /* the tensors hold it now */
+    return NN_OK;
+}
+
+int nn_tensor_keep_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x)
+{
+    if (nn_tensor_is_contiguous(x)) {
+        nn_tensor_retain_into(cache, x);
+        nn_tensor_set_contiguous_strides(cache);
+        return NN_OK;
+    }
+    /* cache may view copy's storage: let go first so a resize in place
+       never leaves cache describing half-written data */
+    nn_tensor_release(cache);
+    if (nn_tensor_resize(copy, x->ndim, x->shape, x) < 0)
+        return NN_ENOMEM;
+    nn_tensor_gather(x, copy->data);
+    nn_tensor_retain_into(cache, copy);
+    return NN_OK;
+}

@@ -2,7 +2,10 @@
 
    nn_loss_forward returns the loss value (NaN on error); nn_loss_backward
    returns the gradient of that value with respect to the prediction, owned
-   by the loss object and valid until its next forward or its free. */
+   by the loss object and valid until its next forward or its free; before
+   a successful forward it is NULL + error. A failed forward leaves the loss
+   as it was. Shapes must match exactly (no broadcasting), strided inputs
+   are fine, and an empty input is an error (torch would return NaN). */
 #ifndef NN_LOSS_H
 #define NN_LOSS_H
 

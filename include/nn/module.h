@@ -30,11 +30,17 @@ typedef struct {
     nn_tensor *grad;
 } nn_param;
 
-/* y = x W^T + b over the last dimension of x (any rank >= 1); W [out, in]. */
+/* y = x W^T + b over the last dimension of x (any rank >= 1, leading
+   dimensions may be 0); W [out, in]. Initialised as torch.nn.Linear from
+   the library generator. Sizes must be positive (NULL otherwise). */
 nn_module *nn_linear(int64_t in_features, int64_t out_features, bool bias);
 
 /* 2-D convolution (cross-correlation) on [N, C, H, W] or unbatched [C, H, W]
-   input; weight [out, in, kh, kw], bias [out]. */
+   input (output [N, out, OH, OW] or [out, OH, OW]); weight [out, in, kh, kw],
+   bias [out]; zero padding. Initialised as torch.nn.Conv2d. Channels and
+   kernel sizes must be positive, padding >= 0, stride and dilation >= 0
+   (0 means 1); NULL otherwise. Forward fails when the dilated kernel is
+   larger than the padded input. */
 nn_module *nn_conv2d(int64_t in_channels, int64_t out_channels, int kernel_size,
                      int stride, int padding);
 typedef struct {
@@ -60,7 +66,8 @@ nn_module *nn_dropout(float p);
 nn_module *nn_sequential(void);
 /* Appends child under name (NULL: its index, "0", "1", ...). On success the
    sequential owns child; on failure the caller still does. Names must be
-   non-empty, unique and free of '.'. */
+   non-empty, unique and free of '.'. A module belongs to at most one
+   container: adding it to a second one fails. */
 int nn_sequential_add(nn_module *seq, const char *name, nn_module *child);
 /* Class name printed by nn_module_print ("SimpleNet" prints "SimpleNet(");
    copied. Default "Sequential". */

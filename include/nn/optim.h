@@ -26,13 +26,23 @@ nn_adagrad_opts nn_adagrad_defaults(void);   /* lr 1e-2, eps 1e-10 */
 
 /* NULL opts: the defaults. SGD has no default learning rate (torch requires
    lr too): nn_sgd(m, NULL) fails; pass &(nn_sgd_opts){.lr = 0.1f} or
-   nn_sgd_defaults(lr). The module must have parameters. */
+   nn_sgd_defaults(lr). The module must have parameters. Options are
+   validated as torch does (negative lr/eps/momentum/weight_decay, betas
+   outside [0, 1), nesterov without momentum > 0 and dampening 0, ...) and
+   NaN or infinite values are refused too: NULL + nn_last_error(). The
+   optimizer's state is allocated here, so steps allocate nothing.
+   Construction also moves the module's parameters, then their gradients,
+   into one contiguous block (values kept), so a step is one loop over the
+   whole model: re-read param->value->data after creating an optimizer. */
 nn_optim *nn_sgd(nn_module *m, const nn_sgd_opts *o);
 nn_optim *nn_adam(nn_module *m, const nn_adam_opts *o);
 nn_optim *nn_rmsprop(nn_module *m, const nn_rmsprop_opts *o);
 nn_optim *nn_adagrad(nn_module *m, const nn_adagrad_opts *o);
 
+/* One update of every parameter from its .grad; NN_OK or a negative
+   nn_status (NULL optimizer, a parameter whose size changed). */
 int nn_optim_step(nn_optim *o);
+/* Sets every parameter gradient to zero. NULL: no-op. */
 void nn_optim_zero_grad(nn_optim *o);
 void nn_optim_free(nn_optim *o); /* NULL: no-op */
 

@@ -10,11 +10,18 @@ typedef struct {
 static nn_tensor *relu_forward(nn_module *m, const nn_tensor *x)
 {
     relu *r = (relu *)m;
-    if (nn_tensor_resize(&r->out, x->ndim, x->shape, x) < 0)
+    /* x may be our own output slot (h = relu(h)): hold its storage while
+       resizing that, or the resize would free what we are about to read */
+    nn_tensor src = {0};
+    nn_tensor_retain_into(&src, x);
+    if (nn_tensor_resize(&r->out, src.ndim, src.shape, &src) < 0) {
+        nn_tensor_release(&src);
         return NULL;
+    }
     float *y = r->out.data;
-    nn_tensor_gather(x, y);
-    int64_t n = nn_tensor_numel(x);
+    nn_tensor_gather(&src, y);
+    nn_tensor_release(&src);
+    int64_t n = nn_tensor_numel(&r->out);
     for (int64_t i = 0; i < n; i++)
         y[i] = y[i] < 0.0f ? 0.0f : y[i]; /* NaN stays NaN, as in torch */
     return &r->out;
@@ -29,12 +36,17 @@ static nn_tensor *relu_backward(nn_module *m, const nn_tensor *g)
     if (!nn_tensor_same_shape(g, &r->out))
         return nn_fail_null(NN_ESHAPE, "nn_backward: ReLU() expected grad_out of shape %s, got %s",
                             nn_tensor_shape_str(&r->out, a), nn_tensor_shape_str(g, b));
-    if (nn_tensor_resize(&r->grad, g->ndim, g->shape, g) < 0)
+    nn_tensor src = {0}; /* g may be our own dx slot */
+    nn_tensor_retain_into(&src, g);
+    if (nn_tensor_resize(&r->grad, src.ndim, src.shape, &src) < 0) {
+        nn_tensor_release(&src);
         return NULL;
+    }
     float *dx = r->grad.data;
-    nn_tensor_gather(g, dx);
+    nn_tensor_gather(&src, dx);
+    nn_tensor_release(&src);
     const float *y = r->out.data;
-    int64_t n = nn_tensor_numel(g);
+    int64_t n = nn_tensor_numel(&r->grad);
     for (int64_t i = 0; i < n; i++)
         dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
     return &r->grad;

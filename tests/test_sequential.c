@@ -1,0 +1,268 @@
+/* Sequential: composition against PyTorch 1.13 (tests/fixtures/layers.h),
+   parameter names as state_dict() gives them, counts, zero_grad, child
+   names, print(model), the empty Sequential. */
+#include "testutil.h"
+
+#include <stdlib.h>
+
+#include "fixtures/layers.h"
+
+#define RTOL 1e-4
+#define ATOL 1e-5
+
+static char *print_of(const nn_module *m)
+{
+    static char buf[4096];
+    memset(buf, 0, sizeof buf);
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    assert_non_null(f);
+    nn_module_print(m, f);
+    fclose(f);
+    return buf;
+}
+
+static void add_ok(nn_module *seq, const char *name, nn_module *child)
+{
+    assert_non_null(child);
+    assert_int_equal(nn_sequential_add(seq, name, child), NN_OK);
+}
+
+/* torch.manual_seed(0); Sequential(fc1=Linear(2, 5), relu=ReLU(), fc2=Linear(5, 3)) */
+static nn_module *tutorial_net(void)
+{
+    nn_manual_seed(0);
+    nn_module *net = nn_sequential();
+    add_ok(net, "fc1", nn_linear(2, 5, true));
+    add_ok(net, "relu", nn_relu());
+    add_ok(net, "fc2", nn_linear(5, 3, true));
+    return net;
+}
+
+static void test_matches_torch(void **state)
+{
+    (void)state;
+    nn_module *net = tutorial_net();
+    nn_param *p;
+    assert_int_equal(nn_module_params(net, &p), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(p[i].name, seq_names[i]);
+        /* same seed, same initial weights, bit for bit */
+        assert_memory_equal(p[i].value->data, seq_values[i],
+                            (size_t)nn_tensor_numel(p[i].value) * sizeof(float));
+    }
+    nn_tensor *x = nn_tensor_from(seq_x, NN_SHAPE(6, 2));
+    nn_tensor *gy = nn_tensor_from(seq_gy, NN_SHAPE(6, 3));
+    nn_zero_grad(net);
+    for (int pass = 1; pass <= 2; pass++) {
+        nn_tensor *y = nn_forward(net, x);
+        assert_non_null(y);
+        assert_int_equal(y->ndim, 2);
+        assert_int_equal(y->shape[1], 3);
+        assert_close(y->data, seq_y, 18, RTOL, ATOL);
+        nn_tensor *dx = nn_backward(net, gy);
+        assert_non_null(dx);
+        assert_close(dx->data, seq_dx, 12, RTOL, ATOL);
+        for (int i = 0; i < 4; i++) {
+            int64_t n = nn_tensor_numel(p[i].grad);
+            float want[16];
+            for (int64_t j = 0; j < n; j++)
+                want[j] = (float)pass * seq_grads[i][j]; /* gradients accumulate */
+            assert_close(p[i].grad->data, want, n, RTOL, ATOL * pass);
+        }
+    }
+    nn_zero_grad(net);
+    for (int i = 0; i < 4; i++)
+        for (int64_t j = 0; j < nn_tensor_numel(p[i].grad); j++)
+            assert_true(p[i].grad->data[j] == 0.0f);
+    nn_tensor_free(gy);
+    nn_tensor_free(x);
+    nn_module_free(net);
+}
+
+static void test_unnamed_children_and_print(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    add_ok(net, NULL, nn_linear(2, 5, true));
+    add_ok(net, NULL, nn_relu());
+    add_ok(net, NULL, nn_linear(5, 1, true));
+    nn_param *p;
+    assert_int_equal(nn_module_params(net, NULL), 4);
+    assert_int_equal(nn_module_params(net, &p), 4);
+    assert_string_equal(p[0].name, "0.weight");
+    assert_string_equal(p[1].name, "0.bias");
+    assert_string_equal(p[2].name, "2.weight");
+    assert_string_equal(p[3].name, "2.bias");
+    assert_string_equal(print_of(net), unnamed_print);
+    assert_int_equal(nn_sequential_set_class_name(net, "SimpleNet"), NN_OK);
+    char want[1024];
+    snprintf(want, sizeof want, "SimpleNet(%s", unnamed_print + strlen("Sequential("));
+    assert_string_equal(print_of(net), want);
+    nn_module_free(net);
+}
+
+static nn_module *nested_net(void)
+{
+    nn_module *block = nn_sequential();
+    add_ok(block, NULL, nn_conv2d(1, 20, 5, 1, 0));
+    add_ok(block, NULL, nn_relu());
+    add_ok(block, NULL,
+           nn_conv2d_ex(&(nn_conv2d_opts){.in_channels = 20, .out_channels = 64, .kernel_h = 5,
+                                          .kernel_w = 5, .pad_h = 2, .pad_w = 2}));
+    nn_module *inner = nn_sequential();
+    add_ok(inner, NULL, nn_tanh());
+    add_ok(block, NULL, inner);
+    nn_module *net = nn_sequential();
+    add_ok(net, "block", block);
+    add_ok(net, "fc", nn_linear(64, 10, true));
+    add_ok(net, "empty", nn_sequential());
+    add_ok(net, "out", nn_sigmoid());
+    return net;
+}
+
+static void test_nested_names_counts_print(void **state)
+{
+    (void)state;
+    nn_module *net = nested_net();
+    nn_param *p;
+    int n = nn_module_params(net, &p);
+    assert_int_equal(n, (int)(sizeof nested_names / sizeof *nested_names));
+    for (int i = 0; i < n; i++)
+        assert_string_equal(p[i].name, nested_names[i]);
+    assert_int_equal(nn_tensor_numel(p[2].value), 64 * 20 * 5 * 5);
+    assert_string_equal(print_of(net), nested_print);
+    /* the list is rebuilt when the tree grows */
+    add_ok(net, "head", nn_linear(10, 2, false));
+    assert_int_equal(nn_module_params(net, &p), n + 1);
+    assert_string_equal(p[n].name, "head.weight");
+    /* zero_grad reaches every nested parameter */
+    for (int i = 0; i <= n; i++)
+        p[i].grad->data[0] = 1.0f;
+    nn_zero_grad(net);
+    for (int i = 0; i <= n; i++)
+        assert_true(p[i].grad->data[0] == 0.0f);
+    nn_module_free(net);
+}
+
+static void test_empty_sequential(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    assert_string_equal(print_of(net), empty_print);
+    assert_int_equal(nn_module_params(net, NULL), 0);
+    nn_zero_grad(net);
+    nn_tensor *x = nn_tensor_from((const float[]){1, 2, 3}, NN_SHAPE(3));
+    nn_tensor *y = nn_forward(net, x);
+    assert_non_null(y);
+    assert_true(y->data[0] == 1.0f && y->data[2] == 3.0f);
+    nn_tensor *dx = nn_backward(net, x);
+    assert_non_null(dx);
+    assert_true(dx->data[1] == 2.0f);
+    nn_tensor_free(x);
+    nn_module_free(net);
+}
+
+static void test_child_name_errors(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    nn_module *lin = nn_linear(2, 2, true);
+    add_ok(net, "fc", lin);
+    nn_module *other = nn_relu();
+    assert_int_equal(nn_sequential_add(net, "fc", other), NN_EINVAL);
+    assert_error_mentions("nn_sequential_add", "\"fc\"", "already exists");
+    assert_int_equal(nn_sequential_add(net, "", other), NN_EINVAL);
+    assert_error_mentions("nn_sequential_add", "non-empty");
+    assert_int_equal(nn_sequential_add(net, "a.b", other), NN_EINVAL);
+    assert_error_mentions("nn_sequential_add", "a.b");
+    assert_int_equal(nn_sequential_add(net, "again", lin), NN_EINVAL);
+    assert_error_mentions("already added as (fc)");
+    assert_int_equal(nn_sequential_add(net, "self", net), NN_EINVAL);
+    assert_error_mentions("cycle");
+    assert_int_equal(nn_sequential_add(net, "null", NULL), NN_EINVAL);
+    assert_error_mentions("NULL");
+    assert_int_equal(nn_sequential_add(other, "x", lin), NN_EINVAL);
+    assert_error_mentions("expected a Sequential, got ReLU");
+    nn_module *net2 = nn_sequential();
+    assert_int_equal(nn_sequential_add(net2, "fc", lin), NN_EINVAL);
+    assert_error_mentions("nn_sequential_add", "Linear", "already belongs to another container");
+    assert_int_equal(nn_module_params(net2, NULL), 0);
+    nn_module_free(net2);
+    /* an unnamed child after named ones gets its index */
+    add_ok(net, NULL, other);
+    nn_param *p;
+    assert_int_equal(nn_module_params(net, &p), 2);
+    assert_string_equal(print_of(net),
+                        "Sequential(\n  (fc): Linear(in_features=2, out_features=2, bias=True)\n  (1): ReLU()\n)\n");
+    nn_module_free(net);
+}
+
+static void test_child_errors_name_the_child(void **state)
+{
+    (void)state;
+    nn_module *net = tutorial_net();
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(4, 3));
+    assert_null(nn_forward(net, x));
+    assert_error_mentions("nn_forward: Linear(in_features=2) got input of shape [4, 3]", "(fc1)");
+    nn_tensor *ok = nn_tensor_new(NN_SHAPE(4, 2));
+    assert_non_null(nn_forward(net, ok));
+    nn_tensor *bad_g = nn_tensor_new(NN_SHAPE(4, 2));
+    assert_null(nn_backward(net, bad_g));
+    assert_error_mentions("nn_backward: Linear(in_features=5) expected grad_out of shape [4, 3], got [4, 2]",
+                          "(fc2)");
+    nn_tensor_free(bad_g);
+    nn_tensor_free(ok);
+    nn_tensor_free(x);
+    nn_module_free(net);
+}
+
+/* The tutorial's Conv2d(1, 20, 1) -> ReLU -> Conv2d(20, 20, 5) on a 1x1x5x5
+   image, initialised from the same seed as torch: weights, output, dx and
+   every parameter gradient. */
+static void test_conv_stack_matches_torch(void **state)
+{
+    (void)state;
+    nn_manual_seed(3);
+    nn_module *net = nn_sequential();
+    add_ok(net, NULL, nn_conv2d(1, 20, 1, 1, 0));
+    add_ok(net, NULL, nn_relu());
+    add_ok(net, NULL, nn_conv2d(20, 20, 5, 1, 0));
+    assert_string_equal(print_of(net), chain_print);
+    nn_param *p;
+    assert_int_equal(nn_module_params(net, &p), 4);
+    assert_string_equal(p[2].name, "2.weight");
+    for (int i = 0; i < 4; i++)
+        assert_memory_equal(p[i].value->data, chain_values[i],
+                            (size_t)nn_tensor_numel(p[i].value) * sizeof(float));
+    nn_tensor *x = nn_tensor_from(chain_x, NN_SHAPE(1, 1, 5, 5));
+    nn_tensor *gy = nn_tensor_from(chain_gy, NN_SHAPE(1, 20, 1, 1));
+    nn_tensor *y = nn_forward(net, x);
+    assert_non_null(y);
+    assert_int_equal(y->ndim, 4);
+    assert_int_equal(y->shape[1], 20);
+    assert_int_equal(y->shape[2], 1);
+    assert_int_equal(y->shape[3], 1);
+    assert_close(y->data, chain_y, 20, RTOL, ATOL);
+    nn_tensor *dx = nn_backward(net, gy);
+    assert_non_null(dx);
+    assert_close(dx->data, chain_dx, 25, RTOL, ATOL);
+    for (int i = 0; i < 4; i++)
+        assert_close(p[i].grad->data, chain_grads[i], nn_tensor_numel(p[i].grad), RTOL, ATOL);
+    nn_tensor_free(gy);
+    nn_tensor_free(x);
+    nn_module_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matches_torch),
+        cmocka_unit_test(test_unnamed_children_and_print),
+        cmocka_unit_test(test_nested_names_counts_print),
+        cmocka_unit_test(test_empty_sequential),
+        cmocka_unit_test(test_child_name_errors),
+        cmocka_unit_test(test_child_errors_name_the_child),
+        cmocka_unit_test(test_conv_stack_matches_torch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
