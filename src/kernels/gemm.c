@@ -177,7 +177,9 @@ static void gemm_packed(const gemm_args *g, int64_t r0, int64_t r1, int64_t c0, 
     int nr = ar->nr;
     int64_t mc_max = min64(ar->mc, round_up(r1 - r0, GEMM_MR));
     int64_t nc_max = min64(ar->nc, round_up(c1 - c0, nr));
-    int64_t kc_max = min64(ar->kc, g->K);
+    /* K in equal blocks of at most kc (288 = 2 x 144, not 256 + 32): a thin
+       last block would cost a full pass over C */
+    int64_t kblocks = (g->K + ar->kc - 1) / ar->kc, kc_max = (g->K + kblocks - 1) / kblocks;
     float *pa = workspace((size_t)(mc_max * kc_max + kc_max * nc_max));
     if (!pa) {
         gemm_direct(g, r0, r1, c0, c1);
