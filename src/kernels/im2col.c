@@ -38,8 +38,11 @@ void nn_im2col(const nn_conv_geometry *g, const float *image, float *col)
                     const float *row = plane + iy * g->w;
                     for (int64_t ox = 0; ox < lo; ox++)
                         col[ox] = 0.0f;
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        col[ox] = row[x_off + ox * g->stride_w];
+                    if (g->stride_w == 1) /* the common case: one contiguous run */
+                        memcpy(col + lo, row + x_off + lo, (size_t)(hi - lo) * sizeof *col);
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            col[ox] = row[x_off + ox * g->stride_w];
                     for (int64_t ox = hi; ox < ow; ox++)
                         col[ox] = 0.0f;
                 }
@@ -62,8 +65,14 @@ void nn_col2im(const nn_conv_geometry *g, const float *col, float *image)
                     if (iy < 0 || iy >= g->h)
                         continue;
                     float *row = plane + iy * g->w;
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        row[x_off + ox * g->stride_w] += col[ox];
+                    if (g->stride_w == 1) { /* contiguous: vectorises */
+                        float *dst = row + x_off;
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            dst[ox] += col[ox];
+                    } else {
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            row[x_off + ox * g->stride_w] += col[ox];
+                    }
                 }
             }
         }
