@@ -107,7 +107,14 @@ static void pack_a(const gemm_args *g, int64_t i0, int64_t mc, int64_t p0, int64
     for (int64_t ir = 0; ir < mc; ir += GEMM_MR, dst += kc * GEMM_MR) {
         int m = mc - ir < GEMM_MR ? (int)(mc - ir) : GEMM_MR;
         int64_t i = i0 + ir;
-        if (g->ta) {
+        if (g->ta && m == GEMM_MR) {
+            const float *src = g->A + p0 * g->lda + i;
+            for (int64_t k = 0; k < kc; k++, src += g->lda) {
+                float *d = dst + k * GEMM_MR;
+                d[0] = src[0]; d[1] = src[1]; d[2] = src[2];
+                d[3] = src[3]; d[4] = src[4]; d[5] = src[5];
+            }
+        } else if (g->ta) {
             const float *src = g->A + p0 * g->lda + i;
             for (int64_t k = 0; k < kc; k++, src += g->lda) {
                 float *d = dst + k * GEMM_MR;
