@@ -48,7 +48,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB) | check-cmocka
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) -lcmocka $(LDLIBS)
 
-test: $(TESTS)
+test: $(TESTS) $(EXAMPLES) # tests/test_examples runs the examples
 	@failed=0; for t in $(TESTS); do \
 	  echo "== $$t"; $$t || failed=$$((failed + 1)); \
 	done; \

@@ -32,5 +32,6 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/parallel.h"
+#include "nn/viz.h"
 
 #endif

@@ -1,5 +1,6 @@
-/* A small pthread pool, created on first need and kept for the life of the
-   process. One parallel region runs at a time: a region that finds the pool
+/* A small pthread pool, created on first need and kept until the process
+   exits (then its workers are stopped and joined, so leak checkers see
+   nothing alive). One parallel region runs at a time: a region that finds the pool
    busy (another thread's region, or a nested call) runs serially instead of
    waiting, so nothing can deadlock. */
 #include <errno.h>
@@ -48,23 +49,38 @@ int nn_get_num_threads(void)
     return atomic_load(&num_threads);
 }
 
-/* --- the pool */
+/* --- the pool. A region publishes a new `ticket` (generation and chunk
+   count in one atomic word, so a worker left out of a region never reads
+   the job another region may be writing); workers spin on it briefly and
+   then sleep on a condition variable. */
+#define SPIN_ROUNDS 100 /* short: on a busy machine a spinning thread steals the time of the one it waits for */
+
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER; /* held for a whole region */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;        /* guards the fields below */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;        /* for sleeping and waking */
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
 static pthread_t workers[NN_MAX_THREADS];
-static int num_workers;   /* created so far; worker i runs chunk i + 1 */
-static unsigned long generation; /* bumped for each region */
-static int pending;       /* chunks of the current region not yet finished by workers */
+static int num_workers;               /* created so far; worker i runs chunk i + 1 */
+static atomic_ullong ticket;          /* generation << 16 | parts of the latest region */
+static atomic_int pending;            /* chunks of the current region still running on workers */
+static int sleepers;                  /* workers waiting on `wake` (under lock) */
+static bool caller_sleeping;          /* the region's caller waits on `done` (under lock) */
+static atomic_bool quitting;          /* set at exit: workers return, regions run serially */
 static struct {
     nn_parallel_fn fn;
     void *ctx;
     int64_t n, grain, units;
     int parts;
-} job;
+} job; /* written before the ticket is published; read only by the region's threads */
 
 static _Thread_local int in_region; /* nesting guard for the calling thread */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 static void run_chunk(int part)
 {
@@ -76,25 +92,54 @@ static void run_chunk(int part)
         job.fn(job.ctx, begin, end, part);
 }
 
+/* The first ticket whose generation differs from seen's, or 0 when quitting. */
+static unsigned long long await_region(unsigned long long seen)
+{
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        unsigned long long t = atomic_load_explicit(&ticket, memory_order_acquire);
+        if (t >> 16 != seen >> 16)
+            return t;
+        if (atomic_load_explicit(&quitting, memory_order_relaxed))
+            return 0;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&lock);
+    sleepers++;
+    while (atomic_load(&ticket) >> 16 == seen >> 16 && !atomic_load(&quitting))
+        pthread_cond_wait(&wake, &lock);
+    sleepers--;
+    pthread_mutex_unlock(&lock);
+    return atomic_load(&quitting) ? 0 : atomic_load(&ticket);
+}
+
 static void *worker_main(void *arg)
 {
     int part = (int)(intptr_t)arg;
-    unsigned long seen = 0;
+    unsigned long long seen = 0;
     in_region = 1; /* a worker's chunk never starts a region of its own */
-    pthread_mutex_lock(&lock);
-    for (;;) {
-        while (generation == seen)
-            pthread_cond_wait(&wake, &lock);
-        seen = generation;
-        if (part >= job.parts)
-            continue;
-        pthread_mutex_unlock(&lock);
+    while ((seen = await_region(seen)) != 0) {
+        if (part >= (int)(seen & 0xffff))
+            continue; /* not needed this time */
         run_chunk(part);
-        pthread_mutex_lock(&lock);
-        if (--pending == 0)
-            pthread_cond_signal(&done);
+        if (atomic_fetch_sub_explicit(&pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&lock);
+            if (caller_sleeping)
+                pthread_cond_signal(&done);
+            pthread_mutex_unlock(&lock);
+        }
     }
     return NULL;
+}
+
+__attribute__((destructor)) static void stop_pool(void)
+{
+    pthread_mutex_lock(&lock);
+    atomic_store(&quitting, true);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < num_workers; i++)
+        pthread_join(workers[i], NULL);
+    num_workers = 0;
 }
 
 /* Makes sure `want` workers exist, as far as the system lets us; returns
@@ -113,11 +158,34 @@ static int grow_pool(int want)
         pthread_t t;
         if (pthread_create(&t, NULL, worker_main, (void *)(intptr_t)(num_workers + 1)) != 0)
             break; /* continue with the workers we have */
-        pthread_detach(t);
         workers[num_workers++] = t;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return num_workers;
+}
+
+static void run_region(int parts)
+{
+    static unsigned long long generation;
+    generation++;
+    atomic_store_explicit(&pending, parts - 1, memory_order_relaxed);
+    atomic_store_explicit(&ticket, generation << 16 | (unsigned)parts, memory_order_release);
+    pthread_mutex_lock(&lock);
+    if (sleepers)
+        pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    run_chunk(0);
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        if (atomic_load_explicit(&pending, memory_order_acquire) == 0)
+            return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&lock);
+    caller_sleeping = true;
+    while (atomic_load(&pending) > 0)
+        pthread_cond_wait(&done, &lock);
+    caller_sleeping = false;
+    pthread_mutex_unlock(&lock);
 }
 
 void nn_parallel_for(int64_t n, int64_t grain, int max_parts, nn_parallel_fn fn, void *ctx)
@@ -130,26 +198,20 @@ void nn_parallel_for(int64_t n, int64_t grain, int max_parts, nn_parallel_fn fn,
     int parts = max_parts < 1 ? 1 : max_parts;
     if (parts > units)
         parts = (int)units;
-    if (parts > 1 && !in_region && pthread_mutex_trylock(&region_lock) == 0) {
-        parts = 1 + (grow_pool(parts - 1) < parts - 1 ? num_workers : parts - 1);
+    if (parts > 1 && !in_region && !atomic_load(&quitting) &&
+        pthread_mutex_trylock(&region_lock) == 0) {
+        int workers_now = grow_pool(parts - 1);
+        if (parts - 1 > workers_now)
+            parts = workers_now + 1;
         if (parts > 1) {
-            in_region = 1;
-            pthread_mutex_lock(&lock);
             job.fn = fn;
             job.ctx = ctx;
             job.n = n;
             job.grain = grain;
             job.units = units;
             job.parts = parts;
-            pending = parts - 1;
-            generation++;
-            pthread_cond_broadcast(&wake);
-            pthread_mutex_unlock(&lock);
-            run_chunk(0);
-            pthread_mutex_lock(&lock);
-            while (pending > 0)
-                pthread_cond_wait(&done, &lock);
-            pthread_mutex_unlock(&lock);
+            in_region = 1;
+            run_region(parts);
             in_region = 0;
             pthread_mutex_unlock(&region_lock);
             return;

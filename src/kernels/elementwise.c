@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "elementwise.h"
+#include "kernels.h"
 
 #define BLOCK 8
 
@@ -119,16 +120,40 @@ static inline v4f tanh4(v4f x)
         }                                                                   \
     } while (0)
 
-/* max{0, x}; NaN fails the comparison and passes through */
-static inline float relu1(float x) { return x < 0.0f ? 0.0f : x; }
-static inline float relu_grad1(float y, float g) { return y > 0.0f ? g : 0.0f; }
-
 static inline float sigmoid_grad1(float y, float g) { return g * (1.0f - y) * y; }
 
 static inline float tanh_grad1(float y, float g) { return g * (1.0f - y * y); }
 
-void nn_ew_relu(const float *x, float *y, int64_t n) { MAP1(relu1, x, y, n); }
-void nn_ew_relu_grad(const float *y, const float *g, float *dx, int64_t n) { MAP2(relu_grad1, y, g, dx, n); }
+/* ReLU with explicit vectors (memory bound: 128 bits is enough) */
+void nn_relu_kernel(const float *x, float *y, int64_t n)
+{
+    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v4f a = *(const v4f *)(x + i), b = *(const v4f *)(x + i + 4);
+        /* clear the lanes below zero; NaN compares false and stays */
+        *(v4f *)(y + i) = (v4f)((v4i)a & ~(v4i)(a < zero));
+        *(v4f *)(y + i + 4) = (v4f)((v4i)b & ~(v4i)(b < zero));
+    }
+    for (; i < n; i++)
+        y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+void nn_relu_backward_kernel(const float *y, const float *g, float *dx, int64_t n)
+{
+    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v4f ya = *(const v4f *)(y + i), yb = *(const v4f *)(y + i + 4);
+        v4f ga = *(const v4f *)(g + i), gb = *(const v4f *)(g + i + 4);
+        /* keep the gradient where y > 0 */
+        *(v4f *)(dx + i) = (v4f)((v4i)ga & (v4i)(ya > zero));
+        *(v4f *)(dx + i + 4) = (v4f)((v4i)gb & (v4i)(yb > zero));
+    }
+    for (; i < n; i++)
+        dx[i] = y[i] > 0.0f ? g[i] : 0.0f;
+}
+
 void nn_ew_sigmoid(const float *x, float *y, int64_t n) { MAP_V4(sigmoid4, x, y, n); }
 void nn_ew_sigmoid_grad(const float *y, const float *g, float *dx, int64_t n) { MAP2(sigmoid_grad1, y, g, dx, n); }
 void nn_ew_tanh(const float *x, float *y, int64_t n) { MAP_V4(tanh4, x, y, n); }

@@ -6,10 +6,7 @@
 
 #include <stdint.h>
 
-/* y = max{0, x}; NaN stays NaN. */
-void nn_ew_relu(const float *x, float *y, int64_t n);
-/* dx = g where y > 0, else 0 (y: the forward output). */
-void nn_ew_relu_grad(const float *y, const float *g, float *dx, int64_t n);
+/* (ReLU's kernels, nn_relu_kernel and nn_relu_backward_kernel, are in kernels.h.) */
 /* y = 1 / (1 + exp(-x)), never overflowing; NaN stays NaN. */
 void nn_ew_sigmoid(const float *x, float *y, int64_t n);
 /* dx = g (1 - y) y. */

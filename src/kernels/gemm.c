@@ -33,39 +33,67 @@ typedef struct {
     int64_t grid_m, grid_n; /* thread rectangles */
 } gemm_args;
 
-static inline float op_a(const gemm_args *g, int64_t i, int64_t k)
-{
-    return g->ta ? g->A[k * g->lda + i] : g->A[i * g->lda + k];
-}
-
 /* --- direct loops: small products, and the fallback when no workspace */
 
-/* C[r0:r1, c0:c1] = alpha * op(A) op(B) + beta * C, loop orders chosen so
-   the innermost loop runs over contiguous memory. */
+/* C[r0:r1, c0:c1] = alpha * op(A) op(B) + beta * C with plain loops. The
+   innermost loop runs along the longest of the three dimensions, so tiny
+   products (SimpleNet's 64x5x2, 5x2x64, ...) spend their time multiplying,
+   not looping; transposes are just strides here. */
 static void gemm_direct(const gemm_args *g, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
 {
-    for (int64_t i = r0; i < r1; i++) {
-        float *c = g->C + i * g->ldc;
+    const float *A = g->A, *B = g->B;
+    float *C = g->C;
+    const float alpha = g->alpha, beta = g->beta;
+    const int64_t K = g->K, ldc = g->ldc;
+    /* op(A)[i,k] = A[i*ai + k*ak], op(B)[k,j] = B[k*bk + j*bj] */
+    const int64_t ai = g->ta ? 1 : g->lda, ak = g->ta ? g->lda : 1;
+    const int64_t bk = g->tb ? 1 : g->ldb, bj = g->tb ? g->ldb : 1;
+    const int64_t m = r1 - r0, n = c1 - c0;
+
+    for (int64_t i = r0; i < r1; i++)
         for (int64_t j = c0; j < c1; j++)
-            c[j] = g->beta == 0.0f ? 0.0f : g->beta * c[j];
-        if (g->tb) {
-            /* C[i,j] += alpha * dot(op(A)[i,:], B[j,:]) */
+            C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    if (K >= m && K >= n) {
+        /* C[i,j] += alpha * dot(op(A)[i,:], op(B)[:,j]) */
+        for (int64_t i = r0; i < r1; i++)
             for (int64_t j = c0; j < c1; j++) {
-                const float *b = g->B + j * g->ldb;
-                float acc = 0.0f;
-                for (int64_t k = 0; k < g->K; k++)
-                    acc += op_a(g, i, k) * b[k];
-                c[j] += g->alpha * acc;
+                const float *a = A + i * ai, *b = B + j * bj;
+                float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f; /* four chains hide latency */
+                int64_t k = 0;
+                for (; k + 4 <= K; k += 4) {
+                    s0 += a[k * ak] * b[k * bk];
+                    s1 += a[(k + 1) * ak] * b[(k + 1) * bk];
+                    s2 += a[(k + 2) * ak] * b[(k + 2) * bk];
+                    s3 += a[(k + 3) * ak] * b[(k + 3) * bk];
+                }
+                for (; k < K; k++)
+                    s0 += a[k * ak] * b[k * bk];
+                C[i * ldc + j] += alpha * ((s0 + s1) + (s2 + s3));
             }
-        } else {
-            /* C[i,:] += (alpha * op(A)[i,k]) * B[k,:] */
-            for (int64_t k = 0; k < g->K; k++) {
-                float a = g->alpha * op_a(g, i, k);
-                const float *b = g->B + k * g->ldb;
-                for (int64_t j = c0; j < c1; j++)
-                    c[j] += a * b[j];
+    } else if (n >= m) {
+        /* C[i,:] += (alpha * op(A)[i,k]) * op(B)[k,:] */
+        for (int64_t i = r0; i < r1; i++) {
+            float *c = C + i * ldc;
+            for (int64_t k = 0; k < K; k++) {
+                float a = alpha * A[i * ai + k * ak];
+                const float *b = B + k * bk;
+                if (bj == 1)
+                    for (int64_t j = c0; j < c1; j++)
+                        c[j] += a * b[j];
+                else
+                    for (int64_t j = c0; j < c1; j++)
+                        c[j] += a * b[j * bj];
             }
         }
+    } else {
+        /* C[:,j] += op(A)[:,k] * (alpha * op(B)[k,j]) */
+        for (int64_t j = c0; j < c1; j++)
+            for (int64_t k = 0; k < K; k++) {
+                float b = alpha * B[k * bk + j * bj];
+                const float *a = A + k * ak;
+                for (int64_t i = r0; i < r1; i++)
+                    C[i * ldc + j] += a[i * ai] * b;
+            }
     }
 }
 
@@ -79,7 +107,14 @@ static void pack_a(const gemm_args *g, int64_t i0, int64_t mc, int64_t p0, int64
     for (int64_t ir = 0; ir < mc; ir += GEMM_MR, dst += kc * GEMM_MR) {
         int m = mc - ir < GEMM_MR ? (int)(mc - ir) : GEMM_MR;
         int64_t i = i0 + ir;
-        if (g->ta) {
+        if (g->ta && m == GEMM_MR) {
+            const float *src = g->A + p0 * g->lda + i;
+            for (int64_t k = 0; k < kc; k++, src += g->lda) {
+                float *d = dst + k * GEMM_MR;
+                d[0] = src[0]; d[1] = src[1]; d[2] = src[2];
+                d[3] = src[3]; d[4] = src[4]; d[5] = src[5];
+            }
+        } else if (g->ta) {
             const float *src = g->A + p0 * g->lda + i;
             for (int64_t k = 0; k < kc; k++, src += g->lda) {
                 float *d = dst + k * GEMM_MR;
@@ -105,38 +140,16 @@ static void pack_a(const gemm_args *g, int64_t i0, int64_t mc, int64_t p0, int64
     }
 }
 
-/* op(B)[p0:p0+kc, j0:j0+nc] as micro-panels of nr columns, each stored
-   k-major (dst[k * nr + j]), columns past nc zero. */
+/* op(B)[p0:p0+kc, j0:j0+nc] as micro-panels of nr columns (the variant's
+   packer, vectorised for its width). */
 static void pack_b(const gemm_args *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
                    float *dst)
 {
     for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
         int n = nc - jr < nr ? (int)(nc - jr) : nr;
         int64_t j = j0 + jr;
-        if (!g->tb) {
-            const float *src = g->B + p0 * g->ldb + j;
-            for (int64_t k = 0; k < kc; k++, src += g->ldb) {
-                float *d = dst + k * nr;
-                int c = 0;
-                for (; c < n; c++)
-                    d[c] = src[c];
-                for (; c < nr; c++)
-                    d[c] = 0.0f;
-            }
-        } else {
-            /* B stored [N, K]: read each row along k, write a column */
-            for (int c = 0; c < nr; c++) {
-                float *d = dst + c;
-                if (c < n) {
-                    const float *src = g->B + (j + c) * g->ldb + p0;
-                    for (int64_t k = 0; k < kc; k++)
-                        d[k * nr] = src[k];
-                } else {
-                    for (int64_t k = 0; k < kc; k++)
-                        d[k * nr] = 0.0f;
-                }
-            }
-        }
+        const float *src = g->tb ? g->B + j * g->ldb + p0 : g->B + p0 * g->ldb + j;
+        g->arch->pack_b(src, g->ldb, g->tb, kc, n, dst);
     }
 }
 
@@ -199,7 +212,9 @@ static void gemm_packed(const gemm_args *g, int64_t r0, int64_t r1, int64_t c0, 
     int nr = ar->nr;
     int64_t mc_max = min64(ar->mc, round_up(r1 - r0, GEMM_MR));
     int64_t nc_max = min64(ar->nc, round_up(c1 - c0, nr));
-    int64_t kc_max = min64(ar->kc, g->K);
+    /* K in equal blocks of at most kc (288 = 2 x 144, not 256 + 32): a thin
+       last block would cost a full pass over C */
+    int64_t kblocks = (g->K + ar->kc - 1) / ar->kc, kc_max = (g->K + kblocks - 1) / kblocks;
     float *pa = workspace((size_t)(mc_max * kc_max + kc_max * nc_max));
     if (!pa) {
         gemm_direct(g, r0, r1, c0, c1);

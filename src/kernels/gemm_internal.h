@@ -16,6 +16,11 @@
 typedef void (*nn_gemm_ukernel)(int64_t kc, const float *a, const float *b, float *c,
                                 int64_t ldc, float alpha, float beta, int m, int n);
 
+/* Packs one micro-panel of op(B) (kc x nr, k-major, columns past n zero)
+   from src = op(B)[p0, j0]. */
+typedef void (*nn_gemm_pack_b)(const float *src, int64_t ld, bool trans, int64_t kc, int n,
+                               float *dst);
+
 typedef enum {
     NN_GEMM_ISA_AUTO = 0, /* the best the CPU supports */
     NN_GEMM_ISA_GENERIC,  /* 128-bit vectors, baseline of the target (SSE2 on x86-64) */
@@ -27,6 +32,7 @@ typedef enum {
 typedef struct {
     const char *name;
     nn_gemm_ukernel kernel;
+    nn_gemm_pack_b pack_b;
     int nr;             /* register tile columns */
     int64_t kc, mc, nc; /* cache blocks: K per pass, rows of A packed, columns of B packed */
 } nn_gemm_arch;

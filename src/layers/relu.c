@@ -1,5 +1,5 @@
 /* ReLU: f(x) = max{0, x};  df/dx = 1 where x > 0 (0 at the kink, as PyTorch). */
-#include "kernels/elementwise.h"
+#include "kernels/kernels.h"
 #include "module_impl.h"
 
 typedef struct {
@@ -20,12 +20,13 @@ static nn_tensor *relu_forward(nn_module *m, const nn_tensor *x)
         return NULL;
     }
     float *y = r->out.data;
-    const float *in = src.data; /* read in place when dense, else gathered into y first */
-    if (!nn_tensor_is_contiguous(&src)) {
+    int64_t n = nn_tensor_numel(&r->out);
+    if (nn_tensor_is_contiguous(&src)) {
+        nn_relu_kernel(src.data, y, n); /* one pass, in place when src is out */
+    } else {
         nn_tensor_gather(&src, y);
-        in = y;
+        nn_relu_kernel(y, y, n);
     }
-    nn_ew_relu(in, y, nn_tensor_numel(&r->out));
     nn_tensor_release(&src);
     return &r->out;
 }
@@ -46,12 +47,13 @@ static nn_tensor *relu_backward(nn_module *m, const nn_tensor *g)
         return NULL;
     }
     float *dx = r->grad.data;
-    const float *g_in = src.data;
-    if (!nn_tensor_is_contiguous(&src)) {
+    int64_t n = nn_tensor_numel(&r->grad);
+    if (nn_tensor_is_contiguous(&src)) {
+        nn_relu_backward_kernel(r->out.data, src.data, dx, n);
+    } else {
         nn_tensor_gather(&src, dx);
-        g_in = dx;
+        nn_relu_backward_kernel(r->out.data, dx, dx, n);
     }
-    nn_ew_relu_grad(r->out.data, g_in, dx, nn_tensor_numel(&r->grad));
     nn_tensor_release(&src);
     return &r->grad;
 }

@@ -1,0 +1,67 @@
+/* Internal: a figure is a list of drawing items in pixel coordinates, built
+   once (figure.c) and rendered either as SVG (svg.c) or rasterised into a
+   PNG (png.c). */
+#ifndef NN_VIZ_FIGURE_H
+#define NN_VIZ_FIGURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core.h"
+#include "nn/viz.h"
+
+typedef enum { ITEM_RECT, ITEM_TEXT, ITEM_LINE, ITEM_POLYLINE } item_kind;
+typedef enum { ANCHOR_START, ANCHOR_MIDDLE, ANCHOR_END } text_anchor;
+
+#define FIG_TEXT_LEN 64
+#define FIG_TEXT_PX 14 /* text height; the PNG font is 7 rows scaled by 2 */
+
+typedef struct {
+    item_kind kind;
+    double x, y, w, h;   /* rect: corner + size; line: (x, y) to (x + w, y + h) */
+    uint8_t rgb[3];
+    bool has_value;      /* rect: the cell's value, shown as a tooltip in SVG */
+    float value;
+    text_anchor anchor;  /* text: (x, y) is the anchor point, y the middle */
+    bool vertical;       /* text: rotated 90 degrees anticlockwise */
+    char text[FIG_TEXT_LEN];
+    int64_t first, count; /* polyline: range in figure.points (x, y pairs) */
+} fig_item;
+
+typedef struct {
+    int width, height;
+    fig_item *items;
+    int n_items, cap_items;
+    double *points;
+    int64_t n_points;
+} figure;
+
+void fig_free(figure *f);
+
+/* Build the figures; negative nn_status on bad input or no memory. fn names
+   the public function for messages. */
+int fig_heatmaps(figure *f, const char *fn, const nn_viz_panel *panels, int n_panels,
+                 const char *xlabel, const char *ylabel);
+int fig_curve(figure *f, const char *fn, const float *values, int64_t n, const char *title,
+              const char *xlabel, const char *ylabel);
+
+/* Render into an open stream; false when writing failed. */
+bool svg_render(const figure *f, FILE *out);
+/* Rasterise into rgb (width * height * 3 bytes, white background). */
+void raster_render(const figure *f, uint8_t *rgb);
+
+/* The 5x7 bitmap font: 35 characters, row by row, '#' for ink; NULL for a
+   character the font lacks (drawn as blank). */
+const char *font_glyph(char c);
+
+/* Files written in one piece: write into a temporary file beside path
+   (written by emit), then rename it into place. */
+typedef bool (*emit_fn)(FILE *out, const void *ctx);
+int viz_write_atomically(const char *fn, const char *path, emit_fn emit, const void *ctx);
+
+/* Checksums of the PNG format (exposed for the tests). */
+uint32_t viz_crc32(uint32_t crc, const uint8_t *data, size_t n);   /* start with crc 0 */
+uint32_t viz_adler32(uint32_t adler, const uint8_t *data, size_t n); /* start with 1 */
+
+#endif

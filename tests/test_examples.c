@@ -1,0 +1,269 @@
+/* The example programs against their Python twins: build/examples/simple_net
+   and build/examples/two_conv must print byte for byte what
+   tests/ref_simple_net.py and tests/ref_two_conv.py print with the same
+   flags (tests/gen_examples.py -> tests/fixtures/examples.h), apart from
+   the "Wrote <file>" lines. Also: bad flags, bad --out, files written. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixtures/examples.h"
+
+static char bin_dir[1024];  /* <BUILD>/examples */
+static char out_dir[64];
+
+typedef struct {
+    char *out;  /* stdout */
+    char *err;  /* stderr */
+    int status; /* exit code, or -1 */
+} run_result;
+
+static char *slurp(FILE *f)
+{
+    size_t cap = 4096, len = 0;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    size_t n;
+    while ((n = fread(s + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            s = realloc(s, cap *= 2);
+            assert_non_null(s);
+        }
+    }
+    s[len] = 0;
+    return s;
+}
+
+/* Runs <bin_dir>/program with args (no shell quoting needed: our args are
+   plain words), stderr captured through a file. */
+static run_result run(const char *program, const char *const *args)
+{
+    char cmd[4096], err_path[128];
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", out_dir);
+    int at = snprintf(cmd, sizeof cmd, "'%s/%s'", bin_dir, program);
+    for (const char *const *a = args; *a; a++)
+        at += snprintf(cmd + at, sizeof cmd - (size_t)at, " '%s'", *a);
+    snprintf(cmd + at, sizeof cmd - (size_t)at, " 2>'%s'", err_path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    run_result r = {slurp(p), NULL, -1};
+    int st = pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    FILE *e = fopen(err_path, "r");
+    assert_non_null(e);
+    r.err = slurp(e);
+    fclose(e);
+    unlink(err_path);
+    return r;
+}
+
+static void run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* Removes each "Wrote ..." line and the blank line before it, in place. */
+static void drop_wrote_lines(char *s)
+{
+    char *w = s;
+    for (char *line = s; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (!strncmp(line, "Wrote ", 6)) {
+            if (w - s >= 2 && w[-1] == '\n' && w[-2] == '\n')
+                w--; /* the blank line before it */
+        } else {
+            memmove(w, line, len);
+            w += len;
+        }
+        line += len;
+    }
+    *w = 0;
+}
+
+static char *join(const char *const *lines)
+{
+    size_t len = 1;
+    for (const char *const *l = lines; *l; l++)
+        len += strlen(*l);
+    char *s = malloc(len);
+    assert_non_null(s);
+    s[0] = 0;
+    for (const char *const *l = lines; *l; l++)
+        strcat(s, *l);
+    return s;
+}
+
+static int count_files(const char *suffix)
+{
+    int n = 0;
+    DIR *d = opendir(out_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name), s = strlen(suffix);
+        n += e->d_name[0] != '.' && l >= s && !strcmp(e->d_name + l - s, suffix);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void clear_out_dir(void)
+{
+    DIR *d = opendir(out_dir);
+    struct dirent *e;
+    char p[512];
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", out_dir, e->d_name);
+        unlink(p);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void test_output_matches_python(void **state)
+{
+    (void)state;
+    int failed = 0;
+    for (size_t c = 0; c < sizeof example_cases / sizeof *example_cases; c++) {
+        const example_case *ex = &example_cases[c];
+        const char *args[12];
+        int n = 0;
+        for (const char *const *a = ex->args; *a; a++)
+            args[n++] = *a;
+        if (!strcmp(ex->program, "simple_net")) {
+            args[n++] = "--out";
+            args[n++] = out_dir;
+        }
+        args[n] = NULL;
+        run_result r = run(ex->program, args);
+        char *want = join(ex->want);
+        drop_wrote_lines(r.out);
+        if (r.status != 0 || strcmp(r.out, want)) {
+            fprintf(stderr, "%s", ex->program);
+            for (int i = 0; args[i]; i++)
+                fprintf(stderr, " %s", args[i]);
+            fprintf(stderr, ": exit %d, stderr: %s\n--- python\n%s--- C\n%s", r.status, r.err, want, r.out);
+            failed++;
+        }
+        free(want);
+        run_free(&r);
+    }
+    assert_int_equal(failed, 0);
+    clear_out_dir();
+}
+
+static void test_files_written(void **state)
+{
+    (void)state;
+    run_result r = run("simple_net", (const char *const[]){"--seed", "0", "--out", out_dir, NULL});
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "simple_net_weights.svg"));
+    assert_non_null(strstr(r.out, "simple_net_loss.svg"));
+    run_free(&r);
+    assert_int_equal(count_files("simple_net_weights.svg"), 1);
+    assert_int_equal(count_files("simple_net_weights.png"), 1);
+    assert_int_equal(count_files("simple_net_loss.svg"), 1);
+    char p[256];
+    snprintf(p, sizeof p, "%s/simple_net_weights.svg", out_dir);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    char *svg = slurp(f);
+    fclose(f);
+    assert_non_null(strstr(svg, ">Layer 0</text>"));
+    assert_non_null(strstr(svg, ">Layer 1</text>"));
+    assert_non_null(strstr(svg, ">Neurons</text>"));
+    assert_non_null(strstr(svg, ">Input Features</text>"));
+    free(svg);
+    clear_out_dir();
+}
+
+static void test_random_seed(void **state)
+{
+    (void)state;
+    run_result r = run("two_conv", (const char *const[]){"--seed", "random", NULL});
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, " (random)\n"));
+    run_free(&r);
+}
+
+/* One line of usage or error on stderr, nothing on stdout, non-zero exit. */
+static void expect_refusal(const char *program, const char *const *args, int status, const char *starts)
+{
+    run_result r = run(program, args);
+    if (r.status != status || strncmp(r.err, starts, strlen(starts)) || strchr(r.err, '\n') != r.err + strlen(r.err) - 1 ||
+        r.out[0]) {
+        fprintf(stderr, "%s %s: exit %d\nstderr: %s\nstdout: %s\n", program, args[0] ? args[0] : "", r.status,
+                r.err, r.out);
+        fail();
+    }
+    run_free(&r);
+}
+
+static void test_bad_flags(void **state)
+{
+    (void)state;
+    expect_refusal("simple_net", (const char *const[]){"--bogus", NULL}, 2, "usage: simple_net");
+    expect_refusal("simple_net", (const char *const[]){"--seed", NULL}, 2, "usage: simple_net");
+    expect_refusal("simple_net", (const char *const[]){"--seed", "-3", NULL}, 2, "usage: simple_net");
+    expect_refusal("simple_net", (const char *const[]){"--seed", "12x", NULL}, 2, "usage: simple_net");
+    expect_refusal("simple_net", (const char *const[]){"--seed", "99999999999999999999999", NULL}, 2,
+                   "usage: simple_net");
+    expect_refusal("simple_net", (const char *const[]){"--optim", "lbfgs", NULL}, 2, "usage: simple_net");
+    expect_refusal("simple_net", (const char *const[]){"--out", NULL}, 2, "usage: simple_net");
+    expect_refusal("two_conv", (const char *const[]){"--out", "x", NULL}, 2, "usage: two_conv");
+    expect_refusal("two_conv", (const char *const[]){"extra", NULL}, 2, "usage: two_conv");
+    char missing[128], file[128];
+    snprintf(missing, sizeof missing, "%s/does/not/exist", out_dir);
+    expect_refusal("simple_net", (const char *const[]){"--out", missing, NULL}, 1, "simple_net: --out");
+    snprintf(file, sizeof file, "%s/a_file", out_dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    expect_refusal("simple_net", (const char *const[]){"--out", file, NULL}, 1, "simple_net: --out");
+    unlink(file);
+    assert_int_equal(count_files(""), 0); /* nothing was written */
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(out_dir, sizeof out_dir, "/tmp/nn_test_examples.XXXXXX");
+    return mkdtemp(out_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    clear_out_dir();
+    return rmdir(out_dir);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    /* the examples are built next to the tests: <BUILD>/tests/.. /examples */
+    const char *slash = strrchr(argv[0], '/');
+    int dir_len = slash ? (int)(slash - argv[0]) : 1;
+    snprintf(bin_dir, sizeof bin_dir, "%.*s/../examples", dir_len, slash ? argv[0] : ".");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_output_matches_python),
+        cmocka_unit_test(test_files_written),
+        cmocka_unit_test(test_random_seed),
+        cmocka_unit_test(test_bad_flags),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
