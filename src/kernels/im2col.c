@@ -46,6 +46,22 @@ static bool is_same_conv(const nn_conv_geometry *g)
     return g->stride_h == 1 && g->stride_w == 1 && g->out_w == g->w;
 }
 
+/* Zeroes columns [c0, c1) of rows [oy0, oy1) of a w-wide block, a column
+   at a time: the edges are a pad wide (usually one), and row by row the
+   compiler would turn each one-element stretch into a memset call. */
+static void clear_columns(float *col, int64_t w, int64_t oy0, int64_t oy1, int64_t c0, int64_t c1)
+{
+    for (int64_t ox = c0; ox < c1; ox++)
+        for (int64_t oy = oy0; oy < oy1; oy++)
+            col[oy * w + ox] = 0.0f;
+}
+
+static void clear_edges(float *col, int64_t w, int64_t oy0, int64_t oy1, int64_t lo, int64_t hi)
+{
+    clear_columns(col, w, oy0, oy1, 0, lo);
+    clear_columns(col, w, oy0, oy1, hi, w);
+}
+
 static void im2col_same(const nn_conv_geometry *g, const float *image, float *col)
 {
     const int64_t w = g->w, oh = g->out_h, pixels = oh * w;
@@ -57,21 +73,17 @@ static void im2col_same(const nn_conv_geometry *g, const float *image, float *co
             for (int64_t j = 0; j < g->kernel_w; j++, col += pixels) {
                 int64_t x_off = j * g->dil_w - g->pad_w, lo, hi;
                 valid_range(x_off, 1, w, w, &lo, &hi);
-                memset(col, 0, (size_t)(oy0 * w) * sizeof *col);
-                memset(col + oy1 * w, 0, (size_t)((oh - oy1) * w) * sizeof *col);
+                if (oy0 > 0)
+                    memset(col, 0, (size_t)(oy0 * w) * sizeof *col);
+                if (oy1 < oh)
+                    memset(col + oy1 * w, 0, (size_t)((oh - oy1) * w) * sizeof *col);
                 if (oy0 >= oy1)
                     continue;
                 /* [oy0*w + lo, (oy1-1)*w + hi) stays inside the plane */
                 int64_t first = oy0 * w + lo, last = (oy1 - 1) * w + hi;
                 if (lo < hi)
                     memcpy(col + first, plane + first + y_off * w + x_off, (size_t)(last - first) * sizeof *col);
-                for (int64_t oy = oy0; oy < oy1; oy++) {
-                    float *row = col + oy * w;
-                    for (int64_t ox = 0; ox < lo; ox++)
-                        row[ox] = 0.0f;
-                    for (int64_t ox = hi; ox < w; ox++)
-                        row[ox] = 0.0f;
-                }
+                clear_edges(col, w, oy0, oy1, lo, hi);
             }
         }
     }
@@ -127,13 +139,7 @@ static void col2im_same(const nn_conv_geometry *g, float *col, float *image)
                 valid_range(x_off, 1, w, w, &lo, &hi);
                 if (oy0 >= oy1 || lo >= hi)
                     continue;
-                for (int64_t oy = oy0; oy < oy1; oy++) {
-                    float *row = col + oy * w;
-                    for (int64_t ox = 0; ox < lo; ox++)
-                        row[ox] = 0.0f;
-                    for (int64_t ox = hi; ox < w; ox++)
-                        row[ox] = 0.0f;
-                }
+                clear_edges(col, w, oy0, oy1, lo, hi);
                 int64_t first = oy0 * w + lo, last = (oy1 - 1) * w + hi;
                 add_floats(plane + first + y_off * w + x_off, col + first, last - first);
             }
