@@ -13,7 +13,13 @@
    batch smaller than the thread count leaves the splitting to the GEMM.
    The weight gradient is a sum over images: it is summed per fixed group
    of images, then the groups in order, so its bits do not depend on how
-   the groups were spread over threads. */
+   the groups were spread over threads.
+
+   The bias rides in the GEMMs: im2col gets an extra row of ones and the
+   weights an extra column holding b, so the forward GEMM adds b without a
+   separate pass (and writes y without reading it). */
+#include <string.h>
+
 #include "kernels/elementwise.h"
 #include "kernels/im2col.h"
 #include "kernels/kernels.h"
@@ -36,7 +42,8 @@ typedef struct {
     nn_tensor x_copy;       /* owned dense copy when the input was strided */
     nn_tensor out;          /* forward result */
     nn_tensor col;          /* im2col scratch: one image's matrix per worker */
-    nn_tensor partial;      /* weight (and bias) gradient of image groups 1.. */
+    nn_tensor w_bias;       /* [W | b], the forward GEMM's left operand when biased */
+    nn_tensor partial;      /* per image group: [dW | db] of its images */
     nn_tensor g_keep;       /* dense view of grad_out during backward */
     nn_tensor g_copy;       /* owned dense copy when grad_out is strided */
     nn_tensor grad;         /* dL/dx */
@@ -46,6 +53,7 @@ typedef struct {
 typedef struct {
     const nn_conv_geometry *g;
     int64_t batch, oc, rows, pixels, in_size, groups;
+    int64_t ones;   /* 1 when the columns carry a row of ones for the bias */
     bool identity;
     const float *x, *w, *b, *dy;
     float *y, *col, *dx, *dw, *db, *partial;
@@ -111,28 +119,39 @@ static int out_shape(const conv2d *c, const nn_conv_geometry *g, int64_t batch, 
 }
 
 /* The matrix the GEMMs read for image n: the image itself, or its im2col
-   in this worker's scratch. */
+   (plus the row of ones) in this worker's scratch. */
 static const float *columns_of(const conv_job *j, int64_t n, float *col)
 {
     const float *image = j->x + n * j->in_size;
     if (j->identity)
         return image;
     nn_im2col(j->g, image, col);
+    if (j->ones)
+        nn_ew_fill(col + j->rows * j->pixels, j->pixels, 1.0f);
     return col;
 }
 
-/* Y_n = W col_n (+ b: the output starts as the bias and the GEMM adds to it) */
+/* Scratch floats per worker: one image's columns (and the row of ones). */
+static int64_t col_floats(const conv_job *j)
+{
+    return (j->rows + j->ones) * j->pixels;
+}
+
+/* Y_n = [W | b] [col_n; 1]; without the row of ones (1x1 kernels read the
+   image itself) the output starts as the bias and the GEMM adds to it. */
 static void forward_images(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const conv_job *j = ctx;
-    float *col = j->identity ? NULL : j->col + tid * j->rows * j->pixels;
+    float *col = j->identity ? NULL : j->col + tid * col_floats(j);
+    int64_t k = j->rows + j->ones;
+    bool bias_first = j->b && !j->ones;
     for (int64_t n = begin; n < end; n++) {
         const float *src = columns_of(j, n, col);
         float *y = j->y + n * j->oc * j->pixels;
-        for (int64_t o = 0; j->b && o < j->oc; o++)
+        for (int64_t o = 0; bias_first && o < j->oc; o++)
             nn_ew_fill(y + o * j->pixels, j->pixels, j->b[o]);
-        nn_gemm(false, false, j->oc, j->pixels, j->rows, 1.0f, j->w, j->rows, src, j->pixels,
-                j->b ? 1.0f : 0.0f, y, j->pixels);
+        nn_gemm(false, false, j->oc, j->pixels, k, 1.0f, j->w, k, src, j->pixels,
+                bias_first ? 1.0f : 0.0f, y, j->pixels);
     }
 }
 
@@ -147,12 +166,14 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
     conv_job j = {.g = &g, .batch = batch, .oc = c->o.out_channels,
                   .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
                   .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
+    j.ones = c->o.bias && !j.identity;
     int workers = image_workers(batch, &j);
     /* x may be our own output slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->input, &c->x_copy, x) < 0)
         return NULL;
     if (nn_tensor_resize(&c->out, ndim, shape, &c->input) < 0 ||
-        (!j.identity && nn_tensor_resize(&c->col, NN_SHAPE(workers, j.rows * j.pixels), NULL) < 0)) {
+        (!j.identity && nn_tensor_resize(&c->col, NN_SHAPE(workers, col_floats(&j)), NULL) < 0) ||
+        (j.ones && nn_tensor_resize(&c->w_bias, NN_SHAPE(j.oc, j.rows + 1), NULL) < 0)) {
         nn_tensor_release(&c->input);
         return NULL;
     }
@@ -161,6 +182,13 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
     j.x = c->input.data;
     j.w = m->params[0].value->data;
     j.b = c->o.bias ? m->params[1].value->data : NULL;
+    if (j.ones) { /* [W | b] */
+        for (int64_t o = 0; o < j.oc; o++) {
+            memcpy(c->w_bias.data + o * (j.rows + 1), j.w + o * j.rows, (size_t)j.rows * sizeof(float));
+            c->w_bias.data[o * (j.rows + 1) + j.rows] = j.b[o];
+        }
+        j.w = c->w_bias.data;
+    }
     j.y = c->out.data;
     j.col = c->col.data;
     if (workers > 1)
@@ -177,30 +205,29 @@ static void group_range(const conv_job *j, int64_t k, int64_t *first, int64_t *e
     *end = j->batch * (k + 1) / j->groups;
 }
 
-/* Per image: dW_k += dY col^T, db_k += sum of dY, dx = col2im(W^T dY). Group
-   0 adds straight into the parameter gradients; group k > 0 into its own
-   partial sums, which its first image overwrites. */
+/* Per image of group k: dW_k += dY col^T, db_k += sum of dY over pixels
+   (a ones column in the GEMM would cost a whole extra register tile of
+   columns), dx = col2im(W^T dY). The group's first image overwrites its
+   partial sums [dW_k | db_k]. */
 static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const conv_job *j = ctx;
     const int64_t oc = j->oc, rows = j->rows, pixels = j->pixels;
-    float *col = j->identity ? NULL : j->col + tid * rows * pixels;
+    const int64_t ldp = rows + (j->db ? 1 : 0); /* a partial's row: dW's, then db's */
+    float *col = j->identity ? NULL : j->col + tid * col_floats(j);
     for (int64_t k = begin; k < end; k++) {
-        float *dw = k == 0 ? j->dw : j->partial + (k - 1) * (oc * rows + oc);
-        float *db = k == 0 ? j->db : dw + oc * rows;
+        float *part = j->partial + k * oc * ldp;
         int64_t first, stop;
         group_range(j, k, &first, &stop);
         for (int64_t n = first; n < stop; n++) {
-            bool fresh = k > 0 && n == first;
+            float beta = n == first ? 0.0f : 1.0f;
             const float *dy = j->dy + n * oc * pixels;
             float *dx = j->dx + n * j->in_size;
             const float *src = columns_of(j, n, col);
-            /* dW[O, rows] += dY[O, L] col^T[L, rows] */
-            nn_gemm(false, true, oc, rows, pixels, 1.0f, dy, pixels, src, pixels, fresh ? 0.0f : 1.0f,
-                    dw, rows);
+            nn_gemm(false, true, oc, rows, pixels, 1.0f, dy, pixels, src, pixels, beta, part, ldp);
             for (int64_t o = 0; j->db && o < oc; o++) {
                 float sum = nn_ew_sum(dy + o * pixels, pixels);
-                db[o] = fresh ? sum : db[o] + sum;
+                part[o * ldp + rows] = n == first ? sum : part[o * ldp + rows] + sum;
             }
             /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
             if (j->identity) {
@@ -219,7 +246,7 @@ static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
 static int64_t gradient_groups(int64_t batch, int64_t grad_floats)
 {
     int64_t groups = batch < CONV_MAX_GROUPS ? batch : CONV_MAX_GROUPS;
-    int64_t fit = CONV_PARTIAL_BUDGET / grad_floats + 1; /* group 0 needs no partial */
+    int64_t fit = CONV_PARTIAL_BUDGET / grad_floats;
     if (groups > fit)
         groups = fit;
     return groups < 1 ? 1 : groups;
@@ -246,7 +273,8 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     conv_job j = {.g = &g, .batch = c->batch, .oc = c->o.out_channels,
                   .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
                   .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
-    int64_t grad_floats = j.oc * j.rows + j.oc;
+    j.ones = c->o.bias && !j.identity;
+    int64_t ldp = j.rows + (c->o.bias ? 1 : 0), grad_floats = j.oc * ldp;
     j.groups = gradient_groups(j.batch, grad_floats);
     int workers = image_workers(j.groups, &j);
     if (c->grad.storage == x->storage) /* forward was fed our own dx */
@@ -255,8 +283,8 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     if (nn_tensor_keep_dense(&c->g_keep, &c->g_copy, gy) < 0)
         return NULL;
     if (nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0 ||
-        (!j.identity && nn_tensor_resize(&c->col, NN_SHAPE(workers, j.rows * j.pixels), NULL) < 0) ||
-        (j.groups > 1 && nn_tensor_resize(&c->partial, NN_SHAPE(j.groups - 1, grad_floats), NULL) < 0)) {
+        (!j.identity && nn_tensor_resize(&c->col, NN_SHAPE(workers, col_floats(&j)), NULL) < 0) ||
+        nn_tensor_resize(&c->partial, NN_SHAPE(j.groups, grad_floats), NULL) < 0) {
         nn_tensor_release(&c->g_keep);
         return NULL;
     }
@@ -273,11 +301,13 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     else
         backward_groups(&j, 0, j.groups, 0);
     /* the groups' partial sums, in group order */
-    for (int64_t k = 1; k < j.groups; k++) {
-        const float *p = j.partial + (k - 1) * grad_floats;
-        nn_ew_add(j.dw, p, j.oc * j.rows);
-        if (j.db)
-            nn_ew_add(j.db, p + j.oc * j.rows, j.oc);
+    for (int64_t k = 0; k < j.groups && j.batch > 0; k++) {
+        const float *p = j.partial + k * grad_floats;
+        for (int64_t o = 0; o < j.oc; o++) {
+            nn_ew_add(j.dw + o * j.rows, p + o * ldp, j.rows);
+            if (j.db)
+                j.db[o] += p[o * ldp + j.rows];
+        }
     }
     nn_tensor_release(&c->g_keep); /* no need to pin the caller's storage */
     return &c->grad;
@@ -313,6 +343,7 @@ static void conv_destroy(nn_module *m)
     nn_tensor_release(&c->out);
     nn_tensor_release(&c->col);
     nn_tensor_release(&c->partial);
+    nn_tensor_release(&c->w_bias);
     nn_tensor_release(&c->g_keep);
     nn_tensor_release(&c->g_copy);
     nn_tensor_release(&c->grad);
