@@ -102,23 +102,22 @@ void nn_im2col(const nn_conv_geometry *g, const float *image, float *col)
             for (int64_t j = 0; j < g->kernel_w; j++) {
                 int64_t x_off = j * g->dil_w - g->pad_w, lo, hi;
                 valid_range(x_off, sw, g->w, ow, &lo, &hi);
-                for (int64_t oy = 0; oy < oh; oy++, col += ow) {
+                for (int64_t oy = 0; oy < oh; oy++) {
+                    float *out = col + oy * ow;
                     int64_t iy = oy * g->stride_h - g->pad_h + i * g->dil_h;
                     if (iy < 0 || iy >= g->h) {
-                        memset(col, 0, (size_t)ow * sizeof *col);
+                        memset(out, 0, (size_t)ow * sizeof *out);
                         continue;
                     }
                     const float *row = plane + iy * g->w + x_off;
-                    for (int64_t ox = 0; ox < lo; ox++)
-                        col[ox] = 0.0f;
                     if (sw == 1)
-                        memcpy(col + lo, row + lo, (size_t)(hi - lo) * sizeof *col);
+                        memcpy(out + lo, row + lo, (size_t)(hi - lo) * sizeof *out);
                     else
                         for (int64_t ox = lo; ox < hi; ox++)
-                            col[ox] = row[ox * sw];
-                    for (int64_t ox = hi; ox < ow; ox++)
-                        col[ox] = 0.0f;
+                            out[ox] = row[ox * sw];
                 }
+                clear_edges(col, ow, 0, oh, lo, hi);
+                col += oh * ow;
             }
         }
     }
