@@ -751,6 +751,8 @@ static void test_conv_threads_match_reference(void **state)
         {5, 16, 24, 24, 32, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0},
         {3, 6, 17, 19, 10, 3, 2, 2, 1, 2, 0, 1, 2, 0, 0},
         {19, 4, 9, 9, 24, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0},
+        {1, 16, 20, 20, 32, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, /* one image: threads inside the GEMMs */
+        {2, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, /* fewer images than threads */
     };
     int saved = nn_get_num_threads();
     for (size_t k = 0; k < sizeof dims / sizeof *dims; k++) {

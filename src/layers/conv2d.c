@@ -10,16 +10,19 @@
    scratch never exceeds one image's matrix per thread. With several
    threads the images are split among them, each running its own
    single-threaded GEMMs (one wake-up per layer instead of per GEMM); a
-   batch smaller than the thread count leaves the splitting to the GEMM.
+   single image leaves the splitting to the GEMM.
    The weight gradient is a sum over images: it is summed per fixed group
    of images, then the groups in order, so its bits do not depend on how
    the groups were spread over threads.
 
-   The bias rides in the GEMMs: im2col gets an extra row of ones and the
+   The weights are packed for the GEMM micro-kernel once per call
+   (kernels/conv_gemm.c), not once per image as nn_gemm would. The bias
+   rides in the GEMMs: im2col gets an extra row of ones and the
    weights an extra column holding b, so the forward GEMM adds b without a
    separate pass (and writes y without reading it). */
 #include <string.h>
 
+#include "kernels/conv_gemm.h"
 #include "kernels/elementwise.h"
 #include "kernels/im2col.h"
 #include "kernels/kernels.h"
@@ -41,8 +44,9 @@ typedef struct {
     nn_tensor input;        /* dense view of that forward's input */
     nn_tensor x_copy;       /* owned dense copy when the input was strided */
     nn_tensor out;          /* forward result */
-    nn_tensor col;          /* im2col scratch: one image's matrix per worker */
+    nn_tensor col;          /* per worker: one image's im2col matrix, a B panel */
     nn_tensor w_bias;       /* [W | b], the forward GEMM's left operand when biased */
+    nn_tensor w_packed;     /* that operand (backward: W^T) packed for the micro-kernel */
     nn_tensor partial;      /* per image group: [dW | db] of its images */
     nn_tensor g_keep;       /* dense view of grad_out during backward */
     nn_tensor g_copy;       /* owned dense copy when grad_out is strided */
@@ -55,6 +59,8 @@ typedef struct {
     int64_t batch, oc, rows, pixels, in_size, groups;
     int64_t ones;   /* 1 when the columns carry a row of ones for the bias */
     bool identity;
+    const nn_gemm_arch *arch;
+    const float *w_packed;
     const float *x, *w, *b, *dy;
     float *y, *col, *dx, *dw, *db, *partial;
 } conv_job;
@@ -66,15 +72,35 @@ static bool im2col_is_identity(const nn_conv_geometry *g)
            g->pad_h == 0 && g->pad_w == 0;
 }
 
-/* Threads that take whole images: the thread count when the batch has an
-   image for each and the call is worth waking them, else 1. */
+/* Threads that take whole images (or image groups): up to one per unit
+   when the call is worth waking them. A single image runs on the calling
+   thread and its GEMMs split themselves over the threads. */
 static int image_workers(int64_t units, const conv_job *j)
 {
     int threads = nn_get_num_threads();
     double macs = (double)j->batch * (double)j->oc * (double)j->pixels * (double)j->rows;
-    if (threads <= 1 || units < threads || macs < CONV_PARALLEL_MIN_MACS)
+    if (j->batch < 2 || threads <= 1 || macs < CONV_PARALLEL_MIN_MACS)
         return 1;
-    return threads;
+    return units < threads ? (int)units : threads;
+}
+
+/* Whether the weights are packed once for all images: with two or more
+   (a single image takes nn_gemm, which splits over threads). A function of
+   the batch only, so the bits never depend on the thread count. */
+static bool packs_weights(int64_t batch)
+{
+    return batch >= 2;
+}
+
+/* C[M, N] = op(W) B + beta C, op(W) the forward's [W | b] or W
+   (M = out_channels) or the backward's W^T (trans). */
+static void weights_times(const conv_job *j, bool trans, int64_t M, int64_t N, int64_t K,
+                          const float *B, float beta, float *C, float *panel)
+{
+    if (j->w_packed)
+        nn_conv_gemm(j->arch, M, N, K, j->w_packed, B, N, beta, C, N, panel);
+    else
+        nn_gemm(trans, false, M, N, K, 1.0f, j->w, trans ? M : K, B, N, beta, C, N);
 }
 
 /* Validates x and fills the geometry; NN_OK or a recorded error. */
@@ -134,7 +160,15 @@ static const float *columns_of(const conv_job *j, int64_t n, float *col)
 /* Scratch floats per worker: one image's columns (and the row of ones). */
 static int64_t col_floats(const conv_job *j)
 {
-    return (j->rows + j->ones) * j->pixels;
+    return j->identity ? 0 : (j->rows + j->ones) * j->pixels;
+}
+
+/* ... then the B panel of the packed-weight GEMMs (K: forward or backward). */
+static int64_t worker_floats(const conv_job *j)
+{
+    int64_t kf = nn_conv_gemm_b_floats(j->arch, j->rows + j->ones);
+    int64_t kb = nn_conv_gemm_b_floats(j->arch, j->oc);
+    return col_floats(j) + (kf > kb ? kf : kb);
 }
 
 /* Y_n = [W | b] [col_n; 1]; without the row of ones (1x1 kernels read the
@@ -142,7 +176,7 @@ static int64_t col_floats(const conv_job *j)
 static void forward_images(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const conv_job *j = ctx;
-    float *col = j->identity ? NULL : j->col + tid * col_floats(j);
+    float *col = j->col + tid * worker_floats(j), *panel = col + col_floats(j);
     int64_t k = j->rows + j->ones;
     bool bias_first = j->b && !j->ones;
     for (int64_t n = begin; n < end; n++) {
@@ -150,8 +184,7 @@ static void forward_images(void *ctx, int64_t begin, int64_t end, int tid)
         float *y = j->y + n * j->oc * j->pixels;
         for (int64_t o = 0; bias_first && o < j->oc; o++)
             nn_ew_fill(y + o * j->pixels, j->pixels, j->b[o]);
-        nn_gemm(false, false, j->oc, j->pixels, k, 1.0f, j->w, k, src, j->pixels,
-                bias_first ? 1.0f : 0.0f, y, j->pixels);
+        weights_times(j, false, j->oc, j->pixels, k, src, bias_first ? 1.0f : 0.0f, y, panel);
     }
 }
 
@@ -167,12 +200,15 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
                   .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
                   .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
     j.ones = c->o.bias && !j.identity;
+    j.arch = nn_gemm_current_arch();
     int workers = image_workers(batch, &j);
     /* x may be our own output slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->input, &c->x_copy, x) < 0)
         return NULL;
     if (nn_tensor_resize(&c->out, ndim, shape, &c->input) < 0 ||
-        (!j.identity && nn_tensor_resize(&c->col, NN_SHAPE(workers, col_floats(&j)), NULL) < 0) ||
+        nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0 ||
+        (packs_weights(batch) &&
+         nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.oc, j.rows + j.ones)), NULL) < 0) ||
         (j.ones && nn_tensor_resize(&c->w_bias, NN_SHAPE(j.oc, j.rows + 1), NULL) < 0)) {
         nn_tensor_release(&c->input);
         return NULL;
@@ -188,6 +224,10 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
             c->w_bias.data[o * (j.rows + 1) + j.rows] = j.b[o];
         }
         j.w = c->w_bias.data;
+    }
+    if (packs_weights(batch)) {
+        nn_conv_gemm_pack_a(j.arch, false, j.oc, j.rows + j.ones, j.w, j.rows + j.ones, c->w_packed.data);
+        j.w_packed = c->w_packed.data;
     }
     j.y = c->out.data;
     j.col = c->col.data;
@@ -214,7 +254,7 @@ static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
     const conv_job *j = ctx;
     const int64_t oc = j->oc, rows = j->rows, pixels = j->pixels;
     const int64_t ldp = rows + (j->db ? 1 : 0); /* a partial's row: dW's, then db's */
-    float *col = j->identity ? NULL : j->col + tid * col_floats(j);
+    float *col = j->col + tid * worker_floats(j), *panel = col + col_floats(j);
     for (int64_t k = begin; k < end; k++) {
         float *part = j->partial + k * oc * ldp;
         int64_t first, stop;
@@ -231,9 +271,9 @@ static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
             }
             /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
             if (j->identity) {
-                nn_gemm(true, false, rows, pixels, oc, 1.0f, j->w, rows, dy, pixels, 0.0f, dx, pixels);
+                weights_times(j, true, rows, pixels, oc, dy, 0.0f, dx, panel);
             } else {
-                nn_gemm(true, false, rows, pixels, oc, 1.0f, j->w, rows, dy, pixels, 0.0f, col, pixels);
+                weights_times(j, true, rows, pixels, oc, dy, 0.0f, col, panel);
                 nn_ew_fill(dx, j->in_size, 0.0f);
                 nn_col2im(j->g, col, dx);
             }
@@ -274,6 +314,7 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
                   .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
                   .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
     j.ones = c->o.bias && !j.identity;
+    j.arch = nn_gemm_current_arch();
     int64_t ldp = j.rows + (c->o.bias ? 1 : 0), grad_floats = j.oc * ldp;
     j.groups = gradient_groups(j.batch, grad_floats);
     int workers = image_workers(j.groups, &j);
@@ -283,13 +324,19 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     if (nn_tensor_keep_dense(&c->g_keep, &c->g_copy, gy) < 0)
         return NULL;
     if (nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0 ||
-        (!j.identity && nn_tensor_resize(&c->col, NN_SHAPE(workers, col_floats(&j)), NULL) < 0) ||
+        nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0 ||
+        (packs_weights(j.batch) &&
+         nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.rows, j.oc)), NULL) < 0) ||
         nn_tensor_resize(&c->partial, NN_SHAPE(j.groups, grad_floats), NULL) < 0) {
         nn_tensor_release(&c->g_keep);
         return NULL;
     }
     j.x = x->data;
     j.w = m->params[0].value->data;
+    if (packs_weights(j.batch)) {
+        nn_conv_gemm_pack_a(j.arch, true, j.rows, j.oc, j.w, j.rows, c->w_packed.data); /* W^T */
+        j.w_packed = c->w_packed.data;
+    }
     j.dy = c->g_keep.data;
     j.dx = c->grad.data;
     j.col = c->col.data;
@@ -344,6 +391,7 @@ static void conv_destroy(nn_module *m)
     nn_tensor_release(&c->col);
     nn_tensor_release(&c->partial);
     nn_tensor_release(&c->w_bias);
+    nn_tensor_release(&c->w_packed);
     nn_tensor_release(&c->g_keep);
     nn_tensor_release(&c->g_copy);
     nn_tensor_release(&c->grad);
