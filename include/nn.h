@@ -33,6 +33,7 @@
 #include "nn/optim.h"
 #include "nn/parallel.h"
 #include "nn/io.h"
+#include "nn/data.h"
 #include "nn/viz.h"
 
 #endif

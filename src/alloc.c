@@ -25,14 +25,14 @@ void *nn_alloc(size_t bytes)
         bytes = 1;
     void *p = user_alloc ? user_alloc(bytes) : malloc(bytes);
     if (!p)
-        nn_fail(NN_ENOMEM, "nn_alloc: out of memory allocating %zu bytes", bytes);
+        nn_fail(NN_ENOMEM, "out of memory allocating %zu bytes", bytes);
     return p;
 }
 
 void *nn_alloc_zeroed(size_t count, size_t size)
 {
     if (size && count > SIZE_MAX / size) {
-        nn_fail(NN_ENOMEM, "nn_alloc: %zu x %zu bytes overflows", count, size);
+        nn_fail(NN_ENOMEM, "out of memory: %zu x %zu bytes overflows", count, size);
         return NULL;
     }
     size_t bytes = count * size;

@@ -33,10 +33,16 @@ nn_release_fn nn_current_release(void);
 int nn_fail(nn_status s, const char *fmt, ...) NN_PRINTF(2, 3);
 void *nn_fail_null(nn_status s, const char *fmt, ...) NN_PRINTF(2, 3);
 float nn_fail_nan(nn_status s, const char *fmt, ...) NN_PRINTF(2, 3);
+/* Prepends "<fmt...>: " to the message an internal helper (nn_alloc,
+   nn_tensor_resize, ...) just recorded, so that it names the public
+   function; returns s / NULL. */
+int nn_fail_context(nn_status s, const char *fmt, ...) NN_PRINTF(2, 3);
+void *nn_fail_context_null(const char *fmt, ...) NN_PRINTF(1, 2);
 
 /* --- checked arithmetic */
 bool nn_mul_overflows(int64_t a, int64_t b, int64_t *out);
-/* numel of shape, -1 if negative dims, overflow, or more than fits in memory */
+/* numel of shape, -1 if negative dims, overflow, or more than fits in memory
+   (empty dimensions counted as 1 for that, so that strides fit too) */
 int64_t nn_shape_numel(int ndim, const int64_t *shape);
 
 /* "[4, 3]"; buf should hold NN_SHAPE_STR_LEN chars */
@@ -72,6 +78,10 @@ int nn_tensor_pack(nn_tensor *const *ts, int n);
 /* True when ts[0..n) lie back to back in one storage, as nn_tensor_pack leaves them. */
 bool nn_tensor_is_packed(nn_tensor *const *ts, int n);
 
+/* NN_OK when t is a usable tensor argument of public function fn (named
+   `what` in the message): not NULL, 0..NN_MAX_DIMS dimensions, sizes >= 0
+   whose product fits, data present unless empty. */
+int nn_tensor_check(const char *fn, const char *what, const nn_tensor *t);
 bool nn_tensor_same_shape(const nn_tensor *a, const nn_tensor *b);
 void nn_tensor_set_contiguous_strides(nn_tensor *t);
 /* Copies src's elements in row-major order into dst (numel floats). */
@@ -83,5 +93,13 @@ const float *nn_tensor_dense(const nn_tensor *x, nn_tensor *scratch);
    view of x when x is contiguous (no copy), else a view of a copy made in
    the owned slot copy (never x's storage). On failure cache is emptied. */
 int nn_tensor_keep_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x);
+/* The same in two steps, so that a layer can make room for everything
+   before it changes anything: reserve sizes the owned slot copy for a
+   dense copy of x when x is strided (writes no data; on failure nothing
+   the cache shows changed); commit, after every reservation succeeded,
+   fills copy and points cache at x or copy. x must stay alive in between
+   (retain it into a local slot when it may be one of the layer's own). */
+int nn_tensor_reserve_dense(nn_tensor *copy, const nn_tensor *x);
+void nn_tensor_commit_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x);
 
 #endif

@@ -1,6 +1,7 @@
 /* Error codes and the thread-local message behind nn_last_error(). */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core.h"
 
@@ -21,9 +22,12 @@ const char *nn_status_str(nn_status s)
     return "unknown status";
 }
 
+/* Formats through a copy: an argument may be nn_last_error() itself. */
 static void record(const char *fmt, va_list ap)
 {
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    char msg[sizeof last_error];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(last_error, msg, strlen(msg) + 1);
 }
 
 int nn_fail(nn_status s, const char *fmt, ...)
@@ -53,6 +57,39 @@ float nn_fail_nan(nn_status s, const char *fmt, ...)
     record(fmt, ap);
     va_end(ap);
     return NAN;
+}
+
+static void prepend(const char *fmt, va_list ap)
+{
+    char msg[sizeof last_error];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (n < 0 || (size_t)n + 3 > sizeof msg)
+        return;
+    /* ": " + as much of the old message as fits, always terminated */
+    size_t at = (size_t)n, len = strnlen(last_error, sizeof msg - at - 3);
+    msg[at] = ':';
+    msg[at + 1] = ' ';
+    memcpy(msg + at + 2, last_error, len);
+    msg[at + 2 + len] = '\0';
+    memcpy(last_error, msg, strlen(msg) + 1);
+}
+
+int nn_fail_context(nn_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    prepend(fmt, ap);
+    va_end(ap);
+    return (int)s;
+}
+
+void *nn_fail_context_null(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    prepend(fmt, ap);
+    va_end(ap);
+    return NULL;
 }
 
 const char *nn_shape_str(int ndim, const int64_t *shape, char *buf)

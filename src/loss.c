@@ -13,7 +13,8 @@
 #include "nn/loss.h"
 
 typedef struct nn_loss_ops {
-    const char *type; /* "MSELoss", named in error messages */
+    const char *type;        /* "MSELoss", named in error messages */
+    const char *constructor; /* "nn_mse_loss" */
     /* NN_OK, or an nn_fail status naming what is wrong with the inputs */
     int (*check)(const nn_tensor *pred, const nn_tensor *target);
     /* loss value; writes d(loss)/d(pred) into grad (pred's numel floats) */
@@ -71,7 +72,7 @@ static double mse_compute(const nn_tensor *pred, const float *p, const float *t,
     return sum / (double)n;
 }
 
-static const nn_loss_ops mse_ops = {"MSELoss", mse_check, mse_compute};
+static const nn_loss_ops mse_ops = {"MSELoss", "nn_mse_loss", mse_check, mse_compute};
 
 /* --- BCEWithLogitsLoss ------------------------------------------------ */
 
@@ -103,7 +104,7 @@ static double bce_compute(const nn_tensor *pred, const float *p, const float *t,
     return sum / (double)n;
 }
 
-static const nn_loss_ops bce_ops = {"BCEWithLogitsLoss", bce_check, bce_compute};
+static const nn_loss_ops bce_ops = {"BCEWithLogitsLoss", "nn_bce_with_logits_loss", bce_check, bce_compute};
 
 /* --- CrossEntropyLoss ------------------------------------------------- */
 
@@ -168,15 +169,16 @@ static double ce_compute(const nn_tensor *pred, const float *p, const float *t, 
     return total * inv_rows;
 }
 
-static const nn_loss_ops ce_ops = {"CrossEntropyLoss", ce_check, ce_compute};
+static const nn_loss_ops ce_ops = {"CrossEntropyLoss", "nn_cross_entropy_loss", ce_check, ce_compute};
 
 /* --- the public entry points ------------------------------------------ */
 
 static nn_loss *loss_new(const nn_loss_ops *ops)
 {
     nn_loss *l = nn_alloc_zeroed(1, sizeof *l);
-    if (l)
-        l->ops = ops;
+    if (!l)
+        return nn_fail_context_null("%s", ops->constructor);
+    l->ops = ops;
     return l;
 }
 
@@ -199,17 +201,21 @@ static const float *dense_input(const nn_loss *l, const nn_tensor *x, nn_tensor 
 
 float nn_loss_forward(nn_loss *l, const nn_tensor *pred, const nn_tensor *target)
 {
-    if (!l || !pred || !target)
-        return nn_fail_nan(NN_EINVAL, "nn_loss_forward: %s is NULL",
-                           !l ? "loss" : !pred ? "prediction" : "target");
+    if (!l)
+        return nn_fail_nan(NN_EINVAL, "nn_loss_forward: loss is NULL");
+    if (nn_tensor_check("nn_loss_forward", "prediction", pred) < 0 ||
+        nn_tensor_check("nn_loss_forward", "target", target) < 0)
+        return NAN;
     if (l->ops->check(pred, target) < 0)
         return NAN;
     /* Everything that can fail (allocation) happens before grad is
        touched, and grad's resize last: a failure leaves the last gradient. */
     const float *p = dense_input(l, pred, &l->pred_dense);
     const float *t = p ? dense_input(l, target, &l->target_dense) : NULL;
-    if (!t || nn_tensor_resize(&l->grad, pred->ndim, pred->shape, NULL) < 0)
+    if (!t || nn_tensor_resize(&l->grad, pred->ndim, pred->shape, NULL) < 0) {
+        nn_fail_context(NN_ENOMEM, "nn_loss_forward: %s", l->ops->type);
         return NAN;
+    }
     double value = l->ops->compute(pred, p, t, l->grad.data);
     l->has_forward = true;
     return (float)value;

@@ -54,26 +54,49 @@ void nn_init_kaiming_uniform(nn_tensor *weight, nn_tensor *bias, double fan_in)
         nn_init_uniform(bias, 1.0 / sqrt(fan_in));
 }
 
+/* A layer names the public function in its own errors; failures of
+   internal helpers (allocation, sizes) get "fn: Type: " put in front. */
+static bool names_fn(const char *fn)
+{
+    size_t n = strlen(fn);
+    return strncmp(nn_last_error(), fn, n) == 0 && nn_last_error()[n] == ':';
+}
+
+static nn_tensor *named_failure(const char *fn, const nn_module *m)
+{
+    return names_fn(fn) ? NULL : nn_fail_context_null("%s: %s", fn, m->ops->type);
+}
+
 nn_tensor *nn_forward(nn_module *m, const nn_tensor *x)
 {
-    if (!m || !x)
-        return nn_fail_null(NN_EINVAL, "nn_forward: %s is NULL", m ? "input" : "module");
-    return m->ops->forward(m, x);
+    if (!m)
+        return nn_fail_null(NN_EINVAL, "nn_forward: module is NULL");
+    if (nn_tensor_check("nn_forward", "input", x) < 0)
+        return NULL;
+    nn_tensor *y = m->ops->forward(m, x);
+    return y ? y : named_failure("nn_forward", m);
 }
 
 nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out)
 {
-    if (!m || !grad_out)
-        return nn_fail_null(NN_EINVAL, "nn_backward: %s is NULL", m ? "grad_out" : "module");
-    return m->ops->backward(m, grad_out);
+    if (!m)
+        return nn_fail_null(NN_EINVAL, "nn_backward: module is NULL");
+    if (nn_tensor_check("nn_backward", "grad_out", grad_out) < 0)
+        return NULL;
+    nn_tensor *g = m->ops->backward(m, grad_out);
+    return g ? g : named_failure("nn_backward", m);
 }
 
 int nn_module_params(nn_module *m, nn_param **params)
 {
     if (!m)
         return nn_fail(NN_EINVAL, "nn_module_params: module is NULL");
-    if (m->ops->params)
-        return m->ops->params(m, params);
+    if (m->ops->params) {
+        int n = m->ops->params(m, params);
+        if (n < 0 && !names_fn("nn_module_params"))
+            nn_fail_context(n, "nn_module_params: %s", m->ops->type);
+        return n;
+    }
     if (params)
         *params = m->params;
     return m->n_params;
@@ -81,10 +104,16 @@ int nn_module_params(nn_module *m, nn_param **params)
 
 void nn_zero_grad(nn_module *m)
 {
-    nn_param *p;
-    int n = m ? nn_module_params(m, &p) : 0;
+    if (!m)
+        return;
+    if (m->ops->zero_grad) {
+        m->ops->zero_grad(m);
+        return;
+    }
+    nn_param *p = m->params; /* a leaf's own list: nothing to gather */
+    int n = m->ops->params ? nn_module_params(m, &p) : m->n_params;
     for (int i = 0; i < n; i++)
-        memset(p[i].grad->data, 0, (size_t)nn_tensor_numel(p[i].grad) * sizeof(float));
+        nn_tensor_fill(p[i].grad, 0.0f);
 }
 
 void nn_module_train(nn_module *m, bool training)
@@ -113,6 +142,10 @@ void nn_module_free(nn_module *m)
 {
     if (!m)
         return;
+    if (m->owned) { /* its container frees it; freeing it here would free it twice */
+        nn_fail(NN_EINVAL, "nn_module_free: this %s belongs to a container, which frees it", m->ops->type);
+        return;
+    }
     if (m->ops->destroy)
         m->ops->destroy(m);
     for (int i = 0; i < m->n_params; i++) {

@@ -17,6 +17,9 @@ typedef struct nn_module_ops {
     /* optional, for containers: gather children's parameters / propagate mode */
     int (*params)(nn_module *, nn_param **);
     void (*set_training)(nn_module *, bool);
+    /* optional, for containers: zero the children's gradients (without
+       allocating, as gathering the parameters might) */
+    void (*zero_grad)(nn_module *);
 } nn_module_ops;
 
 struct nn_module {
@@ -24,7 +27,8 @@ struct nn_module {
     nn_param *params; /* leaves: their own parameters, names "weight", "bias" */
     int n_params;
     bool training;
-    bool owned; /* added to a container, which frees it */
+    bool owned; /* added to a container, which frees it (nn_module_free
+                   refuses it until the container clears this) */
 };
 
 /* Initialises the base of a freshly allocated layer. */

@@ -88,10 +88,18 @@ static void seq_set_training(nn_module *m, bool training)
         nn_module_train(s->children[i].module, training);
 }
 
+static void seq_zero_grad(nn_module *m)
+{
+    sequential *s = (sequential *)m;
+    for (int i = 0; i < s->n_children; i++)
+        nn_zero_grad(s->children[i].module);
+}
+
 static void seq_destroy(nn_module *m)
 {
     sequential *s = (sequential *)m;
     for (int i = 0; i < s->n_children; i++) {
+        s->children[i].module->owned = false; /* let go, so that it can be freed */
         nn_module_free(s->children[i].module);
         nn_release(s->children[i].name);
     }
@@ -110,6 +118,7 @@ static const nn_module_ops seq_ops = {
     .destroy = seq_destroy,
     .params = seq_params,
     .set_training = seq_set_training,
+    .zero_grad = seq_zero_grad,
 };
 
 /* Rebuilds the gathered list when the subtree's parameter count changed:
@@ -162,7 +171,7 @@ nn_module *nn_sequential(void)
 {
     sequential *s = nn_alloc_zeroed(1, sizeof *s);
     if (!s)
-        return NULL;
+        return nn_fail_context_null("nn_sequential");
     nn_module_init(&s->base, &seq_ops);
     return &s->base;
 }
@@ -213,7 +222,7 @@ int nn_sequential_add(nn_module *seq, const char *name, nn_module *c)
     char *copy = grown ? nn_strdup(name) : NULL;
     if (!copy) {
         nn_release(grown);
-        return NN_ENOMEM;
+        return nn_fail_context(NN_ENOMEM, "nn_sequential_add");
     }
     if (s->n_children)
         memcpy(grown, s->children, (size_t)s->n_children * sizeof *grown);
@@ -234,7 +243,7 @@ int nn_sequential_set_class_name(nn_module *seq, const char *class_name)
         return nn_fail(NN_EINVAL, "nn_sequential_set_class_name: expected a non-empty name");
     char *copy = nn_strdup(class_name);
     if (!copy)
-        return NN_ENOMEM;
+        return nn_fail_context(NN_ENOMEM, "nn_sequential_set_class_name");
     nn_release(((sequential *)seq)->class_name);
     ((sequential *)seq)->class_name = copy;
     return NN_OK;

@@ -10,12 +10,15 @@
 
 int64_t nn_shape_numel(int ndim, const int64_t *shape)
 {
-    int64_t n = 1;
+    /* extent: the product with empty dimensions counted as 1, which the
+       contiguous strides reach; it must fit even when numel is 0 */
+    int64_t n = 1, extent = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || nn_mul_overflows(n, shape[i], &n))
+        if (shape[i] < 0 || nn_mul_overflows(n, shape[i], &n) ||
+            nn_mul_overflows(extent, shape[i] ? shape[i] : 1, &extent))
             return -1;
     }
-    return n > NN_MAX_NUMEL ? -1 : n;
+    return extent > NN_MAX_NUMEL ? -1 : n;
 }
 
 /* One allocation: header, then the data aligned for vector loads. */
@@ -51,6 +54,7 @@ void nn_tensor_set_contiguous_strides(nn_tensor *t)
 
 static int check_shape(const char *fn, int ndim, const int64_t *shape, int64_t *numel)
 {
+    *numel = -1;
     if (ndim < 0 || ndim > NN_MAX_DIMS)
         return nn_fail(NN_EINVAL, "%s: expected 0..%d dimensions, got %d", fn, NN_MAX_DIMS, ndim);
     if (ndim > 0 && !shape)
@@ -71,11 +75,11 @@ static nn_tensor *tensor_alloc(const char *fn, int ndim, const int64_t *shape)
         return NULL;
     nn_tensor *t = nn_alloc_zeroed(1, sizeof *t);
     if (!t)
-        return NULL;
+        return nn_fail_context_null("%s", fn);
     t->storage = storage_new(numel);
     if (!t->storage) {
         nn_release(t);
-        return NULL;
+        return nn_fail_context_null("%s", fn);
     }
     t->data = t->storage->data;
     t->ndim = ndim;
@@ -113,27 +117,50 @@ void nn_tensor_free(nn_tensor *t)
 
 int64_t nn_tensor_numel(const nn_tensor *t)
 {
-    if (!t)
+    if (!t || t->ndim < 0 || t->ndim > NN_MAX_DIMS)
         return -1;
-    int64_t n = 1;
+    int64_t n = 1; /* checked: a hand-filled tensor may hold anything */
     for (int i = 0; i < t->ndim; i++)
-        n *= t->shape[i];
+        if (t->shape[i] < 0 || nn_mul_overflows(n, t->shape[i], &n))
+            return -1;
     return n;
 }
 
 bool nn_tensor_is_contiguous(const nn_tensor *t)
 {
-    if (!t)
+    if (!t || t->ndim < 0 || t->ndim > NN_MAX_DIMS)
         return false;
-    int64_t expected = 1;
-    for (int i = t->ndim - 1; i >= 0; i--) {
+    for (int i = 0; i < t->ndim; i++)
         if (t->shape[i] == 0)
             return true;
+    int64_t expected = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] < 0)
+            return false;
         if (t->shape[i] != 1 && t->stride[i] != expected)
             return false;
-        expected *= t->shape[i];
+        if (nn_mul_overflows(expected, t->shape[i], &expected))
+            return false;
     }
     return true;
+}
+
+int nn_tensor_check(const char *fn, const char *what, const nn_tensor *t)
+{
+    char s[NN_SHAPE_STR_LEN];
+    if (!t)
+        return nn_fail(NN_EINVAL, "%s: %s is NULL", fn, what);
+    if (t->ndim < 0 || t->ndim > NN_MAX_DIMS)
+        return nn_fail(NN_EINVAL, "%s: %s has %d dimensions, expected 0..%d", fn, what, t->ndim,
+                       NN_MAX_DIMS);
+    int64_t numel = nn_shape_numel(t->ndim, t->shape);
+    if (numel < 0)
+        return nn_fail(NN_EINVAL, "%s: %s has shape %s, expected non-negative sizes whose product fits in memory",
+                       fn, what, nn_tensor_shape_str(t, s));
+    if (numel > 0 && !t->data)
+        return nn_fail(NN_EINVAL, "%s: %s of shape %s has no data (data is NULL)", fn, what,
+                       nn_tensor_shape_str(t, s));
+    return NN_OK;
 }
 
 bool nn_tensor_same_shape(const nn_tensor *a, const nn_tensor *b)
@@ -195,11 +222,12 @@ static bool view_strides(const nn_tensor *t, int nd, const int64_t *ns, int64_t 
 nn_tensor *nn_tensor_reshape(const nn_tensor *t, int ndim, const int64_t *shape)
 {
     char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
-    if (!t)
-        return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: tensor is NULL");
-    if (ndim < 0 || ndim > NN_MAX_DIMS || (ndim > 0 && !shape))
-        return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: expected 0..%d dimensions and a shape, got %d",
-                            NN_MAX_DIMS, ndim);
+    if (nn_tensor_check("nn_tensor_reshape", "tensor", t) < 0)
+        return NULL;
+    if (ndim < 0 || ndim > NN_MAX_DIMS)
+        return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: expected 0..%d dimensions, got %d", NN_MAX_DIMS, ndim);
+    if (ndim > 0 && !shape)
+        return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: shape is NULL");
     int64_t ns[NN_MAX_DIMS], known = 1;
     int infer = -1;
     for (int i = 0; i < ndim; i++) {
@@ -209,7 +237,8 @@ nn_tensor *nn_tensor_reshape(const nn_tensor *t, int ndim, const int64_t *shape)
             continue;
         }
         if (shape[i] < 0 || nn_mul_overflows(known, shape[i], &known))
-            return nn_fail_null(NN_EINVAL, "nn_tensor_reshape: invalid shape %s",
+            return nn_fail_null(NN_EINVAL,
+                                "nn_tensor_reshape: expected sizes >= 0 (one may be -1) whose product fits, got %s",
                                 nn_shape_str(ndim, shape, a));
     }
     int64_t numel = nn_tensor_numel(t);
@@ -227,7 +256,7 @@ nn_tensor *nn_tensor_reshape(const nn_tensor *t, int ndim, const int64_t *shape)
     if (view_strides(t, ndim, ns, st)) {
         nn_tensor *v = nn_tensor_view_new(t);
         if (!v)
-            return NULL;
+            return nn_fail_context_null("nn_tensor_reshape");
         v->ndim = ndim;
         memcpy(v->shape, ns, (size_t)ndim * sizeof *ns);
         memcpy(v->stride, st, (size_t)ndim * sizeof *st);
@@ -241,8 +270,8 @@ nn_tensor *nn_tensor_reshape(const nn_tensor *t, int ndim, const int64_t *shape)
 
 nn_tensor *nn_tensor_transpose(const nn_tensor *t, int d0, int d1)
 {
-    if (!t)
-        return nn_fail_null(NN_EINVAL, "nn_tensor_transpose: tensor is NULL");
+    if (nn_tensor_check("nn_tensor_transpose", "tensor", t) < 0)
+        return NULL;
     int n = t->ndim > 0 ? t->ndim : 1;
     int a = d0 < 0 ? d0 + n : d0, b = d1 < 0 ? d1 + n : d1;
     if (a < 0 || a >= n || b < 0 || b >= n) {
@@ -251,7 +280,9 @@ nn_tensor *nn_tensor_transpose(const nn_tensor *t, int d0, int d1)
                             d0, d1, nn_tensor_shape_str(t, s));
     }
     nn_tensor *v = nn_tensor_view_new(t);
-    if (!v || t->ndim == 0)
+    if (!v)
+        return nn_fail_context_null("nn_tensor_transpose");
+    if (t->ndim == 0)
         return v;
     int64_t sh = v->shape[a], st = v->stride[a];
     v->shape[a] = v->shape[b];
@@ -289,8 +320,8 @@ void nn_tensor_gather(const nn_tensor *src, float *dst)
 
 nn_tensor *nn_tensor_contiguous(const nn_tensor *t)
 {
-    if (!t)
-        return nn_fail_null(NN_EINVAL, "nn_tensor_contiguous: tensor is NULL");
+    if (nn_tensor_check("nn_tensor_contiguous", "tensor", t) < 0)
+        return NULL;
     nn_tensor *c = tensor_alloc("nn_tensor_contiguous", t->ndim, t->shape);
     if (c)
         nn_tensor_gather(t, c->data);
@@ -299,8 +330,10 @@ nn_tensor *nn_tensor_contiguous(const nn_tensor *t)
 
 float nn_tensor_get(const nn_tensor *t, const int64_t *index)
 {
-    if (!t || (t->ndim > 0 && !index))
-        return nn_fail_nan(NN_EINVAL, "nn_tensor_get: tensor or index is NULL");
+    if (nn_tensor_check("nn_tensor_get", "tensor", t) < 0)
+        return NAN;
+    if (t->ndim > 0 && !index)
+        return nn_fail_nan(NN_EINVAL, "nn_tensor_get: index is NULL");
     int64_t off = 0;
     for (int i = 0; i < t->ndim; i++) {
         if (index[i] < 0 || index[i] >= t->shape[i]) {
@@ -315,16 +348,20 @@ float nn_tensor_get(const nn_tensor *t, const int64_t *index)
 
 int nn_tensor_copy_out(const nn_tensor *t, float *out)
 {
-    if (!t || !out)
-        return nn_fail(NN_EINVAL, "nn_tensor_copy_out: tensor or output is NULL");
+    int status = nn_tensor_check("nn_tensor_copy_out", "tensor", t);
+    if (status < 0)
+        return status;
+    if (!out)
+        return nn_fail(NN_EINVAL, "nn_tensor_copy_out: output is NULL");
     nn_tensor_gather(t, out);
     return NN_OK;
 }
 
 int nn_tensor_fill(nn_tensor *t, float value)
 {
-    if (!t)
-        return nn_fail(NN_EINVAL, "nn_tensor_fill: tensor is NULL");
+    int status = nn_tensor_check("nn_tensor_fill", "tensor", t);
+    if (status < 0)
+        return status;
     int64_t numel = nn_tensor_numel(t);
     if (numel == 0)
         return NN_OK;
@@ -353,9 +390,12 @@ int nn_tensor_fill(nn_tensor *t, float value)
 
 int nn_tensor_resize(nn_tensor *t, int ndim, const int64_t *shape, const nn_tensor *avoid)
 {
-    int64_t numel;
-    if (check_shape("nn_tensor_resize", ndim, shape, &numel) < 0)
-        return NN_ENOMEM;
+    int64_t numel = nn_shape_numel(ndim, shape);
+    if (ndim < 0 || ndim > NN_MAX_DIMS || numel < 0) {
+        char b[NN_SHAPE_STR_LEN];
+        return nn_fail(NN_ENOMEM, "a result of shape %s does not fit in memory",
+                       nn_shape_str(ndim < 0 ? 0 : ndim > NN_MAX_DIMS ? NN_MAX_DIMS : ndim, shape, b));
+    }
     struct nn_storage *s = t->storage;
     bool reuse = s && s->capacity >= numel && !(avoid && avoid->storage == s);
     if (!reuse) {
@@ -443,6 +483,24 @@ int nn_tensor_pack(nn_tensor *const *ts, int n)
     }
     storage_drop(s); /* the tensors hold it now */
     return NN_OK;
+}
+
+int nn_tensor_reserve_dense(nn_tensor *copy, const nn_tensor *x)
+{
+    if (nn_tensor_is_contiguous(x))
+        return NN_OK;
+    return nn_tensor_resize(copy, x->ndim, x->shape, x);
+}
+
+void nn_tensor_commit_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x)
+{
+    if (nn_tensor_is_contiguous(x)) {
+        nn_tensor_retain_into(cache, x);
+        nn_tensor_set_contiguous_strides(cache);
+        return;
+    }
+    nn_tensor_gather(x, copy->data);
+    nn_tensor_retain_into(cache, copy);
 }
 
 int nn_tensor_keep_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x)

@@ -485,6 +485,30 @@ static void test_changed_parameters(void **state)
     nn_module_free(m);
 }
 
+/* The optimizer keeps its own copy of the parameter names: a Sequential
+   rebuilds (and frees) its name block when children are added later. */
+static void test_names_survive_module_growth(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    assert_int_equal(nn_sequential_add(net, "fc1", nn_linear(2, 3, true)), NN_OK);
+    nn_optim *o = nn_adam(net, NULL);
+    assert_non_null(o);
+    assert_int_equal(nn_sequential_add(net, "fc2", nn_linear(3, 1, true)), NN_OK);
+    assert_int_equal(nn_module_params(net, NULL), 4); /* rebuilds the name block */
+    nn_optim_state_entry e;
+    assert_int_equal(nn_optim_state_at(o, 2, &e), NN_OK);
+    assert_string_equal(e.param_name, "fc1.bias");
+    nn_param *p;
+    nn_module_params(net, &p);
+    p[1].value->shape[0] = 4; /* make the step fail: its message names the parameter */
+    assert_true(nn_optim_step(o) < 0);
+    assert_error_mentions("nn_optim_step", "fc1.bias", "changed size from 3 to 4");
+    p[1].value->shape[0] = 3;
+    nn_optim_free(o);
+    nn_module_free(net);
+}
+
 static void test_tensor_pack(void **state)
 {
     (void)state;
@@ -758,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_parameters_packed),
         cmocka_unit_test(test_unpacked_parameters_still_follow_torch),
         cmocka_unit_test(test_changed_parameters),
+        cmocka_unit_test(test_names_survive_module_growth),
         cmocka_unit_test(test_tensor_pack),
         cmocka_unit_test(test_state_round_trip),
         cmocka_unit_test(test_set_step_zero_resets),

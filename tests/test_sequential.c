@@ -197,6 +197,62 @@ static void test_child_name_errors(void **state)
     nn_module_free(net);
 }
 
+static void *no_memory(size_t n)
+{
+    (void)n;
+    return NULL;
+}
+
+/* nn_zero_grad allocates nothing, so it cannot fail: with no memory left
+   it still zeroes every gradient of a nested container. */
+static void test_zero_grad_needs_no_memory(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    nn_module *inner = nn_sequential();
+    add_ok(inner, "fc", nn_linear(2, 3, true));
+    add_ok(net, "block", inner);
+    add_ok(net, "out", nn_linear(3, 1, false));
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(2, 2));
+    nn_tensor_fill(x, 1.0f);
+    nn_tensor *g = nn_tensor_new(NN_SHAPE(2, 1));
+    nn_tensor_fill(g, 1.0f);
+    assert_non_null(nn_forward(net, x));
+    assert_non_null(nn_backward(net, g));
+    nn_set_allocator(no_memory, free);
+    nn_zero_grad(net);
+    nn_set_allocator(NULL, NULL);
+    nn_param *p;
+    int n = nn_module_params(net, &p);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++)
+        for (int64_t j = 0; j < nn_tensor_numel(p[i].grad); j++)
+            assert_true(p[i].grad->data[j] == 0.0f);
+    nn_tensor_free(g);
+    nn_tensor_free(x);
+    nn_module_free(net);
+}
+
+/* Freeing a child the container owns would free it twice: refused. */
+static void test_free_of_owned_child_refused(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    nn_module *inner = nn_sequential();
+    nn_module *lin = nn_linear(2, 2, true);
+    add_ok(inner, "fc", lin);
+    add_ok(net, "block", inner);
+    nn_module_free(lin);
+    assert_error_mentions("nn_module_free", "Linear", "belongs to a container");
+    nn_module_free(inner);
+    assert_error_mentions("nn_module_free", "Sequential", "belongs to a container");
+    assert_int_equal(nn_module_params(net, NULL), 2); /* still there, still usable */
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(1, 2));
+    assert_non_null(nn_forward(net, x));
+    nn_tensor_free(x);
+    nn_module_free(net); /* frees both, once */
+}
+
 static void test_child_errors_name_the_child(void **state)
 {
     (void)state;
@@ -261,6 +317,8 @@ int main(void)
         cmocka_unit_test(test_nested_names_counts_print),
         cmocka_unit_test(test_empty_sequential),
         cmocka_unit_test(test_child_name_errors),
+        cmocka_unit_test(test_zero_grad_needs_no_memory),
+        cmocka_unit_test(test_free_of_owned_child_refused),
         cmocka_unit_test(test_child_errors_name_the_child),
         cmocka_unit_test(test_conv_stack_matches_torch),
     };

@@ -29,8 +29,11 @@ const char *nn_last_error(void);
 const char *nn_status_str(nn_status s);
 
 /* Route every heap allocation of the library through alloc/release
-   (both NULL: back to malloc/free). Change it only while no libnn object
-   is alive: memory is released by the function that allocated it. */
+   (both NULL, or either one NULL: back to malloc/free for both). alloc must
+   return memory aligned as malloc's, or NULL when it cannot (the calling
+   libnn function then fails with NN_ENOMEM and changes nothing). Change it
+   only while no libnn object is alive and no other thread calls libnn:
+   memory is released by the function that allocated it. */
 void nn_set_allocator(void *(*alloc)(size_t), void (*release)(void *));
 
 #ifdef __cplusplus

@@ -25,6 +25,8 @@ nn_loss *nn_cross_entropy_loss(void);
 /* mean(max(x,0) - x*t + log(1 + exp(-|x|))); target has pred's shape. */
 nn_loss *nn_bce_with_logits_loss(void);
 
+/* A NaN in the prediction gives a NaN value from a successful call too:
+   nn_last_error() only says why when the call failed. */
 float nn_loss_forward(nn_loss *l, const nn_tensor *pred, const nn_tensor *target);
 nn_tensor *nn_loss_backward(nn_loss *l);
 void nn_loss_free(nn_loss *l); /* NULL: no-op */

@@ -56,6 +56,14 @@ nn_module *nn_tanh(void);    /* f(x) = tanh(x) */
 
 /* Max pooling over windows of [N, C, H, W] or [C, H, W]; stride 0: kernel_size. */
 nn_module *nn_maxpool2d(int kernel_size, int stride);
+/* Rectangular windows, padding (at most half the window; padding never wins),
+   dilation and ceil_mode as torch.nn.MaxPool2d. 0 stride: the kernel size;
+   0 dilation: 1. Prints like torch, e.g. MaxPool2d(kernel_size=(2, 3), ...). */
+typedef struct {
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+    bool ceil_mode;
+} nn_maxpool2d_opts;
+nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *o);
 /* Flattens every dimension but the first: [N, ...] -> [N, prod(...)]. */
 nn_module *nn_flatten(void);
 /* Training mode: zeroes each element with probability p and scales the
@@ -73,6 +81,13 @@ int nn_sequential_add(nn_module *seq, const char *name, nn_module *child);
    copied. Default "Sequential". */
 int nn_sequential_set_class_name(nn_module *seq, const char *class_name);
 
+/* NULL + nn_last_error() on failure (a shape that does not fit, a NULL or
+   malformed tensor, no memory). A failed call of a layer changes nothing:
+   its last results, its gradients and what its next backward computes
+   stay as they were. A Sequential has run the children before the one
+   that failed; when nn_backward runs out of memory in a child, the
+   children after it have already added into their gradients: zero the
+   gradients before retrying. */
 nn_tensor *nn_forward(nn_module *m, const nn_tensor *x);
 nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out);
 
@@ -93,7 +108,9 @@ const char *nn_module_type(const nn_module *m);
 /* Prints m the way PyTorch's print(model) does. */
 void nn_module_print(const nn_module *m, FILE *f);
 
-/* Frees m and everything it owns. NULL: no-op. */
+/* Frees m and everything it owns. NULL: no-op. A module that belongs to a
+   container is freed by the container: freeing it directly does nothing
+   but record an error. */
 void nn_module_free(nn_module *m);
 
 #ifdef __cplusplus

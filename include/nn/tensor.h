@@ -2,7 +2,16 @@
 
    Row-major, NCHW for images. shape[] and stride[] are in elements; a view
    (reshape when possible, transpose) shares the reference-counted storage
-   of its source, so freeing either one first is fine. */
+   of its source, so freeing either one first is fine.
+
+   A tensor may also be filled in by hand to wrap the caller's own floats
+   (storage NULL, e.g. {.data = buf, .ndim = 2, .shape = {4, 3},
+   .stride = {3, 1}}) and passed wherever a const nn_tensor * is taken;
+   the caller keeps buf alive as long as a module may read it (a layer
+   keeps reading its last input until its next forward or its free). A
+   tensor with impossible fields (ndim outside 0..NN_MAX_DIMS, negative
+   sizes, sizes whose product overflows, NULL data when not empty) is
+   refused with NN_EINVAL. Never pass a hand-made tensor to nn_tensor_free. */
 #ifndef NN_TENSOR_H
 #define NN_TENSOR_H
 
@@ -34,14 +43,15 @@ typedef struct nn_tensor {
 nn_tensor *nn_tensor_new(int ndim, const int64_t *shape);
 
 /* New contiguous tensor holding a copy of numel(shape) floats from data;
-   caller owns it. */
+   caller owns it. NULL on NULL data or a bad shape (as nn_tensor_new). */
 nn_tensor *nn_tensor_from(const float *data, int ndim, const int64_t *shape);
 
 /* Releases the tensor; the storage goes when its last view goes. NULL: no-op.
    Never call it on a tensor a module or loss returned (they own those). */
 void nn_tensor_free(nn_tensor *t);
 
-/* Number of elements (product of the shape; 1 for a scalar). -1 on NULL. */
+/* Number of elements (product of the shape; 1 for a scalar). -1 on NULL
+   or impossible fields. */
 int64_t nn_tensor_numel(const nn_tensor *t);
 
 /* True when the elements are laid out densely in row-major order
@@ -63,10 +73,12 @@ nn_tensor *nn_tensor_contiguous(const nn_tensor *t);
 /* Element at the given indices (one per dimension); NaN when out of range. */
 float nn_tensor_get(const nn_tensor *t, const int64_t *index);
 
-/* Copies the elements of t in row-major order into out (numel floats). */
+/* Copies the elements of t in row-major order into out (numel floats).
+   NN_OK or a negative nn_status. */
 int nn_tensor_copy_out(const nn_tensor *t, float *out);
 
-/* Sets every element to value (honours strides). */
+/* Sets every element to value (honours strides). NN_OK or a negative
+   nn_status. */
 int nn_tensor_fill(nn_tensor *t, float value);
 
 /* True when no element of t is NaN or +-Inf (honours strides; an empty

@@ -119,8 +119,18 @@ static int conv_geometry_of(const conv2d *c, const nn_tensor *x, nn_conv_geometr
         .kernel_h = o->kernel_h, .kernel_w = o->kernel_w, .stride_h = o->stride_h,
         .stride_w = o->stride_w, .pad_h = o->pad_h, .pad_w = o->pad_w,
         .dil_h = o->dilation_h, .dil_w = o->dilation_w};
+    /* int operands: these fit in int64 */
     int64_t span_h = g->dil_h * (g->kernel_h - 1) + 1, span_w = g->dil_w * (g->kernel_w - 1) + 1;
-    int64_t padded_h = g->h + 2 * g->pad_h, padded_w = g->w + 2 * g->pad_w;
+    /* an empty batch allows any image size: every size used later must fit */
+    int64_t padded_h, padded_w, pixels, image, col, out;
+    if (__builtin_add_overflow(g->h, 2 * g->pad_h, &padded_h) ||
+        __builtin_add_overflow(g->w, 2 * g->pad_w, &padded_w) ||
+        nn_mul_overflows(g->channels * g->h, g->w, &image) ||
+        nn_mul_overflows((padded_h - span_h) / g->stride_h + 1, (padded_w - span_w) / g->stride_w + 1, &pixels) ||
+        nn_mul_overflows(g->channels * g->kernel_h * g->kernel_w, pixels, &col) ||
+        nn_mul_overflows(o->out_channels, pixels, &out))
+        return nn_fail(NN_ESHAPE, "nn_forward: Conv2d(in_channels=%lld) sizes for input of shape %s are too large",
+                       (long long)o->in_channels, nn_tensor_shape_str(x, s));
     if (span_h > padded_h || span_w > padded_w)
         return nn_fail(NN_ESHAPE,
                        "nn_forward: Conv2d(in_channels=%lld) kernel of extent (%lld, %lld) (size times dilation) is larger than the padded input (%lld, %lld) of input shape %s",
@@ -202,17 +212,22 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
     j.ones = c->o.bias && !j.identity;
     j.arch = nn_gemm_current_arch();
     int workers = image_workers(batch, &j);
-    /* x may be our own output slot: keep its storage before resizing that */
-    if (nn_tensor_keep_dense(&c->input, &c->x_copy, x) < 0)
-        return NULL;
-    if (nn_tensor_resize(&c->out, ndim, shape, &c->input) < 0 ||
+    /* x may be our own output slot: pin its storage while resizing that.
+       Every allocation comes before the first change, so that a failure
+       leaves the last forward (its output and what backward uses) intact. */
+    nn_tensor src = {0};
+    nn_tensor_retain_into(&src, x);
+    if (nn_tensor_reserve_dense(&c->x_copy, &src) < 0 ||
         nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0 ||
         (packs_weights(batch) &&
          nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.oc, j.rows + j.ones)), NULL) < 0) ||
-        (j.ones && nn_tensor_resize(&c->w_bias, NN_SHAPE(j.oc, j.rows + 1), NULL) < 0)) {
-        nn_tensor_release(&c->input);
+        (j.ones && nn_tensor_resize(&c->w_bias, NN_SHAPE(j.oc, j.rows + 1), NULL) < 0) ||
+        nn_tensor_resize(&c->out, ndim, shape, &src) < 0) {
+        nn_tensor_release(&src);
         return NULL;
     }
+    nn_tensor_commit_dense(&c->input, &c->x_copy, &src);
+    nn_tensor_release(&src);
     c->geom = g;
     c->batch = batch;
     j.x = c->input.data;
@@ -296,7 +311,7 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
 {
     conv2d *c = (conv2d *)m;
     char a[NN_SHAPE_STR_LEN], s[NN_SHAPE_STR_LEN];
-    if (!c->input.storage)
+    if (c->input.ndim == 0) /* an input has 3 or 4 dimensions; its storage may be NULL (wrapped) */
         return nn_fail_null(NN_EINVAL, "nn_backward: Conv2d(in_channels=%lld) called before forward",
                             (long long)c->o.in_channels);
     const nn_conv_geometry g = c->geom;
@@ -323,11 +338,12 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     /* gy may be our own dx slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->g_keep, &c->g_copy, gy) < 0)
         return NULL;
-    if (nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0 ||
-        nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0 ||
+    /* the scratch first: once dx is resized nothing may fail */
+    if (nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0 ||
         (packs_weights(j.batch) &&
          nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.rows, j.oc)), NULL) < 0) ||
-        nn_tensor_resize(&c->partial, NN_SHAPE(j.groups, grad_floats), NULL) < 0) {
+        nn_tensor_resize(&c->partial, NN_SHAPE(j.groups, grad_floats), NULL) < 0 ||
+        nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0) {
         nn_tensor_release(&c->g_keep);
         return NULL;
     }
@@ -425,6 +441,9 @@ static nn_module *conv_new(const char *fn, const nn_conv2d_opts *opts)
     o.stride_w = o.stride_w ? o.stride_w : 1;
     o.dilation_h = o.dilation_h ? o.dilation_h : 1;
     o.dilation_w = o.dilation_w ? o.dilation_w : 1;
+    if (nn_shape_numel(NN_SHAPE(o.out_channels, o.in_channels, o.kernel_h, o.kernel_w)) < 0)
+        return nn_fail_null(NN_EINVAL, "%s: weight of shape [%lld, %lld, %d, %d] is too large", fn,
+                            (long long)o.out_channels, (long long)o.in_channels, o.kernel_h, o.kernel_w);
     conv2d *c = nn_alloc_zeroed(1, sizeof *c);
     if (!c)
         return NULL;

@@ -37,13 +37,18 @@ static nn_tensor *linear_forward(nn_module *m, const nn_tensor *x)
     for (int i = 0; i < x->ndim; i++)
         shape[i] = x->shape[i];
     shape[x->ndim - 1] = l->out_features;
-    /* x may be our own output slot: keep its storage before resizing that */
-    if (nn_tensor_keep_dense(&l->input, &l->x_copy, x) < 0)
-        return NULL;
-    if (nn_tensor_resize(&l->out, x->ndim, shape, &l->input) < 0) {
-        nn_tensor_release(&l->input);
+    /* x may be our own output slot: pin its storage while resizing that.
+       Every allocation comes before the first change, so that a failure
+       leaves the last forward (its output and what backward uses) intact. */
+    nn_tensor src = {0};
+    nn_tensor_retain_into(&src, x);
+    if (nn_tensor_reserve_dense(&l->x_copy, &src) < 0 ||
+        nn_tensor_resize(&l->out, src.ndim, shape, &src) < 0) {
+        nn_tensor_release(&src);
         return NULL;
     }
+    nn_tensor_commit_dense(&l->input, &l->x_copy, &src);
+    nn_tensor_release(&src);
     int64_t rows = leading_rows(&l->input), in = l->in_features, out = l->out_features;
     const float *w = m->params[0].value->data;
     float *y = l->out.data;
@@ -61,7 +66,7 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
 {
     linear *l = (linear *)m;
     char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
-    if (!l->input.storage)
+    if (l->input.ndim == 0) /* an input has >= 1 dimension; its storage may be NULL (wrapped) */
         return nn_fail_null(NN_EINVAL, "nn_backward: Linear(in_features=%lld) called before forward",
                             (long long)l->in_features);
     const nn_tensor *x = &l->input;
@@ -76,15 +81,25 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
         return nn_fail_null(NN_ESHAPE, "nn_backward: Linear(in_features=%lld) expected grad_out of shape %s, got %s",
                             (long long)l->in_features, nn_shape_str(x->ndim, want, a),
                             nn_tensor_shape_str(g, b));
-    if (l->grad.storage == x->storage) /* forward was fed our own dx */
-        nn_tensor_release(&l->grad);
-    /* g may be our own dx slot: keep its storage before resizing that */
-    if (nn_tensor_keep_dense(&l->g_keep, &l->g_copy, g) < 0)
-        return NULL;
-    if (nn_tensor_resize(&l->grad, x->ndim, x->shape, &l->g_keep) < 0) {
-        nn_tensor_release(&l->g_keep);
+    /* dx lands neither on g (it may be our own dx slot: pinned, and resize
+       avoids it) nor on the cached input (forward was fed our own dx: dx
+       then goes to fresh storage). Every allocation before any change, so
+       that a failure leaves the last dx and the gradients as they were. */
+    nn_tensor src = {0}, fresh = {0};
+    nn_tensor_retain_into(&src, g);
+    bool on_input = l->grad.storage && l->grad.storage == x->storage;
+    nn_tensor *dst = on_input ? &fresh : &l->grad;
+    if (nn_tensor_reserve_dense(&l->g_copy, &src) < 0 ||
+        nn_tensor_resize(dst, x->ndim, x->shape, &src) < 0) {
+        nn_tensor_release(&src);
         return NULL;
     }
+    if (on_input) { /* hand fresh's reference over to the slot */
+        nn_tensor_release(&l->grad);
+        l->grad = fresh;
+    }
+    nn_tensor_commit_dense(&l->g_keep, &l->g_copy, &src);
+    nn_tensor_release(&src);
     const float *dy = l->g_keep.data;
     int64_t rows = leading_rows(x), in = l->in_features, out = l->out_features;
     const float *w = m->params[0].value->data;
@@ -135,9 +150,12 @@ nn_module *nn_linear(int64_t in_features, int64_t out_features, bool bias)
     if (in_features <= 0 || out_features <= 0)
         return nn_fail_null(NN_EINVAL, "nn_linear: expected positive in_features and out_features, got %lld and %lld",
                             (long long)in_features, (long long)out_features);
+    if (nn_shape_numel(NN_SHAPE(out_features, in_features)) < 0)
+        return nn_fail_null(NN_EINVAL, "nn_linear: weight of shape [%lld, %lld] (out_features, in_features) is too large",
+                            (long long)out_features, (long long)in_features);
     linear *l = nn_alloc_zeroed(1, sizeof *l);
     if (!l)
-        return NULL;
+        return nn_fail_context_null("nn_linear(%lld, %lld)", (long long)in_features, (long long)out_features);
     nn_module_init(&l->base, &linear_ops);
     l->in_features = in_features;
     l->out_features = out_features;
@@ -146,7 +164,7 @@ nn_module *nn_linear(int64_t in_features, int64_t out_features, bool bias)
     nn_tensor *b = w && bias ? nn_module_add_param(&l->base, "bias", NN_SHAPE(out_features)) : NULL;
     if (!w || (bias && !b)) {
         nn_module_free(&l->base);
-        return NULL;
+        return nn_fail_context_null("nn_linear(%lld, %lld)", (long long)in_features, (long long)out_features);
     }
     nn_init_kaiming_uniform(w, b, (double)in_features);
     return &l->base;

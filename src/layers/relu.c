@@ -84,7 +84,7 @@ nn_module *nn_relu(void)
 {
     relu *r = nn_alloc_zeroed(1, sizeof *r);
     if (!r)
-        return NULL;
+        return nn_fail_context_null("nn_relu");
     nn_module_init(&r->base, &relu_ops);
     return &r->base;
 }

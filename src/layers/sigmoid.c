@@ -81,7 +81,7 @@ nn_module *nn_sigmoid(void)
 {
     sigmoid *s = nn_alloc_zeroed(1, sizeof *s);
     if (!s)
-        return NULL;
+        return nn_fail_context_null("nn_sigmoid");
     nn_module_init(&s->base, &sigmoid_ops);
     return &s->base;
 }

@@ -81,7 +81,7 @@ nn_module *nn_tanh(void)
 {
     tanh_layer *t = nn_alloc_zeroed(1, sizeof *t);
     if (!t)
-        return NULL;
+        return nn_fail_context_null("nn_tanh");
     nn_module_init(&t->base, &tanh_ops);
     return &t->base;
 }

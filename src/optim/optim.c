@@ -32,23 +32,37 @@ static bool gather_params(nn_optim *o, nn_module *m, const char *fn)
 {
     nn_param *src;
     int n = nn_module_params(m, &src);
-    if (n < 0)
+    if (n < 0) {
+        nn_fail_context(n, "%s", fn);
         return false;
+    }
     if (n == 0) {
         nn_fail(NN_EINVAL, "%s: module %s has no parameters to optimize", fn, nn_module_type(m));
         return false;
     }
     if (check_params(fn, src, n) < 0)
         return false;
-    o->params = nn_alloc_zeroed((size_t)n, sizeof *o->params);
+    /* names are copied (behind the array): a container frees its name
+       block when it grows */
+    size_t name_bytes = 0;
+    for (int i = 0; i < n; i++)
+        name_bytes += strlen(src[i].name) + 1;
+    o->params = nn_alloc((size_t)n * sizeof *o->params + name_bytes);
     o->numel = nn_alloc_zeroed((size_t)n, sizeof *o->numel);
     o->offset = nn_alloc_zeroed((size_t)n, sizeof *o->offset);
     o->tensors = nn_alloc_zeroed(2 * (size_t)n, sizeof *o->tensors);
-    if (!o->params || !o->numel || !o->offset || !o->tensors)
+    if (!o->params || !o->numel || !o->offset || !o->tensors) {
+        nn_fail_context(NN_ENOMEM, "%s", fn);
         return false;
+    }
     memcpy(o->params, src, (size_t)n * sizeof *src);
     o->n_params = n;
+    char *at = (char *)(o->params + n);
     for (int i = 0; i < n; i++) {
+        size_t len = strlen(src[i].name) + 1;
+        memcpy(at, src[i].name, len);
+        o->params[i].name = at;
+        at += len;
         o->numel[i] = nn_tensor_numel(src[i].value);
         o->offset[i] = o->total;
         o->total += o->numel[i];
@@ -84,20 +98,20 @@ nn_optim *nn_optim_create(const nn_optim_ops *ops, nn_module *m, const void *opt
         return NULL;
     nn_optim *o = nn_alloc_zeroed(1, size);
     if (!o)
-        return NULL;
+        return nn_fail_context_null("%s", fn);
     o->ops = ops;
     o->opts = (char *)o + opts_offset;
     memcpy(o->opts, opts, ops->opts_size);
     o->n_keys = ops->keys(o->opts, o->keys);
     if (!gather_params(o, m, fn)) {
         destroy(o);
-        return NULL;
+        return NULL; /* gather_params names fn */
     }
     if (o->n_keys > 0) {
         o->state = nn_alloc_zeroed((size_t)o->n_keys * (size_t)o->total, sizeof(float));
         if (!o->state) {
             destroy(o);
-            return NULL;
+            return nn_fail_context_null("%s", fn);
         }
         if (ops->init_state)
             ops->init_state(o);
@@ -108,7 +122,7 @@ nn_optim *nn_optim_create(const nn_optim_ops *ops, nn_module *m, const void *opt
        The numbers stay; only where they live changes. */
     if (nn_tensor_pack(o->tensors, 2 * o->n_params) < 0) {
         destroy(o);
-        return NULL;
+        return nn_fail_context_null("%s", fn);
     }
     return o;
 }

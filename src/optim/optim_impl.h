@@ -48,7 +48,8 @@ typedef struct nn_optim_ops {
 struct nn_optim {
     const nn_optim_ops *ops;
     void *opts;          /* the options struct inside the derived optimizer */
-    nn_param *params;    /* copy of the module's list taken at construction */
+    nn_param *params;    /* copy of the module's list taken at construction,
+                            followed in the same block by copies of the names */
     int64_t *numel;      /* per parameter */
     int n_params;
     int64_t total;       /* sum of numel */

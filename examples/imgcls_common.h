@@ -1,0 +1,348 @@
+/* Shared by examples/fashion_mnist.c and examples/cifar10.c: flags, the
+   training loop with a progress display, evaluation, the confusion matrix
+   and an SVG of the loss and accuracy curves. Header-only so each example
+   stays one program. */
+#ifndef IMGCLS_COMMON_H
+#define IMGCLS_COMMON_H
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nn.h>
+
+typedef struct {
+    const char *data, *svg;
+    long epochs, batch_size, limit;
+    unsigned long long seed;
+    float lr;
+} run_opts;
+
+static void usage(const char *prog, const run_opts *d, FILE *f)
+{
+    fprintf(f,
+            "usage: %s [--data DIR] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n"
+            "          [--limit N] [--svg FILE]\n"
+            "  --data DIR      dataset directory (default %s)\n"
+            "  --epochs N      passes over the training set (default %ld)\n"
+            "  --batch-size N  images per step (default %ld)\n"
+            "  --seed N        seed of the library generator: weights and shuffling (default %llu)\n"
+            "  --lr X          Adam learning rate (default %g)\n"
+            "  --limit N       use only the first N training and N test images (quick runs)\n"
+            "  --svg FILE      loss and accuracy curves (default %s)\n",
+            prog, d->data, d->epochs, d->batch_size, d->seed, (double)d->lr, d->svg);
+}
+
+static long parse_long(const char *prog, const char *flag, const char *s, long min)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < min) {
+        fprintf(stderr, "%s: %s expects an integer >= %ld, got \"%s\"\n", prog, flag, min, s);
+        exit(2);
+    }
+    return v;
+}
+
+static void parse_args(int argc, char **argv, run_opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(argv[0], o, stdout);
+            exit(0);
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "%s: unknown flag or missing value: %s\n", argv[0], a);
+            usage(argv[0], o, stderr);
+            exit(2);
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--data"))
+            o->data = v;
+        else if (!strcmp(a, "--svg"))
+            o->svg = v;
+        else if (!strcmp(a, "--epochs"))
+            o->epochs = parse_long(argv[0], a, v, 1);
+        else if (!strcmp(a, "--batch-size"))
+            o->batch_size = parse_long(argv[0], a, v, 1);
+        else if (!strcmp(a, "--limit"))
+            o->limit = parse_long(argv[0], a, v, 1);
+        else if (!strcmp(a, "--seed"))
+            o->seed = (unsigned long long)parse_long(argv[0], a, v, 0);
+        else if (!strcmp(a, "--lr")) {
+            char *end;
+            o->lr = strtof(v, &end);
+            if (*end || !(o->lr > 0)) {
+                fprintf(stderr, "%s: --lr expects a positive number, got \"%s\"\n", argv[0], v);
+                exit(2);
+            }
+        } else {
+            fprintf(stderr, "%s: unknown flag %s\n", argv[0], a);
+            usage(argv[0], o, stderr);
+            exit(2);
+        }
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Keeps the first n items of d (copies them, frees the rest). */
+static int keep_first(nn_dataset *d, long n)
+{
+    if (n <= 0 || n >= d->images->shape[0])
+        return 0;
+    nn_tensor *img = nn_tensor_from(d->images->data, d->images->ndim,
+                                    (int64_t[]){n, d->images->shape[1], d->images->shape[2], d->images->shape[3]});
+    nn_tensor *lab = nn_tensor_from(d->labels->data, 1, (int64_t[]){n});
+    if (!img || !lab) {
+        nn_tensor_free(img);
+        nn_tensor_free(lab);
+        return -1;
+    }
+    nn_dataset_free(d);
+    d->images = img;
+    d->labels = lab;
+    return 0;
+}
+
+/* --- curves recorded for the SVG */
+#define MAX_POINTS 4096
+typedef struct {
+    double loss_x[MAX_POINTS], loss_y[MAX_POINTS]; /* x in epochs */
+    int n_loss;
+    double acc[256];
+    int n_acc;
+} curves;
+
+static void progress(bool tty, long epoch, long epochs, long step, long steps, double loss, double ips)
+{
+    if (tty) {
+        int width = 30, done = (int)(width * step / steps);
+        fprintf(stderr, "\repoch %ld/%ld [%.*s%s%*s] %ld/%ld loss %.4f %6.0f img/s", epoch, epochs, done,
+                "==============================", done < width ? ">" : "", width - done - (done < width), "", step,
+                steps, loss, ips);
+        if (step == steps)
+            fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "epoch %ld/%ld step %ld/%ld loss %.4f %.0f img/s\n", epoch, epochs, step, steps, loss, ips);
+    }
+    fflush(stderr);
+}
+
+/* One pass over the training set. Returns images per second, or -1 after
+   printing why training stopped. */
+static double train_epoch(nn_module *net, nn_loss *ce, nn_optim *opt, nn_dataloader *dl, long epoch, long epochs,
+                          curves *c)
+{
+    bool tty = isatty(STDERR_FILENO);
+    long steps = (long)nn_dataloader_len(dl), step = 0, images = 0;
+    double running = 0, t0 = now_s(), last_print = 0;
+    nn_tensor *x, *y;
+    nn_module_train(net, true);
+    while (nn_dataloader_next(dl, &x, &y)) {
+        step++;
+        nn_optim_zero_grad(opt);
+        nn_tensor *out = nn_forward(net, x);
+        char before[512]; /* a NaN loss is an error only if a new message came with it */
+        snprintf(before, sizeof before, "%s", nn_last_error());
+        float loss = out ? nn_loss_forward(ce, out, y) : NAN;
+        if (!out || (isnan(loss) && strcmp(before, nn_last_error()) != 0)) {
+            fprintf(stderr, "\nerror at epoch %ld step %ld: %s\n", epoch, step, nn_last_error());
+            return -1;
+        }
+        if (!isfinite(loss)) {
+            fprintf(stderr, "\nstopping: the loss became %s at epoch %ld step %ld (batch of %lld images); "
+                            "try a smaller --lr\n", isnan(loss) ? "NaN" : "infinite", epoch, step,
+                    (long long)x->shape[0]);
+            return -1;
+        }
+        if (!nn_backward(net, nn_loss_backward(ce)) || nn_optim_step(opt) < 0) {
+            fprintf(stderr, "\nerror at epoch %ld step %ld: %s\n", epoch, step, nn_last_error());
+            return -1;
+        }
+        images += (long)x->shape[0];
+        running = step == 1 ? loss : 0.98 * running + 0.02 * loss; /* smoothed for display */
+        if ((step % 20 == 0 || step == steps) && c->n_loss < MAX_POINTS) {
+            c->loss_x[c->n_loss] = (double)(epoch - 1) + (double)step / (double)steps;
+            c->loss_y[c->n_loss++] = running;
+        }
+        double t = now_s();
+        if (step == steps || (tty ? t - last_print > 0.25 : step % 100 == 0)) {
+            progress(tty, epoch, epochs, step, steps, running, images / (t - t0));
+            last_print = t;
+        }
+    }
+    return images / (now_s() - t0);
+}
+
+/* Accuracy over a dataset in evaluation mode; fills confusion[true][pred]. */
+static double evaluate(nn_module *net, nn_dataloader *dl, long confusion[10][10])
+{
+    nn_tensor *x, *y;
+    long right = 0, total = 0;
+    memset(confusion, 0, sizeof(long[10][10]));
+    nn_module_train(net, false);
+    while (nn_dataloader_next(dl, &x, &y)) {
+        nn_tensor *out = nn_forward(net, x);
+        if (!out) {
+            fprintf(stderr, "evaluation failed: %s\n", nn_last_error());
+            return -1;
+        }
+        int64_t n = out->shape[0], k = out->shape[1];
+        for (int64_t i = 0; i < n; i++) {
+            const float *row = out->data + i * k;
+            int best = 0;
+            for (int j = 1; j < k; j++)
+                if (row[j] > row[best])
+                    best = j;
+            int truth = (int)y->data[i];
+            right += best == truth;
+            total++;
+            if (truth >= 0 && truth < 10 && best < 10)
+                confusion[truth][best]++;
+        }
+    }
+    return total ? (double)right / (double)total : 0.0;
+}
+
+static void print_confusion(long confusion[10][10], const char *const names[10])
+{
+    printf("confusion matrix (rows: true class, columns: predicted class)\n%16s", "");
+    for (int j = 0; j < 10; j++)
+        printf(" %5d", j);
+    printf("  recall\n");
+    for (int i = 0; i < 10; i++) {
+        long row = 0;
+        for (int j = 0; j < 10; j++)
+            row += confusion[i][j];
+        printf("%2d %-13s", i, names[i]);
+        for (int j = 0; j < 10; j++)
+            printf(" %5ld", confusion[i][j]);
+        printf("  %.3f\n", row ? (double)confusion[i][i] / (double)row : 0.0);
+    }
+}
+
+/* Two panels: smoothed training loss and test accuracy against epochs. */
+static int write_svg(const char *path, const curves *c, const char *title)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    const double W = 420, H = 300, L = 60, T = 40, PW = 320, PH = 210;
+    double xmax = c->n_acc > 0 ? c->n_acc : 1, lmax = 0;
+    for (int i = 0; i < c->n_loss; i++)
+        lmax = fmax(lmax, c->loss_y[i]);
+    lmax = lmax > 0 ? lmax * 1.05 : 1;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", 2 * W, H);
+    for (int p = 0; p < 2; p++) {
+        double ox = p * W + L, ymax = p ? 1.0 : lmax, ymin = 0;
+        if (p) { /* accuracy: zoom to the range seen */
+            ymin = 1.0;
+            for (int i = 0; i < c->n_acc; i++)
+                ymin = fmin(ymin, c->acc[i]);
+            ymin = c->n_acc ? floor(ymin * 10 - 0.5) / 10 : 0;
+            ymin = ymin < 0 ? 0 : ymin;
+        }
+        fprintf(f, "<text x=\"%.0f\" y=\"24\" font-size=\"14\">%s: %s</text>\n", ox, title,
+                p ? "test accuracy" : "training loss");
+        fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#888\"/>\n", ox, T,
+                PW, PH);
+        for (int k = 0; k <= 4; k++) {
+            double v = ymin + (ymax - ymin) * k / 4, y = T + PH - PH * k / 4;
+            fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", ox - 4, y + 4, v);
+        }
+        for (int e = 0; e <= (int)xmax; e++)
+            fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%d</text>\n", ox + PW * e / xmax,
+                    T + PH + 16, e);
+        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">epoch</text>\n", ox + PW / 2, T + PH + 34);
+        int n = p ? c->n_acc : c->n_loss;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", p ? "#d62728" : "#1f77b4");
+        for (int i = 0; i < n; i++) {
+            double xv = p ? i + 1 : c->loss_x[i], yv = p ? c->acc[i] : c->loss_y[i];
+            fprintf(f, "%.1f,%.1f ", ox + PW * xv / xmax, T + PH - PH * (yv - ymin) / (ymax - ymin));
+        }
+        fprintf(f, "\"/>\n");
+        for (int i = 0; p && i < n; i++)
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d62728\"/>\n", ox + PW * (i + 1) / xmax,
+                    T + PH - PH * (c->acc[i] - ymin) / (ymax - ymin));
+    }
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* The whole run: load, train, evaluate each epoch, report. Returns the exit code. */
+static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool, nn_dataset *),
+               const char *install_hint, const char *title, const char *const names[10])
+{
+    nn_dataset train = {0}, test = {0};
+    if (load(o->data, true, &train) < 0 || load(o->data, false, &test) < 0) {
+        fprintf(stderr, "cannot load the dataset: %s\n%s\n", nn_last_error(), install_hint);
+        nn_dataset_free(&train);
+        return 1;
+    }
+    if (keep_first(&train, o->limit) < 0 || keep_first(&test, o->limit) < 0) {
+        fprintf(stderr, "%s\n", nn_last_error());
+        return 1;
+    }
+    printf("%lld training and %lld test images of shape [%lld, %lld, %lld]\n", (long long)train.images->shape[0],
+           (long long)test.images->shape[0], (long long)train.images->shape[1], (long long)train.images->shape[2],
+           (long long)train.images->shape[3]);
+    nn_module_print(net, stdout);
+    nn_loss *ce = nn_cross_entropy_loss();
+    nn_adam_opts ao = nn_adam_defaults();
+    ao.lr = o->lr;
+    nn_optim *opt = nn_adam(net, &ao);
+    nn_dataloader *train_dl = nn_dataloader_new(&train, o->batch_size, true, false);
+    nn_dataloader *test_dl = nn_dataloader_new(&test, o->batch_size, false, false);
+    if (!ce || !opt || !train_dl || !test_dl) {
+        fprintf(stderr, "setup failed: %s\n", nn_last_error());
+        return 1;
+    }
+    static curves c;
+    static long confusion[10][10];
+    int rc = 0;
+    for (long e = 1; e <= o->epochs && rc == 0; e++) {
+        double t0 = now_s();
+        double ips = train_epoch(net, ce, opt, train_dl, e, o->epochs, &c);
+        double t_train = now_s() - t0;
+        double acc = ips < 0 ? -1 : evaluate(net, test_dl, confusion);
+        if (acc < 0) {
+            rc = 1;
+            break;
+        }
+        if (c.n_acc < 256)
+            c.acc[c.n_acc++] = acc;
+        printf("epoch %ld: %.1f s training (%.0f images/s), %.1f s evaluation\n", e, t_train, ips,
+               now_s() - t0 - t_train);
+        printf("test accuracy: %.4f\n", acc);
+        fflush(stdout);
+    }
+    if (rc == 0) {
+        print_confusion(confusion, names);
+        if (write_svg(o->svg, &c, title) == 0)
+            printf("loss and accuracy curves: %s\n", o->svg);
+        else
+            fprintf(stderr, "cannot write %s: %s\n", o->svg, strerror(errno));
+    }
+    nn_dataloader_free(train_dl);
+    nn_dataloader_free(test_dl);
+    nn_optim_free(opt);
+    nn_loss_free(ce);
+    nn_dataset_free(&train);
+    nn_dataset_free(&test);
+    return rc;
+}
+
+#endif

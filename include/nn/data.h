@@ -1,0 +1,62 @@
+/* libnn: datasets (MNIST / Fashion-MNIST, CIFAR-10) and a DataLoader that
+   yields mini-batches, like torchvision's datasets + torch.utils.data. */
+#ifndef NN_DATA_H
+#define NN_DATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* images [N, C, H, W] floats in [0, 1] (byte / 255, as ToTensor()),
+   labels [N] class indices stored as floats. Both owned by the dataset:
+   release them with nn_dataset_free. */
+typedef struct {
+    nn_tensor *images;
+    nn_tensor *labels;
+} nn_dataset;
+
+/* MNIST / Fashion-MNIST IDX files in dir, named as shipped:
+   train-images-idx3-ubyte + train-labels-idx1-ubyte (train) or t10k-... (test),
+   each raw or with .gz appended (decompressed in-process, no zlib, no child
+   process). Images come out as [N, 1, rows, cols]. Returns NN_OK and fills
+   *out, or a negative nn_status with a message naming the file and the
+   problem; on failure *out is left untouched. */
+int nn_mnist_load(const char *dir, bool train, nn_dataset *out);
+
+/* CIFAR-10 binary version: data_batch_1.bin .. data_batch_5.bin (train) or
+   test_batch.bin, in dir or in dir/cifar-10-batches-bin. Images
+   [N, 3, 32, 32]. Same status and failure contract as nn_mnist_load. */
+int nn_cifar10_load(const char *dir, bool train, nn_dataset *out);
+
+/* Frees both tensors and sets them to NULL. NULL or an empty dataset: no-op. */
+void nn_dataset_free(nn_dataset *d);
+
+/* Mini-batches over a dataset. The loader keeps its own reference to the
+   dataset's tensors (freeing the dataset first is safe). Shuffling draws
+   from the library generator (nn_manual_seed) and happens again at the
+   start of every epoch. The last partial batch is kept unless drop_last.
+   The caller owns the loader (nn_dataloader_free). */
+typedef struct nn_dataloader nn_dataloader;
+nn_dataloader *nn_dataloader_new(const nn_dataset *d, int64_t batch_size, bool shuffle, bool drop_last);
+
+/* Stores the next batch in *x ([B, ...image dims]) and *y ([B, ...label dims]),
+   both owned by the loader and valid until its next call or free. Returns
+   false at the end of an epoch (the call after that starts a new one) or
+   on bad arguments (then nn_last_error() says why). After the first batch
+   it allocates nothing. */
+bool nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y);
+
+/* Number of batches per epoch, like len(loader); -1 on NULL. */
+int64_t nn_dataloader_len(const nn_dataloader *dl);
+
+void nn_dataloader_free(nn_dataloader *dl); /* NULL: no-op */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,222 @@
+/* MaxPool2d: y[n,c,i,j] = max over the window of x starting at
+   (i*sh - ph, j*sw - pw), taps dilation apart; padding never wins.
+   dL/dx[argmax] += dL/dy (first maximum on ties, a NaN wins, as PyTorch). */
+#include <math.h>
+#include <string.h>
+
+#include "module_impl.h"
+
+typedef struct {
+    nn_module base;
+    nn_maxpool2d_opts o;
+    nn_tensor out;     /* forward result */
+    nn_tensor grad;    /* dL/dx */
+    nn_tensor scratch; /* dense copy of a strided input or grad_out */
+    int64_t *argmax;   /* per output element: h*W+w inside its plane */
+    int64_t argmax_cap;
+    int in_ndim;
+    int64_t in_shape[4];
+} maxpool2d;
+
+static void maxpool_repr_to(const nn_maxpool2d_opts *o, FILE *f)
+{
+    fputs("MaxPool2d(kernel_size=", f);
+#define PAIR(a, b) do { if ((a) == (b)) fprintf(f, "%d", a); else fprintf(f, "(%d, %d)", a, b); } while (0)
+    PAIR(o->kernel_h, o->kernel_w);
+    fputs(", stride=", f);
+    PAIR(o->stride_h, o->stride_w);
+    fputs(", padding=", f);
+    PAIR(o->pad_h, o->pad_w);
+    fputs(", dilation=", f);
+    PAIR(o->dilation_h, o->dilation_w);
+#undef PAIR
+    fprintf(f, ", ceil_mode=%s)", o->ceil_mode ? "True" : "False");
+}
+
+static void maxpool_repr(const nn_module *m, FILE *f, int indent)
+{
+    (void)indent;
+    maxpool_repr_to(&((const maxpool2d *)m)->o, f);
+}
+
+/* One short description for error messages. */
+static const char *maxpool_name(const maxpool2d *p, char *buf, size_t n)
+{
+    const nn_maxpool2d_opts *o = &p->o;
+    if (o->kernel_h == o->kernel_w && o->stride_h == o->stride_w)
+        snprintf(buf, n, "MaxPool2d(kernel_size=%d, stride=%d)", o->kernel_h, o->stride_h);
+    else
+        snprintf(buf, n, "MaxPool2d(kernel_size=(%d, %d), stride=(%d, %d))", o->kernel_h, o->kernel_w,
+                 o->stride_h, o->stride_w);
+    return buf;
+}
+
+/* PyTorch's pooling_output_shape: floor (or ceil) of the window count, and
+   with ceil_mode the last window must start inside the input or left pad. */
+static int64_t pooled_size(int64_t in, int k, int pad, int stride, int dilation, bool ceil_mode)
+{
+    int64_t span = in + 2 * (int64_t)pad - (int64_t)dilation * (k - 1) - 1;
+    if (span < 0)
+        return 0;
+    int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad)
+        out--;
+    return out;
+}
+
+/* Max of one plane: first maximum on ties, NaN propagates. */
+static void pool_plane(const maxpool2d *p, const float *x, int64_t H, int64_t W, float *y,
+                       int64_t *arg, int64_t OH, int64_t OW)
+{
+    const nn_maxpool2d_opts *o = &p->o;
+    for (int64_t i = 0; i < OH; i++) {
+        for (int64_t j = 0; j < OW; j++) {
+            int64_t h0 = i * o->stride_h - o->pad_h, w0 = j * o->stride_w - o->pad_w;
+            float best = -INFINITY;
+            int64_t at = -1;
+            for (int a = 0; a < o->kernel_h; a++) {
+                int64_t h = h0 + (int64_t)a * o->dilation_h;
+                if (h < 0 || h >= H)
+                    continue;
+                for (int b = 0; b < o->kernel_w; b++) {
+                    int64_t w = w0 + (int64_t)b * o->dilation_w;
+                    if (w < 0 || w >= W)
+                        continue;
+                    float v = x[h * W + w];
+                    if (v > best || isnan(v) || at < 0) {
+                        best = v;
+                        at = h * W + w;
+                    }
+                }
+            }
+            y[i * OW + j] = best;
+            arg[i * OW + j] = at;
+        }
+    }
+}
+
+static nn_tensor *maxpool_forward(nn_module *m, const nn_tensor *x)
+{
+    maxpool2d *p = (maxpool2d *)m;
+    const nn_maxpool2d_opts *o = &p->o;
+    char name[128], s[NN_SHAPE_STR_LEN];
+    if (x->ndim != 3 && x->ndim != 4)
+        return nn_fail_null(NN_ESHAPE, "nn_forward: %s expected a 3-D [C, H, W] or 4-D [N, C, H, W] input, got shape %s",
+                            maxpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s));
+    int lead = x->ndim - 3;
+    int64_t N = lead ? x->shape[0] : 1, C = x->shape[lead], H = x->shape[lead + 1], W = x->shape[lead + 2];
+    int64_t OH = pooled_size(H, o->kernel_h, o->pad_h, o->stride_h, o->dilation_h, o->ceil_mode);
+    int64_t OW = pooled_size(W, o->kernel_w, o->pad_w, o->stride_w, o->dilation_w, o->ceil_mode);
+    if (OH < 1 || OW < 1 || N * C == 0)
+        return nn_fail_null(NN_ESHAPE, "nn_forward: %s got input of shape %s: output size would be %lldx%lld (too small or empty)",
+                            maxpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s), (long long)OH, (long long)OW);
+    int64_t oshape[4] = {N, C, OH, OW};
+    if (!lead) {
+        oshape[0] = C;
+        oshape[1] = OH;
+        oshape[2] = OW;
+    }
+    int64_t nout = N * C * OH * OW;
+    if (nout > p->argmax_cap) {
+        int64_t *grown = nn_alloc_zeroed((size_t)nout, sizeof *grown);
+        if (!grown)
+            return NULL;
+        nn_release(p->argmax);
+        p->argmax = grown;
+        p->argmax_cap = nout;
+    }
+    const float *xd = nn_tensor_dense(x, &p->scratch);
+    if (!xd || nn_tensor_resize(&p->out, x->ndim, oshape, x) < 0)
+        return NULL;
+    for (int64_t pl = 0; pl < N * C; pl++)
+        pool_plane(p, xd + pl * H * W, H, W, p->out.data + pl * OH * OW, p->argmax + pl * OH * OW, OH, OW);
+    p->in_ndim = x->ndim;
+    memcpy(p->in_shape, x->shape, (size_t)x->ndim * sizeof *x->shape);
+    return &p->out;
+}
+
+static nn_tensor *maxpool_backward(nn_module *m, const nn_tensor *g)
+{
+    maxpool2d *p = (maxpool2d *)m;
+    char name[128], a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
+    if (!p->out.storage)
+        return nn_fail_null(NN_EINVAL, "nn_backward: %s called before forward", maxpool_name(p, name, sizeof name));
+    if (!nn_tensor_same_shape(g, &p->out))
+        return nn_fail_null(NN_ESHAPE, "nn_backward: %s expected grad_out of shape %s, got %s",
+                            maxpool_name(p, name, sizeof name), nn_tensor_shape_str(&p->out, a),
+                            nn_tensor_shape_str(g, b));
+    const float *gd = nn_tensor_dense(g, &p->scratch);
+    if (!gd || nn_tensor_resize(&p->grad, p->in_ndim, p->in_shape, g) < 0)
+        return NULL;
+    int lead = p->in_ndim - 3;
+    int64_t planes = lead ? p->in_shape[0] * p->in_shape[1] : p->in_shape[0];
+    int64_t HW = p->in_shape[lead + 1] * p->in_shape[lead + 2];
+    int64_t OHW = p->out.shape[lead + 1] * p->out.shape[lead + 2];
+    float *dx = p->grad.data;
+    memset(dx, 0, (size_t)(planes * HW) * sizeof *dx);
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const int64_t *arg = p->argmax + pl * OHW;
+        const float *gp = gd + pl * OHW;
+        float *dp = dx + pl * HW;
+        for (int64_t k = 0; k < OHW; k++)
+            if (arg[k] >= 0)
+                dp[arg[k]] += gp[k]; /* overlapping windows accumulate */
+    }
+    return &p->grad;
+}
+
+static void maxpool_destroy(nn_module *m)
+{
+    maxpool2d *p = (maxpool2d *)m;
+    nn_tensor_release(&p->out);
+    nn_tensor_release(&p->grad);
+    nn_tensor_release(&p->scratch);
+    nn_release(p->argmax);
+}
+
+static const nn_module_ops maxpool_ops = {
+    .type = "MaxPool2d",
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
+    .repr = maxpool_repr,
+    .destroy = maxpool_destroy,
+};
+
+nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *opts)
+{
+    if (!opts)
+        return nn_fail_null(NN_EINVAL, "nn_maxpool2d_ex: options are NULL");
+    nn_maxpool2d_opts o = *opts;
+    if (!o.stride_h)
+        o.stride_h = o.kernel_h;
+    if (!o.stride_w)
+        o.stride_w = o.kernel_w;
+    if (!o.dilation_h)
+        o.dilation_h = 1;
+    if (!o.dilation_w)
+        o.dilation_w = 1;
+    if (o.kernel_h < 1 || o.kernel_w < 1 || o.stride_h < 1 || o.stride_w < 1 || o.dilation_h < 1 ||
+        o.dilation_w < 1 || o.pad_h < 0 || o.pad_w < 0 || o.kernel_h > 65535 || o.kernel_w > 65535)
+        return nn_fail_null(NN_EINVAL,
+                            "nn_maxpool2d: expected positive kernel_size, stride, dilation and padding >= 0, got "
+                            "kernel_size=(%d, %d), stride=(%d, %d), padding=(%d, %d), dilation=(%d, %d)",
+                            opts->kernel_h, opts->kernel_w, opts->stride_h, opts->stride_w, opts->pad_h,
+                            opts->pad_w, opts->dilation_h, opts->dilation_w);
+    if (o.pad_h > o.kernel_h / 2 || o.pad_w > o.kernel_w / 2)
+        return nn_fail_null(NN_EINVAL, "nn_maxpool2d: padding should be at most half of kernel size, got padding=(%d, %d) for kernel_size=(%d, %d)",
+                            o.pad_h, o.pad_w, o.kernel_h, o.kernel_w);
+    maxpool2d *p = nn_alloc_zeroed(1, sizeof *p);
+    if (!p)
+        return NULL;
+    nn_module_init(&p->base, &maxpool_ops);
+    p->o = o;
+    return &p->base;
+}
+
+nn_module *nn_maxpool2d(int kernel_size, int stride)
+{
+    if (stride < 0)
+        return nn_fail_null(NN_EINVAL, "nn_maxpool2d: expected stride >= 0 (0: kernel_size), got %d", stride);
+    nn_maxpool2d_opts o = {.kernel_h = kernel_size, .kernel_w = kernel_size, .stride_h = stride, .stride_w = stride};
+    return nn_maxpool2d_ex(&o);
+}
