@@ -6,6 +6,7 @@
 #include "kernels/im2col.h"
 #include "kernels/kernels.h"
 #include "module_impl.h"
+#include "parallel_impl.h"
 
 typedef struct {
     nn_module base;
@@ -69,6 +70,47 @@ static int out_shape(const conv2d *c, const nn_conv_geometry *g, int64_t batch, 
     return k;
 }
 
+/* Images are independent in the forward pass and in dx: with several
+   threads, each takes whole images (its own im2col scratch, its GEMMs on one
+   thread) instead of every small per-image GEMM being split. A value never
+   depends on the split, so results match any thread count bit for bit. */
+static int image_parts(int64_t batch)
+{
+    int t = nn_get_num_threads();
+    return batch < 2 ? 1 : (int)(batch < t ? batch : t);
+}
+
+typedef struct {
+    const conv2d *c;
+    const nn_conv_geometry *g;
+    const float *w, *b, *dy; /* dy: backward only */
+    float *col;              /* parts x [rows, pixels] scratch */
+    int64_t rows, pixels;
+} image_job;
+
+/* y_n = W im2col(x_n) + b */
+static void forward_images(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const image_job *j = ctx;
+    const nn_conv_geometry *g = j->g;
+    const int64_t oc = j->c->o.out_channels, in_size = g->channels * g->h * g->w;
+    float *scratch = j->col + (int64_t)tid * j->rows * j->pixels;
+    for (int64_t n = begin; n < end; n++) {
+        const float *image = j->c->input.data + n * in_size;
+        float *y = j->c->out.data + n * oc * j->pixels;
+        const float *col = image;
+        if (!im2col_is_identity(g)) {
+            nn_im2col(g, image, scratch);
+            col = scratch;
+        }
+        nn_gemm(false, false, oc, j->pixels, j->rows, 1.0f, j->w, j->rows, col, j->pixels, 0.0f, y,
+                j->pixels);
+        for (int64_t o = 0; j->b && o < oc; o++)
+            for (int64_t p = 0; p < j->pixels; p++)
+                y[o * j->pixels + p] += j->b[o];
+    }
+}
+
 static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
 {
     conv2d *c = (conv2d *)m;
@@ -78,33 +120,45 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
         return NULL;
     int ndim = out_shape(c, &g, batch, x->ndim, shape);
     int64_t rows = g.channels * g.kernel_h * g.kernel_w, pixels = g.out_h * g.out_w;
+    int parts = image_parts(batch);
     /* x may be our own output slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->input, &c->x_copy, x) < 0)
         return NULL;
     if (nn_tensor_resize(&c->out, ndim, shape, &c->input) < 0 ||
-        (!im2col_is_identity(&g) && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0)) {
+        (!im2col_is_identity(&g) &&
+         nn_tensor_resize(&c->col, NN_SHAPE(parts, rows, pixels), NULL) < 0)) {
         nn_tensor_release(&c->input);
         return NULL;
     }
     c->geom = g;
     c->batch = batch;
-    const int64_t oc = c->o.out_channels, in_size = g.channels * g.h * g.w;
-    const float *w = m->params[0].value->data;
-    const float *b = c->o.bias ? m->params[1].value->data : NULL;
-    for (int64_t n = 0; n < batch; n++) {
-        const float *image = c->input.data + n * in_size;
-        float *y = c->out.data + n * oc * pixels;
-        const float *col = image;
-        if (!im2col_is_identity(&g)) {
-            nn_im2col(&g, image, c->col.data);
-            col = c->col.data;
-        }
-        nn_gemm(false, false, oc, pixels, rows, 1.0f, w, rows, col, pixels, 0.0f, y, pixels);
-        for (int64_t o = 0; b && o < oc; o++)
-            for (int64_t p = 0; p < pixels; p++)
-                y[o * pixels + p] += b[o];
-    }
+    image_job job = {c, &g, m->params[0].value->data, c->o.bias ? m->params[1].value->data : NULL,
+                     NULL, c->col.data, rows, pixels};
+    nn_parallel_for(batch, 1, parts, forward_images, &job);
     return &c->out;
+}
+
+/* dx_n = col2im(W^T dy_n) */
+static void input_grad_images(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const image_job *j = ctx;
+    const nn_conv_geometry *g = j->g;
+    const int64_t oc = j->c->o.out_channels, in_size = g->channels * g->h * g->w;
+    float *scratch = j->col + (int64_t)tid * j->rows * j->pixels;
+    for (int64_t n = begin; n < end; n++) {
+        const float *dy = j->dy + n * oc * j->pixels;
+        float *dx = j->c->grad.data + n * in_size;
+        if (im2col_is_identity(g)) {
+            nn_gemm(true, false, j->rows, j->pixels, oc, 1.0f, j->w, j->rows, dy, j->pixels, 0.0f,
+                    dx, j->pixels);
+        } else {
+            nn_gemm(true, false, j->rows, j->pixels, oc, 1.0f, j->w, j->rows, dy, j->pixels, 0.0f,
+                    scratch, j->pixels);
+            for (int64_t i = 0; i < in_size; i++)
+                dx[i] = 0.0f;
+            nn_col2im(g, scratch, dx);
+        }
+    }
 }
 
 static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
@@ -132,8 +186,9 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     /* gy may be our own dx slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->g_keep, &c->g_copy, gy) < 0)
         return NULL;
+    int parts = image_parts(c->batch);
     if (nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0 ||
-        (!identity && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0)) {
+        (!identity && nn_tensor_resize(&c->col, NN_SHAPE(parts, rows, pixels), NULL) < 0)) {
         nn_tensor_release(&c->g_keep);
         return NULL;
     }
@@ -141,10 +196,11 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     const float *w = m->params[0].value->data;
     float *dw = m->params[0].grad->data;
     float *db = c->o.bias ? m->params[1].grad->data : NULL;
+    /* dW and db sum over images: in image order, each GEMM split over its
+       own output tiles */
     for (int64_t n = 0; n < c->batch; n++) {
         const float *image = x->data + n * in_size;
         const float *dy = c->g_keep.data + n * oc * pixels;
-        float *dx = c->grad.data + n * in_size;
         const float *col = image;
         if (!identity) {
             nn_im2col(&g, image, c->col.data);
@@ -158,16 +214,10 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
                 sum += dy[o * pixels + p];
             db[o] += sum;
         }
-        /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
-        if (identity) {
-            nn_gemm(true, false, rows, pixels, oc, 1.0f, w, rows, dy, pixels, 0.0f, dx, pixels);
-        } else {
-            nn_gemm(true, false, rows, pixels, oc, 1.0f, w, rows, dy, pixels, 0.0f, c->col.data, pixels);
-            for (int64_t i = 0; i < in_size; i++)
-                dx[i] = 0.0f;
-            nn_col2im(&g, c->col.data, dx);
-        }
     }
+    /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto each image */
+    image_job job = {c, &g, w, NULL, c->g_keep.data, c->col.data, rows, pixels};
+    nn_parallel_for(c->batch, 1, parts, input_grad_images, &job);
     nn_tensor_release(&c->g_keep); /* no need to pin the caller's storage */
     return &c->grad;
 }
