@@ -103,7 +103,7 @@ static net_result run_net(int threads)
     assert_int_equal(nn_sequential_add(net, NULL, nn_conv2d(3, 8, 3, 1, 1)), NN_OK);
     assert_int_equal(nn_sequential_add(net, NULL, nn_relu()), NN_OK);
     assert_int_equal(nn_sequential_add(net, NULL, nn_conv2d(8, 64, 3, 1, 1)), NN_OK);
-    nn_tensor *x = nn_tensor_new(NN_SHAPE(5, 3, 17, 17));
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(5, 3, 33, 33));
     assert_non_null(x);
     for (int64_t i = 0; i < nn_tensor_numel(x); i++)
         x->data[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;

@@ -20,7 +20,7 @@
 /* Products with fewer multiply-adds than this run the direct loops. */
 #define GEMM_DIRECT_MAX_FLOPS 8192
 /* Products with fewer multiply-adds than this stay on one thread. */
-#define GEMM_PARALLEL_MIN_FLOPS (1 << 19)
+#define GEMM_PARALLEL_MIN_FLOPS (1 << 21) /* waking a worker costs ~5-20 us */
 
 typedef struct {
     bool ta, tb;
