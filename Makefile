@@ -89,3 +89,32 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d
+
+# --- fuzzing (clang + libFuzzer): every fuzz/fuzz_<name>.c is a harness,
+# seeded from fuzz/corpus/<name>/ and run for FUZZ_SECONDS each; new inputs
+# go to build/fuzz/corpus/<name>/, the committed seeds stay as they are.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build/fuzz
+FUZZ_SAN     := -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZERS      := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(CPPFLAGS) -Itests -std=c11 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB_OBJ) -o $@ $(LDLIBS)
+
+.PHONY: fuzz
+.SECONDARY: $(FUZZ_LIB_OBJ)
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do \
+	  name=$${f##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+	  echo "== $$f for $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$name \
+	    $$( [ -d fuzz/corpus/$$name ] && echo fuzz/corpus/$$name ) || exit 1; \
+	done
+
+-include $(FUZZ_LIB_OBJ:.o=.d)

@@ -32,6 +32,7 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/parallel.h"
+#include "nn/io.h"
 #include "nn/viz.h"
 
 #endif

@@ -69,6 +69,10 @@ int nn_tensor_copy_out(const nn_tensor *t, float *out);
 /* Sets every element to value (honours strides). */
 int nn_tensor_fill(nn_tensor *t, float value);
 
+/* True when no element of t is NaN or +-Inf (honours strides; an empty
+   tensor is finite). False for NULL. Like bool(torch.isfinite(t).all()). */
+bool nn_tensor_all_finite(const nn_tensor *t);
+
 /* Prints t the way PyTorch's print(tensor) does. */
 void nn_tensor_print(const nn_tensor *t, FILE *f);
 
