@@ -227,7 +227,7 @@ static void gemm_packed(const gemm_args *g, int64_t r0, int64_t r1, int64_t c0, 
        last block would cost a full pass over C */
     int64_t kblocks = (g->K + ar->kc - 1) / ar->kc, kc_max = (g->K + kblocks - 1) / kblocks;
     float *pa = workspace((size_t)(mc_max * kc_max + kc_max * nc_max));
-    if (!pa) {
+    if (!pa) { /* out of memory: correct, but rounded as the direct loops round */
         gemm_direct(g, r0, r1, c0, c1);
         return;
     }
