@@ -214,6 +214,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", default=None)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     a = ap.parse_args()
 
     load_before = open("/proc/loadavg").read().split()[0]
@@ -247,8 +248,8 @@ def main():
           (model, os.cpu_count(), load_before, open("/proc/loadavg").read().split()[0]))
     print("medians over %d rounds (each the median of %d timed repetitions); "
           "ratio = other's time / libnn's time (> 1: libnn faster)" % (a.rounds, a.reps))
-    print("%-22s %3s %12s %12s %12s %8s %8s %7s" %
-          ("case", "thr", "libnn", "torch", "openblas", "vs torch", "vs blas", "spread"))
+    head = ("case", "thr", "libnn", "torch", "openblas", "vs torch", "vs blas", "spread")
+    rows = []
     for name, flops in cases:
         for t in threads:
             med = {p: statistics.median(samples[(name, t, p)])
@@ -257,12 +258,21 @@ def main():
             spread = (max(ours) - min(ours)) / statistics.median(ours) if len(ours) > 1 else 0
             rt = med["torch"] / med["libnn"] if "torch" in med else float("nan")
             rb = med["openblas"] / med["libnn"] if "openblas" in med else float("nan")
-            print("%-22s %3d %12s %12s %12s %8s %8s %6.0f%%" %
-                  (name, t, fmt(name, flops, med["libnn"]),
-                   fmt(name, flops, med.get("torch", float("nan"))),
-                   fmt(name, flops, med.get("openblas", float("nan"))),
-                   "-" if rt != rt else "%.2fx" % rt, "-" if rb != rb else "%.2fx" % rb,
-                   100 * spread))
+            rows.append((name, str(t), fmt(name, flops, med["libnn"]),
+                         fmt(name, flops, med.get("torch", float("nan"))),
+                         fmt(name, flops, med.get("openblas", float("nan"))),
+                         "-" if rt != rt else "%.2fx" % rt, "-" if rb != rb else "%.2fx" % rb,
+                         "%.0f%%" % (100 * spread)))
+    if a.markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "|".join("---" for _ in head) + "|")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    else:
+        print("%-22s %3s %12s %12s %12s %8s %8s %7s" % head)
+        for r in rows:
+            print("%-22s %3s %12s %12s %12s %8s %8s %7s" % r)
+    print("spread: (slowest - fastest) / median of libnn's per-round samples")
 
 
 if __name__ == "__main__":

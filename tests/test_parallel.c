@@ -2,6 +2,7 @@
    grain multiples, nested calls run serially, thread-count changes between
    regions (workers left out of a region) are safe. */
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "testutil.h"
 #include "parallel_impl.h"
@@ -86,12 +87,80 @@ static void test_thread_count_changes(void **state)
     assert_int_equal(nn_set_num_threads(1), NN_OK);
 }
 
+/* A conv/linear net run with 1, 2 and 3 threads: output, dx and every
+   parameter gradient equal bit for bit. */
+typedef struct {
+    float *out, *dx, *grads;
+    int64_t n_out, n_dx, n_grads;
+} net_result;
+
+static net_result run_net(int threads)
+{
+    assert_int_equal(nn_set_num_threads(threads), NN_OK);
+    nn_manual_seed(7);
+    nn_module *net = nn_sequential();
+    assert_non_null(net);
+    assert_int_equal(nn_sequential_add(net, NULL, nn_conv2d(3, 8, 3, 1, 1)), NN_OK);
+    assert_int_equal(nn_sequential_add(net, NULL, nn_relu()), NN_OK);
+    assert_int_equal(nn_sequential_add(net, NULL, nn_conv2d(8, 64, 3, 1, 1)), NN_OK);
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(5, 3, 33, 33));
+    assert_non_null(x);
+    for (int64_t i = 0; i < nn_tensor_numel(x); i++)
+        x->data[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    nn_tensor *y = nn_forward(net, x);
+    assert_non_null(y);
+    net_result r = {0};
+    r.n_out = nn_tensor_numel(y);
+    r.out = malloc((size_t)r.n_out * sizeof(float));
+    memcpy(r.out, y->data, (size_t)r.n_out * sizeof(float));
+    nn_tensor *g = nn_tensor_new(y->ndim, y->shape);
+    assert_non_null(g);
+    for (int64_t i = 0; i < r.n_out; i++)
+        g->data[i] = (float)((i * 104729) % 997) / 997.0f - 0.5f;
+    nn_tensor *dx = nn_backward(net, g);
+    assert_non_null(dx);
+    r.n_dx = nn_tensor_numel(dx);
+    r.dx = malloc((size_t)r.n_dx * sizeof(float));
+    memcpy(r.dx, dx->data, (size_t)r.n_dx * sizeof(float));
+    nn_param *p;
+    int np = nn_module_params(net, &p);
+    for (int i = 0; i < np; i++)
+        r.n_grads += nn_tensor_numel(p[i].grad);
+    r.grads = malloc((size_t)r.n_grads * sizeof(float));
+    int64_t at = 0;
+    for (int i = 0; i < np; i++) {
+        memcpy(r.grads + at, p[i].grad->data, (size_t)nn_tensor_numel(p[i].grad) * sizeof(float));
+        at += nn_tensor_numel(p[i].grad);
+    }
+    nn_tensor_free(g);
+    nn_tensor_free(x);
+    nn_module_free(net);
+    return r;
+}
+
+static void test_conv_net_bit_identical_across_threads(void **state)
+{
+    (void)state;
+    net_result one = run_net(1);
+    for (int t = 2; t <= 3; t++) {
+        net_result r = run_net(t);
+        assert_int_equal(r.n_out, one.n_out);
+        assert_memory_equal(r.out, one.out, (size_t)one.n_out * sizeof(float));
+        assert_memory_equal(r.dx, one.dx, (size_t)one.n_dx * sizeof(float));
+        assert_memory_equal(r.grads, one.grads, (size_t)one.n_grads * sizeof(float));
+        free(r.out); free(r.dx); free(r.grads);
+    }
+    free(one.out); free(one.dx); free(one.grads);
+    nn_set_num_threads(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_covers_range_once),
         cmocka_unit_test(test_nested_runs_serially),
         cmocka_unit_test(test_thread_count_changes),
+        cmocka_unit_test(test_conv_net_bit_identical_across_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

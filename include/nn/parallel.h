@@ -18,7 +18,10 @@ extern "C" {
    is the NN_NUM_THREADS environment variable when it holds a whole number
    in range, else the number of online cores. If worker threads cannot be
    created, work continues on the threads that exist (at least the caller's).
-   The setting is process-wide; call it from one thread at a time. */
+   The setting is process-wide; call it from one thread at a time.
+   Each thread that runs a large GEMM keeps a packing workspace, allocated
+   once through the allocator of nn_set_allocator (so worker threads call
+   it too, never two at a time) and released when the thread ends. */
 int nn_set_num_threads(int n);
 
 /* The current setting (>= 1). */

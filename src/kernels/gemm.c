@@ -20,7 +20,7 @@
 /* Products with fewer multiply-adds than this run the direct loops. */
 #define GEMM_DIRECT_MAX_FLOPS 8192
 /* Products with fewer multiply-adds than this stay on one thread. */
-#define GEMM_PARALLEL_MIN_FLOPS (1 << 19)
+#define GEMM_PARALLEL_MIN_FLOPS (1 << 21) /* waking a worker costs ~5-20 us */
 
 typedef struct {
     bool ta, tb;
@@ -166,10 +166,18 @@ static pthread_key_t ws_key;
 static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
 static bool ws_key_ok;
 
+/* Workspaces of different threads are allocated and released one at a
+   time, so the user's allocator (nn_set_allocator) is never entered
+   concurrently by our threads. */
+static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void ws_free(void *raw)
 {
-    if (raw)
+    if (raw) {
+        pthread_mutex_lock(&ws_lock);
         ((ws_header *)raw)->release(raw);
+        pthread_mutex_unlock(&ws_lock);
+    }
 }
 
 static void ws_init(void)
@@ -189,10 +197,13 @@ static float *workspace(size_t floats)
     if (ws_raw && ws_floats >= floats)
         return ws_align(ws_raw);
     pthread_once(&ws_once, ws_init);
+    pthread_mutex_lock(&ws_lock);
     void *raw = nn_alloc(sizeof(ws_header) + 64 + floats * sizeof(float));
+    if (raw)
+        ((ws_header *)raw)->release = nn_current_release();
+    pthread_mutex_unlock(&ws_lock);
     if (!raw)
         return NULL;
-    ((ws_header *)raw)->release = nn_current_release();
     ws_free(ws_raw);
     ws_raw = raw;
     ws_floats = floats;
@@ -216,7 +227,7 @@ static void gemm_packed(const gemm_args *g, int64_t r0, int64_t r1, int64_t c0, 
        last block would cost a full pass over C */
     int64_t kblocks = (g->K + ar->kc - 1) / ar->kc, kc_max = (g->K + kblocks - 1) / kblocks;
     float *pa = workspace((size_t)(mc_max * kc_max + kc_max * nc_max));
-    if (!pa) {
+    if (!pa) { /* out of memory: correct, but rounded as the direct loops round */
         gemm_direct(g, r0, r1, c0, c1);
         return;
     }
