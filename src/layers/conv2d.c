@@ -84,12 +84,13 @@ static int image_workers(int64_t units, const conv_job *j)
     return units < threads ? (int)units : threads;
 }
 
-/* Whether the weights are packed once for all images: with two or more
-   (a single image takes nn_gemm, which splits over threads). A function of
-   the batch only, so the bits never depend on the thread count. */
-static bool packs_weights(int64_t batch)
+/* Whether the weights are packed once for all images (units: images, or
+   backward's image groups): with two or more. A single unit takes nn_gemm,
+   which splits each product over the threads. A function of the batch and
+   the layer only, so the bits never depend on the thread count. */
+static bool packs_weights(int64_t units)
 {
-    return batch >= 2;
+    return units >= 2;
 }
 
 /* C[M, N] = op(W) B + beta C, op(W) the forward's [W | b] or W
@@ -340,7 +341,7 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
         return NULL;
     /* the scratch first: once dx is resized nothing may fail */
     if (nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0 ||
-        (packs_weights(j.batch) &&
+        (packs_weights(j.groups) &&
          nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.rows, j.oc)), NULL) < 0) ||
         nn_tensor_resize(&c->partial, NN_SHAPE(j.groups, grad_floats), NULL) < 0 ||
         nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0) {
@@ -349,7 +350,7 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     }
     j.x = x->data;
     j.w = m->params[0].value->data;
-    if (packs_weights(j.batch)) {
+    if (packs_weights(j.groups)) {
         nn_conv_gemm_pack_a(j.arch, true, j.rows, j.oc, j.w, j.rows, c->w_packed.data); /* W^T */
         j.w_packed = c->w_packed.data;
     }
