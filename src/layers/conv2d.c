@@ -174,12 +174,20 @@ static int64_t col_floats(const conv_job *j)
     return j->identity ? 0 : (j->rows + j->ones) * j->pixels;
 }
 
-/* ... then the B panel of the packed-weight GEMMs (K: forward or backward). */
+/* ... then the B panel of the packed-weight GEMMs (K: forward or backward).
+   INT64_MAX when that does not fit (an empty batch allows any image size):
+   the scratch's resize then fails cleanly. */
 static int64_t worker_floats(const conv_job *j)
 {
     int64_t kf = nn_conv_gemm_b_floats(j->arch, j->rows + j->ones);
-    int64_t kb = nn_conv_gemm_b_floats(j->arch, j->oc);
-    return col_floats(j) + (kf > kb ? kf : kb);
+    int64_t kb = nn_conv_gemm_b_floats(j->arch, j->oc), cols, total;
+    if (j->identity)
+        cols = 0;
+    else if (nn_mul_overflows(j->rows + j->ones, j->pixels, &cols))
+        return INT64_MAX;
+    if (__builtin_add_overflow(cols, kf > kb ? kf : kb, &total))
+        return INT64_MAX;
+    return total;
 }
 
 /* Y_n = [W | b] [col_n; 1]; without the row of ones (1x1 kernels read the
@@ -219,7 +227,7 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
     nn_tensor src = {0};
     nn_tensor_retain_into(&src, x);
     if (nn_tensor_reserve_dense(&c->x_copy, &src) < 0 ||
-        nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0 ||
+        (j.batch > 0 && nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0) ||
         (packs_weights(batch) &&
          nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.oc, j.rows + j.ones)), NULL) < 0) ||
         (j.ones && nn_tensor_resize(&c->w_bias, NN_SHAPE(j.oc, j.rows + 1), NULL) < 0) ||
@@ -340,7 +348,7 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     if (nn_tensor_keep_dense(&c->g_keep, &c->g_copy, gy) < 0)
         return NULL;
     /* the scratch first: once dx is resized nothing may fail */
-    if (nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0 ||
+    if ((j.batch > 0 && nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0) ||
         (packs_weights(j.groups) &&
          nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.rows, j.oc)), NULL) < 0) ||
         nn_tensor_resize(&c->partial, NN_SHAPE(j.groups, grad_floats), NULL) < 0 ||
