@@ -184,6 +184,39 @@ static void test_fill_add_sum(void **state)
     }
 }
 
+/* Split over threads (arrays past the parallel threshold), the bits are
+   those of one call over the whole array. */
+static void test_threads_same_bits(void **state)
+{
+    (void)state;
+    enum { N = 300007 };
+    float *x = malloc(N * sizeof(float)), *g = malloc(N * sizeof(float));
+    float *want = malloc(N * sizeof(float)), *got = malloc(N * sizeof(float));
+    assert_true(x && g && want && got);
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)((int)((int64_t)i * 7919 % 2001) - 1000) * 0.01f;
+        g[i] = (float)(i % 13) - 6.0f;
+    }
+    int saved = nn_get_num_threads();
+    nn_ew_unary_fn unary[] = {nn_relu_kernel, nn_ew_sigmoid, nn_ew_tanh};
+    nn_ew_binary_fn binary[] = {nn_relu_backward_kernel, nn_ew_sigmoid_grad, nn_ew_tanh_grad};
+    for (int k = 0; k < 3; k++)
+        for (int t = 1; t <= 3; t++) {
+            assert_int_equal(nn_set_num_threads(t), NN_OK);
+            unary[k](x, want, N);
+            nn_ew_run_unary(unary[k], x, got, N);
+            assert_memory_equal(got, want, N * sizeof(float));
+            binary[k](x, g, want, N);
+            nn_ew_run_binary(binary[k], x, g, got, N);
+            assert_memory_equal(got, want, N * sizeof(float));
+        }
+    assert_int_equal(nn_set_num_threads(saved), NN_OK);
+    free(x);
+    free(g);
+    free(want);
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_sigmoid_tanh_match_libm),
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_fill_add_sum),
+        cmocka_unit_test(test_threads_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

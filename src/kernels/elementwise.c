@@ -9,6 +9,7 @@
 
 #include "elementwise.h"
 #include "kernels.h"
+#include "parallel_impl.h"
 
 #define BLOCK 8
 
@@ -183,4 +184,47 @@ float nn_ew_sum(const float *x, int64_t n)
     for (; i < n; i++)
         s += x[i];
     return s;
+}
+
+/* --- threads: chunks of EW_GRAIN elements (a multiple of every block
+   width), only for arrays worth waking the pool for */
+#define EW_GRAIN ((int64_t)1 << 14)
+#define EW_PARALLEL_MIN ((int64_t)1 << 17)
+
+typedef struct {
+    nn_ew_unary_fn f1;
+    nn_ew_binary_fn f2;
+    const float *a, *b;
+    float *y;
+} ew_job;
+
+static void ew_chunk(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const ew_job *j = ctx;
+    (void)tid;
+    if (j->f1)
+        j->f1(j->a + begin, j->y + begin, end - begin);
+    else
+        j->f2(j->a + begin, j->b + begin, j->y + begin, end - begin);
+}
+
+static void ew_run(const ew_job *j, int64_t n)
+{
+    int parts = n < EW_PARALLEL_MIN ? 1 : nn_get_num_threads();
+    if (parts > 1)
+        nn_parallel_for(n, EW_GRAIN, parts, ew_chunk, (void *)j);
+    else
+        ew_chunk((void *)j, 0, n, 0);
+}
+
+void nn_ew_run_unary(nn_ew_unary_fn f, const float *x, float *y, int64_t n)
+{
+    ew_job j = {f, NULL, x, NULL, y};
+    ew_run(&j, n);
+}
+
+void nn_ew_run_binary(nn_ew_binary_fn f, const float *a, const float *b, float *y, int64_t n)
+{
+    ew_job j = {NULL, f, a, b, y};
+    ew_run(&j, n);
 }

@@ -16,6 +16,13 @@ void nn_ew_tanh(const float *x, float *y, int64_t n);
 /* dx = g (1 - y^2). */
 void nn_ew_tanh_grad(const float *y, const float *g, float *dx, int64_t n);
 
+/* f over [0, n), in contiguous chunks over the threads when n is large
+   (elementwise: the result does not depend on the split). */
+typedef void (*nn_ew_unary_fn)(const float *x, float *y, int64_t n);
+typedef void (*nn_ew_binary_fn)(const float *a, const float *b, float *y, int64_t n);
+void nn_ew_run_unary(nn_ew_unary_fn f, const float *x, float *y, int64_t n);
+void nn_ew_run_binary(nn_ew_binary_fn f, const float *a, const float *b, float *y, int64_t n);
+
 /* x[0:n] = v. */
 void nn_ew_fill(float *x, int64_t n, float v);
 /* dst[0:n] += src[0:n]. */

@@ -1,4 +1,5 @@
 /* ReLU: f(x) = max{0, x};  df/dx = 1 where x > 0 (0 at the kink, as PyTorch). */
+#include "kernels/elementwise.h"
 #include "kernels/kernels.h"
 #include "module_impl.h"
 
@@ -22,10 +23,10 @@ static nn_tensor *relu_forward(nn_module *m, const nn_tensor *x)
     float *y = r->out.data;
     int64_t n = nn_tensor_numel(&r->out);
     if (nn_tensor_is_contiguous(&src)) {
-        nn_relu_kernel(src.data, y, n); /* one pass, in place when src is out */
+        nn_ew_run_unary(nn_relu_kernel, src.data, y, n); /* one pass, in place when src is out */
     } else {
         nn_tensor_gather(&src, y);
-        nn_relu_kernel(y, y, n);
+        nn_ew_run_unary(nn_relu_kernel, y, y, n);
     }
     nn_tensor_release(&src);
     return &r->out;
@@ -49,10 +50,10 @@ static nn_tensor *relu_backward(nn_module *m, const nn_tensor *g)
     float *dx = r->grad.data;
     int64_t n = nn_tensor_numel(&r->grad);
     if (nn_tensor_is_contiguous(&src)) {
-        nn_relu_backward_kernel(r->out.data, src.data, dx, n);
+        nn_ew_run_binary(nn_relu_backward_kernel, r->out.data, src.data, dx, n);
     } else {
         nn_tensor_gather(&src, dx);
-        nn_relu_backward_kernel(r->out.data, dx, dx, n);
+        nn_ew_run_binary(nn_relu_backward_kernel, r->out.data, dx, dx, n);
     }
     nn_tensor_release(&src);
     return &r->grad;

@@ -24,7 +24,7 @@ static nn_tensor *tanh_forward(nn_module *m, const nn_tensor *x)
         nn_tensor_gather(&src, y);
         in = y;
     }
-    nn_ew_tanh(in, y, nn_tensor_numel(&t->out));
+    nn_ew_run_unary(nn_ew_tanh, in, y, nn_tensor_numel(&t->out));
     nn_tensor_release(&src);
     return &t->out;
 }
@@ -50,7 +50,7 @@ static nn_tensor *tanh_backward(nn_module *m, const nn_tensor *g)
         nn_tensor_gather(&src, dx);
         g_in = dx;
     }
-    nn_ew_tanh_grad(t->out.data, g_in, dx, nn_tensor_numel(&t->grad));
+    nn_ew_run_binary(nn_ew_tanh_grad, t->out.data, g_in, dx, nn_tensor_numel(&t->grad));
     nn_tensor_release(&src);
     return &t->grad;
 }
