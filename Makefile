@@ -27,7 +27,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EX_SRC   := $(wildcard examples/*.c)
 EXAMPLES := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all lib test examples demo install uninstall clean check-cmocka
+.PHONY: all lib test examples demo bench install uninstall clean check-cmocka
 all: $(LIB)
 lib: $(LIB)
 
@@ -65,6 +65,13 @@ examples: $(EXAMPLES)
 demo: examples
 	@sh examples/demo.sh $(BUILD)
 
+# --- benchmark: build/bench (bench/compare.py runs PyTorch and OpenBLAS beside it)
+$(BUILD)/bench: bench/bench.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+bench: $(BUILD)/bench
+
 # --- install with a pkg-config file
 install: $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/include/nn $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -81,7 +88,7 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d)
+-include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d
 
 # --- fuzzing (clang + libFuzzer): every fuzz/fuzz_<name>.c is a harness,
 # seeded from fuzz/corpus/<name>/ and run for FUZZ_SECONDS each; new inputs

@@ -31,6 +31,7 @@
 #include "nn/module.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
+#include "nn/parallel.h"
 #include "nn/io.h"
 #include "nn/data.h"
 #include "nn/viz.h"

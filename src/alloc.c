@@ -52,6 +52,11 @@ void nn_release(void *p)
         free(p);
 }
 
+nn_release_fn nn_current_release(void)
+{
+    return user_release ? user_release : free;
+}
+
 char *nn_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;

@@ -22,6 +22,11 @@ void *nn_alloc(size_t bytes);                 /* NULL + error on failure */
 void *nn_alloc_zeroed(size_t count, size_t size); /* overflow-checked calloc */
 void nn_release(void *p);                     /* NULL: no-op */
 char *nn_strdup(const char *s);
+/* The release function that matches allocations made now (the user's or
+   free): memory that may outlive an nn_set_allocator call, such as a
+   per-thread GEMM workspace, keeps it and releases itself with it. */
+typedef void (*nn_release_fn)(void *);
+nn_release_fn nn_current_release(void);
 
 /* --- errors (src/error.c); each returns its status so callers can
    `return nn_fail(NN_EINVAL, "...")`. */

@@ -687,6 +687,142 @@ static void test_conv_steady_state(void **state)
     nn_module_free(m);
 }
 
+/* Conv2d the plainest way, in double: y = conv(x) + b, and the gradients
+   dx, dW, db for grad_out gy. */
+typedef struct {
+    int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+} conv_dims;
+
+static void conv_reference(const conv_dims *d, const float *x, const float *w, const float *b,
+                           const float *gy, float *y, float *dx, float *dw, float *db)
+{
+    int64_t in = d->c * d->h * d->w, out = d->o * d->oh * d->ow, nw = d->o * d->c * d->kh * d->kw;
+    double *ay = calloc((size_t)(d->n * out), sizeof(double));
+    double *adx = calloc((size_t)(d->n * in), sizeof(double));
+    double *adw = calloc((size_t)nw, sizeof(double));
+    assert_true(ay && adx && adw);
+    for (int64_t n = 0; n < d->n; n++)
+        for (int64_t o = 0; o < d->o; o++)
+            for (int64_t oy = 0; oy < d->oh; oy++)
+                for (int64_t ox = 0; ox < d->ow; ox++) {
+                    int64_t yi = n * out + (o * d->oh + oy) * d->ow + ox;
+                    ay[yi] = b[o];
+                    for (int64_t c = 0; c < d->c; c++)
+                        for (int64_t i = 0; i < d->kh; i++)
+                            for (int64_t j = 0; j < d->kw; j++) {
+                                int64_t iy = oy * d->sh - d->ph + i * d->dh, ix = ox * d->sw - d->pw + j * d->dw;
+                                if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w)
+                                    continue;
+                                int64_t xi = n * in + (c * d->h + iy) * d->w + ix;
+                                int64_t wi = ((o * d->c + c) * d->kh + i) * d->kw + j;
+                                ay[yi] += (double)w[wi] * x[xi];
+                                adx[xi] += (double)w[wi] * gy[yi];
+                                adw[wi] += (double)gy[yi] * x[xi];
+                            }
+                }
+    for (int64_t k = 0; k < d->n * out; k++)
+        y[k] = (float)ay[k];
+    for (int64_t k = 0; k < d->n * in; k++)
+        dx[k] = (float)adx[k];
+    for (int64_t k = 0; k < nw; k++)
+        dw[k] = (float)adw[k];
+    for (int64_t o = 0; o < d->o; o++) {
+        double s = 0.0;
+        for (int64_t n = 0; n < d->n; n++)
+            for (int64_t p = 0; p < d->oh * d->ow; p++)
+                s += gy[n * out + o * d->oh * d->ow + p];
+        db[o] = (float)s;
+    }
+    free(ay);
+    free(adx);
+    free(adw);
+}
+
+/* Batches big enough to split over threads, uneven image groups for the
+   weight gradient, the copy-free 1x1 path and strided/dilated kernels:
+   every thread count gives the same bits, and they match the plain loops.
+   Two backward calls accumulate. */
+static void test_conv_threads_match_reference(void **state)
+{
+    (void)state;
+    static const conv_dims dims[] = {
+        /* n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw */
+        {7, 8, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0},
+        {5, 16, 24, 24, 32, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0},
+        {3, 6, 17, 19, 10, 3, 2, 2, 1, 2, 0, 1, 2, 0, 0},
+        {19, 4, 9, 9, 24, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0},
+        {1, 16, 20, 20, 32, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, /* one image: threads inside the GEMMs */
+        {2, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, /* fewer images than threads */
+    };
+    int saved = nn_get_num_threads();
+    for (size_t k = 0; k < sizeof dims / sizeof *dims; k++) {
+        conv_dims d = dims[k];
+        d.oh = (d.h + 2 * d.ph - d.dh * (d.kh - 1) - 1) / d.sh + 1;
+        d.ow = (d.w + 2 * d.pw - d.dw * (d.kw - 1) - 1) / d.sw + 1;
+        nn_conv2d_opts o = {.in_channels = d.c, .out_channels = d.o, .kernel_h = (int)d.kh,
+                            .kernel_w = (int)d.kw, .stride_h = (int)d.sh, .stride_w = (int)d.sw,
+                            .pad_h = (int)d.ph, .pad_w = (int)d.pw, .dilation_h = (int)d.dh,
+                            .dilation_w = (int)d.dw, .bias = true};
+        nn_tensor *x = random_input(NN_SHAPE(d.n, d.c, d.h, d.w), 40 + (unsigned)k);
+        nn_tensor *gy = random_input(NN_SHAPE(d.n, d.o, d.oh, d.ow), 50 + (unsigned)k);
+        int64_t ny = nn_tensor_numel(gy), nx = nn_tensor_numel(x), nw = d.o * d.c * d.kh * d.kw;
+        float *want = malloc((size_t)(ny + nx + nw + d.o) * sizeof(float));
+        float *first = malloc((size_t)(ny + nx + nw + d.o) * sizeof(float));
+        assert_true(want && first);
+        nn_module *ms[3];
+        for (int t = 1; t <= 3; t++) {
+            assert_int_equal(nn_set_num_threads(t), NN_OK);
+            nn_manual_seed(100 + k); /* the same initial weights for every thread count */
+            nn_module *m = ms[t - 1] = nn_conv2d_ex(&o);
+            assert_non_null(m);
+            nn_param *p = params_of(m, 2);
+            if (t == 1)
+                conv_reference(&d, x->data, p[0].value->data, p[1].value->data, gy->data, want,
+                               want + ny, want + ny + nx, want + ny + nx + nw);
+            nn_tensor *y = nn_forward(m, x);
+            assert_non_null(y);
+            assert_close(y->data, want, ny, 1e-4, 1e-4);
+            nn_tensor *dx = nn_backward(m, gy);
+            assert_non_null(dx);
+            assert_close(dx->data, want + ny, nx, 1e-4, 1e-4);
+            assert_close(p[0].grad->data, want + ny + nx, nw, 1e-4, 1e-4);
+            assert_close(p[1].grad->data, want + ny + nx + nw, d.o, 1e-4, 1e-4);
+            if (t == 1) {
+                memcpy(first, y->data, (size_t)ny * sizeof(float));
+                memcpy(first + ny, dx->data, (size_t)nx * sizeof(float));
+                memcpy(first + ny + nx, p[0].grad->data, (size_t)nw * sizeof(float));
+                memcpy(first + ny + nx + nw, p[1].grad->data, (size_t)d.o * sizeof(float));
+            } else {
+                assert_memory_equal(dx->data, first + ny, (size_t)nx * sizeof(float));
+                assert_memory_equal(y->data, first, (size_t)ny * sizeof(float));
+                assert_memory_equal(p[0].grad->data, first + ny + nx, (size_t)nw * sizeof(float));
+                assert_memory_equal(p[1].grad->data, first + ny + nx + nw, (size_t)d.o * sizeof(float));
+            }
+            /* a second backward adds the same gradient again */
+            assert_non_null(nn_backward(m, gy));
+            for (int64_t i = 0; i < nw; i++)
+                want[ny + nx + i] *= 2.0f;
+            for (int64_t i = 0; i < d.o; i++)
+                want[ny + nx + nw + i] *= 2.0f;
+            assert_close(p[0].grad->data, want + ny + nx, nw, 1e-4, 1e-4);
+            assert_close(p[1].grad->data, want + ny + nx + nw, d.o, 1e-4, 1e-4);
+            for (int64_t i = 0; i < nw; i++)
+                want[ny + nx + i] *= 0.5f;
+            for (int64_t i = 0; i < d.o; i++)
+                want[ny + nx + nw + i] *= 0.5f;
+            if (t == 2)
+                steady_state(m, x, gy);
+        }
+        for (int t = 0; t < 3; t++)
+            nn_module_free(ms[t]);
+        free(want);
+        free(first);
+        nn_tensor_free(x);
+        nn_tensor_free(gy);
+    }
+    assert_int_equal(nn_set_num_threads(saved), NN_OK);
+}
+
 /* --- Sigmoid, Tanh (and ReLU's aliasing) -------------------------------- */
 
 typedef struct {
@@ -852,6 +988,7 @@ int main(void)
         cmocka_unit_test(test_conv_zero_batch),
         cmocka_unit_test(test_conv_errors),
         cmocka_unit_test(test_conv_steady_state),
+        cmocka_unit_test(test_conv_threads_match_reference),
         cmocka_unit_test(test_activations_match_torch),
         cmocka_unit_test(test_sigmoid_extremes),
         cmocka_unit_test(test_activations_finite_differences),

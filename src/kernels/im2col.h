@@ -18,7 +18,8 @@ typedef struct {
 void nn_im2col(const nn_conv_geometry *g, const float *image, float *col);
 
 /* The adjoint of nn_im2col: ADDS every col entry into the image pixel it
-   was read from (padding entries are dropped). */
-void nn_col2im(const nn_conv_geometry *g, const float *col, float *image);
+   was read from, in col's row-major order (padding entries are dropped).
+   col is scratch: its padding entries may be overwritten with zeros. */
+void nn_col2im(const nn_conv_geometry *g, float *col, float *image);
 
 #endif

@@ -20,4 +20,9 @@ void nn_gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                  int64_t ldc);
 
+/* ReLU: y = max{0, x} (NaN stays NaN, -0 stays -0, as torch.relu);
+   backward: dx = g where y > 0, else 0. Both may run in place. */
+void nn_relu_kernel(const float *x, float *y, int64_t n);
+void nn_relu_backward_kernel(const float *y, const float *g, float *dx, int64_t n);
+
 #endif

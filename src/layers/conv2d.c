@@ -2,10 +2,39 @@
    y[o] = b[o] + sum_{c,i,j} W[o,c,i,j] x[c, oy*sh - ph + i*dh, ox*sw - pw + j*dw],
    computed as Y[O, L] = W[O, C*kh*kw] * im2col(x)[C*kh*kw, L] (L = out_h*out_w).
    Backward: dW += dY im2col(x)^T;  db += sum of dY over images and pixels;
-   dx = col2im(W^T dY). */
+   dx = col2im(W^T dY).
+
+   One image at a time: its im2col matrix stays in cache between the
+   im2col and the GEMM that reads it (folding the whole batch into one GEMM
+   makes a matrix of batch times that size and was slower here), and the
+   scratch never exceeds one image's matrix per thread. With several
+   threads the images are split among them, each running its own
+   single-threaded GEMMs (one wake-up per layer instead of per GEMM); a
+   single image leaves the splitting to the GEMM.
+   The weight gradient is a sum over images: it is summed per fixed group
+   of images, then the groups in order, so its bits do not depend on how
+   the groups were spread over threads.
+
+   The weights are packed for the GEMM micro-kernel once per call
+   (kernels/conv_gemm.c), not once per image as nn_gemm would. The bias
+   rides in the GEMMs: im2col gets an extra row of ones and the
+   weights an extra column holding b, so the forward GEMM adds b without a
+   separate pass (and writes y without reading it). */
+#include <string.h>
+
+#include "kernels/conv_gemm.h"
+#include "kernels/elementwise.h"
 #include "kernels/im2col.h"
 #include "kernels/kernels.h"
 #include "module_impl.h"
+#include "parallel_impl.h"
+
+/* Groups of images the weight gradient is summed in (at most). */
+#define CONV_MAX_GROUPS 16
+/* Floats the groups' partial weight gradients may take together (at most). */
+#define CONV_PARTIAL_BUDGET ((int64_t)1 << 22)
+/* Layer calls with fewer multiply-adds stay on the calling thread. */
+#define CONV_PARALLEL_MIN_MACS ((double)(1 << 20))
 
 typedef struct {
     nn_module base;
@@ -15,17 +44,64 @@ typedef struct {
     nn_tensor input;        /* dense view of that forward's input */
     nn_tensor x_copy;       /* owned dense copy when the input was strided */
     nn_tensor out;          /* forward result */
-    nn_tensor col;          /* im2col scratch, one image */
+    nn_tensor col;          /* per worker: one image's im2col matrix, a B panel */
+    nn_tensor w_bias;       /* [W | b], the forward GEMM's left operand when biased */
+    nn_tensor w_packed;     /* that operand (backward: W^T) packed for the micro-kernel */
+    nn_tensor partial;      /* per image group: [dW | db] of its images */
     nn_tensor g_keep;       /* dense view of grad_out during backward */
     nn_tensor g_copy;       /* owned dense copy when grad_out is strided */
     nn_tensor grad;         /* dL/dx */
 } conv2d;
+
+/* What the per-image workers share. */
+typedef struct {
+    const nn_conv_geometry *g;
+    int64_t batch, oc, rows, pixels, in_size, groups;
+    int64_t ones;   /* 1 when the columns carry a row of ones for the bias */
+    bool identity;
+    const nn_gemm_arch *arch;
+    const float *w_packed;
+    const float *x, *w, *b, *dy;
+    float *y, *col, *dx, *dw, *db, *partial;
+} conv_job;
 
 /* A 1x1 kernel with unit stride and no padding reads the image as it is. */
 static bool im2col_is_identity(const nn_conv_geometry *g)
 {
     return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
            g->pad_h == 0 && g->pad_w == 0;
+}
+
+/* Threads that take whole images (or image groups): up to one per unit
+   when the call is worth waking them. A single image runs on the calling
+   thread and its GEMMs split themselves over the threads. */
+static int image_workers(int64_t units, const conv_job *j)
+{
+    int threads = nn_get_num_threads();
+    double macs = (double)j->batch * (double)j->oc * (double)j->pixels * (double)j->rows;
+    if (j->batch < 2 || threads <= 1 || macs < CONV_PARALLEL_MIN_MACS)
+        return 1;
+    return units < threads ? (int)units : threads;
+}
+
+/* Whether the weights are packed once for all images (units: images, or
+   backward's image groups): with two or more. A single unit takes nn_gemm,
+   which splits each product over the threads. A function of the batch and
+   the layer only, so the bits never depend on the thread count. */
+static bool packs_weights(int64_t units)
+{
+    return units >= 2;
+}
+
+/* C[M, N] = op(W) B + beta C, op(W) the forward's [W | b] or W
+   (M = out_channels) or the backward's W^T (trans). */
+static void weights_times(const conv_job *j, bool trans, int64_t M, int64_t N, int64_t K,
+                          const float *B, float beta, float *C, float *panel)
+{
+    if (j->w_packed)
+        nn_conv_gemm(j->arch, M, N, K, j->w_packed, B, N, beta, C, N, panel);
+    else
+        nn_gemm(trans, false, M, N, K, 1.0f, j->w, trans ? M : K, B, N, beta, C, N);
 }
 
 /* Validates x and fills the geometry; NN_OK or a recorded error. */
@@ -79,6 +155,58 @@ static int out_shape(const conv2d *c, const nn_conv_geometry *g, int64_t batch, 
     return k;
 }
 
+/* The matrix the GEMMs read for image n: the image itself, or its im2col
+   (plus the row of ones) in this worker's scratch. */
+static const float *columns_of(const conv_job *j, int64_t n, float *col)
+{
+    const float *image = j->x + n * j->in_size;
+    if (j->identity)
+        return image;
+    nn_im2col(j->g, image, col);
+    if (j->ones)
+        nn_ew_fill(col + j->rows * j->pixels, j->pixels, 1.0f);
+    return col;
+}
+
+/* Scratch floats per worker: one image's columns (and the row of ones). */
+static int64_t col_floats(const conv_job *j)
+{
+    return j->identity ? 0 : (j->rows + j->ones) * j->pixels;
+}
+
+/* ... then the B panel of the packed-weight GEMMs (K: forward or backward).
+   INT64_MAX when that does not fit (an empty batch allows any image size):
+   the scratch's resize then fails cleanly. */
+static int64_t worker_floats(const conv_job *j)
+{
+    int64_t kf = nn_conv_gemm_b_floats(j->arch, j->rows + j->ones);
+    int64_t kb = nn_conv_gemm_b_floats(j->arch, j->oc), cols, total;
+    if (j->identity)
+        cols = 0;
+    else if (nn_mul_overflows(j->rows + j->ones, j->pixels, &cols))
+        return INT64_MAX;
+    if (__builtin_add_overflow(cols, kf > kb ? kf : kb, &total))
+        return INT64_MAX;
+    return total;
+}
+
+/* Y_n = [W | b] [col_n; 1]; without the row of ones (1x1 kernels read the
+   image itself) the output starts as the bias and the GEMM adds to it. */
+static void forward_images(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const conv_job *j = ctx;
+    float *col = j->col + tid * worker_floats(j), *panel = col + col_floats(j);
+    int64_t k = j->rows + j->ones;
+    bool bias_first = j->b && !j->ones;
+    for (int64_t n = begin; n < end; n++) {
+        const float *src = columns_of(j, n, col);
+        float *y = j->y + n * j->oc * j->pixels;
+        for (int64_t o = 0; bias_first && o < j->oc; o++)
+            nn_ew_fill(y + o * j->pixels, j->pixels, j->b[o]);
+        weights_times(j, false, j->oc, j->pixels, k, src, bias_first ? 1.0f : 0.0f, y, panel);
+    }
+}
+
 static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
 {
     conv2d *c = (conv2d *)m;
@@ -87,14 +215,22 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
     if (conv_geometry_of(c, x, &g, &batch) < 0)
         return NULL;
     int ndim = out_shape(c, &g, batch, x->ndim, shape);
-    int64_t rows = g.channels * g.kernel_h * g.kernel_w, pixels = g.out_h * g.out_w;
+    conv_job j = {.g = &g, .batch = batch, .oc = c->o.out_channels,
+                  .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
+                  .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
+    j.ones = c->o.bias && !j.identity;
+    j.arch = nn_gemm_current_arch();
+    int workers = image_workers(batch, &j);
     /* x may be our own output slot: pin its storage while resizing that.
        Every allocation comes before the first change, so that a failure
        leaves the last forward (its output and what backward uses) intact. */
     nn_tensor src = {0};
     nn_tensor_retain_into(&src, x);
     if (nn_tensor_reserve_dense(&c->x_copy, &src) < 0 ||
-        (!im2col_is_identity(&g) && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0) ||
+        (j.batch > 0 && nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0) ||
+        (packs_weights(batch) &&
+         nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.oc, j.rows + j.ones)), NULL) < 0) ||
+        (j.ones && nn_tensor_resize(&c->w_bias, NN_SHAPE(j.oc, j.rows + 1), NULL) < 0) ||
         nn_tensor_resize(&c->out, ndim, shape, &src) < 0) {
         nn_tensor_release(&src);
         return NULL;
@@ -103,23 +239,81 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
     nn_tensor_release(&src);
     c->geom = g;
     c->batch = batch;
-    const int64_t oc = c->o.out_channels, in_size = g.channels * g.h * g.w;
-    const float *w = m->params[0].value->data;
-    const float *b = c->o.bias ? m->params[1].value->data : NULL;
-    for (int64_t n = 0; n < batch; n++) {
-        const float *image = c->input.data + n * in_size;
-        float *y = c->out.data + n * oc * pixels;
-        const float *col = image;
-        if (!im2col_is_identity(&g)) {
-            nn_im2col(&g, image, c->col.data);
-            col = c->col.data;
+    j.x = c->input.data;
+    j.w = m->params[0].value->data;
+    j.b = c->o.bias ? m->params[1].value->data : NULL;
+    if (j.ones) { /* [W | b] */
+        for (int64_t o = 0; o < j.oc; o++) {
+            memcpy(c->w_bias.data + o * (j.rows + 1), j.w + o * j.rows, (size_t)j.rows * sizeof(float));
+            c->w_bias.data[o * (j.rows + 1) + j.rows] = j.b[o];
         }
-        nn_gemm(false, false, oc, pixels, rows, 1.0f, w, rows, col, pixels, 0.0f, y, pixels);
-        for (int64_t o = 0; b && o < oc; o++)
-            for (int64_t p = 0; p < pixels; p++)
-                y[o * pixels + p] += b[o];
+        j.w = c->w_bias.data;
     }
+    if (packs_weights(batch)) {
+        nn_conv_gemm_pack_a(j.arch, false, j.oc, j.rows + j.ones, j.w, j.rows + j.ones, c->w_packed.data);
+        j.w_packed = c->w_packed.data;
+    }
+    j.y = c->out.data;
+    j.col = c->col.data;
+    if (workers > 1)
+        nn_parallel_for(batch, 1, workers, forward_images, &j);
+    else
+        forward_images(&j, 0, batch, 0);
     return &c->out;
+}
+
+/* Images [first, end) of group k (groups split the batch evenly). */
+static void group_range(const conv_job *j, int64_t k, int64_t *first, int64_t *end)
+{
+    *first = j->batch * k / j->groups;
+    *end = j->batch * (k + 1) / j->groups;
+}
+
+/* Per image of group k: dW_k += dY col^T, db_k += sum of dY over pixels
+   (a ones column in the GEMM would cost a whole extra register tile of
+   columns), dx = col2im(W^T dY). The group's first image overwrites its
+   partial sums [dW_k | db_k]. */
+static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const conv_job *j = ctx;
+    const int64_t oc = j->oc, rows = j->rows, pixels = j->pixels;
+    const int64_t ldp = rows + (j->db ? 1 : 0); /* a partial's row: dW's, then db's */
+    float *col = j->col + tid * worker_floats(j), *panel = col + col_floats(j);
+    for (int64_t k = begin; k < end; k++) {
+        float *part = j->partial + k * oc * ldp;
+        int64_t first, stop;
+        group_range(j, k, &first, &stop);
+        for (int64_t n = first; n < stop; n++) {
+            float beta = n == first ? 0.0f : 1.0f;
+            const float *dy = j->dy + n * oc * pixels;
+            float *dx = j->dx + n * j->in_size;
+            const float *src = columns_of(j, n, col);
+            nn_gemm(false, true, oc, rows, pixels, 1.0f, dy, pixels, src, pixels, beta, part, ldp);
+            for (int64_t o = 0; j->db && o < oc; o++) {
+                float sum = nn_ew_sum(dy + o * pixels, pixels);
+                part[o * ldp + rows] = n == first ? sum : part[o * ldp + rows] + sum;
+            }
+            /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
+            if (j->identity) {
+                weights_times(j, true, rows, pixels, oc, dy, 0.0f, dx, panel);
+            } else {
+                weights_times(j, true, rows, pixels, oc, dy, 0.0f, col, panel);
+                nn_ew_fill(dx, j->in_size, 0.0f);
+                nn_col2im(j->g, col, dx);
+            }
+        }
+    }
+}
+
+/* Groups for the weight-gradient sum: a function of the batch and the
+   layer only, never of the thread count. */
+static int64_t gradient_groups(int64_t batch, int64_t grad_floats)
+{
+    int64_t groups = batch < CONV_MAX_GROUPS ? batch : CONV_MAX_GROUPS;
+    int64_t fit = CONV_PARTIAL_BUDGET / grad_floats;
+    if (groups > fit)
+        groups = fit;
+    return groups < 1 ? 1 : groups;
 }
 
 static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
@@ -140,48 +334,51 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
         return nn_fail_null(NN_ESHAPE, "nn_backward: Conv2d(in_channels=%lld) expected grad_out of shape %s, got %s",
                             (long long)c->o.in_channels, nn_shape_str(ndim, want, a),
                             nn_tensor_shape_str(gy, s));
-    int64_t rows = g.channels * g.kernel_h * g.kernel_w, pixels = g.out_h * g.out_w;
-    bool identity = im2col_is_identity(&g);
+    conv_job j = {.g = &g, .batch = c->batch, .oc = c->o.out_channels,
+                  .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
+                  .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
+    j.ones = c->o.bias && !j.identity;
+    j.arch = nn_gemm_current_arch();
+    int64_t ldp = j.rows + (c->o.bias ? 1 : 0), grad_floats = j.oc * ldp;
+    j.groups = gradient_groups(j.batch, grad_floats);
+    int workers = image_workers(j.groups, &j);
     if (c->grad.storage == x->storage) /* forward was fed our own dx */
         nn_tensor_release(&c->grad);
     /* gy may be our own dx slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->g_keep, &c->g_copy, gy) < 0)
         return NULL;
     /* the scratch first: once dx is resized nothing may fail */
-    if ((!identity && nn_tensor_resize(&c->col, NN_SHAPE(rows, pixels), NULL) < 0) ||
+    if ((j.batch > 0 && nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0) ||
+        (packs_weights(j.groups) &&
+         nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.rows, j.oc)), NULL) < 0) ||
+        nn_tensor_resize(&c->partial, NN_SHAPE(j.groups, grad_floats), NULL) < 0 ||
         nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0) {
         nn_tensor_release(&c->g_keep);
         return NULL;
     }
-    const int64_t oc = c->o.out_channels, in_size = g.channels * g.h * g.w;
-    const float *w = m->params[0].value->data;
-    float *dw = m->params[0].grad->data;
-    float *db = c->o.bias ? m->params[1].grad->data : NULL;
-    for (int64_t n = 0; n < c->batch; n++) {
-        const float *image = x->data + n * in_size;
-        const float *dy = c->g_keep.data + n * oc * pixels;
-        float *dx = c->grad.data + n * in_size;
-        const float *col = image;
-        if (!identity) {
-            nn_im2col(&g, image, c->col.data);
-            col = c->col.data;
-        }
-        /* dW[O, rows] += dY[O, L] col^T[L, rows] */
-        nn_gemm(false, true, oc, rows, pixels, 1.0f, dy, pixels, col, pixels, 1.0f, dw, rows);
-        for (int64_t o = 0; db && o < oc; o++) {
-            float sum = 0.0f;
-            for (int64_t p = 0; p < pixels; p++)
-                sum += dy[o * pixels + p];
-            db[o] += sum;
-        }
-        /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
-        if (identity) {
-            nn_gemm(true, false, rows, pixels, oc, 1.0f, w, rows, dy, pixels, 0.0f, dx, pixels);
-        } else {
-            nn_gemm(true, false, rows, pixels, oc, 1.0f, w, rows, dy, pixels, 0.0f, c->col.data, pixels);
-            for (int64_t i = 0; i < in_size; i++)
-                dx[i] = 0.0f;
-            nn_col2im(&g, c->col.data, dx);
+    j.x = x->data;
+    j.w = m->params[0].value->data;
+    if (packs_weights(j.groups)) {
+        nn_conv_gemm_pack_a(j.arch, true, j.rows, j.oc, j.w, j.rows, c->w_packed.data); /* W^T */
+        j.w_packed = c->w_packed.data;
+    }
+    j.dy = c->g_keep.data;
+    j.dx = c->grad.data;
+    j.col = c->col.data;
+    j.dw = m->params[0].grad->data;
+    j.db = c->o.bias ? m->params[1].grad->data : NULL;
+    j.partial = c->partial.data;
+    if (workers > 1)
+        nn_parallel_for(j.groups, 1, workers, backward_groups, &j);
+    else
+        backward_groups(&j, 0, j.groups, 0);
+    /* the groups' partial sums, in group order */
+    for (int64_t k = 0; k < j.groups && j.batch > 0; k++) {
+        const float *p = j.partial + k * grad_floats;
+        for (int64_t o = 0; o < j.oc; o++) {
+            nn_ew_add(j.dw + o * j.rows, p + o * ldp, j.rows);
+            if (j.db)
+                j.db[o] += p[o * ldp + j.rows];
         }
     }
     nn_tensor_release(&c->g_keep); /* no need to pin the caller's storage */
@@ -217,6 +414,9 @@ static void conv_destroy(nn_module *m)
     nn_tensor_release(&c->x_copy);
     nn_tensor_release(&c->out);
     nn_tensor_release(&c->col);
+    nn_tensor_release(&c->partial);
+    nn_tensor_release(&c->w_bias);
+    nn_tensor_release(&c->w_packed);
     nn_tensor_release(&c->g_keep);
     nn_tensor_release(&c->g_copy);
     nn_tensor_release(&c->grad);

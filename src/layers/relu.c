@@ -1,4 +1,6 @@
 /* ReLU: f(x) = max{0, x};  df/dx = 1 where x > 0 (0 at the kink, as PyTorch). */
+#include "kernels/elementwise.h"
+#include "kernels/kernels.h"
 #include "module_impl.h"
 
 typedef struct {
@@ -19,11 +21,14 @@ static nn_tensor *relu_forward(nn_module *m, const nn_tensor *x)
         return NULL;
     }
     float *y = r->out.data;
-    nn_tensor_gather(&src, y);
-    nn_tensor_release(&src);
     int64_t n = nn_tensor_numel(&r->out);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = y[i] < 0.0f ? 0.0f : y[i]; /* NaN stays NaN, as in torch */
+    if (nn_tensor_is_contiguous(&src)) {
+        nn_ew_run_unary(nn_relu_kernel, src.data, y, n); /* one pass, in place when src is out */
+    } else {
+        nn_tensor_gather(&src, y);
+        nn_ew_run_unary(nn_relu_kernel, y, y, n);
+    }
+    nn_tensor_release(&src);
     return &r->out;
 }
 
@@ -43,12 +48,14 @@ static nn_tensor *relu_backward(nn_module *m, const nn_tensor *g)
         return NULL;
     }
     float *dx = r->grad.data;
-    nn_tensor_gather(&src, dx);
-    nn_tensor_release(&src);
-    const float *y = r->out.data;
     int64_t n = nn_tensor_numel(&r->grad);
-    for (int64_t i = 0; i < n; i++)
-        dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
+    if (nn_tensor_is_contiguous(&src)) {
+        nn_ew_run_binary(nn_relu_backward_kernel, r->out.data, src.data, dx, n);
+    } else {
+        nn_tensor_gather(&src, dx);
+        nn_ew_run_binary(nn_relu_backward_kernel, r->out.data, dx, dx, n);
+    }
+    nn_tensor_release(&src);
     return &r->grad;
 }
 

@@ -1,6 +1,5 @@
 /* Sigmoid: f(x) = 1 / (1 + exp(-x));  df/dx = f(x) (1 - f(x)), from the cached output. */
-#include <math.h>
-
+#include "kernels/elementwise.h"
 #include "module_impl.h"
 
 typedef struct {
@@ -8,15 +7,6 @@ typedef struct {
     nn_tensor out;  /* forward result; backward reads it */
     nn_tensor grad; /* dL/dx */
 } sigmoid;
-
-/* Never exponentiates a large positive number: exp(-|x|) is in (0, 1]. */
-static float stable_sigmoid(float x)
-{
-    if (x >= 0.0f)
-        return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
-}
 
 static nn_tensor *sigmoid_forward(nn_module *m, const nn_tensor *x)
 {
@@ -29,11 +19,13 @@ static nn_tensor *sigmoid_forward(nn_module *m, const nn_tensor *x)
         return NULL;
     }
     float *y = s->out.data;
-    nn_tensor_gather(&src, y);
+    const float *in = src.data; /* read in place when dense, else gathered into y first */
+    if (!nn_tensor_is_contiguous(&src)) {
+        nn_tensor_gather(&src, y);
+        in = y;
+    }
+    nn_ew_run_unary(nn_ew_sigmoid, in, y, nn_tensor_numel(&s->out));
     nn_tensor_release(&src);
-    int64_t n = nn_tensor_numel(&s->out);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = stable_sigmoid(y[i]);
     return &s->out;
 }
 
@@ -53,12 +45,13 @@ static nn_tensor *sigmoid_backward(nn_module *m, const nn_tensor *g)
         return NULL;
     }
     float *dx = s->grad.data;
-    nn_tensor_gather(&src, dx);
+    const float *g_in = src.data;
+    if (!nn_tensor_is_contiguous(&src)) {
+        nn_tensor_gather(&src, dx);
+        g_in = dx;
+    }
+    nn_ew_run_binary(nn_ew_sigmoid_grad, s->out.data, g_in, dx, nn_tensor_numel(&s->grad));
     nn_tensor_release(&src);
-    const float *y = s->out.data;
-    int64_t n = nn_tensor_numel(&s->grad);
-    for (int64_t i = 0; i < n; i++)
-        dx[i] = dx[i] * (1.0f - y[i]) * y[i];
     return &s->grad;
 }
 

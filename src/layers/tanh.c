@@ -1,6 +1,5 @@
 /* Tanh: f(x) = tanh(x);  df/dx = 1 - f(x)^2, from the cached output. */
-#include <math.h>
-
+#include "kernels/elementwise.h"
 #include "module_impl.h"
 
 typedef struct {
@@ -20,11 +19,13 @@ static nn_tensor *tanh_forward(nn_module *m, const nn_tensor *x)
         return NULL;
     }
     float *y = t->out.data;
-    nn_tensor_gather(&src, y);
+    const float *in = src.data; /* read in place when dense, else gathered into y first */
+    if (!nn_tensor_is_contiguous(&src)) {
+        nn_tensor_gather(&src, y);
+        in = y;
+    }
+    nn_ew_run_unary(nn_ew_tanh, in, y, nn_tensor_numel(&t->out));
     nn_tensor_release(&src);
-    int64_t n = nn_tensor_numel(&t->out);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = tanhf(y[i]);
     return &t->out;
 }
 
@@ -44,12 +45,13 @@ static nn_tensor *tanh_backward(nn_module *m, const nn_tensor *g)
         return NULL;
     }
     float *dx = t->grad.data;
-    nn_tensor_gather(&src, dx);
+    const float *g_in = src.data;
+    if (!nn_tensor_is_contiguous(&src)) {
+        nn_tensor_gather(&src, dx);
+        g_in = dx;
+    }
+    nn_ew_run_binary(nn_ew_tanh_grad, t->out.data, g_in, dx, nn_tensor_numel(&t->grad));
     nn_tensor_release(&src);
-    const float *y = t->out.data;
-    int64_t n = nn_tensor_numel(&t->grad);
-    for (int64_t i = 0; i < n; i++)
-        dx[i] = dx[i] * (1.0f - y[i] * y[i]);
     return &t->grad;
 }
 
