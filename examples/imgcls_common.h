@@ -17,7 +17,7 @@
 
 typedef struct {
     const char *data, *svg, *save, *resume;
-    long epochs, batch_size, limit;
+    long epochs, batch_size, limit, threads; /* threads 0: the library's default */
     unsigned long long seed;
     float lr;
 } run_opts;
@@ -26,7 +26,7 @@ static void usage(const char *prog, const run_opts *d, FILE *f)
 {
     fprintf(f,
             "usage: %s [--data DIR] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n"
-            "          [--limit N] [--svg FILE] [--save PATH] [--resume PATH]\n"
+            "          [--limit N] [--svg FILE] [--save PATH] [--resume PATH] [--threads N]\n"
             "  --data DIR      dataset directory (default %s)\n"
             "  --epochs N      passes over the training set (default %ld)\n"
             "  --batch-size N  images per step (default %ld)\n"
@@ -37,7 +37,9 @@ static void usage(const char *prog, const run_opts *d, FILE *f)
             "  --save PATH     checkpoint after every epoch: the model in PATH (safetensors, loads in\n"
             "                  PyTorch), the Adam state in PATH.optim, the epoch and generator in PATH.state\n"
             "  --resume PATH   continue from a --save checkpoint up to --epochs (the learning rate\n"
-            "                  comes from the checkpoint; pass the same --data, --limit and --batch-size)\n",
+            "                  comes from the checkpoint; pass the same --data, --limit and --batch-size)\n"
+            "  --threads N     threads for the large kernels (default: NN_NUM_THREADS, else all cores;\n"
+            "                  results are identical for any N)\n",
             prog, d->data, d->epochs, d->batch_size, d->seed, (double)d->lr, d->svg);
 }
 
@@ -79,6 +81,8 @@ static void parse_args(int argc, char **argv, run_opts *o)
             o->epochs = parse_long(argv[0], a, v, 1);
         else if (!strcmp(a, "--batch-size"))
             o->batch_size = parse_long(argv[0], a, v, 1);
+        else if (!strcmp(a, "--threads"))
+            o->threads = parse_long(argv[0], a, v, 1);
         else if (!strcmp(a, "--limit"))
             o->limit = parse_long(argv[0], a, v, 1);
         else if (!strcmp(a, "--seed"))
@@ -404,6 +408,10 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
                const char *install_hint, const char *title, const char *const names[10])
 {
     nn_dataset train = {0}, test = {0};
+    if (o->threads && nn_set_num_threads((int)(o->threads < 1000000 ? o->threads : 1000000)) < 0) {
+        fprintf(stderr, "--threads %ld: %s\n", o->threads, nn_last_error());
+        return 2;
+    }
     if (load(o->data, true, &train) < 0 || load(o->data, false, &test) < 0) {
         fprintf(stderr, "cannot load the dataset: %s\n%s\n", nn_last_error(), install_hint);
         nn_dataset_free(&train);
@@ -416,6 +424,7 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
     printf("%lld training and %lld test images of shape [%lld, %lld, %lld]\n", (long long)train.images->shape[0],
            (long long)test.images->shape[0], (long long)train.images->shape[1], (long long)train.images->shape[2],
            (long long)train.images->shape[3]);
+    printf("threads: %d\n", nn_get_num_threads());
     nn_module_print(net, stdout);
     fflush(stdout); /* before the progress lines on stderr */
     nn_loss *ce = nn_cross_entropy_loss();

@@ -68,7 +68,7 @@ static void test_fashion_mnist_tiny_run(void **state)
     snprintf(args, sizeof args, "--data tests/fixtures/data/mnist_gz --epochs 2 --batch-size 8 --seed 3 --svg %s", svg);
     result r = run("fashion_mnist", args);
     assert_int_equal(r.status, 0);
-    expect_in(&r, "20 training and 6 test images of shape [1, 28, 28]");
+    expect_in(&r, "20 training and 6 test images of shape [1, 28, 28]\nthreads: ");
     expect_in(&r, "(2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)");
     expect_in(&r, "(6): Flatten(start_dim=1, end_dim=-1)");
     assert_int_equal(count_of(r.out, "test accuracy: 0."), 2);
@@ -92,6 +92,10 @@ static void test_fashion_mnist_errors(void **state)
     r = run("fashion_mnist", "--epochs 0");
     assert_int_equal(r.status, 2);
     expect_in(&r, "--epochs expects an integer >= 1");
+    free(r.out);
+    r = run("fashion_mnist", "--threads 300");
+    assert_int_equal(r.status, 2);
+    expect_in(&r, "--threads 300: nn_set_num_threads: expected a thread count in [1, 256], got 300");
     free(r.out);
     r = run("fashion_mnist", "--bogus 1");
     assert_int_equal(r.status, 2);
@@ -150,7 +154,7 @@ static void test_fashion_mnist_save_resume(void **state)
     const char *data = "--data tests/fixtures/data/mnist_gz --batch-size 8 --seed 5 --svg /dev/null";
     snprintf(a, sizeof a, "%s/straight", tmp);
     snprintf(b, sizeof b, "%s/resumed", tmp);
-    snprintf(args, sizeof args, "%s --epochs 3 --save %s", data, a);
+    snprintf(args, sizeof args, "%s --epochs 3 --threads 1 --save %s", data, a);
     result straight = run("fashion_mnist", args);
     assert_int_equal(straight.status, 0);
     expect_in(&straight, "checkpoint: ");
@@ -158,7 +162,7 @@ static void test_fashion_mnist_save_resume(void **state)
     result r = run("fashion_mnist", args);
     assert_int_equal(r.status, 0);
     free(r.out);
-    snprintf(args, sizeof args, "%s --epochs 3 --resume %s --save %s", data, b, b);
+    snprintf(args, sizeof args, "%s --epochs 3 --threads 2 --resume %s --save %s", data, b, b); /* any thread count */
     r = run("fashion_mnist", args);
     assert_int_equal(r.status, 0);
     expect_in(&r, "after epoch 1");
