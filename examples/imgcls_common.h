@@ -300,7 +300,9 @@ static int write_svg(const char *path, const curves *c, const char *title)
    the epoch finished and the generator state, which the next epoch's
    shuffle draws from). nn_save / nn_optim_save replace their files
    atomically; PATH.state is written last, the same way, so it never names
-   an epoch whose model and optimizer are not on disk yet. */
+   an epoch whose model and optimizer are not on disk yet. (The three are
+   not replaced as one: a crash between two replacements can leave the
+   model or the Adam state one epoch ahead of PATH.state.) */
 #define STATE_HEADER "libnn-imgcls-checkpoint 1"
 
 static bool side_path(char *buf, size_t size, const char *path, const char *suffix)
@@ -376,7 +378,8 @@ static long read_state(const char *path, uint8_t rng[NN_RANDOM_STATE_BYTES])
     for (size_t i = 0; ok && i < NN_RANDOM_STATE_BYTES; i++) {
         int hi = hex_digit(fgetc(f)), lo = hex_digit(fgetc(f));
         ok = hi >= 0 && lo >= 0;
-        rng[i] = (uint8_t)(hi << 4 | lo);
+        if (ok)
+            rng[i] = (uint8_t)(hi << 4 | lo);
     }
     ok = ok && fgetc(f) == '\n' && fgetc(f) == EOF;
     fclose(f);
