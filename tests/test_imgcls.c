@@ -159,6 +159,36 @@ static void test_maxpool_nan_propagates(void **state)
     nn_module_free(m);
 }
 
+/* NaNs at every tap of 2x2 windows (and two in one window): the same NaN
+   outputs and the same winners (dL/dx) as PyTorch, with 1 and 2 threads. */
+static void test_maxpool_nan_matches_torch(void **state)
+{
+    (void)state;
+    int saved = nn_get_num_threads();
+    for (int t = 1; t <= 2; t++) {
+        assert_int_equal(nn_set_num_threads(t), NN_OK);
+        nn_module *m = nn_maxpool2d(2, 0);
+        nn_tensor *x = nn_tensor_from(mp_nan_x, NN_SHAPE(1, 2, 4, 10));
+        nn_tensor *y = nn_forward(m, x);
+        assert_non_null(y);
+        int64_t ny = nn_tensor_numel(y);
+        assert_int_equal(ny, sizeof mp_nan_y / sizeof *mp_nan_y);
+        for (int64_t i = 0; i < ny; i++) {
+            assert_int_equal(isnan(y->data[i]), isnan(mp_nan_y[i]));
+            if (!isnan(mp_nan_y[i]))
+                assert_true(y->data[i] == mp_nan_y[i]);
+        }
+        nn_tensor *g = nn_tensor_from(mp_nan_g, y->ndim, y->shape);
+        nn_tensor *dx = nn_backward(m, g);
+        assert_non_null(dx);
+        assert_close(dx->data, mp_nan_dx, 80, 0, 0);
+        nn_tensor_free(g);
+        nn_tensor_free(x);
+        nn_module_free(m);
+    }
+    assert_int_equal(nn_set_num_threads(saved), NN_OK);
+}
+
 static void test_maxpool_finite_differences(void **state)
 {
     (void)state;
@@ -436,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_maxpool_matches_torch),
         cmocka_unit_test(test_maxpool_ties_take_first_index),
         cmocka_unit_test(test_maxpool_nan_propagates),
+        cmocka_unit_test(test_maxpool_nan_matches_torch),
         cmocka_unit_test(test_maxpool_finite_differences),
         cmocka_unit_test(test_maxpool_bad_input),
         cmocka_unit_test(test_flatten),
