@@ -62,7 +62,8 @@ static nn_tensor *linear_forward(nn_module *m, const nn_tensor *x)
     return &l->out;
 }
 
-static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
+/* need_dx false: the parameter gradients only (dx left as it was). */
+static nn_tensor *linear_backward_ex(nn_module *m, const nn_tensor *g, bool need_dx)
 {
     linear *l = (linear *)m;
     char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
@@ -87,10 +88,10 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
        that a failure leaves the last dx and the gradients as they were. */
     nn_tensor src = {0}, fresh = {0};
     nn_tensor_retain_into(&src, g);
-    bool on_input = l->grad.storage && l->grad.storage == x->storage;
+    bool on_input = need_dx && l->grad.storage && l->grad.storage == x->storage;
     nn_tensor *dst = on_input ? &fresh : &l->grad;
     if (nn_tensor_reserve_dense(&l->g_copy, &src) < 0 ||
-        nn_tensor_resize(dst, x->ndim, x->shape, &src) < 0) {
+        (need_dx && nn_tensor_resize(dst, x->ndim, x->shape, &src) < 0)) {
         nn_tensor_release(&src);
         return NULL;
     }
@@ -105,7 +106,8 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
     const float *w = m->params[0].value->data;
     float *dw = m->params[0].grad->data;
     /* dx[rows,in] = g[rows,out] W[out,in] */
-    nn_gemm(false, false, rows, in, out, 1.0f, dy, out, w, in, 0.0f, l->grad.data, in);
+    if (need_dx)
+        nn_gemm(false, false, rows, in, out, 1.0f, dy, out, w, in, 0.0f, l->grad.data, in);
     /* dW[out,in] += g^T[out,rows] x[rows,in] */
     nn_gemm(true, false, out, in, rows, 1.0f, dy, out, x->data, in, 1.0f, dw, in);
     if (l->has_bias) {
@@ -116,6 +118,11 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
     }
     nn_tensor_release(&l->g_keep); /* no need to pin the caller's storage */
     return &l->grad;
+}
+
+static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
+{
+    return linear_backward_ex(m, g, true);
 }
 
 static void linear_repr(const nn_module *m, FILE *f, int indent)
@@ -141,6 +148,7 @@ static const nn_module_ops linear_ops = {
     .type = "Linear",
     .forward = linear_forward,
     .backward = linear_backward,
+    .backward_ex = linear_backward_ex,
     .repr = linear_repr,
     .destroy = linear_destroy,
 };
