@@ -97,17 +97,21 @@ static nn_tensor *maxpool_forward(nn_module *m, const nn_tensor *x)
     }
     bool fast = is_2x2(o, H, W, OH, OW);
     size_t need = (size_t)(N * C * OH * OW) * (fast ? sizeof(uint8_t) : sizeof(int64_t));
-    if (need > p->argmax_bytes) {
-        void *grown = nn_alloc_zeroed(need, 1);
-        if (!grown)
-            return NULL;
+    /* every allocation before any change: a failure leaves the last
+       forward (its output and the winners backward uses) intact */
+    void *grown = need > p->argmax_bytes ? nn_alloc_zeroed(need, 1) : NULL;
+    if (need > p->argmax_bytes && !grown)
+        return NULL;
+    const float *xd = nn_tensor_dense(x, &p->scratch);
+    if (!xd || nn_tensor_resize(&p->out, x->ndim, oshape, x) < 0) {
+        nn_release(grown);
+        return NULL;
+    }
+    if (grown) {
         nn_release(p->argmax);
         p->argmax = grown;
         p->argmax_bytes = need;
     }
-    const float *xd = nn_tensor_dense(x, &p->scratch);
-    if (!xd || nn_tensor_resize(&p->out, x->ndim, oshape, x) < 0)
-        return NULL;
     if (fast) {
         nn_maxpool2x2_forward(xd, N * C, H, W, p->out.data, p->argmax);
     } else {
