@@ -111,6 +111,14 @@ static void breakdown(int reps)
         nn_tensor *g = h[N_LAYERS]; /* any gradient of the right shape */
         for (int i = N_LAYERS - 1; i >= 0; i--) {
             double t = clock_s(CLOCK_MONOTONIC);
+#ifndef NO_BACKWARD_PARAMS
+            if (i == 0) { /* as the step does: no dL/dx for the input */
+                if (nn_backward_params(l[i], g) < 0)
+                    die("backward");
+                bw[i][r] = clock_s(CLOCK_MONOTONIC) - t;
+                continue;
+            }
+#endif
             g = nn_backward(l[i], g);
             bw[i][r] = clock_s(CLOCK_MONOTONIC) - t;
             if (!g)
