@@ -2,6 +2,7 @@
    dL/dx = g W;  dL/dW += g^T x;  dL/db += sum of g over all leading dims. */
 #include <math.h>
 
+#include "kernels/elementwise.h"
 #include "kernels/kernels.h"
 #include "module_impl.h"
 
@@ -53,11 +54,10 @@ static nn_tensor *linear_forward(nn_module *m, const nn_tensor *x)
     const float *w = m->params[0].value->data;
     float *y = l->out.data;
     nn_gemm(false, true, rows, out, in, 1.0f, l->input.data, in, w, in, 0.0f, y, out);
-    if (l->has_bias) {
+    if (l->has_bias) { /* row by row in the vectorised add: the same sums */
         const float *b = m->params[1].value->data;
         for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < out; j++)
-                y[r * out + j] += b[j];
+            nn_ew_add(y + r * out, b, out);
     }
     return &l->out;
 }
@@ -112,9 +112,8 @@ static nn_tensor *linear_backward_ex(nn_module *m, const nn_tensor *g, bool need
     nn_gemm(true, false, out, in, rows, 1.0f, dy, out, x->data, in, 1.0f, dw, in);
     if (l->has_bias) {
         float *db = m->params[1].grad->data;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < out; j++)
-                db[j] += dy[r * out + j];
+        for (int64_t r = 0; r < rows; r++) /* rows in order, as before */
+            nn_ew_add(db, dy + r * out, out);
     }
     nn_tensor_release(&l->g_keep); /* no need to pin the caller's storage */
     return &l->grad;
