@@ -28,6 +28,13 @@ typedef int32_t v4i __attribute__((vector_size(16), aligned(4), may_alias));
 static inline v4f select4(v4i mask, v4f a, v4f b) { return (v4f)(((v4i)a & mask) | ((v4i)b & ~mask)); }
 static inline v4i takes4(v4f later, v4f best) { return (later > best) | (later != later); }
 
+/* lanes i0..i3 of the eight in a then b */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
+#else
+#define SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shuffle(a, b, (v4i){i0, i1, i2, i3})
+#endif
+
 static inline v4f load4(const float *p)
 {
     v4f v;
@@ -47,8 +54,8 @@ static void pool2x2_row(const float *r0, const float *r1, int64_t OW, float *y, 
             j = OW - 4;
         v4f p0 = load4(r0 + 2 * j), q0 = load4(r0 + 2 * j + 4);
         v4f p1 = load4(r1 + 2 * j), q1 = load4(r1 + 2 * j + 4);
-        v4f a = __builtin_shufflevector(p0, q0, 0, 2, 4, 6), b = __builtin_shufflevector(p0, q0, 1, 3, 5, 7);
-        v4f c = __builtin_shufflevector(p1, q1, 0, 2, 4, 6), d = __builtin_shufflevector(p1, q1, 1, 3, 5, 7);
+        v4f a = SHUFFLE4(p0, q0, 0, 2, 4, 6), b = SHUFFLE4(p0, q0, 1, 3, 5, 7);
+        v4f c = SHUFFLE4(p1, q1, 0, 2, 4, 6), d = SHUFFLE4(p1, q1, 1, 3, 5, 7);
         v4i tb = takes4(b, a), td = takes4(d, c);
         v4f top = select4(tb, b, a), bottom = select4(td, d, c);
         v4i tr = takes4(bottom, top);
@@ -119,10 +126,10 @@ static void unpool2x2_row(const float *g, const uint8_t *code, int64_t OW, float
         v4i cv = {code[j], code[j + 1], code[j + 2], code[j + 3]};
         v4f e0 = select4(cv == 0, gv, zero), e1 = select4(cv == 1, gv, zero);
         v4f e2 = select4(cv == 2, gv, zero), e3 = select4(cv == 3, gv, zero);
-        store4(r0 + 2 * j, __builtin_shufflevector(e0, e1, 0, 4, 1, 5));
-        store4(r0 + 2 * j + 4, __builtin_shufflevector(e0, e1, 2, 6, 3, 7));
-        store4(r1 + 2 * j, __builtin_shufflevector(e2, e3, 0, 4, 1, 5));
-        store4(r1 + 2 * j + 4, __builtin_shufflevector(e2, e3, 2, 6, 3, 7));
+        store4(r0 + 2 * j, SHUFFLE4(e0, e1, 0, 4, 1, 5));
+        store4(r0 + 2 * j + 4, SHUFFLE4(e0, e1, 2, 6, 3, 7));
+        store4(r1 + 2 * j, SHUFFLE4(e2, e3, 0, 4, 1, 5));
+        store4(r1 + 2 * j + 4, SHUFFLE4(e2, e3, 2, 6, 3, 7));
     }
     for (; j < OW; j++) {
         float gj = g[j] + 0.0f;
