@@ -16,8 +16,8 @@
 #include <nn.h>
 
 typedef struct {
-    const char *data, *svg;
-    long epochs, batch_size, limit;
+    const char *data, *svg, *save, *resume;
+    long epochs, batch_size, limit, threads; /* threads 0: the library's default */
     unsigned long long seed;
     float lr;
 } run_opts;
@@ -26,14 +26,20 @@ static void usage(const char *prog, const run_opts *d, FILE *f)
 {
     fprintf(f,
             "usage: %s [--data DIR] [--epochs N] [--batch-size N] [--seed N] [--lr X]\n"
-            "          [--limit N] [--svg FILE]\n"
+            "          [--limit N] [--svg FILE] [--save PATH] [--resume PATH] [--threads N]\n"
             "  --data DIR      dataset directory (default %s)\n"
             "  --epochs N      passes over the training set (default %ld)\n"
             "  --batch-size N  images per step (default %ld)\n"
             "  --seed N        seed of the library generator: weights and shuffling (default %llu)\n"
             "  --lr X          Adam learning rate (default %g)\n"
             "  --limit N       use only the first N training and N test images (quick runs)\n"
-            "  --svg FILE      loss and accuracy curves (default %s)\n",
+            "  --svg FILE      loss and accuracy curves (default %s)\n"
+            "  --save PATH     checkpoint after every epoch: the model in PATH (safetensors, loads in\n"
+            "                  PyTorch), the Adam state in PATH.optim, the epoch and generator in PATH.state\n"
+            "  --resume PATH   continue from a --save checkpoint up to --epochs (the learning rate\n"
+            "                  comes from the checkpoint; pass the same --data, --limit and --batch-size)\n"
+            "  --threads N     threads for the large kernels (default: NN_NUM_THREADS, else all cores;\n"
+            "                  results are identical for any N)\n",
             prog, d->data, d->epochs, d->batch_size, d->seed, (double)d->lr, d->svg);
 }
 
@@ -67,10 +73,16 @@ static void parse_args(int argc, char **argv, run_opts *o)
             o->data = v;
         else if (!strcmp(a, "--svg"))
             o->svg = v;
+        else if (!strcmp(a, "--save"))
+            o->save = v;
+        else if (!strcmp(a, "--resume"))
+            o->resume = v;
         else if (!strcmp(a, "--epochs"))
             o->epochs = parse_long(argv[0], a, v, 1);
         else if (!strcmp(a, "--batch-size"))
             o->batch_size = parse_long(argv[0], a, v, 1);
+        else if (!strcmp(a, "--threads"))
+            o->threads = parse_long(argv[0], a, v, 1);
         else if (!strcmp(a, "--limit"))
             o->limit = parse_long(argv[0], a, v, 1);
         else if (!strcmp(a, "--seed"))
@@ -121,8 +133,9 @@ static int keep_first(nn_dataset *d, long n)
 typedef struct {
     double loss_x[MAX_POINTS], loss_y[MAX_POINTS]; /* x in epochs */
     int n_loss;
-    double acc[256];
+    double acc[256]; /* acc[i] after epoch first_epoch + i */
     int n_acc;
+    long first_epoch;
 } curves;
 
 static void progress(bool tty, long epoch, long epochs, long step, long steps, double loss, double ips)
@@ -240,7 +253,7 @@ static int write_svg(const char *path, const curves *c, const char *title)
     if (!f)
         return -1;
     const double W = 420, H = 300, L = 60, T = 40, PW = 320, PH = 210;
-    double xmax = c->n_acc > 0 ? c->n_acc : 1, lmax = 0;
+    double xmax = c->n_acc > 0 ? (double)(c->first_epoch - 1 + c->n_acc) : 1, lmax = 0;
     for (int i = 0; i < c->n_loss; i++)
         lmax = fmax(lmax, c->loss_y[i]);
     lmax = lmax > 0 ? lmax * 1.05 : 1;
@@ -270,16 +283,127 @@ static int write_svg(const char *path, const curves *c, const char *title)
         int n = p ? c->n_acc : c->n_loss;
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", p ? "#d62728" : "#1f77b4");
         for (int i = 0; i < n; i++) {
-            double xv = p ? i + 1 : c->loss_x[i], yv = p ? c->acc[i] : c->loss_y[i];
+            double xv = p ? (double)(c->first_epoch + i) : c->loss_x[i], yv = p ? c->acc[i] : c->loss_y[i];
             fprintf(f, "%.1f,%.1f ", ox + PW * xv / xmax, T + PH - PH * (yv - ymin) / (ymax - ymin));
         }
         fprintf(f, "\"/>\n");
         for (int i = 0; p && i < n; i++)
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d62728\"/>\n", ox + PW * (i + 1) / xmax,
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d62728\"/>\n",
+                    ox + PW * (double)(c->first_epoch + i) / xmax,
                     T + PH - PH * (c->acc[i] - ymin) / (ymax - ymin));
     }
     fprintf(f, "</svg>\n");
     return fclose(f) == 0 ? 0 : -1;
+}
+
+/* --- checkpoints: PATH (model), PATH.optim (optimizer), PATH.state (text:
+   the epoch finished and the generator state, which the next epoch's
+   shuffle draws from). nn_save / nn_optim_save replace their files
+   atomically; PATH.state is written last, the same way, so it never names
+   an epoch whose model and optimizer are not on disk yet. (The three are
+   not replaced as one: a crash between two replacements can leave the
+   model or the Adam state one epoch ahead of PATH.state.) */
+#define STATE_HEADER "libnn-imgcls-checkpoint 1"
+
+static bool side_path(char *buf, size_t size, const char *path, const char *suffix)
+{
+    int n = snprintf(buf, size, "%s%s", path, suffix);
+    return n > 0 && (size_t)n < size;
+}
+
+static int write_state(const char *path, long epoch)
+{
+    static uint8_t rng[NN_RANDOM_STATE_BYTES];
+    char final[4096], tmp[4200];
+    if (!side_path(final, sizeof final, path, ".state") || !side_path(tmp, sizeof tmp, final, ".tmp")) {
+        fprintf(stderr, "--save %s: path too long\n", path);
+        return -1;
+    }
+    nn_random_get_state(rng);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%s\nepoch %ld\nrng ", STATE_HEADER, epoch);
+    for (size_t i = 0; i < sizeof rng; i++)
+        fprintf(f, "%02x", rng[i]);
+    fputc('\n', f);
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, final) != 0) {
+        fprintf(stderr, "cannot write %s: %s\n", final, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int save_checkpoint(const char *path, nn_module *net, nn_optim *opt, long epoch)
+{
+    char optim_path[4096];
+    if (!side_path(optim_path, sizeof optim_path, path, ".optim")) {
+        fprintf(stderr, "--save %s: path too long\n", path);
+        return -1;
+    }
+    if (nn_save(net, path) < 0 || nn_optim_save(opt, optim_path) < 0) {
+        fprintf(stderr, "cannot save the checkpoint: %s\n", nn_last_error());
+        return -1;
+    }
+    return write_state(path, epoch);
+}
+
+static int hex_digit(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Reads PATH.state; returns the epoch finished (>= 1) and fills rng, or -1
+   after printing why. */
+static long read_state(const char *path, uint8_t rng[NN_RANDOM_STATE_BYTES])
+{
+    char name[4096], line[64];
+    if (!side_path(name, sizeof name, path, ".state")) {
+        fprintf(stderr, "--resume %s: path too long\n", path);
+        return -1;
+    }
+    FILE *f = fopen(name, "r");
+    if (!f) {
+        fprintf(stderr, "cannot resume: %s: %s\n", name, strerror(errno));
+        return -1;
+    }
+    long epoch = -1;
+    bool ok = fgets(line, sizeof line, f) && !strcmp(line, STATE_HEADER "\n") &&
+              fscanf(f, "epoch %ld\nrng ", &epoch) == 1 && epoch >= 1;
+    for (size_t i = 0; ok && i < NN_RANDOM_STATE_BYTES; i++) {
+        int hi = hex_digit(fgetc(f)), lo = hex_digit(fgetc(f));
+        ok = hi >= 0 && lo >= 0;
+        if (ok)
+            rng[i] = (uint8_t)(hi << 4 | lo);
+    }
+    ok = ok && fgetc(f) == '\n' && fgetc(f) == EOF;
+    fclose(f);
+    if (!ok) {
+        fprintf(stderr, "cannot resume: %s is not a checkpoint state written by --save\n", name);
+        return -1;
+    }
+    return epoch;
+}
+
+/* Loads the checkpoint into net and opt; returns the epoch it finished, or -1. */
+static long load_checkpoint(const char *path, nn_module *net, nn_optim *opt)
+{
+    static uint8_t rng[NN_RANDOM_STATE_BYTES];
+    char optim_path[4096];
+    long epoch = read_state(path, rng);
+    if (epoch < 0)
+        return -1;
+    if (!side_path(optim_path, sizeof optim_path, path, ".optim") || nn_load(net, path) < 0 ||
+        nn_optim_load(opt, optim_path) < 0 || nn_random_set_state(rng) < 0) {
+        fprintf(stderr, "cannot resume from %s: %s\n", path, nn_last_error());
+        return -1;
+    }
+    return epoch;
 }
 
 /* The whole run: load, train, evaluate each epoch, report. Returns the exit code. */
@@ -287,6 +411,10 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
                const char *install_hint, const char *title, const char *const names[10])
 {
     nn_dataset train = {0}, test = {0};
+    if (o->threads && nn_set_num_threads((int)(o->threads < 1000000 ? o->threads : 1000000)) < 0) {
+        fprintf(stderr, "--threads %ld: %s\n", o->threads, nn_last_error());
+        return 2;
+    }
     if (load(o->data, true, &train) < 0 || load(o->data, false, &test) < 0) {
         fprintf(stderr, "cannot load the dataset: %s\n%s\n", nn_last_error(), install_hint);
         nn_dataset_free(&train);
@@ -299,7 +427,9 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
     printf("%lld training and %lld test images of shape [%lld, %lld, %lld]\n", (long long)train.images->shape[0],
            (long long)test.images->shape[0], (long long)train.images->shape[1], (long long)train.images->shape[2],
            (long long)train.images->shape[3]);
+    printf("threads: %d\n", nn_get_num_threads());
     nn_module_print(net, stdout);
+    fflush(stdout); /* before the progress lines on stderr */
     nn_loss *ce = nn_cross_entropy_loss();
     nn_adam_opts ao = nn_adam_defaults();
     ao.lr = o->lr;
@@ -313,7 +443,20 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
     static curves c;
     static long confusion[10][10];
     int rc = 0;
-    for (long e = 1; e <= o->epochs && rc == 0; e++) {
+    long first = 1;
+    if (o->resume) {
+        long done = load_checkpoint(o->resume, net, opt);
+        if (done < 0)
+            rc = 1;
+        else if (done >= o->epochs) {
+            printf("%s already has %ld epoch(s); nothing to do (raise --epochs)\n", o->resume, done);
+            rc = 3;
+        } else
+            printf("resumed from %s after epoch %ld\n", o->resume, done);
+        first = done + 1;
+    }
+    c.first_epoch = first;
+    for (long e = first; e <= o->epochs && rc == 0; e++) {
         double t0 = now_s();
         double ips = train_epoch(net, ce, opt, train_dl, e, o->epochs, &c);
         double t_train = now_s() - t0;
@@ -328,8 +471,14 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
                now_s() - t0 - t_train);
         printf("test accuracy: %.4f\n", acc);
         fflush(stdout);
+        if (o->save && save_checkpoint(o->save, net, opt, e) < 0)
+            rc = 1;
+        else if (o->save)
+            printf("checkpoint: %s (epoch %ld)\n", o->save, e);
     }
-    if (rc == 0) {
+    if (rc == 3)
+        rc = 0;
+    else if (rc == 0) {
         print_confusion(confusion, names);
         if (write_svg(o->svg, &c, title) == 0)
             printf("loss and accuracy curves: %s\n", o->svg);

@@ -4,7 +4,12 @@
    and the output exactly as PyTorch does for the same seed
    (tests/ref_two_conv.py is the Python twin).
 
-   usage: two_conv [--seed N|random] */
+   With --cifar10 DIR it then does what the tutorial does next: loads the
+   CIFAR-10 test set (binary version) through a DataLoader of batch 64,
+   shows the error the 1-channel net gives on 3-channel images, and runs a
+   3-channel variant (Conv2d(3, 20, 1) first) over every batch.
+
+   usage: two_conv [--seed N|random] [--cifar10 DIR] */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +17,7 @@
 
 #include "demo_args.h"
 
-static const char *usage = "usage: two_conv [--seed N|random]\n";
+static const char *usage = "usage: two_conv [--seed N|random] [--cifar10 DIR]\n";
 
 static const struct {
     const char *name, *what;
@@ -35,7 +40,7 @@ static const char *shape_str(const nn_tensor *t, char *buf, size_t size)
 }
 
 /* Built in the order of MyData.__init__, so the random draws match. */
-static nn_module *my_data(nn_module *layers[4])
+static nn_module *my_data(nn_module *layers[4], int64_t in_channels)
 {
     nn_module *net = nn_sequential();
     if (!net || nn_sequential_set_class_name(net, "MyData") < 0) {
@@ -43,7 +48,7 @@ static nn_module *my_data(nn_module *layers[4])
         return NULL;
     }
     for (int i = 0; i < 4; i++) {
-        nn_module *m = i == 0 ? nn_conv2d(1, 20, 1, 1, 0)
+        nn_module *m = i == 0 ? nn_conv2d(in_channels, 20, 1, 1, 0)
                      : i == 2 ? nn_conv2d(20, 20, 5, 1, 0)
                               : nn_relu();
         if (nn_sequential_add(net, steps[i].name, m) < 0) {
@@ -56,21 +61,95 @@ static nn_module *my_data(nn_module *layers[4])
     return net;
 }
 
+/* Prints "  batches 1-156: [64, 3, 32, 32] -> [64, 20, 28, 28]" for a run
+   of batches with the same shapes. */
+static void print_run(long first, long last, const char *in, const char *out)
+{
+    char range[64];
+    if (first == last)
+        snprintf(range, sizeof range, "batch %ld:", first);
+    else
+        snprintf(range, sizeof range, "batches %ld-%ld:", first, last);
+    printf("  %-16s %s -> %s\n", range, in, out);
+}
+
+/* The tutorial's next step: CIFAR-10 through a DataLoader of batch 64.
+   net is the 1-channel MyData; returns the exit code. */
+static int cifar10_part(nn_module *net, nn_dataset *test)
+{
+    char shape[NN_MAX_DIMS * 24], in_shape[NN_MAX_DIMS * 24], out_shape[NN_MAX_DIMS * 24];
+    char run_in[NN_MAX_DIMS * 24] = "", run_out[NN_MAX_DIMS * 24] = "";
+    nn_dataloader *dl = nn_dataloader_new(test, 64, false, false);
+    nn_module *layers[4];
+    nn_module *net3 = dl ? my_data(layers, 3) : NULL;
+    nn_tensor *x, *y;
+    if (!net3 || !nn_dataloader_next(dl, &x, &y)) {
+        fprintf(stderr, "two_conv: setting up CIFAR-10 failed: %s\n", nn_last_error());
+        nn_dataloader_free(dl);
+        return 1;
+    }
+    printf("\nCIFAR-10 test set: %lld images, DataLoader(batch_size=64): %lld batches\n",
+           (long long)test->images->shape[0], (long long)nn_dataloader_len(dl));
+    printf("\nThe 1-channel net on the first batch, shape %s:\n", shape_str(x, shape, sizeof shape));
+    if (nn_forward(net, x)) {
+        fprintf(stderr, "two_conv: the 1-channel net accepted 3-channel images\n");
+        nn_module_free(net3);
+        nn_dataloader_free(dl);
+        return 1;
+    }
+    printf("  error: %s\n", nn_last_error());
+    printf("\nA 3-channel variant, Conv2d(3, 20, kernel_size=(1, 1)) first, over every batch:\n");
+    long batch = 0, run_first = 1;
+    do {
+        nn_tensor *out = nn_forward(net3, x);
+        if (!out) {
+            fprintf(stderr, "two_conv: forward failed on batch %ld: %s\n", batch + 1, nn_last_error());
+            nn_module_free(net3);
+            nn_dataloader_free(dl);
+            return 1;
+        }
+        batch++;
+        shape_str(x, in_shape, sizeof in_shape);
+        shape_str(out, out_shape, sizeof out_shape);
+        if (batch > 1 && (strcmp(in_shape, run_in) || strcmp(out_shape, run_out))) {
+            print_run(run_first, batch - 1, run_in, run_out);
+            run_first = batch;
+        }
+        memcpy(run_in, in_shape, sizeof run_in);
+        memcpy(run_out, out_shape, sizeof run_out);
+    } while (nn_dataloader_next(dl, &x, &y));
+    print_run(run_first, batch, run_in, run_out);
+    printf("  %ld batches, %lld images\n", batch, (long long)test->images->shape[0]);
+    nn_module_free(net3);
+    nn_dataloader_free(dl);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = NN_DEFAULT_SEED;
     bool random_seed = false;
+    const char *cifar_dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc && demo_parse_seed(argv[i + 1], &seed, &random_seed)) {
             i++;
             continue;
         }
+        if (!strcmp(argv[i], "--cifar10") && i + 1 < argc) {
+            cifar_dir = argv[++i];
+            continue;
+        }
         fputs(usage, stderr);
         return 2;
     }
+    nn_dataset test = {0};
+    if (cifar_dir && nn_cifar10_load(cifar_dir, false, &test) < 0) { /* fail before printing anything */
+        fprintf(stderr, "two_conv: --cifar10: %s\n", nn_last_error());
+        return 1;
+    }
     nn_manual_seed(seed);
     nn_module *layers[4];
-    nn_module *net = my_data(layers);
+    nn_module *net = my_data(layers, 1);
     float pixels[25];
     for (int i = 0; i < 25; i++)
         pixels[i] = i % 5 == 4 ? 0.5f : 0.1f; /* the last column is brighter */
@@ -78,6 +157,7 @@ int main(int argc, char **argv)
     if (!x) {
         fprintf(stderr, "two_conv: setting up failed: %s\n", nn_last_error());
         nn_module_free(net);
+        nn_dataset_free(&test);
         return 1;
     }
     char shape[NN_MAX_DIMS * 24];
@@ -100,7 +180,11 @@ int main(int argc, char **argv)
     } else {
         fprintf(stderr, "two_conv: forward failed: %s\n", nn_last_error());
     }
+    int rc = out ? 0 : 1;
+    if (rc == 0 && cifar_dir)
+        rc = cifar10_part(net, &test);
     nn_tensor_free(x);
     nn_module_free(net);
-    return out ? 0 : 1;
+    nn_dataset_free(&test);
+    return rc;
 }

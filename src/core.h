@@ -106,4 +106,8 @@ int nn_tensor_keep_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x);
 int nn_tensor_reserve_dense(nn_tensor *copy, const nn_tensor *x);
 void nn_tensor_commit_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x);
 
+/* CRC-32 (reflected 0xEDB88320, as gzip and PNG) of n bytes, continuing
+   from crc (0 to start). src/crc32.c. */
+uint32_t nn_crc32(uint32_t crc, const uint8_t *p, size_t n);
+
 #endif

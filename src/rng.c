@@ -1,5 +1,7 @@
 /* mt19937 seeded the way PyTorch seeds its CPU generator, so the same seed
    gives the same initial weights as torch.manual_seed. */
+#include <string.h>
+
 #include "core.h"
 #include "nn/random.h"
 
@@ -66,4 +68,56 @@ float nn_random_uniform(double from, double to)
     double lo = (double)(float)from, hi = (double)(float)to;
     uint32_t r = nn_random_u32();
     return (float)((double)(r & 0xFFFFFFu) / 16777216.0 * (hi - lo) + lo);
+}
+
+/* Layout: magic "MT19937\0", seed (u64), next (u32), the 624 words (u32),
+   then zeros to NN_RANDOM_STATE_BYTES; all little-endian. */
+static const char state_magic[8] = "MT19937";
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+void nn_random_get_state(uint8_t state[NN_RANDOM_STATE_BYTES])
+{
+    if (!state)
+        return;
+    if (!rng.seeded)
+        nn_manual_seed(NN_DEFAULT_SEED);
+    memset(state, 0, NN_RANDOM_STATE_BYTES);
+    memcpy(state, state_magic, 8);
+    put_le(state + 8, rng.seed, 8);
+    put_le(state + 16, (uint64_t)rng.next, 4);
+    for (int i = 0; i < MT_N; i++)
+        put_le(state + 20 + 4 * i, rng.state[i], 4);
+}
+
+int nn_random_set_state(const uint8_t state[NN_RANDOM_STATE_BYTES])
+{
+    if (!state)
+        return nn_fail(NN_EINVAL, "nn_random_set_state: state is NULL");
+    uint64_t next = get_le(state + 16, 4);
+    if (memcmp(state, state_magic, 8) != 0 || next > MT_N)
+        return nn_fail(NN_EINVAL, "nn_random_set_state: not a state from nn_random_get_state "
+                                  "(expected magic \"MT19937\" and a position <= %d)", MT_N);
+    for (size_t i = 20 + 4 * MT_N; i < NN_RANDOM_STATE_BYTES; i++)
+        if (state[i])
+            return nn_fail(NN_EINVAL, "nn_random_set_state: not a state from nn_random_get_state "
+                                      "(nonzero padding at byte %zu)", i);
+    rng.seed = get_le(state + 8, 8);
+    rng.next = (int)next;
+    for (int i = 0; i < MT_N; i++)
+        rng.state[i] = (uint32_t)get_le(state + 20 + 4 * i, 4);
+    rng.seeded = true;
+    return NN_OK;
 }

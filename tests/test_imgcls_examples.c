@@ -1,7 +1,7 @@
 /* End to end: build/examples/fashion_mnist and cifar10 on tiny data sets
    (the committed gzip fixtures; CIFAR-10 files written here): epochs,
    test accuracy lines, confusion matrix, SVG, the NaN stop and the
-   messages for a missing data set and bad flags. */
+   messages for a missing data set and bad flags; two_conv --cifar10. */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -68,7 +68,7 @@ static void test_fashion_mnist_tiny_run(void **state)
     snprintf(args, sizeof args, "--data tests/fixtures/data/mnist_gz --epochs 2 --batch-size 8 --seed 3 --svg %s", svg);
     result r = run("fashion_mnist", args);
     assert_int_equal(r.status, 0);
-    expect_in(&r, "20 training and 6 test images of shape [1, 28, 28]");
+    expect_in(&r, "20 training and 6 test images of shape [1, 28, 28]\nthreads: ");
     expect_in(&r, "(2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)");
     expect_in(&r, "(6): Flatten(start_dim=1, end_dim=-1)");
     assert_int_equal(count_of(r.out, "test accuracy: 0."), 2);
@@ -93,6 +93,10 @@ static void test_fashion_mnist_errors(void **state)
     assert_int_equal(r.status, 2);
     expect_in(&r, "--epochs expects an integer >= 1");
     free(r.out);
+    r = run("fashion_mnist", "--threads 300");
+    assert_int_equal(r.status, 2);
+    expect_in(&r, "--threads 300: nn_set_num_threads: expected a thread count in [1, 256], got 300");
+    free(r.out);
     r = run("fashion_mnist", "--bogus 1");
     assert_int_equal(r.status, 2);
     expect_in(&r, "unknown flag --bogus");
@@ -103,6 +107,105 @@ static void test_fashion_mnist_errors(void **state)
     expect_in(&r, "stopping: the loss became");
     expect_in(&r, "at epoch 1 step 2");
     free(r.out);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    fseek(fa, 0, SEEK_END);
+    fseek(fb, 0, SEEK_END);
+    bool same = ftell(fa) == ftell(fb) && ftell(fa) > 0;
+    rewind(fa);
+    rewind(fb);
+    for (int ca = 0, cb = 0; same && ca != EOF; same = ca == cb) {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+    }
+    fclose(fa);
+    fclose(fb);
+    return same;
+}
+
+/* The line "test accuracy: ..." after "epoch <e>:" in out, copied to buf. */
+static void accuracy_of_epoch(const char *out, int e, char *buf, size_t size)
+{
+    char head[32];
+    snprintf(head, sizeof head, "\nepoch %d: ", e);
+    const char *p = strstr(out, head);
+    assert_non_null(p);
+    p = strstr(p, "test accuracy: ");
+    assert_non_null(p);
+    size_t n = strcspn(p, "\n");
+    assert_true(n < size);
+    memcpy(buf, p, n);
+    buf[n] = 0;
+}
+
+/* --save / --resume: 3 epochs straight and 1 epoch + resume for 2 more end
+   with byte-identical model, Adam state and generator state, and print the
+   same accuracies. The shuffle of epochs 2 and 3 draws from the generator,
+   so this holds only because the checkpoint carries its state. */
+static void test_fashion_mnist_save_resume(void **state)
+{
+    (void)state;
+    char a[128], b[128], fa[160], fb[160], args[1024], acc_a[64], acc_b[64];
+    const char *data = "--data tests/fixtures/data/mnist_gz --batch-size 8 --seed 5 --svg /dev/null";
+    snprintf(a, sizeof a, "%s/straight", tmp);
+    snprintf(b, sizeof b, "%s/resumed", tmp);
+    snprintf(args, sizeof args, "%s --epochs 3 --threads 1 --save %s", data, a);
+    result straight = run("fashion_mnist", args);
+    assert_int_equal(straight.status, 0);
+    expect_in(&straight, "checkpoint: ");
+    snprintf(args, sizeof args, "%s --epochs 1 --save %s", data, b);
+    result r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 0);
+    free(r.out);
+    snprintf(args, sizeof args, "%s --epochs 3 --threads 2 --resume %s --save %s", data, b, b); /* any thread count */
+    r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 0);
+    expect_in(&r, "after epoch 1");
+    assert_null(strstr(r.out, "\nepoch 1: "));
+    for (int e = 2; e <= 3; e++) {
+        accuracy_of_epoch(straight.out, e, acc_a, sizeof acc_a);
+        accuracy_of_epoch(r.out, e, acc_b, sizeof acc_b);
+        assert_string_equal(acc_a, acc_b);
+    }
+    expect_in(&r, "confusion matrix");
+    free(r.out);
+    assert_true(same_file(a, b));
+    for (int i = 0; i < 2; i++) {
+        const char *suffix = i ? ".state" : ".optim";
+        snprintf(fa, sizeof fa, "%s%s", a, suffix);
+        snprintf(fb, sizeof fb, "%s%s", b, suffix);
+        assert_true(same_file(fa, fb));
+    }
+    /* already done: nothing to train */
+    snprintf(args, sizeof args, "%s --epochs 3 --resume %s", data, a);
+    r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 0);
+    expect_in(&r, "already has 3 epoch(s); nothing to do");
+    free(r.out);
+    /* no checkpoint there, or a damaged state file: a clear refusal */
+    snprintf(args, sizeof args, "%s --resume %s/none", data, tmp);
+    r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 1);
+    expect_in(&r, "cannot resume: ");
+    expect_in(&r, "/none.state: No such file or directory");
+    free(r.out);
+    snprintf(fa, sizeof fa, "%s.state", a);
+    FILE *f = fopen(fa, "r+");
+    assert_non_null(f);
+    fseek(f, 40, SEEK_SET);
+    fputc('z', f);
+    fclose(f);
+    snprintf(args, sizeof args, "%s --resume %s", data, a);
+    r = run("fashion_mnist", args);
+    assert_int_equal(r.status, 1);
+    expect_in(&r, "is not a checkpoint state written by --save");
+    free(r.out);
+    free(straight.out);
 }
 
 static void test_cifar10_tiny_run(void **state)
@@ -140,6 +243,48 @@ static void test_cifar10_tiny_run(void **state)
     free(r.out);
 }
 
+/* two_conv --cifar10: a test set of 144 images is 2 full batches of 64 and
+   one of 16, as CIFAR-10's 10000 are 156 and one of 16. */
+static void test_two_conv_cifar10(void **state)
+{
+    (void)state;
+    char dir[128], path[256], args[512];
+    snprintf(dir, sizeof dir, "%s/two_conv_cifar", tmp);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    uint8_t rec[3073];
+    for (int r = 0; r < 144; r++) {
+        rec[0] = (uint8_t)(r % 10);
+        for (int i = 1; i < 3073; i++)
+            rec[i] = (uint8_t)(i * (r + 1));
+        assert_int_equal(fwrite(rec, 1, sizeof rec, out), sizeof rec);
+    }
+    assert_int_equal(fclose(out), 0);
+    snprintf(args, sizeof args, "--seed 0 --cifar10 %s", dir);
+    result r = run("two_conv", args);
+    assert_int_equal(r.status, 0);
+    expect_in(&r, "Output, shape [1, 20, 1, 1]:"); /* the 5x5 demo still comes first */
+    expect_in(&r, "CIFAR-10 test set: 144 images, DataLoader(batch_size=64): 3 batches");
+    expect_in(&r, "error: nn_forward: Conv2d(in_channels=1) expected input of shape [N, 1, H, W] or [1, H, W], "
+                  "got [64, 3, 32, 32]");
+    expect_in(&r, "batches 1-2:     [64, 3, 32, 32] -> [64, 20, 28, 28]\n");
+    expect_in(&r, "batch 3:         [16, 3, 32, 32] -> [16, 20, 28, 28]\n");
+    expect_in(&r, "3 batches, 144 images");
+    free(r.out);
+    /* a missing directory: one line, non-zero exit, nothing else printed */
+    r = run("two_conv", "--cifar10 /nonexistent/cifar");
+    assert_int_equal(r.status, 1);
+    expect_in(&r, "two_conv: --cifar10: nn_cifar10_load: cannot open /nonexistent/cifar");
+    assert_int_equal(count_of(r.out, "\n"), 1);
+    free(r.out);
+    r = run("two_conv", "--cifar10");
+    assert_int_equal(r.status, 2);
+    expect_in(&r, "usage: two_conv [--seed N|random] [--cifar10 DIR]");
+    free(r.out);
+}
+
 static int rm_tmp(void **state)
 {
     (void)state;
@@ -161,7 +306,9 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fashion_mnist_tiny_run),
         cmocka_unit_test(test_fashion_mnist_errors),
+        cmocka_unit_test(test_fashion_mnist_save_resume),
         cmocka_unit_test(test_cifar10_tiny_run),
+        cmocka_unit_test(test_two_conv_cifar10),
     };
     return cmocka_run_group_tests(tests, NULL, rm_tmp);
 }

@@ -127,6 +127,43 @@ static void assert_param_bits(nn_module *m, const uint32_t *w, const uint32_t *b
 
 /* The real constructors, in the fixture's order: Linear(2,5), Linear(5,1),
    Conv2d(1,20,1), Conv2d(20,20,5) right after the seed. */
+/* get/set state: a restored generator repeats exactly what followed the
+   save, also mid-block (next != 624) and across a twist; bad bytes are
+   refused and leave the generator as it was. */
+static void test_state_round_trip(void **state)
+{
+    (void)state;
+    static uint8_t saved[NN_RANDOM_STATE_BYTES], bad[NN_RANDOM_STATE_BYTES];
+    static uint32_t first[1000];
+    nn_manual_seed(42);
+    for (int i = 0; i < 100; i++)
+        nn_random_u32();
+    nn_random_get_state(saved);
+    for (int i = 0; i < 1000; i++)
+        first[i] = nn_random_u32();
+    nn_manual_seed(7); /* a different stream in between */
+    assert_int_equal(nn_random_set_state(saved), NN_OK);
+    assert_int_equal(nn_initial_seed(), 42);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(nn_random_u32(), first[i]);
+
+    nn_random_get_state(saved);
+    uint32_t expect = nn_random_u32();
+    memcpy(bad, saved, sizeof bad);
+    bad[0] ^= 1; /* magic */
+    assert_int_equal(nn_random_set_state(bad), NN_EINVAL);
+    assert_non_null(strstr(nn_last_error(), "nn_random_set_state"));
+    memcpy(bad, saved, sizeof bad);
+    bad[16] = 0x71, bad[17] = 0x02; /* position 625 */
+    assert_int_equal(nn_random_set_state(bad), NN_EINVAL);
+    memcpy(bad, saved, sizeof bad);
+    bad[NN_RANDOM_STATE_BYTES - 1] = 1;
+    assert_int_equal(nn_random_set_state(bad), NN_EINVAL);
+    assert_int_equal(nn_random_set_state(NULL), NN_EINVAL);
+    assert_int_equal(nn_random_set_state(saved), NN_OK);
+    assert_int_equal(nn_random_u32(), expect);
+}
+
 static void test_constructors_match_torch(void **state)
 {
     (void)state;
@@ -160,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_seed_truncated_to_32_bits),
         cmocka_unit_test(test_uniform_init_formula),
         cmocka_unit_test(test_constructors_match_torch),
+        cmocka_unit_test(test_state_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

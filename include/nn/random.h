@@ -26,6 +26,17 @@ uint32_t nn_random_u32(void);
    one on the CPU (24 random bits). */
 float nn_random_uniform(double from, double to);
 
+/* The generator's whole state as bytes (like torch.get_rng_state), to
+   resume a run exactly: the DataLoader's shuffles and Dropout's masks then
+   continue as if never interrupted. Little-endian, so a saved state reads
+   back on any machine. */
+#define NN_RANDOM_STATE_BYTES 2520
+void nn_random_get_state(uint8_t state[NN_RANDOM_STATE_BYTES]);
+
+/* Restores a state from nn_random_get_state. Returns NN_OK, or NN_EINVAL
+   (generator untouched) when the bytes are not such a state. */
+int nn_random_set_state(const uint8_t state[NN_RANDOM_STATE_BYTES]);
+
 #ifdef __cplusplus
 }
 #endif

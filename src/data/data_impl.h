@@ -11,9 +11,6 @@
    more output than this bound is corrupt. */
 #define NN_INFLATE_MAX_RATIO 1032u
 
-/* CRC-32 (IEEE 802.3, reflected, as gzip) of n bytes, continuing from crc (0 to start). */
-uint32_t nn_crc32(uint32_t crc, const uint8_t *p, size_t n);
-
 /* Decompresses one gzip member held in in[0..in_len). The output buffer
    (nn_alloc, caller releases) has exactly the size the trailer announces,
    which must be at most max_out and justified by in_len; the CRC-32 and

@@ -60,8 +60,8 @@ const char *font_glyph(char c);
 typedef bool (*emit_fn)(FILE *out, const void *ctx);
 int viz_write_atomically(const char *fn, const char *path, emit_fn emit, const void *ctx);
 
-/* Checksums of the PNG format (exposed for the tests). */
-uint32_t viz_crc32(uint32_t crc, const uint8_t *data, size_t n);   /* start with crc 0 */
+/* Adler-32 of the PNG format's zlib stream (exposed for the tests); CRC-32
+   is nn_crc32 in core.h. */
 uint32_t viz_adler32(uint32_t adler, const uint8_t *data, size_t n); /* start with 1 */
 
 #endif

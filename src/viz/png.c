@@ -7,18 +7,6 @@
 
 #include "figure.h"
 
-/* CRC-32 (ISO 3309, reflected polynomial 0xEDB88320), as PNG chunks use. */
-uint32_t viz_crc32(uint32_t crc, const uint8_t *data, size_t n)
-{
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= data[i];
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
-}
-
 /* Adler-32: a = 1 + sum of bytes, b = sum of the a's, both mod 65521. */
 uint32_t viz_adler32(uint32_t adler, const uint8_t *data, size_t n)
 {
@@ -46,7 +34,7 @@ static bool put_chunk(FILE *out, const char type[4], const uint8_t *data, size_t
     uint8_t head[8], tail[4];
     put_be32(head, (uint32_t)n);
     memcpy(head + 4, type, 4);
-    uint32_t crc = viz_crc32(viz_crc32(0, head + 4, 4), data, n);
+    uint32_t crc = nn_crc32(nn_crc32(0, head + 4, 4), data, n);
     put_be32(tail, crc);
     return fwrite(head, 1, 8, out) == 8 && (n == 0 || fwrite(data, 1, n, out) == n) &&
            fwrite(tail, 1, 4, out) == 4;
