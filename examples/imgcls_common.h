@@ -180,7 +180,7 @@ static double train_epoch(nn_module *net, nn_loss *ce, nn_optim *opt, nn_dataloa
                     (long long)x->shape[0]);
             return -1;
         }
-        if (!nn_backward(net, nn_loss_backward(ce)) || nn_optim_step(opt) < 0) {
+        if (nn_backward_params(net, nn_loss_backward(ce)) < 0 || nn_optim_step(opt) < 0) {
             fprintf(stderr, "\nerror at epoch %ld step %ld: %s\n", epoch, step, nn_last_error());
             return -1;
         }

@@ -38,6 +38,10 @@ float nn_fail_nan(nn_status s, const char *fmt, ...) NN_PRINTF(2, 3);
    function; returns s / NULL. */
 int nn_fail_context(nn_status s, const char *fmt, ...) NN_PRINTF(2, 3);
 void *nn_fail_context_null(const char *fmt, ...) NN_PRINTF(1, 2);
+/* The status the last nn_fail / nn_fail_null / nn_fail_nan of this thread
+   recorded (a context prepended later keeps it): what a function that got
+   NULL from a helper returns as its own status. */
+nn_status nn_last_status(void);
 
 /* --- checked arithmetic */
 bool nn_mul_overflows(int64_t a, int64_t b, int64_t *out);

@@ -6,8 +6,11 @@
 #include "core.h"
 
 static _Thread_local char last_error[512];
+static _Thread_local nn_status last_status = NN_OK;
 
 const char *nn_last_error(void) { return last_error; }
+
+nn_status nn_last_status(void) { return last_status; }
 
 const char *nn_status_str(nn_status s)
 {
@@ -32,6 +35,7 @@ static void record(const char *fmt, va_list ap)
 
 int nn_fail(nn_status s, const char *fmt, ...)
 {
+    last_status = s;
     va_list ap;
     va_start(ap, fmt);
     record(fmt, ap);
@@ -41,7 +45,7 @@ int nn_fail(nn_status s, const char *fmt, ...)
 
 void *nn_fail_null(nn_status s, const char *fmt, ...)
 {
-    (void)s;
+    last_status = s;
     va_list ap;
     va_start(ap, fmt);
     record(fmt, ap);
@@ -51,7 +55,7 @@ void *nn_fail_null(nn_status s, const char *fmt, ...)
 
 float nn_fail_nan(nn_status s, const char *fmt, ...)
 {
-    (void)s;
+    last_status = s;
     va_list ap;
     va_start(ap, fmt);
     record(fmt, ap);

@@ -77,14 +77,32 @@ nn_tensor *nn_forward(nn_module *m, const nn_tensor *x)
     return y ? y : named_failure("nn_forward", m);
 }
 
-nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out)
+nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need_dx)
 {
     if (!m)
         return nn_fail_null(NN_EINVAL, "nn_backward: module is NULL");
     if (nn_tensor_check("nn_backward", "grad_out", grad_out) < 0)
         return NULL;
-    nn_tensor *g = m->ops->backward(m, grad_out);
+    nn_tensor *g = !need_dx && m->ops->backward_ex ? m->ops->backward_ex(m, grad_out, false)
+                                                   : m->ops->backward(m, grad_out);
     return g ? g : named_failure("nn_backward", m);
+}
+
+nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out)
+{
+    return nn_module_backward(m, grad_out, true);
+}
+
+int nn_backward_params(nn_module *m, const nn_tensor *grad_out)
+{
+    if (nn_module_backward(m, grad_out, false))
+        return NN_OK;
+    nn_status why = nn_last_status();
+    int st = why < 0 ? (int)why : NN_EINVAL;
+    /* the messages name nn_backward: name this function instead */
+    if (names_fn("nn_backward"))
+        return nn_fail(st, "nn_backward_params%s", nn_last_error() + strlen("nn_backward"));
+    return nn_fail_context(st, "nn_backward_params");
 }
 
 int nn_module_params(nn_module *m, nn_param **params)

@@ -10,6 +10,10 @@ typedef struct nn_module_ops {
     const char *type; /* "Linear" */
     nn_tensor *(*forward)(nn_module *, const nn_tensor *x);
     nn_tensor *(*backward)(nn_module *, const nn_tensor *grad_out);
+    /* optional: backward that may skip dL/dx when need_dx is false (then
+       it returns any non-NULL tensor on success, contents unspecified;
+       NULL on failure, as backward). With need_dx true: as backward. */
+    nn_tensor *(*backward_ex)(nn_module *, const nn_tensor *grad_out, bool need_dx);
     /* One line for leaves; containers print their children, indenting
        nested lines by indent + 2 spaces as PyTorch does. */
     void (*repr)(const nn_module *, FILE *, int indent);
@@ -30,6 +34,10 @@ struct nn_module {
     bool owned; /* added to a container, which frees it (nn_module_free
                    refuses it until the container clears this) */
 };
+
+/* nn_backward, or with need_dx false the module's backward_ex that may
+   skip dL/dx (containers call this for their children). */
+nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need_dx);
 
 /* Initialises the base of a freshly allocated layer. */
 void nn_module_init(nn_module *m, const nn_module_ops *ops);

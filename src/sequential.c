@@ -43,7 +43,9 @@ static nn_tensor *seq_forward(nn_module *m, const nn_tensor *x)
     return h;
 }
 
-static nn_tensor *seq_backward(nn_module *m, const nn_tensor *grad_out)
+/* Children in reverse order; only the first child may skip its dL/dx
+   (when the caller does not need ours). */
+static nn_tensor *seq_backward_ex(nn_module *m, const nn_tensor *grad_out, bool need_dx)
 {
     sequential *s = (sequential *)m;
     if (s->n_children == 0) {
@@ -52,15 +54,21 @@ static nn_tensor *seq_backward(nn_module *m, const nn_tensor *grad_out)
     }
     nn_tensor *g = (nn_tensor *)grad_out;
     for (int i = s->n_children - 1; i >= 0; i--) {
-        g = nn_backward(s->children[i].module, g);
+        g = nn_module_backward(s->children[i].module, g, need_dx || i > 0);
         if (!g) {
             char why[400];
             snprintf(why, sizeof why, "%s", nn_last_error());
-            return nn_fail_null(NN_ESHAPE, "%s (in child (%s) of %s)", why, s->children[i].name,
+            nn_status st = nn_last_status();
+            return nn_fail_null(st < 0 ? st : NN_ESHAPE, "%s (in child (%s) of %s)", why, s->children[i].name,
                                 s->class_name ? s->class_name : "Sequential");
         }
     }
     return g;
+}
+
+static nn_tensor *seq_backward(nn_module *m, const nn_tensor *grad_out)
+{
+    return seq_backward_ex(m, grad_out, true);
 }
 
 static void seq_repr(const nn_module *m, FILE *f, int indent)
@@ -114,6 +122,7 @@ static const nn_module_ops seq_ops = {
     .type = "Sequential",
     .forward = seq_forward,
     .backward = seq_backward,
+    .backward_ex = seq_backward_ex,
     .repr = seq_repr,
     .destroy = seq_destroy,
     .params = seq_params,

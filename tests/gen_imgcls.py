@@ -25,6 +25,11 @@ configs = [
     ("ties", (2, 1, 5, 5), (3, 3), (1, 1), (0, 0), (1, 1), False, True),
     ("ties_k2", (1, 2, 4, 6), (2, 2), (2, 2), (0, 0), (1, 1), False, True),
     ("chw", (3, 4, 6), (2, 2), (2, 2), (0, 0), (1, 1), False, False),
+    # rows of 4+ outputs (the vectorised 2x2 path), odd sizes, ties
+    ("k2s2_wide", (2, 3, 10, 22), (2, 2), (2, 2), (0, 0), (1, 1), False, False),
+    ("k2s2_odd", (1, 3, 9, 11), (2, 2), (2, 2), (0, 0), (1, 1), False, False),
+    ("ties_k2_wide", (2, 2, 8, 18), (2, 2), (2, 2), (0, 0), (1, 1), False, True),
+    ("ceil_k2_wide", (1, 2, 7, 13), (2, 2), (2, 2), (0, 0), (1, 1), True, False),
 ]
 rows = []
 for name, shp, k, s, p, d, ceil, ties in configs:
@@ -48,6 +53,21 @@ for name, shp, k, s, p, d, ceil, ties in configs:
     rows.append(f'    {{"{name}", {len(shp)}, {shape(x)}, {len(shp)}, {shape(y)}, '
                 f'{{{k[0]}, {k[1]}, {s[0]}, {s[1]}, {p[0]}, {p[1]}, {d[0]}, {d[1]}, {"true" if ceil else "false"}}}, '
                 f'mp_{name}_x, mp_{name}_y, mp_{name}_g, mp_{name}_dx, "{repr(m)}"}},')
+
+# NaNs in 2x2 windows: every tap position, two NaNs in one window (the
+# argmax PyTorch's backward scatters to tells which one wins)
+x = torch.randn(1, 2, 4, 10)
+for (c, h, w) in [(0, 0, 0), (0, 1, 3), (0, 2, 4), (0, 3, 7), (0, 0, 8), (0, 1, 9),
+                  (1, 0, 1), (1, 1, 0), (1, 2, 2), (1, 3, 3), (1, 2, 6), (1, 3, 6)]:
+    x[0, c, h, w] = float("nan")
+x.requires_grad_(True)
+y = torch.nn.MaxPool2d(2)(x)
+g = torch.randn(y.shape)
+y.backward(g)
+arr("mp_nan_x", x)
+arr("mp_nan_y", y)
+arr("mp_nan_g", g)
+arr("mp_nan_dx", x.grad)
 
 reprs = [("nn_maxpool2d(2, 0)", repr(torch.nn.MaxPool2d(2))),
          ("nn_maxpool2d(3, 1)", repr(torch.nn.MaxPool2d(3, 1))),

@@ -25,6 +25,8 @@ static char *repr_of(const nn_module *m)
 
 static long allocs;
 static void *counting_alloc(size_t n) { allocs++; return malloc(n); }
+static long allowed; /* allocations failing_alloc still grants */
+static void *failing_alloc(size_t n) { return allowed-- > 0 ? malloc(n) : NULL; }
 
 /* A tensor equal to src (contiguous [.., A, B]) but stored transposed, as
    a non-contiguous view whose last two dimensions are swapped back. */
@@ -157,6 +159,75 @@ static void test_maxpool_nan_propagates(void **state)
     assert_true(isnan(y->data[0]));
     nn_tensor_free(t);
     nn_module_free(m);
+}
+
+/* NaNs at every tap of 2x2 windows (and two in one window): the same NaN
+   outputs and the same winners (dL/dx) as PyTorch, with 1 and 2 threads. */
+static void test_maxpool_nan_matches_torch(void **state)
+{
+    (void)state;
+    int saved = nn_get_num_threads();
+    for (int t = 1; t <= 2; t++) {
+        assert_int_equal(nn_set_num_threads(t), NN_OK);
+        nn_module *m = nn_maxpool2d(2, 0);
+        nn_tensor *x = nn_tensor_from(mp_nan_x, NN_SHAPE(1, 2, 4, 10));
+        nn_tensor *y = nn_forward(m, x);
+        assert_non_null(y);
+        int64_t ny = nn_tensor_numel(y);
+        assert_int_equal(ny, sizeof mp_nan_y / sizeof *mp_nan_y);
+        for (int64_t i = 0; i < ny; i++) {
+            assert_int_equal(isnan(y->data[i]), isnan(mp_nan_y[i]));
+            if (!isnan(mp_nan_y[i]))
+                assert_true(y->data[i] == mp_nan_y[i]);
+        }
+        nn_tensor *g = nn_tensor_from(mp_nan_g, y->ndim, y->shape);
+        nn_tensor *dx = nn_backward(m, g);
+        assert_non_null(dx);
+        assert_close(dx->data, mp_nan_dx, 80, 0, 0);
+        nn_tensor_free(g);
+        nn_tensor_free(x);
+        nn_module_free(m);
+    }
+    assert_int_equal(nn_set_num_threads(saved), NN_OK);
+}
+
+/* A forward that runs out of memory (for the winners of a larger input)
+   leaves the last forward's output and what backward scatters to. */
+static void test_maxpool_failed_forward_changes_nothing(void **state)
+{
+    (void)state;
+    for (int k = 2; k <= 3; k++) { /* the 2x2 path and a generic window */
+        nn_module *m = nn_maxpool2d(k, 2);
+        nn_tensor *x = nn_tensor_new(NN_SHAPE(2, 3, 8, 8)), *big = nn_tensor_new(NN_SHAPE(4, 3, 16, 16));
+        for (int64_t i = 0; i < nn_tensor_numel(x); i++)
+            x->data[i] = (float)((i * 37) % 101);
+        nn_tensor *y = nn_forward(m, x);
+        assert_non_null(y);
+        int64_t ny = nn_tensor_numel(y), nx = nn_tensor_numel(x);
+        float *y_before = malloc((size_t)ny * sizeof *y_before), *dx_before = malloc((size_t)nx * sizeof *dx_before);
+        memcpy(y_before, y->data, (size_t)ny * sizeof *y_before);
+        nn_tensor *g = nn_tensor_new(y->ndim, y->shape);
+        for (int64_t i = 0; i < ny; i++)
+            g->data[i] = (float)i;
+        nn_tensor *dx = nn_backward(m, g);
+        memcpy(dx_before, dx->data, (size_t)nx * sizeof *dx_before);
+        for (long grant = 0; grant <= 1; grant++) { /* the winners' buffer, then the output */
+            allowed = grant;
+            nn_set_allocator(failing_alloc, free);
+            assert_null(nn_forward(m, big));
+            nn_set_allocator(NULL, NULL);
+            assert_memory_equal(y->data, y_before, (size_t)ny * sizeof *y_before);
+            dx = nn_backward(m, g);
+            assert_non_null(dx);
+            assert_memory_equal(dx->data, dx_before, (size_t)nx * sizeof *dx_before);
+        }
+        free(y_before);
+        free(dx_before);
+        nn_tensor_free(g);
+        nn_tensor_free(x);
+        nn_tensor_free(big);
+        nn_module_free(m);
+    }
 }
 
 static void test_maxpool_finite_differences(void **state)
@@ -436,6 +507,8 @@ int main(void)
         cmocka_unit_test(test_maxpool_matches_torch),
         cmocka_unit_test(test_maxpool_ties_take_first_index),
         cmocka_unit_test(test_maxpool_nan_propagates),
+        cmocka_unit_test(test_maxpool_nan_matches_torch),
+        cmocka_unit_test(test_maxpool_failed_forward_changes_nothing),
         cmocka_unit_test(test_maxpool_finite_differences),
         cmocka_unit_test(test_maxpool_bad_input),
         cmocka_unit_test(test_flatten),

@@ -91,6 +91,14 @@ int nn_sequential_set_class_name(nn_module *seq, const char *class_name);
 nn_tensor *nn_forward(nn_module *m, const nn_tensor *x);
 nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out);
 
+/* Like nn_backward, but only adds into the parameter gradients (the very
+   same values nn_backward adds) and returns NN_OK or a negative nn_status:
+   the module may skip computing dL/dx of its own input, as PyTorch does for
+   an input that does not require grad (a Sequential skips it in its first
+   child; Conv2d and Linear then save their input-gradient GEMM). The
+   tensor an earlier nn_backward returned may then hold stale values. */
+int nn_backward_params(nn_module *m, const nn_tensor *grad_out);
+
 /* Sets every parameter gradient to zero. */
 void nn_zero_grad(nn_module *m);
 

@@ -62,7 +62,7 @@ typedef struct {
     const nn_gemm_arch *arch;
     const float *w_packed;
     const float *x, *w, *b, *dy;
-    float *y, *col, *dx, *dw, *db, *partial;
+    float *y, *col, *dx, *dw, *db, *partial; /* backward: dx NULL when not needed */
 } conv_job;
 
 /* A 1x1 kernel with unit stride and no padding reads the image as it is. */
@@ -286,7 +286,7 @@ static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
         for (int64_t n = first; n < stop; n++) {
             float beta = n == first ? 0.0f : 1.0f;
             const float *dy = j->dy + n * oc * pixels;
-            float *dx = j->dx + n * j->in_size;
+            float *dx = j->dx ? j->dx + n * j->in_size : NULL;
             const float *src = columns_of(j, n, col);
             nn_gemm(false, true, oc, rows, pixels, 1.0f, dy, pixels, src, pixels, beta, part, ldp);
             for (int64_t o = 0; j->db && o < oc; o++) {
@@ -294,7 +294,9 @@ static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
                 part[o * ldp + rows] = n == first ? sum : part[o * ldp + rows] + sum;
             }
             /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
-            if (j->identity) {
+            if (!j->dx) {
+                continue;
+            } else if (j->identity) {
                 weights_times(j, true, rows, pixels, oc, dy, 0.0f, dx, panel);
             } else {
                 weights_times(j, true, rows, pixels, oc, dy, 0.0f, col, panel);
@@ -316,7 +318,8 @@ static int64_t gradient_groups(int64_t batch, int64_t grad_floats)
     return groups < 1 ? 1 : groups;
 }
 
-static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
+/* need_dx false: the parameter gradients only (dx left as it was). */
+static nn_tensor *conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_dx)
 {
     conv2d *c = (conv2d *)m;
     char a[NN_SHAPE_STR_LEN], s[NN_SHAPE_STR_LEN];
@@ -342,28 +345,28 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     int64_t ldp = j.rows + (c->o.bias ? 1 : 0), grad_floats = j.oc * ldp;
     j.groups = gradient_groups(j.batch, grad_floats);
     int workers = image_workers(j.groups, &j);
-    if (c->grad.storage == x->storage) /* forward was fed our own dx */
+    bool packs = need_dx && packs_weights(j.groups); /* W^T only serves dx */
+    if (need_dx && c->grad.storage == x->storage) /* forward was fed our own dx */
         nn_tensor_release(&c->grad);
     /* gy may be our own dx slot: keep its storage before resizing that */
     if (nn_tensor_keep_dense(&c->g_keep, &c->g_copy, gy) < 0)
         return NULL;
     /* the scratch first: once dx is resized nothing may fail */
     if ((j.batch > 0 && nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0) ||
-        (packs_weights(j.groups) &&
-         nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.rows, j.oc)), NULL) < 0) ||
+        (packs && nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.rows, j.oc)), NULL) < 0) ||
         nn_tensor_resize(&c->partial, NN_SHAPE(j.groups, grad_floats), NULL) < 0 ||
-        nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0) {
+        (need_dx && nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0)) {
         nn_tensor_release(&c->g_keep);
         return NULL;
     }
     j.x = x->data;
     j.w = m->params[0].value->data;
-    if (packs_weights(j.groups)) {
+    if (packs) {
         nn_conv_gemm_pack_a(j.arch, true, j.rows, j.oc, j.w, j.rows, c->w_packed.data); /* W^T */
         j.w_packed = c->w_packed.data;
     }
     j.dy = c->g_keep.data;
-    j.dx = c->grad.data;
+    j.dx = need_dx ? c->grad.data : NULL;
     j.col = c->col.data;
     j.dw = m->params[0].grad->data;
     j.db = c->o.bias ? m->params[1].grad->data : NULL;
@@ -383,6 +386,11 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     }
     nn_tensor_release(&c->g_keep); /* no need to pin the caller's storage */
     return &c->grad;
+}
+
+static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
+{
+    return conv_backward_ex(m, gy, true);
 }
 
 /* "(3, 5)" */
@@ -426,6 +434,7 @@ static const nn_module_ops conv_ops = {
     .type = "Conv2d",
     .forward = conv_forward,
     .backward = conv_backward,
+    .backward_ex = conv_backward_ex,
     .repr = conv_repr,
     .destroy = conv_destroy,
 };

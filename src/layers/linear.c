@@ -2,6 +2,7 @@
    dL/dx = g W;  dL/dW += g^T x;  dL/db += sum of g over all leading dims. */
 #include <math.h>
 
+#include "kernels/elementwise.h"
 #include "kernels/kernels.h"
 #include "module_impl.h"
 
@@ -53,16 +54,16 @@ static nn_tensor *linear_forward(nn_module *m, const nn_tensor *x)
     const float *w = m->params[0].value->data;
     float *y = l->out.data;
     nn_gemm(false, true, rows, out, in, 1.0f, l->input.data, in, w, in, 0.0f, y, out);
-    if (l->has_bias) {
+    if (l->has_bias) { /* row by row in the vectorised add: the same sums */
         const float *b = m->params[1].value->data;
         for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < out; j++)
-                y[r * out + j] += b[j];
+            nn_ew_add(y + r * out, b, out);
     }
     return &l->out;
 }
 
-static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
+/* need_dx false: the parameter gradients only (dx left as it was). */
+static nn_tensor *linear_backward_ex(nn_module *m, const nn_tensor *g, bool need_dx)
 {
     linear *l = (linear *)m;
     char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
@@ -87,10 +88,10 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
        that a failure leaves the last dx and the gradients as they were. */
     nn_tensor src = {0}, fresh = {0};
     nn_tensor_retain_into(&src, g);
-    bool on_input = l->grad.storage && l->grad.storage == x->storage;
+    bool on_input = need_dx && l->grad.storage && l->grad.storage == x->storage;
     nn_tensor *dst = on_input ? &fresh : &l->grad;
     if (nn_tensor_reserve_dense(&l->g_copy, &src) < 0 ||
-        nn_tensor_resize(dst, x->ndim, x->shape, &src) < 0) {
+        (need_dx && nn_tensor_resize(dst, x->ndim, x->shape, &src) < 0)) {
         nn_tensor_release(&src);
         return NULL;
     }
@@ -105,17 +106,22 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
     const float *w = m->params[0].value->data;
     float *dw = m->params[0].grad->data;
     /* dx[rows,in] = g[rows,out] W[out,in] */
-    nn_gemm(false, false, rows, in, out, 1.0f, dy, out, w, in, 0.0f, l->grad.data, in);
+    if (need_dx)
+        nn_gemm(false, false, rows, in, out, 1.0f, dy, out, w, in, 0.0f, l->grad.data, in);
     /* dW[out,in] += g^T[out,rows] x[rows,in] */
     nn_gemm(true, false, out, in, rows, 1.0f, dy, out, x->data, in, 1.0f, dw, in);
     if (l->has_bias) {
         float *db = m->params[1].grad->data;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < out; j++)
-                db[j] += dy[r * out + j];
+        for (int64_t r = 0; r < rows; r++) /* rows in order, as before */
+            nn_ew_add(db, dy + r * out, out);
     }
     nn_tensor_release(&l->g_keep); /* no need to pin the caller's storage */
     return &l->grad;
+}
+
+static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
+{
+    return linear_backward_ex(m, g, true);
 }
 
 static void linear_repr(const nn_module *m, FILE *f, int indent)
@@ -141,6 +147,7 @@ static const nn_module_ops linear_ops = {
     .type = "Linear",
     .forward = linear_forward,
     .backward = linear_backward,
+    .backward_ex = linear_backward_ex,
     .repr = linear_repr,
     .destroy = linear_destroy,
 };

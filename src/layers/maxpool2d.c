@@ -1,9 +1,9 @@
 /* MaxPool2d: y[n,c,i,j] = max over the window of x starting at
    (i*sh - ph, j*sw - pw), taps dilation apart; padding never wins.
    dL/dx[argmax] += dL/dy (first maximum on ties, a NaN wins, as PyTorch). */
-#include <math.h>
 #include <string.h>
 
+#include "kernels/pool.h"
 #include "module_impl.h"
 
 typedef struct {
@@ -12,8 +12,11 @@ typedef struct {
     nn_tensor out;     /* forward result */
     nn_tensor grad;    /* dL/dx */
     nn_tensor scratch; /* dense copy of a strided input or grad_out */
-    int64_t *argmax;   /* per output element: h*W+w inside its plane */
-    int64_t argmax_cap;
+    /* per output element, which input won: a uint8_t tap code 0..3 on the
+       2x2 stride-2 path (fast), else an int64_t h*W+w inside its plane */
+    void *argmax;
+    size_t argmax_bytes;
+    bool fast;
     int in_ndim;
     int64_t in_shape[4];
 } maxpool2d;
@@ -64,35 +67,11 @@ static int64_t pooled_size(int64_t in, int k, int pad, int stride, int dilation,
     return out;
 }
 
-/* Max of one plane: first maximum on ties, NaN propagates. */
-static void pool_plane(const maxpool2d *p, const float *x, int64_t H, int64_t W, float *y,
-                       int64_t *arg, int64_t OH, int64_t OW)
+/* The common kernel 2, stride 2 case with whole windows only. */
+static bool is_2x2(const nn_maxpool2d_opts *o, int64_t H, int64_t W, int64_t OH, int64_t OW)
 {
-    const nn_maxpool2d_opts *o = &p->o;
-    for (int64_t i = 0; i < OH; i++) {
-        for (int64_t j = 0; j < OW; j++) {
-            int64_t h0 = i * o->stride_h - o->pad_h, w0 = j * o->stride_w - o->pad_w;
-            float best = -INFINITY;
-            int64_t at = -1;
-            for (int a = 0; a < o->kernel_h; a++) {
-                int64_t h = h0 + (int64_t)a * o->dilation_h;
-                if (h < 0 || h >= H)
-                    continue;
-                for (int b = 0; b < o->kernel_w; b++) {
-                    int64_t w = w0 + (int64_t)b * o->dilation_w;
-                    if (w < 0 || w >= W)
-                        continue;
-                    float v = x[h * W + w];
-                    if (v > best || isnan(v) || at < 0) {
-                        best = v;
-                        at = h * W + w;
-                    }
-                }
-            }
-            y[i * OW + j] = best;
-            arg[i * OW + j] = at;
-        }
-    }
+    return o->kernel_h == 2 && o->kernel_w == 2 && o->stride_h == 2 && o->stride_w == 2 && o->pad_h == 0 &&
+           o->pad_w == 0 && o->dilation_h == 1 && o->dilation_w == 1 && OH == H / 2 && OW == W / 2;
 }
 
 static nn_tensor *maxpool_forward(nn_module *m, const nn_tensor *x)
@@ -116,20 +95,31 @@ static nn_tensor *maxpool_forward(nn_module *m, const nn_tensor *x)
         oshape[1] = OH;
         oshape[2] = OW;
     }
-    int64_t nout = N * C * OH * OW;
-    if (nout > p->argmax_cap) {
-        int64_t *grown = nn_alloc_zeroed((size_t)nout, sizeof *grown);
-        if (!grown)
-            return NULL;
+    bool fast = is_2x2(o, H, W, OH, OW);
+    size_t need = (size_t)(N * C * OH * OW) * (fast ? sizeof(uint8_t) : sizeof(int64_t));
+    /* every allocation before any change: a failure leaves the last
+       forward (its output and the winners backward uses) intact */
+    void *grown = need > p->argmax_bytes ? nn_alloc_zeroed(need, 1) : NULL;
+    if (need > p->argmax_bytes && !grown)
+        return NULL;
+    const float *xd = nn_tensor_dense(x, &p->scratch);
+    if (!xd || nn_tensor_resize(&p->out, x->ndim, oshape, x) < 0) {
+        nn_release(grown);
+        return NULL;
+    }
+    if (grown) {
         nn_release(p->argmax);
         p->argmax = grown;
-        p->argmax_cap = nout;
+        p->argmax_bytes = need;
     }
-    const float *xd = nn_tensor_dense(x, &p->scratch);
-    if (!xd || nn_tensor_resize(&p->out, x->ndim, oshape, x) < 0)
-        return NULL;
-    for (int64_t pl = 0; pl < N * C; pl++)
-        pool_plane(p, xd + pl * H * W, H, W, p->out.data + pl * OH * OW, p->argmax + pl * OH * OW, OH, OW);
+    if (fast) {
+        nn_maxpool2x2_forward(xd, N * C, H, W, p->out.data, p->argmax);
+    } else {
+        nn_pool_geom g = {H, W, OH, OW, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w,
+                          o->pad_h, o->pad_w, o->dilation_h, o->dilation_w};
+        nn_maxpool_forward(&g, xd, N * C, p->out.data, p->argmax);
+    }
+    p->fast = fast;
     p->in_ndim = x->ndim;
     memcpy(p->in_shape, x->shape, (size_t)x->ndim * sizeof *x->shape);
     return &p->out;
@@ -150,17 +140,14 @@ static nn_tensor *maxpool_backward(nn_module *m, const nn_tensor *g)
         return NULL;
     int lead = p->in_ndim - 3;
     int64_t planes = lead ? p->in_shape[0] * p->in_shape[1] : p->in_shape[0];
-    int64_t HW = p->in_shape[lead + 1] * p->in_shape[lead + 2];
-    int64_t OHW = p->out.shape[lead + 1] * p->out.shape[lead + 2];
-    float *dx = p->grad.data;
-    memset(dx, 0, (size_t)(planes * HW) * sizeof *dx);
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const int64_t *arg = p->argmax + pl * OHW;
-        const float *gp = gd + pl * OHW;
-        float *dp = dx + pl * HW;
-        for (int64_t k = 0; k < OHW; k++)
-            if (arg[k] >= 0)
-                dp[arg[k]] += gp[k]; /* overlapping windows accumulate */
+    int64_t H = p->in_shape[lead + 1], W = p->in_shape[lead + 2];
+    const nn_maxpool2d_opts *o = &p->o;
+    if (p->fast) {
+        nn_maxpool2x2_backward(gd, p->argmax, planes, H, W, p->grad.data);
+    } else {
+        nn_pool_geom geom = {H, W, p->out.shape[lead + 1], p->out.shape[lead + 2], o->kernel_h, o->kernel_w,
+                             o->stride_h, o->stride_w, o->pad_h, o->pad_w, o->dilation_h, o->dilation_w};
+        nn_maxpool_backward(&geom, gd, p->argmax, planes, p->grad.data);
     }
     return &p->grad;
 }

@@ -8,6 +8,13 @@
 
 #include "module_impl.h"
 #include "optim_impl.h"
+#include "parallel_impl.h"
+
+/* Updates of at least this many elements split over the threads in
+   contiguous chunks of OPTIM_GRAIN: every rule is elementwise, so the
+   bits do not depend on the split. */
+#define OPTIM_PARALLEL_MIN ((int64_t)1 << 16)
+#define OPTIM_GRAIN ((int64_t)1 << 13)
 
 /* Every parameter must be a dense float array with a gradient of its size. */
 static int check_params(const char *fn, const nn_param *p, int n)
@@ -132,6 +139,34 @@ float *nn_optim_buffer(const nn_optim *o, int i, int k)
     return o->state + (int64_t)k * o->total + o->offset[i];
 }
 
+typedef struct {
+    const nn_optim *o;
+    float *p;
+    const float *g;
+    float *const *bufs;
+} update_job;
+
+static void update_chunk(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const update_job *j = ctx;
+    float *bufs[NN_OPTIM_MAX_KEYS];
+    for (int k = 0; k < j->o->n_keys; k++)
+        bufs[k] = j->bufs[k] + begin;
+    j->o->ops->update(j->o, j->p + begin, j->g + begin, bufs, end - begin);
+}
+
+/* One update of n elements, over the threads when large. */
+static void run_update(const nn_optim *o, float *p, const float *g, float *const *bufs, int64_t n)
+{
+    update_job j = {o, p, g, bufs};
+    int parts = n < OPTIM_PARALLEL_MIN ? 1 : nn_get_num_threads();
+    if (parts > 1)
+        nn_parallel_for(n, OPTIM_GRAIN, parts, update_chunk, &j);
+    else
+        o->ops->update(o, p, g, bufs, n);
+}
+
 int nn_optim_step(nn_optim *o)
 {
     if (!o)
@@ -149,14 +184,14 @@ int nn_optim_step(nn_optim *o)
     if (is_packed(o)) { /* one loop over every element of the model */
         for (int k = 0; k < o->n_keys; k++)
             bufs[k] = nn_optim_buffer(o, 0, k);
-        o->ops->update(o, o->params[0].value->data, o->params[0].grad->data, bufs, o->total);
+        run_update(o, o->params[0].value->data, o->params[0].grad->data, bufs, o->total);
         return NN_OK;
     }
     for (int i = 0; i < o->n_params; i++) {
         for (int k = 0; k < o->n_keys; k++)
             bufs[k] = nn_optim_buffer(o, i, k);
         /* read the data pointers now: parameters may have been re-pointed */
-        o->ops->update(o, o->params[i].value->data, o->params[i].grad->data, bufs, o->numel[i]);
+        run_update(o, o->params[i].value->data, o->params[i].grad->data, bufs, o->numel[i]);
     }
     return NN_OK;
 }
