@@ -88,6 +88,17 @@ bool nn_tensor_is_packed(nn_tensor *const *ts, int n);
 int nn_tensor_check(const char *fn, const char *what, const nn_tensor *t);
 bool nn_tensor_same_shape(const nn_tensor *a, const nn_tensor *b);
 void nn_tensor_set_contiguous_strides(nn_tensor *t);
+/* Walks a (possibly strided) tensor one innermost row at a time, in
+   row-major order: `for (nn_rows_begin(&r, t); nn_rows_next(&r);)` visits
+   r.row[j * r.step] for j < r.n. A scalar is one row of one element. */
+typedef struct {
+    const nn_tensor *t;
+    float *row;
+    int64_t n, step, rows_left;
+    int64_t idx[NN_MAX_DIMS];
+} nn_rows;
+void nn_rows_begin(nn_rows *r, const nn_tensor *t);
+bool nn_rows_next(nn_rows *r);
 /* Copies src's elements in row-major order into dst (numel floats). */
 void nn_tensor_gather(const nn_tensor *src, float *dst);
 /* Row-major contiguous data of x: x->data itself when contiguous, else a

@@ -292,6 +292,37 @@ nn_tensor *nn_tensor_transpose(const nn_tensor *t, int d0, int d1)
     return v;
 }
 
+void nn_rows_begin(nn_rows *r, const nn_tensor *t)
+{
+    int64_t numel = nn_tensor_numel(t);
+    memset(r, 0, sizeof *r);
+    r->t = t;
+    r->n = t->ndim > 0 ? t->shape[t->ndim - 1] : 1;
+    r->step = t->ndim > 0 ? t->stride[t->ndim - 1] : 1;
+    r->rows_left = numel > 0 ? numel / r->n : 0;
+}
+
+/* Advances an odometer over all but the last dimension. */
+bool nn_rows_next(nn_rows *r)
+{
+    if (r->rows_left == 0)
+        return false;
+    r->rows_left--;
+    if (!r->row) {
+        r->row = r->t->data;
+        return true;
+    }
+    const nn_tensor *t = r->t;
+    for (int d = t->ndim - 2; d >= 0; d--) {
+        r->row += t->stride[d];
+        if (++r->idx[d] < t->shape[d])
+            break;
+        r->row -= t->stride[d] * t->shape[d];
+        r->idx[d] = 0;
+    }
+    return true;
+}
+
 void nn_tensor_gather(const nn_tensor *src, float *dst)
 {
     int64_t numel = nn_tensor_numel(src);
@@ -301,21 +332,10 @@ void nn_tensor_gather(const nn_tensor *src, float *dst)
         memcpy(dst, src->data, (size_t)numel * sizeof(float));
         return;
     }
-    /* odometer over all but the last dimension, inner loop strided */
-    int last = src->ndim - 1;
-    int64_t idx[NN_MAX_DIMS] = {0}, n = src->shape[last], s = src->stride[last];
-    const float *p = src->data;
-    for (int64_t done = 0; done < numel; done += n) {
-        for (int64_t j = 0; j < n; j++)
-            *dst++ = p[j * s];
-        for (int d = last - 1; d >= 0; d--) {
-            p += src->stride[d];
-            if (++idx[d] < src->shape[d])
-                break;
-            p -= src->stride[d] * src->shape[d];
-            idx[d] = 0;
-        }
-    }
+    nn_rows r;
+    for (nn_rows_begin(&r, src); nn_rows_next(&r);)
+        for (int64_t j = 0; j < r.n; j++)
+            *dst++ = r.row[j * r.step];
 }
 
 nn_tensor *nn_tensor_contiguous(const nn_tensor *t)
@@ -362,27 +382,10 @@ int nn_tensor_fill(nn_tensor *t, float value)
     int status = nn_tensor_check("nn_tensor_fill", "tensor", t);
     if (status < 0)
         return status;
-    int64_t numel = nn_tensor_numel(t);
-    if (numel == 0)
-        return NN_OK;
-    int last = t->ndim - 1;
-    if (last < 0) {
-        t->data[0] = value;
-        return NN_OK;
-    }
-    int64_t idx[NN_MAX_DIMS] = {0}, n = t->shape[last], s = t->stride[last];
-    float *p = t->data;
-    for (int64_t done = 0; done < numel; done += n) {
-        for (int64_t j = 0; j < n; j++)
-            p[j * s] = value;
-        for (int d = last - 1; d >= 0; d--) {
-            p += t->stride[d];
-            if (++idx[d] < t->shape[d])
-                break;
-            p -= t->stride[d] * t->shape[d];
-            idx[d] = 0;
-        }
-    }
+    nn_rows r;
+    for (nn_rows_begin(&r, t); nn_rows_next(&r);)
+        for (int64_t j = 0; j < r.n; j++)
+            r.row[j * r.step] = value;
     return NN_OK;
 }
 
