@@ -67,9 +67,22 @@ int main(int argc, char **argv) {
 """
 
 TORCH_SERVER = r"""
-import sys, time, statistics, torch
+import ctypes, sys, time, statistics, torch
 import torch.nn as nn
 torch.manual_seed(0)
+
+# torch.set_num_threads does not reach the OpenBLAS that Debian's torch
+# calls for mm/linear: set that library's thread count too.
+_blas = None
+for _line in open("/proc/self/maps"):
+    if "openblas" in _line and _line.rstrip().endswith(".so") or ".so." in _line and "openblas" in _line:
+        _blas = ctypes.CDLL(_line.split()[-1])
+        break
+
+def set_threads(n):
+    torch.set_num_threads(n)
+    if _blas is not None:
+        _blas.openblas_set_num_threads(n)
 
 def timed(run, reps):
     run()
@@ -131,7 +144,7 @@ def make(name):
 cache = {}
 for line in sys.stdin:
     name, threads, reps = line.rstrip("\n").rsplit("\t", 2)
-    torch.set_num_threads(int(threads))
+    set_threads(int(threads))
     if name not in cache:
         cache[name] = make(name)
     run = cache[name]

@@ -5,9 +5,11 @@
    waiting, so nothing can deadlock. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -51,9 +53,12 @@ int nn_get_num_threads(void)
 
 /* --- the pool. A region publishes a new `ticket` (generation and chunk
    count in one atomic word, so a worker left out of a region never reads
-   the job another region may be writing); workers spin on it briefly and
-   then sleep on a condition variable. */
-#define SPIN_ROUNDS 100 /* short: on a busy machine a spinning thread steals the time of the one it waits for */
+   the job another region may be writing). Waiting threads first poll for
+   SPIN_NS, yielding the CPU at each poll, then sleep on a condition
+   variable: waking a sleeping thread (an idle virtual CPU) costs tens of
+   microseconds, while yielding keeps a busy machine's other runnable
+   threads (often the very worker we wait for) going. */
+#define SPIN_NS 200000
 
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER; /* held for a whole region */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;        /* for sleeping and waking */
@@ -75,11 +80,11 @@ static struct {
 
 static _Thread_local int in_region; /* nesting guard for the calling thread */
 
-static inline void cpu_relax(void)
+static int64_t now_ns(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void run_chunk(int part)
@@ -95,13 +100,13 @@ static void run_chunk(int part)
 /* The first ticket whose generation differs from seen's, or 0 when quitting. */
 static unsigned long long await_region(unsigned long long seen)
 {
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
+    for (int64_t start = now_ns(); now_ns() - start < SPIN_NS;) {
         unsigned long long t = atomic_load_explicit(&ticket, memory_order_acquire);
         if (t >> 16 != seen >> 16)
             return t;
         if (atomic_load_explicit(&quitting, memory_order_relaxed))
             return 0;
-        cpu_relax();
+        sched_yield();
     }
     pthread_mutex_lock(&lock);
     sleepers++;
@@ -175,10 +180,10 @@ static void run_region(int parts)
         pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&lock);
     run_chunk(0);
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
+    for (int64_t start = now_ns(); now_ns() - start < SPIN_NS;) {
         if (atomic_load_explicit(&pending, memory_order_acquire) == 0)
             return;
-        cpu_relax();
+        sched_yield();
     }
     pthread_mutex_lock(&lock);
     caller_sleeping = true;
