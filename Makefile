@@ -65,8 +65,8 @@ examples: $(EXAMPLES)
 demo: examples
 	@sh examples/demo.sh $(BUILD)
 
-# --- benchmark: build/bench (bench/compare.py runs PyTorch and OpenBLAS beside it)
-$(BUILD)/bench: bench/bench.c $(LIB)
+# --- benchmark: build/bench (tests/bench/compare.py runs PyTorch and OpenBLAS beside it)
+$(BUILD)/bench: tests/bench/bench.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) $(LDLIBS)
 
@@ -78,7 +78,9 @@ install: $(LIB)
 	install -m 644 include/nn.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/nn/*.h $(DESTDIR)$(PREFIX)/include/nn/
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' nn.pc.in \
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
+	  'Name: nn' 'Description: A minimal neural-network library in C11' 'Version: $(VERSION)' \
+	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lnn -lm -lpthread' \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 
 uninstall:
@@ -90,21 +92,21 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d
 
-# --- fuzzing (clang + libFuzzer): every fuzz/fuzz_<name>.c is a harness,
-# seeded from fuzz/corpus/<name>/ and run for FUZZ_SECONDS each; new inputs
+# --- fuzzing (clang + libFuzzer): every tests/fuzz/fuzz_<name>.c is a harness,
+# seeded from tests/fuzz/corpus/<name>/ and run for FUZZ_SECONDS each; new inputs
 # go to build/fuzz/corpus/<name>/, the committed seeds stay as they are.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build/fuzz
 FUZZ_SAN     := -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
-FUZZERS      := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard fuzz/fuzz_*.c))
+FUZZERS      := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
 
-$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(CPPFLAGS) -Itests -std=c11 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB_OBJ) -o $@ $(LDLIBS)
 
 .PHONY: fuzz
@@ -114,7 +116,7 @@ fuzz: $(FUZZERS)
 	  name=$${f##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
 	  echo "== $$f for $(FUZZ_SECONDS) s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$name \
-	    $$( [ -d fuzz/corpus/$$name ] && echo fuzz/corpus/$$name ) || exit 1; \
+	    $$( [ -d tests/fuzz/corpus/$$name ] && echo tests/fuzz/corpus/$$name ) || exit 1; \
 	done
 
 -include $(FUZZ_LIB_OBJ:.o=.d)

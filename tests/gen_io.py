@@ -2,7 +2,7 @@
 """Fixtures for tests/test_io.c (run with /usr/bin/python3, torch 1.13).
 
     /usr/bin/python3 tests/gen_io.py             writes tests/fixtures/io_fixtures.h
-                                                  and the fuzz seeds fuzz/corpus/load/*
+                                                  and the fuzz seeds tests/fuzz/corpus/load/*
     /usr/bin/python3 tests/gen_io.py --check F    checks that torch reads F, a file
                                                   libnn wrote (NN_IO_OUT=F build/tests/test_io)
 
@@ -174,7 +174,7 @@ def generate():
     with open(os.path.join(HERE, "fixtures", "io_fixtures.h"), "w") as f:
         f.write("".join(out))
 
-    seeds = os.path.join(ROOT, "fuzz", "corpus", "load")
+    seeds = os.path.join(HERE, "fuzz", "corpus", "load")
     os.makedirs(seeds, exist_ok=True)
     for name, blob in [("simplenet.safetensors", simple), ("pattern.safetensors", pat),
                        ("nometa.safetensors", st_bytes(net.state_dict())),

@@ -1,6 +1,6 @@
 /* Private timing for Conv2d and the activations (the conv owner's
    before/after yardstick; build/bench is the official table).
-   cc -O2 -Iinclude -Isrc bench/conv_bench.c build/libnn.a -lm -lpthread
+   cc -O2 -Iinclude -Isrc tests/bench/conv_bench.c build/libnn.a -lm -lpthread
    conv_bench [reps [case [threads]]]
    Medians of repeated runs; the machine is shared, read them as noisy. */
 #include <stdio.h>

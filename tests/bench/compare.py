@@ -2,7 +2,7 @@
 """Runs the cases of build/bench beside PyTorch (and OpenBLAS for sgemm) on
 this machine and prints the ratios from the same run.
 
-    /usr/bin/python3 bench/compare.py [--rounds R] [--only NAME] [--threads T]
+    /usr/bin/python3 tests/bench/compare.py [--rounds R] [--only NAME] [--threads T]
 
 Each round runs every case once in each program, rotating which program
 goes first; a program's sample is the median of its timed repetitions,
@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "build", "compare")
 
 # name as build/bench prints it -> flops per run (0: a step, timed only)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of fuzz/fuzz_mnist.c and fuzz/fuzz_cifar10.c
-(fuzz/corpus/mnist/, fuzz/corpus/cifar10/) in the harnesses' input
+"""Writes the seed corpora of tests/fuzz/fuzz_mnist.c and tests/fuzz/fuzz_cifar10.c
+(tests/fuzz/corpus/mnist/, tests/fuzz/corpus/cifar10/) in the harnesses' input
 layouts. Standard library only; gzip with mtime 0 so reruns are identical."""
 import gzip
 import os

@@ -1,6 +1,6 @@
 /* Private timing of the Fashion-MNIST CNN train step (the pooling/optimizer
    owner's yardstick; build/bench is the official table).
-   cc -O2 -Iinclude -Isrc bench/cnn_step.c build/libnn.a -lm -lpthread
+   cc -O2 -Iinclude -Isrc tests/bench/cnn_step.c build/libnn.a -lm -lpthread
    cnn_step [threads [reps [breakdown]]]
    Prints the median wall and CPU (process) time per step; with breakdown=1
    also the median time of each layer's forward and backward. The machine is
