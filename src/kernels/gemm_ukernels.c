@@ -130,11 +130,13 @@ typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 #endif
 
 /* Cache blocks: kc * nr floats of B stay in L1 while a tile is computed,
-   mc * kc of A in L2, kc * nc of B in L3. */
+   mc * kc of A in L2, kc * nc of B in L3. AVX2's kc of 384 (24 KiB of B
+   in Zen 3's 32 KiB L1; K blocks of 342 at K = 1024) measured ~1% faster
+   than 256 and keeps a 3x3 convolution's K of 289 in one block. */
 static const nn_gemm_arch archs[NN_GEMM_ISA_COUNT] = {
     [NN_GEMM_ISA_GENERIC] = {"generic", ukernel_generic, pack_b_generic, pack_a_generic, 8, 256, 96, 2048},
 #if GEMM_X86
-    [NN_GEMM_ISA_AVX2] = {"avx2", ukernel_avx2, pack_b_avx2, pack_a_avx2, 16, 256, 144, 2048},
+    [NN_GEMM_ISA_AVX2] = {"avx2", ukernel_avx2, pack_b_avx2, pack_a_avx2, 16, 384, 144, 2048},
     [NN_GEMM_ISA_AVX512] = {"avx512", ukernel_avx512, pack_b_avx512, pack_a_avx512, 32, 256, 144, 2048},
 #endif
 };
