@@ -2,6 +2,7 @@
    attributes, so the portable build carries them all) and the run-time
    choice among them with __builtin_cpu_supports. */
 #include <stddef.h>
+#include <string.h>
 
 #include "gemm_internal.h"
 
