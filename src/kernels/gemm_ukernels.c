@@ -22,6 +22,7 @@ typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
 #define UK_NAME ukernel_generic
 #define UK_PACK_B pack_b_generic
 #define UK_PACK_A pack_a_generic
+#define UK_EDGE ukernel_edge_generic
 #define UK_ATTR static
 #define UK_W 4
 #define UK_V v4f
@@ -31,6 +32,7 @@ typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
 #undef UK_NAME
 #undef UK_PACK_B
 #undef UK_PACK_A
+#undef UK_EDGE
 #undef UK_ATTR
 #undef UK_W
 #undef UK_V
@@ -102,6 +104,7 @@ typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
 #define UK_NAME ukernel_avx2
 #define UK_PACK_B pack_b_avx2
 #define UK_PACK_A pack_a_avx2
+#define UK_EDGE ukernel_edge_avx2
 #define UK_ATTR static __attribute__((target("avx2,fma")))
 #define UK_W 8
 #define UK_V v8f
@@ -111,6 +114,7 @@ typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
 #undef UK_NAME
 #undef UK_PACK_B
 #undef UK_PACK_A
+#undef UK_EDGE
 #undef UK_ATTR
 #undef UK_W
 #undef UK_V
@@ -122,6 +126,7 @@ typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 #define UK_NAME ukernel_avx512
 #define UK_PACK_B pack_b_avx512
 #define UK_PACK_A pack_a_avx512
+#define UK_EDGE ukernel_edge_avx512
 #define UK_ATTR static __attribute__((target("avx512f")))
 #define UK_W 16
 #define UK_V v16f
