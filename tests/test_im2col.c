@@ -110,6 +110,9 @@ static void test_im2col_col2im_match_definition(void **state)
         {1, 5, 40, 3, 5, 2, 1, 1, 2, 1, 1},  /* stride only vertical: row copies */
         {1, 40, 5, 3, 5, 1, 3, 1, 2, 1, 1},  /* stride only horizontal */
         {2, 4, 4, 3, 3, 1, 1, 4, 4, 1, 1},   /* mostly padding */
+        {2, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1},   /* "same", one column: side taps see only padding */
+        {2, 6, 2, 3, 3, 1, 1, 1, 1, 1, 1},   /* "same", two columns */
+        {2, 6, 5, 3, 3, 1, 1, 0, 2, 1, 2},   /* "same" in w only, dilated taps */
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const int64_t *a = cases[k];

@@ -100,43 +100,15 @@ static void gemm_direct(const gemm_args *g, int64_t r0, int64_t r1, int64_t c0, 
 /* --- packing */
 
 /* op(A)[i0:i0+mc, p0:p0+kc] as micro-panels of GEMM_MR rows, each stored
-   k-major (dst[k * MR + r]), rows past mc zero. */
+   k-major (dst[k * MR + r]), rows past mc zero (the variant's packer). */
 static void pack_a(const gemm_args *g, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                    float *dst)
 {
     for (int64_t ir = 0; ir < mc; ir += GEMM_MR, dst += kc * GEMM_MR) {
         int m = mc - ir < GEMM_MR ? (int)(mc - ir) : GEMM_MR;
         int64_t i = i0 + ir;
-        if (g->ta && m == GEMM_MR) {
-            const float *src = g->A + p0 * g->lda + i;
-            for (int64_t k = 0; k < kc; k++, src += g->lda) {
-                float *d = dst + k * GEMM_MR;
-                d[0] = src[0]; d[1] = src[1]; d[2] = src[2];
-                d[3] = src[3]; d[4] = src[4]; d[5] = src[5];
-            }
-        } else if (g->ta) {
-            const float *src = g->A + p0 * g->lda + i;
-            for (int64_t k = 0; k < kc; k++, src += g->lda) {
-                float *d = dst + k * GEMM_MR;
-                int r = 0;
-                for (; r < m; r++)
-                    d[r] = src[r];
-                for (; r < GEMM_MR; r++)
-                    d[r] = 0.0f;
-            }
-        } else if (m == GEMM_MR) {
-            const float *s0 = g->A + i * g->lda + p0, *s1 = s0 + g->lda, *s2 = s1 + g->lda;
-            const float *s3 = s2 + g->lda, *s4 = s3 + g->lda, *s5 = s4 + g->lda;
-            for (int64_t k = 0; k < kc; k++) {
-                float *d = dst + k * GEMM_MR;
-                d[0] = s0[k]; d[1] = s1[k]; d[2] = s2[k];
-                d[3] = s3[k]; d[4] = s4[k]; d[5] = s5[k];
-            }
-        } else {
-            for (int64_t k = 0; k < kc; k++)
-                for (int r = 0; r < GEMM_MR; r++)
-                    dst[k * GEMM_MR + r] = r < m ? g->A[(i + r) * g->lda + p0 + k] : 0.0f;
-        }
+        const float *src = g->ta ? g->A + p0 * g->lda + i : g->A + i * g->lda + p0;
+        g->arch->pack_a(src, g->lda, g->ta, kc, m, dst);
     }
 }
 

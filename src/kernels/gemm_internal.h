@@ -21,6 +21,11 @@ typedef void (*nn_gemm_ukernel)(int64_t kc, const float *a, const float *b, floa
 typedef void (*nn_gemm_pack_b)(const float *src, int64_t ld, bool trans, int64_t kc, int n,
                                float *dst);
 
+/* Packs one micro-panel of op(A) (GEMM_MR x kc, stored k-major, rows past
+   m zero) from src = op(A)[i0, p0]. */
+typedef void (*nn_gemm_pack_a)(const float *src, int64_t ld, bool trans, int64_t kc, int m,
+                               float *dst);
+
 typedef enum {
     NN_GEMM_ISA_AUTO = 0, /* the best the CPU supports */
     NN_GEMM_ISA_GENERIC,  /* 128-bit vectors, baseline of the target (SSE2 on x86-64) */
@@ -33,6 +38,7 @@ typedef struct {
     const char *name;
     nn_gemm_ukernel kernel;
     nn_gemm_pack_b pack_b;
+    nn_gemm_pack_a pack_a;
     int nr;             /* register tile columns */
     int64_t kc, mc, nc; /* cache blocks: K per pass, rows of A packed, columns of B packed */
 } nn_gemm_arch;

@@ -47,7 +47,7 @@ typedef struct {
     nn_tensor col;          /* per worker: one image's im2col matrix, a B panel */
     nn_tensor w_bias;       /* [W | b], the forward GEMM's left operand when biased */
     nn_tensor w_packed;     /* that operand (backward: W^T) packed for the micro-kernel */
-    nn_tensor partial;      /* per image group: [dW | db] of its images */
+    nn_tensor partial;      /* per image group: [dW^T, db] of its images */
     nn_tensor g_keep;       /* dense view of grad_out during backward */
     nn_tensor g_copy;       /* owned dense copy when grad_out is strided */
     nn_tensor grad;         /* dL/dx */
@@ -269,18 +269,21 @@ static void group_range(const conv_job *j, int64_t k, int64_t *first, int64_t *e
     *end = j->batch * (k + 1) / j->groups;
 }
 
-/* Per image of group k: dW_k += dY col^T, db_k += sum of dY over pixels
+/* Per image of group k: dW_k^T += col dY^T, db_k += sum of dY over pixels
    (a ones column in the GEMM would cost a whole extra register tile of
-   columns), dx = col2im(W^T dY). The group's first image overwrites its
-   partial sums [dW_k | db_k]. */
+   columns), dx = col2im(W^T dY). dW^T rather than dW: its rows are the
+   C*kh*kw kernel taps and its columns the out_channels, which fill whole
+   register tiles for the usual channel counts (64 rows of dW would leave
+   a 4-row tile). The group's first image overwrites its partial sums
+   [dW_k^T, db_k]. */
 static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const conv_job *j = ctx;
     const int64_t oc = j->oc, rows = j->rows, pixels = j->pixels;
-    const int64_t ldp = rows + (j->db ? 1 : 0); /* a partial's row: dW's, then db's */
+    const int64_t part_floats = oc * (rows + (j->db ? 1 : 0));
     float *col = j->col + tid * worker_floats(j), *panel = col + col_floats(j);
     for (int64_t k = begin; k < end; k++) {
-        float *part = j->partial + k * oc * ldp;
+        float *part = j->partial + k * part_floats, *part_db = part + rows * oc;
         int64_t first, stop;
         group_range(j, k, &first, &stop);
         for (int64_t n = first; n < stop; n++) {
@@ -288,10 +291,10 @@ static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
             const float *dy = j->dy + n * oc * pixels;
             float *dx = j->dx ? j->dx + n * j->in_size : NULL;
             const float *src = columns_of(j, n, col);
-            nn_gemm(false, true, oc, rows, pixels, 1.0f, dy, pixels, src, pixels, beta, part, ldp);
+            nn_gemm(false, true, rows, oc, pixels, 1.0f, src, pixels, dy, pixels, beta, part, oc);
             for (int64_t o = 0; j->db && o < oc; o++) {
                 float sum = nn_ew_sum(dy + o * pixels, pixels);
-                part[o * ldp + rows] = n == first ? sum : part[o * ldp + rows] + sum;
+                part_db[o] = n == first ? sum : part_db[o] + sum;
             }
             /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
             if (!j->dx) {
@@ -375,15 +378,16 @@ static nn_tensor *conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_
         nn_parallel_for(j.groups, 1, workers, backward_groups, &j);
     else
         backward_groups(&j, 0, j.groups, 0);
-    /* the groups' partial sums, in group order */
-    for (int64_t k = 0; k < j.groups && j.batch > 0; k++) {
-        const float *p = j.partial + k * grad_floats;
-        for (int64_t o = 0; o < j.oc; o++) {
-            nn_ew_add(j.dw + o * j.rows, p + o * ldp, j.rows);
-            if (j.db)
-                j.db[o] += p[o * ldp + j.rows];
-        }
-    }
+    /* the groups' partial sums, in group order, then added (transposed
+       back) to the gradients */
+    float *sum = j.partial;
+    for (int64_t k = 1; k < j.groups && j.batch > 0; k++)
+        nn_ew_add(sum, j.partial + k * grad_floats, grad_floats);
+    for (int64_t r = 0; r < j.rows && j.batch > 0; r++)
+        for (int64_t o = 0; o < j.oc; o++)
+            j.dw[o * j.rows + r] += sum[r * j.oc + o];
+    for (int64_t o = 0; j.db && o < j.oc && j.batch > 0; o++)
+        j.db[o] += sum[j.rows * j.oc + o];
     nn_tensor_release(&c->g_keep); /* no need to pin the caller's storage */
     return &c->grad;
 }
