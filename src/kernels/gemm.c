@@ -14,6 +14,7 @@
 
 #include "core.h"
 #include "gemm_internal.h"
+#include "gemm_small.h"
 #include "kernels.h"
 #include "parallel_impl.h"
 
@@ -327,7 +328,8 @@ void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
     }
     double flops = (double)M * (double)N * (double)K;
     if (flops < GEMM_DIRECT_MAX_FLOPS) {
-        gemm_direct(&g, 0, M, 0, N);
+        if (!nn_gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+            gemm_direct(&g, 0, M, 0, N);
         return;
     }
     int threads = flops < GEMM_PARALLEL_MIN_FLOPS ? 1 : nn_get_num_threads();

@@ -1,0 +1,217 @@
+/* Small GEMM (the demos' shapes: 64x5x2, 5x2x64, ...): no threads, no
+   heap. C goes in chunks of at most eight columns:
+     C[i, j0:j0+w] = alpha * sum_k op(A)[i,k] * op(B)[k, j0:j0+w] + beta * C[i, j0:j0+w]
+   one or two 4-float vectors per row, each k a broadcast of op(A)[i,k]
+   times op(B)[k, j0:j0+w]. With many rows that chunk of op(B) is first
+   copied k-major into a zero-padded stack buffer and rows go four at a
+   time; with few rows it is read in place when its rows are contiguous.
+   When C has few columns but op(A) is stored transposed (a weight
+   gradient g^T x), the same loops run on C^T = op(B)^T op(A)^T, which
+   fills the vectors better. Each element is one sum over k in order. */
+#include "gemm_small.h"
+
+typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
+
+#define SMALL_CHUNK 8   /* columns per pass */
+#define SMALL_MAX_K 256 /* the buffer holds SMALL_MAX_K x SMALL_CHUNK floats */
+#define INLINE static inline __attribute__((always_inline))
+
+/* out[i*rs + j*cs] = alpha * sum_k P[i,k] Q[k,j] + beta * out[...], for
+   i < rows, j < cols; P[i,k] = p[i*pi + k*pk], Q[k,j] = q[k*qk + j*qj]. */
+typedef struct {
+    int64_t rows, cols, K;
+    const float *p, *q;
+    int64_t pi, pk, qk, qj;
+    float *out;
+    int64_t rs, cs;
+    float alpha, beta;
+} small_job;
+
+/* n contiguous floats (1 <= n <= 4) as a vector, lanes past n zero */
+INLINE v4f load_lanes(const float *src, int n)
+{
+    if (n >= 4)
+        return *(const v4f *)src;
+    v4f x = {src[0], 0.0f, 0.0f, 0.0f};
+    if (n > 1)
+        x[1] = src[1];
+    if (n > 2)
+        x[2] = src[2];
+    return x;
+}
+
+/* Q[0:K, j0:j0+n] into buf[k * 4V + j], lanes n..4V zero (n <= 4V). */
+INLINE void pack_chunk(const small_job *s, int64_t j0, int n, int V, float *buf)
+{
+    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int64_t qj = s->qj;
+    for (int64_t k = 0; k < s->K; k++) {
+        const float *src = s->q + k * s->qk + j0 * qj;
+        v4f *d = (v4f *)(buf + k * 4 * V);
+        if (qj == 1) {
+            d[0] = load_lanes(src, n < 4 ? n : 4);
+            if (V == 2)
+                d[1] = load_lanes(src + 4, n - 4);
+            continue;
+        }
+        d[0] = zero;
+        if (V == 2)
+            d[1] = zero;
+        for (int j = 0; j < n; j++)
+            buf[k * 4 * V + j] = src[j * qj];
+    }
+}
+
+/* c[j*cs] = alpha * x[j] + beta * c[j*cs] for j < n <= 4 (beta 0: c is
+   not read). */
+INLINE void store4(float *c, int64_t cs, int n, v4f x, float alpha, float beta)
+{
+    x *= alpha;
+    if (n == 4 && cs == 1) {
+        if (beta != 0.0f)
+            x += beta * *(v4f *)c;
+        *(v4f *)c = x;
+        return;
+    }
+    if (beta != 0.0f) {
+        x[0] += beta * c[0];
+        if (n > 1)
+            x[1] += beta * c[cs];
+        if (n > 2)
+            x[2] += beta * c[2 * cs];
+        if (n > 3)
+            x[3] += beta * c[3 * cs];
+    }
+    c[0] = x[0];
+    if (n > 1)
+        c[cs] = x[1];
+    if (n > 2)
+        c[2 * cs] = x[2];
+    if (n > 3)
+        c[3 * cs] = x[3];
+}
+
+/* unit: the output's columns are contiguous (cs == 1), known at compile time */
+INLINE void store_row(const small_job *s, bool unit, float *c, int n, int V, v4f lo, v4f hi)
+{
+    const int64_t cs = unit ? 1 : s->cs;
+    store4(c, cs, n < 4 ? n : 4, lo, s->alpha, s->beta);
+    if (V == 2)
+        store4(c + 4 * cs, cs, n - 4, hi, s->alpha, s->beta);
+}
+
+/* Every row, four at a time, against the packed chunk (width 4V, n real
+   columns, at column j0). */
+INLINE void rows_packed(const small_job *s, bool unit, int V, const float *buf, int64_t j0, int n)
+{
+    const int64_t K = s->K, pk = s->pk, pi = s->pi, rs = s->rs;
+    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    float *out = s->out + j0 * s->cs;
+    int64_t i = 0;
+    for (; i + 4 <= s->rows; i += 4) {
+        const float *a0 = s->p + i * pi, *a1 = a0 + pi, *a2 = a1 + pi, *a3 = a2 + pi;
+        v4f c00 = zero, c10 = zero, c20 = zero, c30 = zero;
+        v4f c01 = zero, c11 = zero, c21 = zero, c31 = zero;
+        const v4f *b = (const v4f *)buf;
+        for (int64_t k = 0; k < K; k++, b += V) {
+            const float x0 = a0[k * pk], x1 = a1[k * pk], x2 = a2[k * pk], x3 = a3[k * pk];
+            c00 += x0 * b[0];
+            c10 += x1 * b[0];
+            c20 += x2 * b[0];
+            c30 += x3 * b[0];
+            if (V == 2) {
+                c01 += x0 * b[1];
+                c11 += x1 * b[1];
+                c21 += x2 * b[1];
+                c31 += x3 * b[1];
+            }
+        }
+        float *c = out + i * rs;
+        store_row(s, unit, c, n, V, c00, c01);
+        store_row(s, unit, c + rs, n, V, c10, c11);
+        store_row(s, unit, c + 2 * rs, n, V, c20, c21);
+        store_row(s, unit, c + 3 * rs, n, V, c30, c31);
+    }
+    for (; i < s->rows; i++) {
+        const float *a = s->p + i * pi;
+        v4f c0 = zero, c1 = zero;
+        const v4f *b = (const v4f *)buf;
+        for (int64_t k = 0; k < K; k++, b += V) {
+            c0 += a[k * pk] * b[0];
+            if (V == 2)
+                c1 += a[k * pk] * b[1];
+        }
+        store_row(s, unit, out + i * rs, n, V, c0, c1);
+    }
+}
+
+/* Every row against Q read in place (contiguous rows: qj == 1). */
+INLINE void rows_direct(const small_job *s, bool unit, int V, int64_t j0, int n)
+{
+    const int64_t K = s->K, pk = s->pk, qk = s->qk;
+    const int n0 = n < 4 ? n : 4, n1 = n - 4;
+    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int64_t i = 0; i < s->rows; i++) {
+        const float *a = s->p + i * s->pi, *q = s->q + j0;
+        v4f c0 = zero, c1 = zero;
+        for (int64_t k = 0; k < K; k++, q += qk) {
+            const float x = a[k * pk];
+            c0 += x * load_lanes(q, n0);
+            if (V == 2)
+                c1 += x * load_lanes(q + 4, n1);
+        }
+        store_row(s, unit, s->out + i * s->rs + j0 * s->cs, n, V, c0, c1);
+    }
+}
+
+INLINE void run_chunk(const small_job *s, bool unit, bool direct, float *buf, int64_t j0, int n)
+{
+    if (direct && n > 4)
+        rows_direct(s, unit, 2, j0, n);
+    else if (direct)
+        rows_direct(s, unit, 1, j0, n);
+    else if (n > 4) {
+        pack_chunk(s, j0, n, 2, buf);
+        rows_packed(s, unit, 2, buf, j0, n);
+    } else {
+        pack_chunk(s, j0, n, 1, buf);
+        rows_packed(s, unit, 1, buf, j0, n);
+    }
+}
+
+static void run(const small_job *s)
+{
+    float buf[SMALL_MAX_K * SMALL_CHUNK] __attribute__((aligned(16)));
+    const bool direct = s->qj == 1 && s->rows < 8; /* packing would not pay */
+    for (int64_t j0 = 0; j0 < s->cols; j0 += SMALL_CHUNK) {
+        int n = s->cols - j0 < SMALL_CHUNK ? (int)(s->cols - j0) : SMALL_CHUNK;
+        if (s->cs == 1)
+            run_chunk(s, true, direct, buf, j0, n);
+        else
+            run_chunk(s, false, direct, buf, j0, n);
+    }
+}
+
+/* Share of vector lanes n columns use. */
+static double lanes_used(int64_t n)
+{
+    return (double)n / (double)(n > SMALL_CHUNK ? SMALL_CHUNK * ((n + 7) / 8) : 4 * ((n + 3) / 4));
+}
+
+bool nn_gemm_small(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                   int64_t ldc)
+{
+    if (K > SMALL_MAX_K)
+        return false;
+    /* op(A)[i,k] = A[i*ai + k*ak], op(B)[k,j] = B[k*bk + j*bj] */
+    const int64_t ai = ta ? 1 : lda, ak = ta ? lda : 1;
+    const int64_t bk = tb ? 1 : ldb, bj = tb ? ldb : 1;
+    small_job s;
+    if (ta && N <= 4 && lanes_used(M) > lanes_used(N)) /* C^T: op(A)^T has contiguous rows */
+        s = (small_job){N, M, K, B, A, bj, bk, ak, ai, C, 1, ldc, alpha, beta};
+    else
+        s = (small_job){M, N, K, A, B, ai, ak, bk, bj, C, ldc, 1, alpha, beta};
+    run(&s);
+    return true;
+}
