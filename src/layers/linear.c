@@ -27,6 +27,58 @@ static int64_t leading_rows(const nn_tensor *t)
     return rows;
 }
 
+/* Narrow layers (n <= 8 features) see their rows four at a time: 4n
+   floats, n whole vectors, whatever n is. */
+#define NARROW 8
+typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
+
+/* y[r, :] += b for each of rows rows of width n */
+static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
+{
+    if (n > NARROW) {
+        for (int64_t r = 0; r < rows; r++)
+            nn_ew_add(y + r * n, b, n);
+        return;
+    }
+    float pattern[4 * NARROW]; /* b four times */
+    for (int64_t j = 0; j < 4 * n; j++)
+        pattern[j] = b[j % n];
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4, y += 4 * n)
+        for (int64_t v = 0; v < n; v++)
+            *(v4f *)(y + 4 * v) += *(const v4f *)(pattern + 4 * v);
+    for (; r < rows; r++, y += n)
+        for (int64_t j = 0; j < n; j++)
+            y[j] += b[j];
+}
+
+/* db[j] += sum over rows of g[r, j] (narrow: rows r = 0, 1, 2, 3 mod 4
+   summed apart, then added in that order) */
+static void sum_rows_into(float *db, const float *g, int64_t rows, int64_t n)
+{
+    if (n > NARROW) {
+        for (int64_t r = 0; r < rows; r++)
+            nn_ew_add(db, g + r * n, n);
+        return;
+    }
+    v4f acc[NARROW];
+    for (int64_t v = 0; v < n; v++)
+        acc[v] = (v4f){0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4, g += 4 * n)
+        for (int64_t v = 0; v < n; v++)
+            acc[v] += *(const v4f *)(g + 4 * v);
+    float part[4 * NARROW];
+    for (int64_t v = 0; v < n; v++)
+        *(v4f *)(part + 4 * v) = acc[v];
+    for (int64_t j = 0; j < n; j++) {
+        float sum = ((part[j] + part[n + j]) + part[2 * n + j]) + part[3 * n + j];
+        for (int64_t t = r; t < rows; t++)
+            sum += g[(t - r) * n + j];
+        db[j] += sum;
+    }
+}
+
 static nn_tensor *linear_forward(nn_module *m, const nn_tensor *x)
 {
     linear *l = (linear *)m;
@@ -54,11 +106,8 @@ static nn_tensor *linear_forward(nn_module *m, const nn_tensor *x)
     const float *w = m->params[0].value->data;
     float *y = l->out.data;
     nn_gemm(false, true, rows, out, in, 1.0f, l->input.data, in, w, in, 0.0f, y, out);
-    if (l->has_bias) { /* row by row in the vectorised add: the same sums */
-        const float *b = m->params[1].value->data;
-        for (int64_t r = 0; r < rows; r++)
-            nn_ew_add(y + r * out, b, out);
-    }
+    if (l->has_bias) /* y[r, :] = (x W^T)[r, :] + b */
+        add_bias(y, m->params[1].value->data, rows, out);
     return &l->out;
 }
 
@@ -110,11 +159,8 @@ static nn_tensor *linear_backward_ex(nn_module *m, const nn_tensor *g, bool need
         nn_gemm(false, false, rows, in, out, 1.0f, dy, out, w, in, 0.0f, l->grad.data, in);
     /* dW[out,in] += g^T[out,rows] x[rows,in] */
     nn_gemm(true, false, out, in, rows, 1.0f, dy, out, x->data, in, 1.0f, dw, in);
-    if (l->has_bias) {
-        float *db = m->params[1].grad->data;
-        for (int64_t r = 0; r < rows; r++) /* rows in order, as before */
-            nn_ew_add(db, dy + r * out, out);
-    }
+    if (l->has_bias)
+        sum_rows_into(m->params[1].grad->data, dy, rows, out);
     nn_tensor_release(&l->g_keep); /* no need to pin the caller's storage */
     return &l->grad;
 }
