@@ -8,6 +8,9 @@
    When C has few columns but op(A) is stored transposed (a weight
    gradient g^T x), the same loops run on C^T = op(B)^T op(A)^T, which
    fills the vectors better. Each element is one sum over k in order. */
+#include <string.h>
+
+#include "gemm_internal.h"
 #include "gemm_small.h"
 
 typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
@@ -164,6 +167,136 @@ INLINE void rows_direct(const small_job *s, bool unit, int V, int64_t j0, int n)
     }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* --- AVX2 + FMA (when nn_gemm's variant is AVX2 or AVX-512): eight
+   columns in one 256-bit vector, fused multiply-adds. */
+#include <immintrin.h>
+#define SMALL_AVX2 1
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* store4 for 8 lanes. mode 1: alpha 1, beta 0; mode 2: alpha 1, beta 1;
+   0: any (the common cases known at compile time) */
+AVX2 INLINE void store8(const small_job *s, bool unit, int mode, float *c, int n, __m256 x)
+{
+    const int64_t cs = unit ? 1 : s->cs;
+    const float alpha = mode ? 1.0f : s->alpha, beta = mode == 0 ? s->beta : mode == 2 ? 1.0f : 0.0f;
+    if (unit && n == 8) {
+        if (mode == 0)
+            x = _mm256_mul_ps(x, _mm256_set1_ps(alpha));
+        if (beta != 0.0f)
+            x = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c), x);
+        _mm256_storeu_ps(c, x);
+        return;
+    }
+    v4f lo = (v4f)_mm256_castps256_ps128(x), hi = (v4f)_mm256_extractf128_ps(x, 1);
+    store4(c, cs, n < 4 ? n : 4, lo, alpha, beta);
+    if (n > 4)
+        store4(c + 4 * cs, cs, n - 4, hi, alpha, beta);
+}
+
+/* Every row, four at a time, against the packed chunk (8 wide). */
+AVX2 INLINE void rows_avx2(const small_job *s, bool unit, int mode, const float *buf, int64_t j0,
+                           int n)
+{
+    const int64_t K = s->K, pk = s->pk, pi = s->pi, rs = s->rs;
+    float *out = s->out + j0 * s->cs;
+    int64_t i = 0;
+    for (; i + 4 <= s->rows; i += 4) {
+        const float *a0 = s->p + i * pi, *a1 = a0 + pi, *a2 = a1 + pi, *a3 = a2 + pi;
+        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        const float *b = buf;
+        for (int64_t k = 0; k < K; k++, b += 8) {
+            const __m256 bk = _mm256_load_ps(b);
+            c0 = _mm256_fmadd_ps(_mm256_set1_ps(a0[k * pk]), bk, c0);
+            c1 = _mm256_fmadd_ps(_mm256_set1_ps(a1[k * pk]), bk, c1);
+            c2 = _mm256_fmadd_ps(_mm256_set1_ps(a2[k * pk]), bk, c2);
+            c3 = _mm256_fmadd_ps(_mm256_set1_ps(a3[k * pk]), bk, c3);
+        }
+        float *c = out + i * rs;
+        store8(s, unit, mode, c, n, c0);
+        store8(s, unit, mode, c + rs, n, c1);
+        store8(s, unit, mode, c + 2 * rs, n, c2);
+        store8(s, unit, mode, c + 3 * rs, n, c3);
+    }
+    for (; i < s->rows; i++) {
+        const float *a = s->p + i * pi;
+        __m256 c0 = _mm256_setzero_ps();
+        const float *b = buf;
+        for (int64_t k = 0; k < K; k++, b += 8)
+            c0 = _mm256_fmadd_ps(_mm256_set1_ps(a[k * pk]), _mm256_load_ps(b), c0);
+        store8(s, unit, mode, out + i * rs, n, c0);
+    }
+}
+
+/* Few rows (packing would not pay), Q read in place: its rows contiguous
+   and at least four wide; tail (0..4) lanes past the first four, known at
+   compile time. */
+AVX2 INLINE void rows_direct_avx2(const small_job *s, int tail, int64_t j0)
+{
+    const int64_t K = s->K, pk = s->pk, qk = s->qk;
+    const int n = 4 + tail;
+    for (int64_t i = 0; i < s->rows; i++) {
+        const float *a = s->p + i * s->pi, *q = s->q + j0;
+        __m256 c0 = _mm256_setzero_ps();
+        for (int64_t k = 0; k < K; k++, q += qk) {
+            __m256 b = tail == 4 ? _mm256_loadu_ps(q)
+                                 : _mm256_set_m128((__m128)load_lanes(q + 4, tail ? tail : 1),
+                                                   _mm_loadu_ps(q));
+            if (tail == 0)
+                b = _mm256_castps128_ps256(_mm_loadu_ps(q)); /* upper lanes unused */
+            c0 = _mm256_fmadd_ps(_mm256_set1_ps(a[k * pk]), b, c0);
+        }
+        float *c = s->out + i * s->rs + j0 * s->cs;
+        if (s->cs == 1)
+            store8(s, true, 0, c, n, c0);
+        else
+            store8(s, false, 0, c, n, c0);
+    }
+}
+
+AVX2 static void run_avx2(const small_job *s)
+{
+    float buf[SMALL_MAX_K * SMALL_CHUNK] __attribute__((aligned(32)));
+    const int mode = s->alpha != 1.0f ? 0 : s->beta == 0.0f ? 1 : s->beta == 1.0f ? 2 : 0;
+    for (int64_t j0 = 0; j0 < s->cols; j0 += SMALL_CHUNK) {
+        int n = s->cols - j0 < SMALL_CHUNK ? (int)(s->cols - j0) : SMALL_CHUNK;
+        if (s->rows < 4 && s->qj == 1 && n >= 4) {
+            switch (n - 4) {
+            case 0: rows_direct_avx2(s, 0, j0); break;
+            case 1: rows_direct_avx2(s, 1, j0); break;
+            case 2: rows_direct_avx2(s, 2, j0); break;
+            case 3: rows_direct_avx2(s, 3, j0); break;
+            default: rows_direct_avx2(s, 4, j0); break;
+            }
+            continue;
+        }
+        pack_chunk(s, j0, n, 2, buf);
+        if (s->cs != 1)
+            rows_avx2(s, false, 0, buf, j0, n);
+        else if (mode == 1)
+            rows_avx2(s, true, 1, buf, j0, n);
+        else if (mode == 2)
+            rows_avx2(s, true, 2, buf, j0, n);
+        else
+            rows_avx2(s, true, 0, buf, j0, n);
+    }
+}
+
+/* Whether this CPU runs AVX2 + FMA, asked once. */
+static bool avx2_supported(void)
+{
+    static _Atomic int known = -1; /* every writer stores the same value */
+    int k = known;
+    if (k < 0) {
+        k = nn_gemm_isa_supported(NN_GEMM_ISA_AVX2);
+        known = k;
+    }
+    return k;
+}
+#else
+#define SMALL_AVX2 0
+#endif
+
 INLINE void run_chunk(const small_job *s, bool unit, bool direct, float *buf, int64_t j0, int n)
 {
     if (direct && n > 4)
@@ -212,6 +345,13 @@ bool nn_gemm_small(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
         s = (small_job){N, M, K, B, A, bj, bk, ak, ai, C, 1, ldc, alpha, beta};
     else
         s = (small_job){M, N, K, A, B, ai, ak, bk, bj, C, ldc, 1, alpha, beta};
+#if SMALL_AVX2
+    /* the variant nn_gemm runs: the tests force each one */
+    if (strcmp(nn_gemm_current_arch()->name, "generic") != 0 && avx2_supported()) {
+        run_avx2(&s);
+        return true;
+    }
+#endif
     run(&s);
     return true;
 }
