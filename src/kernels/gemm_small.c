@@ -194,23 +194,45 @@ AVX2 INLINE void store8(const small_job *s, bool unit, int mode, float *c, int n
         store4(c + 4 * cs, cs, n - 4, hi, alpha, beta);
 }
 
-/* Every row, four at a time, against the packed chunk (8 wide). */
-AVX2 INLINE void rows_avx2(const small_job *s, bool unit, int mode, const float *buf, int64_t j0,
-                           int n)
+/* Every row, eight (then four, then one) at a time, against the packed
+   chunk (8 wide). */
+#define FMA_ROW(r) c##r = _mm256_fmadd_ps(_mm256_set1_ps(a##r[k * pk]), bk, c##r)
+AVX2 INLINE void rows_avx2(const small_job *s, bool unit, int mode, bool pk1, const float *buf,
+                           int64_t j0, int n)
 {
-    const int64_t K = s->K, pk = s->pk, pi = s->pi, rs = s->rs;
+    /* pk1: op(A) rows contiguous, known at compile time, so that the rows
+       share one index instead of each stepping its own pointer */
+    const int64_t K = s->K, pk = pk1 ? 1 : s->pk, pi = s->pi, rs = s->rs;
     float *out = s->out + j0 * s->cs;
     int64_t i = 0;
+    for (; i + 8 <= s->rows; i += 8) {
+        const float *a0 = s->p + i * pi, *a1 = a0 + pi, *a2 = a1 + pi, *a3 = a2 + pi;
+        const float *a4 = a3 + pi, *a5 = a4 + pi, *a6 = a5 + pi, *a7 = a6 + pi;
+        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0,
+               c7 = c0;
+        const float *b = buf;
+        for (int64_t k = 0; k < K; k++, b += 8) {
+            const __m256 bk = _mm256_load_ps(b);
+            FMA_ROW(0); FMA_ROW(1); FMA_ROW(2); FMA_ROW(3);
+            FMA_ROW(4); FMA_ROW(5); FMA_ROW(6); FMA_ROW(7);
+        }
+        float *c = out + i * rs;
+        store8(s, unit, mode, c, n, c0);
+        store8(s, unit, mode, c + rs, n, c1);
+        store8(s, unit, mode, c + 2 * rs, n, c2);
+        store8(s, unit, mode, c + 3 * rs, n, c3);
+        store8(s, unit, mode, c + 4 * rs, n, c4);
+        store8(s, unit, mode, c + 5 * rs, n, c5);
+        store8(s, unit, mode, c + 6 * rs, n, c6);
+        store8(s, unit, mode, c + 7 * rs, n, c7);
+    }
     for (; i + 4 <= s->rows; i += 4) {
         const float *a0 = s->p + i * pi, *a1 = a0 + pi, *a2 = a1 + pi, *a3 = a2 + pi;
         __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
         const float *b = buf;
         for (int64_t k = 0; k < K; k++, b += 8) {
             const __m256 bk = _mm256_load_ps(b);
-            c0 = _mm256_fmadd_ps(_mm256_set1_ps(a0[k * pk]), bk, c0);
-            c1 = _mm256_fmadd_ps(_mm256_set1_ps(a1[k * pk]), bk, c1);
-            c2 = _mm256_fmadd_ps(_mm256_set1_ps(a2[k * pk]), bk, c2);
-            c3 = _mm256_fmadd_ps(_mm256_set1_ps(a3[k * pk]), bk, c3);
+            FMA_ROW(0); FMA_ROW(1); FMA_ROW(2); FMA_ROW(3);
         }
         float *c = out + i * rs;
         store8(s, unit, mode, c, n, c0);
@@ -219,13 +241,29 @@ AVX2 INLINE void rows_avx2(const small_job *s, bool unit, int mode, const float 
         store8(s, unit, mode, c + 3 * rs, n, c3);
     }
     for (; i < s->rows; i++) {
-        const float *a = s->p + i * pi;
+        const float *a0 = s->p + i * pi;
         __m256 c0 = _mm256_setzero_ps();
         const float *b = buf;
-        for (int64_t k = 0; k < K; k++, b += 8)
-            c0 = _mm256_fmadd_ps(_mm256_set1_ps(a[k * pk]), _mm256_load_ps(b), c0);
+        for (int64_t k = 0; k < K; k++, b += 8) {
+            const __m256 bk = _mm256_load_ps(b);
+            FMA_ROW(0);
+        }
         store8(s, unit, mode, out + i * rs, n, c0);
     }
+}
+#undef FMA_ROW
+
+AVX2 INLINE void rows_avx2_modes(const small_job *s, int mode, bool pk1, const float *buf,
+                                 int64_t j0, int n)
+{
+    if (s->cs != 1)
+        rows_avx2(s, false, 0, pk1, buf, j0, n);
+    else if (mode == 1)
+        rows_avx2(s, true, 1, pk1, buf, j0, n);
+    else if (mode == 2)
+        rows_avx2(s, true, 2, pk1, buf, j0, n);
+    else
+        rows_avx2(s, true, 0, pk1, buf, j0, n);
 }
 
 /* Few rows (packing would not pay), Q read in place: its rows contiguous
@@ -271,27 +309,26 @@ AVX2 static void run_avx2(const small_job *s)
             continue;
         }
         pack_chunk(s, j0, n, 2, buf);
-        if (s->cs != 1)
-            rows_avx2(s, false, 0, buf, j0, n);
-        else if (mode == 1)
-            rows_avx2(s, true, 1, buf, j0, n);
-        else if (mode == 2)
-            rows_avx2(s, true, 2, buf, j0, n);
+        if (s->pk == 1)
+            rows_avx2_modes(s, mode, true, buf, j0, n);
         else
-            rows_avx2(s, true, 0, buf, j0, n);
+            rows_avx2_modes(s, mode, false, buf, j0, n);
     }
 }
 
-/* Whether this CPU runs AVX2 + FMA, asked once. */
-static bool avx2_supported(void)
+/* Whether nn_gemm's variant is a wide one (AVX2 or AVX-512) and this CPU
+   runs AVX2 + FMA; remembered for the last variant seen. */
+static bool wide_variant(const nn_gemm_arch *arch)
 {
-    static _Atomic int known = -1; /* every writer stores the same value */
-    int k = known;
-    if (k < 0) {
-        k = nn_gemm_isa_supported(NN_GEMM_ISA_AVX2);
-        known = k;
-    }
-    return k;
+    static const nn_gemm_arch *_Atomic seen;
+    static _Atomic bool seen_wide;
+    if (arch == seen) /* a stale pair only costs a recheck */
+        return seen_wide;
+    bool wide = strcmp(arch->name, "generic") != 0 && nn_gemm_isa_supported(NN_GEMM_ISA_AVX2);
+    seen = NULL;
+    seen_wide = wide;
+    seen = arch;
+    return wide;
 }
 #else
 #define SMALL_AVX2 0
@@ -347,7 +384,7 @@ bool nn_gemm_small(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
         s = (small_job){M, N, K, A, B, ai, ak, bk, bj, C, ldc, 1, alpha, beta};
 #if SMALL_AVX2
     /* the variant nn_gemm runs: the tests force each one */
-    if (strcmp(nn_gemm_current_arch()->name, "generic") != 0 && avx2_supported()) {
+    if (wide_variant(nn_gemm_current_arch())) {
         run_avx2(&s);
         return true;
     }
