@@ -41,8 +41,9 @@ static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
         return;
     }
     float pattern[4 * NARROW]; /* b four times */
-    for (int64_t j = 0; j < 4 * n; j++)
-        pattern[j] = b[j % n];
+    for (int64_t r = 0; r < 4; r++)
+        for (int64_t j = 0; j < n; j++)
+            pattern[r * n + j] = b[j];
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4, y += 4 * n)
         for (int64_t v = 0; v < n; v++)
