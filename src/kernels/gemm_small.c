@@ -54,7 +54,7 @@ INLINE void pack_chunk(const small_job *s, int64_t j0, int n, int V, float *buf)
         if (qj == 1) {
             d[0] = load_lanes(src, n < 4 ? n : 4);
             if (V == 2)
-                d[1] = load_lanes(src + 4, n - 4);
+                d[1] = n > 4 ? load_lanes(src + 4, n - 4) : zero;
             continue;
         }
         d[0] = zero;
@@ -277,11 +277,13 @@ AVX2 INLINE void rows_direct_avx2(const small_job *s, int tail, int64_t j0)
         const float *a = s->p + i * s->pi, *q = s->q + j0;
         __m256 c0 = _mm256_setzero_ps();
         for (int64_t k = 0; k < K; k++, q += qk) {
-            __m256 b = tail == 4 ? _mm256_loadu_ps(q)
-                                 : _mm256_set_m128((__m128)load_lanes(q + 4, tail ? tail : 1),
-                                                   _mm_loadu_ps(q));
-            if (tail == 0)
-                b = _mm256_castps128_ps256(_mm_loadu_ps(q)); /* upper lanes unused */
+            __m256 b;
+            if (tail == 4)
+                b = _mm256_loadu_ps(q);
+            else if (tail == 0) /* upper lanes unused */
+                b = _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_loadu_ps(q), 0);
+            else
+                b = _mm256_set_m128((__m128)load_lanes(q + 4, tail), _mm_loadu_ps(q));
             c0 = _mm256_fmadd_ps(_mm256_set1_ps(a[k * pk]), b, c0);
         }
         float *c = s->out + i * s->rs + j0 * s->cs;
