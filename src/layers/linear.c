@@ -145,17 +145,19 @@ static nn_tensor *linear_backward_ex(nn_module *m, const nn_tensor *g, bool need
         return nn_fail_null(NN_EINVAL, "nn_backward: Linear(in_features=%lld) called before forward",
                             (long long)l->in_features);
     const nn_tensor *x = &l->input;
-    int64_t want[NN_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++)
-        want[i] = x->shape[i];
-    want[x->ndim - 1] = l->out_features;
-    nn_tensor expected = {.ndim = x->ndim};
-    for (int i = 0; i < x->ndim; i++)
-        expected.shape[i] = want[i];
-    if (!nn_tensor_same_shape(g, &expected))
+    /* grad_out must be the input's shape with out_features last */
+    bool same = g->ndim == x->ndim && g->shape[x->ndim - 1] == l->out_features;
+    for (int i = 0; same && i < x->ndim - 1; i++)
+        same = g->shape[i] == x->shape[i];
+    if (!same) {
+        int64_t want[NN_MAX_DIMS];
+        for (int i = 0; i < x->ndim; i++)
+            want[i] = x->shape[i];
+        want[x->ndim - 1] = l->out_features;
         return nn_fail_null(NN_ESHAPE, "nn_backward: Linear(in_features=%lld) expected grad_out of shape %s, got %s",
                             (long long)l->in_features, nn_shape_str(x->ndim, want, a),
                             nn_tensor_shape_str(g, b));
+    }
     /* dx lands neither on g (it may be our own dx slot: pinned, and resize
        avoids it) nor on the cached input (forward was fed our own dx: dx
        then goes to fresh storage). Every allocation before any change, so
