@@ -1,13 +1,15 @@
 /* Small GEMM (the demos' shapes: 64x5x2, 5x2x64, ...): no threads, no
    heap. C goes in chunks of at most eight columns:
      C[i, j0:j0+w] = alpha * sum_k op(A)[i,k] * op(B)[k, j0:j0+w] + beta * C[i, j0:j0+w]
-   one or two 4-float vectors per row, each k a broadcast of op(A)[i,k]
-   times op(B)[k, j0:j0+w]. With many rows that chunk of op(B) is first
-   copied k-major into a zero-padded stack buffer and rows go four at a
-   time; with few rows it is read in place when its rows are contiguous.
-   When C has few columns but op(A) is stored transposed (a weight
-   gradient g^T x), the same loops run on C^T = op(B)^T op(A)^T, which
-   fills the vectors better. Each element is one sum over k in order. */
+   one 8-float vector per row (AVX2 + FMA, when nn_gemm's variant is AVX2
+   or AVX-512) or two 4-float vectors (generic), each k a broadcast of
+   op(A)[i,k] times op(B)[k, j0:j0+w]. With many rows that chunk of op(B)
+   is first copied k-major into a zero-padded stack buffer and rows go
+   several at a time; with few rows it is read in place when its rows are
+   contiguous. When C has few columns but op(A) is stored transposed (a
+   weight gradient g^T x), the same loops run on C^T = op(B)^T op(A)^T,
+   which fills the vectors better. Each element is one sum over k in
+   order; the result depends on the variant, never on the thread count. */
 #include <string.h>
 
 #include "gemm_internal.h"
