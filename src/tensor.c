@@ -8,14 +8,20 @@
 /* Largest element count we ever allocate: keeps bytes inside ptrdiff_t. */
 #define NN_MAX_NUMEL ((int64_t)(PTRDIFF_MAX / (ptrdiff_t)sizeof(float)) - NN_ALIGN)
 
+/* nn_mul_overflows inlined: these helpers run on every call of every layer */
+static inline bool mul_overflows(int64_t a, int64_t b, int64_t *out)
+{
+    return __builtin_mul_overflow(a, b, out);
+}
+
 int64_t nn_shape_numel(int ndim, const int64_t *shape)
 {
     /* extent: the product with empty dimensions counted as 1, which the
        contiguous strides reach; it must fit even when numel is 0 */
     int64_t n = 1, extent = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || nn_mul_overflows(n, shape[i], &n) ||
-            nn_mul_overflows(extent, shape[i] ? shape[i] : 1, &extent))
+        if (shape[i] < 0 || mul_overflows(n, shape[i], &n) ||
+            mul_overflows(extent, shape[i] ? shape[i] : 1, &extent))
             return -1;
     }
     return extent > NN_MAX_NUMEL ? -1 : n;
@@ -121,7 +127,7 @@ int64_t nn_tensor_numel(const nn_tensor *t)
         return -1;
     int64_t n = 1; /* checked: a hand-filled tensor may hold anything */
     for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] < 0 || nn_mul_overflows(n, t->shape[i], &n))
+        if (t->shape[i] < 0 || mul_overflows(n, t->shape[i], &n))
             return -1;
     return n;
 }
@@ -130,19 +136,18 @@ bool nn_tensor_is_contiguous(const nn_tensor *t)
 {
     if (!t || t->ndim < 0 || t->ndim > NN_MAX_DIMS)
         return false;
-    for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] == 0)
-            return true;
+    /* one pass: an empty tensor (any size 0) is contiguous whatever else */
+    bool ok = true;
     int64_t expected = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
-        if (t->shape[i] < 0)
-            return false;
-        if (t->shape[i] != 1 && t->stride[i] != expected)
-            return false;
-        if (nn_mul_overflows(expected, t->shape[i], &expected))
-            return false;
+        int64_t n = t->shape[i];
+        if (n == 0)
+            return true;
+        if (ok && (n < 0 || (n != 1 && t->stride[i] != expected) ||
+                   mul_overflows(expected, n, &expected)))
+            ok = false;
     }
-    return true;
+    return ok;
 }
 
 int nn_tensor_check(const char *fn, const char *what, const nn_tensor *t)
@@ -236,7 +241,7 @@ nn_tensor *nn_tensor_reshape(const nn_tensor *t, int ndim, const int64_t *shape)
             infer = i;
             continue;
         }
-        if (shape[i] < 0 || nn_mul_overflows(known, shape[i], &known))
+        if (shape[i] < 0 || mul_overflows(known, shape[i], &known))
             return nn_fail_null(NN_EINVAL,
                                 "nn_tensor_reshape: expected sizes >= 0 (one may be -1) whose product fits, got %s",
                                 nn_shape_str(ndim, shape, a));
@@ -448,10 +453,22 @@ bool nn_tensor_is_packed(nn_tensor *const *ts, int n)
         return false;
     const float *next = ts[0]->data;
     for (int i = 0; i < n; i++) {
-        if (ts[i]->storage != ts[0]->storage || ts[i]->data != next ||
-            !nn_tensor_is_contiguous(ts[i]))
+        const nn_tensor *t = ts[i];
+        if (t->storage != ts[0]->storage || t->data != next || t->ndim < 0 || t->ndim > NN_MAX_DIMS)
             return false;
-        next += nn_tensor_numel(ts[i]);
+        /* contiguous (sizes of 1 have any stride), and its numel, in one
+           pass; anything unusual (an empty tensor) the long way */
+        int64_t numel = 1;
+        bool plain = true;
+        for (int d = t->ndim - 1; d >= 0 && plain; d--)
+            plain = t->shape[d] >= 0 && (t->shape[d] <= 1 || t->stride[d] == numel) &&
+                    !mul_overflows(numel, t->shape[d], &numel);
+        if (!plain) {
+            if (!nn_tensor_is_contiguous(t))
+                return false;
+            numel = nn_tensor_numel(t);
+        }
+        next += numel;
     }
     return true;
 }

@@ -14,6 +14,7 @@
 
 #include "core.h"
 #include "gemm_internal.h"
+#include "gemm_small.h"
 #include "kernels.h"
 #include "parallel_impl.h"
 
@@ -289,15 +290,19 @@ void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
              int64_t ldc)
 {
-    gemm_args g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc,
-                   nn_gemm_current_arch(), 1, 1};
     if (M <= 0 || N <= 0)
         return;
+    double flops = (double)M * (double)N * (double)K;
+    /* small products first: nothing to set up */
+    if (K > 0 && alpha != 0.0f && flops < GEMM_DIRECT_MAX_FLOPS &&
+        nn_gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
+    gemm_args g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc,
+                   nn_gemm_current_arch(), 1, 1};
     if (K <= 0 || alpha == 0.0f) {
         scale_c(&g);
         return;
     }
-    double flops = (double)M * (double)N * (double)K;
     if (flops < GEMM_DIRECT_MAX_FLOPS) {
         gemm_direct(&g, 0, M, 0, N);
         return;

@@ -16,8 +16,9 @@
 #define OPTIM_PARALLEL_MIN ((int64_t)1 << 16)
 #define OPTIM_GRAIN ((int64_t)1 << 13)
 
-/* Every parameter must be a dense float array with a gradient of its size. */
-static int check_params(const char *fn, const nn_param *p, int n)
+/* Every parameter must be a dense float array with a gradient of its size
+   (dense: known when the caller just found them packed). */
+static int check_params_known(const char *fn, const nn_param *p, int n, bool dense)
 {
     char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
     for (int i = 0; i < n; i++) {
@@ -25,7 +26,7 @@ static int check_params(const char *fn, const nn_param *p, int n)
             return nn_fail(NN_EINVAL, "%s: parameter %s has no %s", fn, p[i].name,
                            p[i].value ? "gradient" : "value");
         if (!nn_tensor_same_shape(p[i].value, p[i].grad) ||
-            !nn_tensor_is_contiguous(p[i].value) || !nn_tensor_is_contiguous(p[i].grad))
+            (!dense && (!nn_tensor_is_contiguous(p[i].value) || !nn_tensor_is_contiguous(p[i].grad))))
             return nn_fail(NN_ESHAPE,
                            "%s: parameter %s of shape %s needs a contiguous gradient of the same "
                            "shape, got %s",
@@ -33,6 +34,11 @@ static int check_params(const char *fn, const nn_param *p, int n)
                            nn_tensor_shape_str(p[i].grad, b));
     }
     return NN_OK;
+}
+
+static int check_params(const char *fn, const nn_param *p, int n)
+{
+    return check_params_known(fn, p, n, false);
 }
 
 static bool gather_params(nn_optim *o, nn_module *m, const char *fn)
@@ -177,11 +183,13 @@ int nn_optim_step(nn_optim *o)
             return nn_fail(NN_ESHAPE, "nn_optim_step: %s parameter %s changed size from %lld to %lld",
                            o->ops->type, o->params[i].name, (long long)o->numel[i],
                            (long long)nn_tensor_numel(o->params[i].value));
-    if (check_params("nn_optim_step", o->params, o->n_params) < 0)
+    /* packed implies every value and gradient is contiguous */
+    bool packed = is_packed(o);
+    if (check_params_known("nn_optim_step", o->params, o->n_params, packed) < 0)
         return NN_ESHAPE;
     o->step++;
     float *bufs[NN_OPTIM_MAX_KEYS];
-    if (is_packed(o)) { /* one loop over every element of the model */
+    if (packed) { /* one loop over every element of the model */
         for (int k = 0; k < o->n_keys; k++)
             bufs[k] = nn_optim_buffer(o, 0, k);
         run_update(o, o->params[0].value->data, o->params[0].grad->data, bufs, o->total);
