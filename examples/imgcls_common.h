@@ -102,6 +102,27 @@ static void parse_args(int argc, char **argv, run_opts *o)
     }
 }
 
+/* The image-classification CNN for square images of the given side:
+   Conv2d(c,32,3,1,1) -> ReLU -> MaxPool2d(2) -> Conv2d(32,64,3,1,1) -> ReLU
+   -> MaxPool2d(2) -> Flatten -> Linear(64*(side/4)^2,128) -> ReLU -> Linear(128,10) */
+static nn_module *imgcls_net(int64_t channels, int64_t side)
+{
+    nn_module *net = nn_sequential();
+    nn_module *layers[] = {nn_conv2d(channels, 32, 3, 1, 1), nn_relu(), nn_maxpool2d(2, 0),
+                           nn_conv2d(32, 64, 3, 1, 1), nn_relu(), nn_maxpool2d(2, 0),
+                           nn_flatten(), nn_linear(64 * (side / 4) * (side / 4), 128, true), nn_relu(),
+                           nn_linear(128, 10, true)};
+    for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) {
+        if (!net || !layers[i] || nn_sequential_add(net, NULL, layers[i]) < 0) {
+            for (size_t j = i; j < sizeof layers / sizeof *layers; j++)
+                nn_module_free(layers[j]);
+            nn_module_free(net);
+            return NULL;
+        }
+    }
+    return net;
+}
+
 static double now_s(void)
 {
     struct timespec t;
