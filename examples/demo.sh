@@ -26,11 +26,11 @@ rule "MyData: Conv2d(1, 20, 1) -> ReLU -> Conv2d(20, 20, 5) -> ReLU on a 5x5 ima
 fashion=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 has_idx() { [ -e "$fashion/$1" ] || [ -e "$fashion/$1.gz" ]; }
 fashion_ran=no
-rule "Fashion-MNIST: a small CNN, 1 epoch on the first 6000 images"
+rule "Fashion-MNIST: a small CNN, one epoch over the 60000 training images"
 if [ -x "$build/examples/fashion_mnist" ] &&
     has_idx train-images-idx3-ubyte && has_idx train-labels-idx1-ubyte &&
     has_idx t10k-images-idx3-ubyte && has_idx t10k-labels-idx1-ubyte; then
-    "$build/examples/fashion_mnist" --data "$fashion" --epochs 1 --limit 6000 --svg "$out/fashion_mnist.svg"
+    "$build/examples/fashion_mnist" --data "$fashion" --epochs 1 --svg "$out/fashion_mnist.svg"
     fashion_ran=yes
 elif [ ! -x "$build/examples/fashion_mnist" ]; then
     echo "skipped: $build/examples/fashion_mnist is missing; run 'make examples' first"
