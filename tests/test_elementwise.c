@@ -69,6 +69,46 @@ static void test_relu_backward(void **state)
     }
 }
 
+/* The kept-signs pair against the plain kernels, bit for bit, in place
+   and not; the mask bits against y > 0 (unused bits of the last byte clear). */
+static void test_relu_mask(void **state)
+{
+    (void)state;
+    static float x[MAXN], y[MAXN], z[MAXN], g[MAXN], dx[MAXN], gi[MAXN], want[MAXN];
+    static uint8_t mask[MAXN / 8 + 2], mask_z[MAXN / 8 + 2];
+    for (int n = 0; n < MAXN; n += n < 40 ? 1 : 331) {
+        for (int i = 0; i < n; i++) {
+            x[i] = z[i] = value(i * 5 + n);
+            g[i] = gi[i] = (float)i - 7.5f;
+        }
+        int bytes = (n + 7) / 8;
+        y[n] = 42.0f;
+        mask[bytes] = 0xA5;
+        nn_relu_mask_kernel(x, y, mask, n);
+        nn_relu_mask_kernel(z, z, mask_z, n);
+        assert_true(y[n] == 42.0f && mask[bytes] == 0xA5); /* nothing past n written */
+        for (int i = 0; i < bytes * 8; i++) {
+            bool bit = mask[i / 8] >> (i % 8) & 1;
+            assert_true(bit == (i < n && x[i] > 0.0f));
+        }
+        assert_memory_equal(mask, mask_z, (size_t)bytes);
+        for (int i = 0; i < n; i++) {
+            float r = x[i] < 0.0f ? 0.0f : x[i];
+            assert_true(same(y[i], r));
+            assert_true(same(z[i], r));
+        }
+        nn_relu_backward_kernel(y, g, want, n);
+        dx[n] = 42.0f;
+        nn_relu_backward_mask_kernel(mask, g, dx, n);
+        nn_relu_backward_mask_kernel(mask, gi, gi, n);
+        assert_true(dx[n] == 42.0f);
+        for (int i = 0; i < n; i++) {
+            assert_true(same(dx[i], want[i]));
+            assert_true(same(gi[i], want[i]));
+        }
+    }
+}
+
 typedef void (*unary_fn)(const float *, float *, int64_t);
 
 /* |got - want| <= 4e-7 |want| + 1e-44 (a few subnormal steps) */
@@ -222,6 +262,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relu_forward),
         cmocka_unit_test(test_relu_backward),
+        cmocka_unit_test(test_relu_mask),
         cmocka_unit_test(test_sigmoid_tanh_match_libm),
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_fill_add_sum),

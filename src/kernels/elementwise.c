@@ -155,6 +155,53 @@ void nn_relu_backward_kernel(const float *y, const float *g, float *dx, int64_t 
         dx[i] = y[i] > 0.0f ? g[i] : 0.0f;
 }
 
+/* The eight lanes of two comparison results (all ones or zero) as the
+   bits of one byte, lane k of lo at bit k, of hi at bit 4 + k. */
+static inline uint8_t sign_bits(v4i lo, v4i hi)
+{
+    const v4i bits_lo = {1, 2, 4, 8}, bits_hi = {16, 32, 64, 128};
+    v4i m = (lo & bits_lo) | (hi & bits_hi);
+    return (uint8_t)(m[0] | m[1] | m[2] | m[3]);
+}
+
+void nn_relu_mask_kernel(const float *x, float *y, uint8_t *mask, int64_t n)
+{
+    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v4f a = *(const v4f *)(x + i), b = *(const v4f *)(x + i + 4);
+        *(v4f *)(y + i) = (v4f)((v4i)a & ~(v4i)(a < zero));
+        *(v4f *)(y + i + 4) = (v4f)((v4i)b & ~(v4i)(b < zero));
+        /* y > 0 exactly where x > 0 (NaN neither) */
+        mask[i / 8] = sign_bits(a > zero, b > zero);
+    }
+    if (i < n) {
+        uint8_t last = 0;
+        for (int k = 0; i + k < n; k++) {
+            float v = x[i + k];
+            y[i + k] = v < 0.0f ? 0.0f : v;
+            last |= (uint8_t)((v > 0.0f) << k);
+        }
+        mask[i / 8] = last;
+    }
+}
+
+void nn_relu_backward_mask_kernel(const uint8_t *mask, const float *g, float *dx, int64_t n)
+{
+    const v4i bits_lo = {1, 2, 4, 8}, bits_hi = {16, 32, 64, 128}, none = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        int32_t b = mask[i / 8];
+        v4i m = {b, b, b, b};
+        v4f ga = *(const v4f *)(g + i), gb = *(const v4f *)(g + i + 4);
+        /* keep the gradient where the bit is set */
+        *(v4f *)(dx + i) = (v4f)((v4i)ga & ((m & bits_lo) != none));
+        *(v4f *)(dx + i + 4) = (v4f)((v4i)gb & ((m & bits_hi) != none));
+    }
+    for (int k = 0; i < n; i++, k++)
+        dx[i] = mask[i / 8] >> k & 1 ? g[i] : 0.0f;
+}
+
 void nn_ew_sigmoid(const float *x, float *y, int64_t n) { MAP_V4(sigmoid4, x, y, n); }
 void nn_ew_sigmoid_grad(const float *y, const float *g, float *dx, int64_t n) { MAP2(sigmoid_grad1, y, g, dx, n); }
 void nn_ew_tanh(const float *x, float *y, int64_t n) { MAP_V4(tanh4, x, y, n); }

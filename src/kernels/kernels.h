@@ -24,5 +24,12 @@ void nn_gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
    backward: dx = g where y > 0, else 0. Both may run in place. */
 void nn_relu_kernel(const float *x, float *y, int64_t n);
 void nn_relu_backward_kernel(const float *y, const float *g, float *dx, int64_t n);
+/* The same with the signs kept as bits: nn_relu_mask_kernel also sets bit
+   i % 8 of mask[i / 8] to y[i] > 0 (mask: (n + 7) / 8 bytes, the unused
+   bits of the last byte cleared); nn_relu_backward_mask_kernel reads them
+   instead of y, an eighth of a float per element instead of a float.
+   Both may run in place (y == x, dx == g). */
+void nn_relu_mask_kernel(const float *x, float *y, uint8_t *mask, int64_t n);
+void nn_relu_backward_mask_kernel(const uint8_t *mask, const float *g, float *dx, int64_t n);
 
 #endif

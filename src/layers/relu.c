@@ -1,13 +1,53 @@
-/* ReLU: f(x) = max{0, x};  df/dx = 1 where x > 0 (0 at the kink, as PyTorch). */
+/* ReLU: f(x) = max{0, x};  df/dx = 1 where x > 0 (0 at the kink, as PyTorch).
+   Forward keeps the signs of its result as bits, so that backward reads
+   an eighth of a float per element besides the gradient rather than the
+   whole result (both passes are bound by memory traffic). */
 #include "kernels/elementwise.h"
 #include "kernels/kernels.h"
 #include "module_impl.h"
+#include "parallel_impl.h"
+
+/* Elements per chunk (a multiple of 8: chunks own whole mask bytes), and
+   the fewest worth waking the threads for. */
+#define RELU_GRAIN ((int64_t)1 << 14)
+#define RELU_PARALLEL_MIN ((int64_t)1 << 17)
 
 typedef struct {
     nn_module base;
-    nn_tensor out;  /* forward result; backward reads its sign */
+    nn_tensor out;  /* forward result */
+    nn_tensor mask; /* its signs: bit i % 8 of byte i / 8 set where out[i] > 0 */
+    bool mask_lost; /* a failed forward resized mask: backward reads out's signs */
     nn_tensor grad; /* dL/dx */
 } relu;
+
+typedef struct {
+    const float *src; /* forward: x, backward: g */
+    float *dst;       /* forward: y, backward: dx */
+    uint8_t *mask;    /* backward: NULL to read the signs of y */
+    const float *y;
+    bool backward;
+} relu_job;
+
+static void relu_chunk(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const relu_job *j = ctx;
+    (void)tid;
+    if (j->backward && !j->mask)
+        nn_relu_backward_kernel(j->y + begin, j->src + begin, j->dst + begin, end - begin);
+    else if (j->backward)
+        nn_relu_backward_mask_kernel(j->mask + begin / 8, j->src + begin, j->dst + begin, end - begin);
+    else
+        nn_relu_mask_kernel(j->src + begin, j->dst + begin, j->mask + begin / 8, end - begin);
+}
+
+static void relu_run(relu_job *j, int64_t n)
+{
+    int parts = n < RELU_PARALLEL_MIN ? 1 : nn_get_num_threads();
+    if (parts > 1)
+        nn_parallel_for(n, RELU_GRAIN, parts, relu_chunk, j);
+    else
+        relu_chunk(j, 0, n, 0);
+}
 
 static nn_tensor *relu_forward(nn_module *m, const nn_tensor *x)
 {
@@ -16,18 +56,23 @@ static nn_tensor *relu_forward(nn_module *m, const nn_tensor *x)
        resizing that, or the resize would free what we are about to read */
     nn_tensor src = {0};
     nn_tensor_retain_into(&src, x);
-    if (nn_tensor_resize(&r->out, src.ndim, src.shape, &src) < 0) {
+    int64_t n = nn_tensor_numel(&src), mask_floats = (n + 31) / 32; /* floats holding n bits */
+    if (nn_tensor_resize(&r->mask, NN_SHAPE(mask_floats), NULL) < 0) {
         nn_tensor_release(&src);
         return NULL;
     }
-    float *y = r->out.data;
-    int64_t n = nn_tensor_numel(&r->out);
-    if (nn_tensor_is_contiguous(&src)) {
-        nn_ew_run_unary(nn_relu_kernel, src.data, y, n); /* one pass, in place when src is out */
-    } else {
-        nn_tensor_gather(&src, y);
-        nn_ew_run_unary(nn_relu_kernel, y, y, n);
+    if (nn_tensor_resize(&r->out, src.ndim, src.shape, &src) < 0) {
+        r->mask_lost = true; /* the last forward's out still holds its signs */
+        nn_tensor_release(&src);
+        return NULL;
     }
+    r->mask_lost = false;
+    relu_job j = {.src = src.data, .dst = r->out.data, .mask = (uint8_t *)r->mask.data};
+    if (!nn_tensor_is_contiguous(&src)) {
+        nn_tensor_gather(&src, j.dst);
+        j.src = j.dst;
+    }
+    relu_run(&j, n); /* one pass, in place when src is out */
     nn_tensor_release(&src);
     return &r->out;
 }
@@ -47,14 +92,13 @@ static nn_tensor *relu_backward(nn_module *m, const nn_tensor *g)
         nn_tensor_release(&src);
         return NULL;
     }
-    float *dx = r->grad.data;
-    int64_t n = nn_tensor_numel(&r->grad);
-    if (nn_tensor_is_contiguous(&src)) {
-        nn_ew_run_binary(nn_relu_backward_kernel, r->out.data, src.data, dx, n);
-    } else {
-        nn_tensor_gather(&src, dx);
-        nn_ew_run_binary(nn_relu_backward_kernel, r->out.data, dx, dx, n);
+    relu_job j = {.src = src.data, .dst = r->grad.data, .y = r->out.data, .backward = true,
+                  .mask = r->mask_lost ? NULL : (uint8_t *)r->mask.data};
+    if (!nn_tensor_is_contiguous(&src)) {
+        nn_tensor_gather(&src, j.dst);
+        j.src = j.dst;
     }
+    relu_run(&j, nn_tensor_numel(&r->grad));
     nn_tensor_release(&src);
     return &r->grad;
 }
@@ -70,6 +114,7 @@ static void relu_destroy(nn_module *m)
 {
     relu *r = (relu *)m;
     nn_tensor_release(&r->out);
+    nn_tensor_release(&r->mask);
     nn_tensor_release(&r->grad);
 }
 
