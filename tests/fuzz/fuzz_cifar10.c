@@ -18,6 +18,7 @@
 
 #include "core.h"
 #include "nn.h"
+#include "fuzz_dataset.h"
 
 static char dir[64];
 
@@ -55,17 +56,9 @@ static void remove_dir(void)
 
 static void check_dataset(const nn_dataset *d)
 {
-    const nn_tensor *img = d->images, *lab = d->labels;
-    if (!img || !lab || img->ndim != 4 || lab->ndim != 1 || img->shape[0] != lab->shape[0] ||
-        img->shape[1] != 3 || img->shape[2] != 32 || img->shape[3] != 32 || img->shape[0] < 1)
+    check_dataset_values(d, 3);
+    if (d->images->shape[2] != 32 || d->images->shape[3] != 32)
         abort();
-    int64_t n = nn_tensor_numel(img);
-    for (int64_t i = 0; i < n; i++)
-        if (!(img->data[i] >= 0.0f && img->data[i] <= 1.0f))
-            abort();
-    for (int64_t i = 0; i < lab->shape[0]; i++)
-        if (!(lab->data[i] >= 0.0f && lab->data[i] <= 9.0f))
-            abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

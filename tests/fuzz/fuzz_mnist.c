@@ -18,6 +18,7 @@
 
 #include "data/data_impl.h"
 #include "nn.h"
+#include "fuzz_dataset.h"
 
 static char dir[64];
 
@@ -48,16 +49,7 @@ static void remove_dir(void)
 
 static void check_dataset(const nn_dataset *d)
 {
-    const nn_tensor *img = d->images, *lab = d->labels;
-    if (!img || !lab || img->ndim != 4 || lab->ndim != 1 || img->shape[0] != lab->shape[0] || img->shape[1] != 1)
-        abort();
-    int64_t n = nn_tensor_numel(img);
-    for (int64_t i = 0; i < n; i++)
-        if (!(img->data[i] >= 0.0f && img->data[i] <= 1.0f))
-            abort();
-    for (int64_t i = 0; i < lab->shape[0]; i++)
-        if (!(lab->data[i] >= 0.0f && lab->data[i] <= 9.0f))
-            abort();
+    check_dataset_values(d, 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
