@@ -12,16 +12,6 @@ typedef struct {
     const char *where;
 } job;
 
-/* Allocation failures are recorded by nn_alloc; say which call ran out. */
-static int named(int rc, const char *where)
-{
-    if (rc != NN_ENOMEM)
-        return rc;
-    char why[300];
-    snprintf(why, sizeof why, "%s", nn_last_error());
-    return nn_fail(rc, "%s: %s", where, why);
-}
-
 static int params_of(nn_module *m, nn_param **p, const char *fn)
 {
     if (!m)
@@ -52,7 +42,7 @@ int nn_save(nn_module *m, const char *path)
     if (!m)
         return nn_fail(NN_EINVAL, "nn_save: module is NULL");
     job j = {m, where};
-    return named(st_save_atomic(path, write_module, &j, "nn_save"), where);
+    return st_name_oom(st_save_atomic(path, write_module, &j, "nn_save"), where);
 }
 
 int nn_load(nn_module *m, const char *path)
@@ -62,7 +52,7 @@ int nn_load(nn_module *m, const char *path)
     if (!m)
         return nn_fail(NN_EINVAL, "nn_load: module is NULL");
     job j = {m, where};
-    return named(st_load_file(path, read_module, &j, "nn_load"), where);
+    return st_name_oom(st_load_file(path, read_module, &j, "nn_load"), where);
 }
 
 int nn_save_fp(nn_module *m, FILE *f)
@@ -70,7 +60,7 @@ int nn_save_fp(nn_module *m, FILE *f)
     job j = {m, "nn_save_fp"};
     if (!f)
         return nn_fail(NN_EINVAL, "nn_save_fp: stream is NULL");
-    return named(write_module(f, &j), j.where);
+    return st_name_oom(write_module(f, &j), j.where);
 }
 
 int nn_load_fp(nn_module *m, FILE *f)
@@ -80,5 +70,7 @@ int nn_load_fp(nn_module *m, FILE *f)
     if (!f)
         return nn_fail(NN_EINVAL, "nn_load_fp: stream is NULL");
     int n = params_of(m, &p, j.where);
-    return named(n < 0 ? n : st_read(f, st_stream_remaining(f), false, p, n, NULL, 0, NULL, NULL, j.where), j.where);
+    if (n < 0)
+        return st_name_oom(n, j.where);
+    return st_name_oom(st_read(f, st_stream_remaining(f), false, p, n, NULL, 0, NULL, NULL, j.where), j.where);
 }

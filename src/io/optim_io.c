@@ -196,16 +196,6 @@ static int read_optim(FILE *f, int64_t size, void *ctx)
     return rc;
 }
 
-/* Allocation failures are recorded by nn_alloc; say which call ran out. */
-static int named(int rc, const char *where)
-{
-    if (rc != NN_ENOMEM)
-        return rc;
-    char why[300];
-    snprintf(why, sizeof why, "%s", nn_last_error());
-    return nn_fail(rc, "%s: %s", where, why);
-}
-
 int nn_optim_save(nn_optim *o, const char *path)
 {
     char where[320];
@@ -213,7 +203,7 @@ int nn_optim_save(nn_optim *o, const char *path)
     if (!o)
         return nn_fail(NN_EINVAL, "nn_optim_save: optimizer is NULL");
     job j = {o, where};
-    return named(st_save_atomic(path, write_optim, &j, "nn_optim_save"), where);
+    return st_name_oom(st_save_atomic(path, write_optim, &j, "nn_optim_save"), where);
 }
 
 int nn_optim_save_fp(nn_optim *o, FILE *f)
@@ -221,7 +211,7 @@ int nn_optim_save_fp(nn_optim *o, FILE *f)
     if (!o || !f)
         return nn_fail(NN_EINVAL, "nn_optim_save_fp: %s is NULL", o ? "stream" : "optimizer");
     job j = {o, "nn_optim_save_fp"};
-    return named(write_optim(f, &j), j.where);
+    return st_name_oom(write_optim(f, &j), j.where);
 }
 
 int nn_optim_load(nn_optim *o, const char *path)
@@ -232,7 +222,7 @@ int nn_optim_load(nn_optim *o, const char *path)
         return nn_fail(NN_EINVAL, "nn_optim_load: optimizer is NULL");
     file_job fj = {.exact = true};
     load_job_init(&fj.lj, o, where);
-    return named(st_load_file(path, read_optim, &fj, "nn_optim_load"), where);
+    return st_name_oom(st_load_file(path, read_optim, &fj, "nn_optim_load"), where);
 }
 
 int nn_optim_load_fp(nn_optim *o, FILE *f)
@@ -241,5 +231,5 @@ int nn_optim_load_fp(nn_optim *o, FILE *f)
         return nn_fail(NN_EINVAL, "nn_optim_load_fp: %s is NULL", o ? "stream" : "optimizer");
     file_job fj = {.exact = false};
     load_job_init(&fj.lj, o, "nn_optim_load_fp");
-    return named(read_optim(f, st_stream_remaining(f), &fj), "nn_optim_load_fp");
+    return st_name_oom(read_optim(f, st_stream_remaining(f), &fj), "nn_optim_load_fp");
 }

@@ -564,3 +564,8 @@ done:
     nn_release(header);
     return rc;
 }
+
+int st_name_oom(int rc, const char *where)
+{
+    return rc == NN_ENOMEM ? nn_fail_context(NN_ENOMEM, "%s", where) : rc;
+}

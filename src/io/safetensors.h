@@ -65,4 +65,8 @@ int st_load_file(const char *path, int (*read)(FILE *f, int64_t size, void *ctx)
 /* Bytes left in f from its position, or -1 when it cannot seek. */
 int64_t st_stream_remaining(FILE *f);
 
+/* Out-of-memory messages come from nn_alloc; prefix them with the public
+   call (`where`, e.g. "nn_save: model.st"). Other statuses pass through. */
+int st_name_oom(int rc, const char *where);
+
 #endif
