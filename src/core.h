@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "nn/error.h"
 #include "nn/tensor.h"
@@ -120,5 +121,12 @@ void nn_tensor_commit_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *
 /* CRC-32 (reflected 0xEDB88320, as gzip and PNG) of n bytes, continuing
    from crc (0 to start). src/crc32.c. */
 uint32_t nn_crc32(uint32_t crc, const uint8_t *p, size_t n);
+
+/* Replaces path atomically with what write(f, ctx) writes (it returns
+   NN_OK or a negative status it recorded): temporary file in the same
+   directory, fflush + fsync, rename, fsync of the directory. On failure the
+   previous file is intact and the temporary removed; errors name fn.
+   (src/file_atomic.c) */
+int nn_write_atomically(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, const char *fn);
 
 #endif

@@ -332,10 +332,10 @@ static void test_failed_write_leaves_nothing(void **state)
     /* missing directory: fails up front */
     assert_int_equal(nn_viz_png_write(in_dir("no/such/dir.png"), px, 1, 1), NN_EIO);
     assert_non_null(strstr(nn_last_error(), "no/such/dir.png"));
-    /* the target is a directory: the rename fails after the temporary file
-       was written; it must be removed and the directory left alone */
+    /* the target is a directory: refused up front, as nn_save does; no
+       temporary file is left and the directory stays */
     assert_int_equal(mkdir(in_dir("taken.png"), 0755), 0);
-    assert_int_equal(nn_viz_png_write(in_dir("taken.png"), px, 1, 1), NN_EIO);
+    assert_int_equal(nn_viz_png_write(in_dir("taken.png"), px, 1, 1), NN_EINVAL);
     assert_non_null(strstr(nn_last_error(), "taken.png"));
     struct stat st;
     assert_int_equal(stat(in_dir("taken.png"), &st), 0);

@@ -42,7 +42,7 @@ int nn_save(nn_module *m, const char *path)
     if (!m)
         return nn_fail(NN_EINVAL, "nn_save: module is NULL");
     job j = {m, where};
-    return st_name_oom(st_save_atomic(path, write_module, &j, "nn_save"), where);
+    return st_name_oom(nn_write_atomically(path, write_module, &j, "nn_save"), where);
 }
 
 int nn_load(nn_module *m, const char *path)

@@ -203,7 +203,7 @@ int nn_optim_save(nn_optim *o, const char *path)
     if (!o)
         return nn_fail(NN_EINVAL, "nn_optim_save: optimizer is NULL");
     job j = {o, where};
-    return st_name_oom(st_save_atomic(path, write_optim, &j, "nn_optim_save"), where);
+    return st_name_oom(nn_write_atomically(path, write_optim, &j, "nn_optim_save"), where);
 }
 
 int nn_optim_save_fp(nn_optim *o, FILE *f)

@@ -52,11 +52,6 @@ int st_read(FILE *f, int64_t avail, bool exact, const nn_param *tensors, int n,
             st_meta_want *want, int n_want, int (*commit)(void *ctx), void *ctx,
             const char *where);
 
-/* Writes a file atomically: write(f, ctx) fills a fresh temporary file in
-   path's directory, which is flushed, fsync'ed and renamed over path; the
-   directory is fsync'ed last. On failure the temporary is removed and any
-   previous file at path is left as it was. fn names the public function. */
-int st_save_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, const char *fn);
 
 /* Opens path and calls read(f, size, ctx) with the file's size. */
 int st_load_file(const char *path, int (*read)(FILE *f, int64_t size, void *ctx), void *ctx,

@@ -339,47 +339,23 @@ int fig_curve(figure *f, const char *fn, const float *values, int64_t n, const c
 }
 
 /* --- writing a file in one piece */
+typedef struct {
+    emit_fn emit;
+    const void *ctx;
+    const char *fn, *path;
+} emit_job;
+
+static int emit_into(FILE *out, void *job)
+{
+    const emit_job *e = job;
+    errno = 0;
+    if (e->emit(out, e->ctx) && !ferror(out))
+        return NN_OK;
+    return nn_fail(NN_EIO, "%s: writing \"%s\" failed: %s", e->fn, e->path, strerror(errno ? errno : EIO));
+}
+
 int viz_write_atomically(const char *fn, const char *path, emit_fn emit, const void *ctx)
 {
-    if (!path || !*path)
-        return nn_fail(NN_EINVAL, "%s: path is NULL or empty", fn);
-    size_t len = strlen(path);
-    char *tmp = nn_alloc(len + 16);
-    if (!tmp)
-        return NN_ENOMEM;
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        nn_release(tmp);
-        return nn_fail(NN_EIO, "%s: cannot create \"%s\": %s", fn, path, strerror(e));
-    }
-    FILE *out = fdopen(fd, "wb");
-    if (!out) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        nn_release(tmp);
-        return nn_fail(NN_EIO, "%s: cannot write \"%s\": %s", fn, path, strerror(e));
-    }
-    errno = 0;
-    bool ok = emit(out, ctx);
-    ok = fflush(out) == 0 && ok && !ferror(out);
-    int e = errno;
-    ok = fclose(out) == 0 && ok;
-    if (ok) {
-        (void)chmod(tmp, 0644); /* mkstemp made it private; images are for sharing */
-        if (rename(tmp, path) != 0) {
-            e = errno;
-            ok = false;
-        }
-    }
-    if (!ok) {
-        unlink(tmp);
-        nn_release(tmp);
-        return nn_fail(NN_EIO, "%s: writing \"%s\" failed: %s", fn, path, strerror(e ? e : EIO));
-    }
-    nn_release(tmp);
-    return NN_OK;
+    emit_job e = {emit, ctx, fn, path};
+    return nn_write_atomically(path, emit_into, &e, fn);
 }
