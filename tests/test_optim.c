@@ -4,6 +4,7 @@
    allocation in a step, and the generic state view used by checkpointing
    (enumeration, names, lazy presence, save/restore round trip,
    hyperparameters). */
+#include <math.h>
 #include <stdlib.h>
 
 #include "testutil.h"
@@ -674,6 +675,77 @@ static void test_hyperparameters(void **state)
     nn_module_free(m);
 }
 
+/* nn_optim_set_lr between steps acts as constructing with that lr: two
+   toys get the same gradient, one optimizer built with lr 0.05, the other
+   built with 0.5 and set to 0.05; their steps must agree bit for bit, and
+   a step at lr 0.5 must not (the guard that lr matters at all). */
+static void test_set_lr(void **state)
+{
+    (void)state;
+    const float grad[17] = {0.3f, -0.2f, 0.1f, 0.5f, -0.4f, 0.25f, 0.6f, -0.7f, 0.05f, 0.8f, -0.9f, 0.15f,
+                            1.0f, -1.0f, 0.5f, -0.5f, 0.2f};
+    for (int kind = 0; kind < 4; kind++) {
+        nn_module *m1 = toy_new(true), *m2 = toy_new(true), *m3 = toy_new(true);
+        nn_optim *o1, *o2, *o3;
+        switch (kind) {
+        case 0:
+            o1 = nn_sgd(m1, &(nn_sgd_opts){.lr = 0.05f, .momentum = 0.9f});
+            o2 = nn_sgd(m2, &(nn_sgd_opts){.lr = 0.5f, .momentum = 0.9f});
+            o3 = nn_sgd(m3, &(nn_sgd_opts){.lr = 0.5f, .momentum = 0.9f});
+            break;
+        case 1:
+            o1 = nn_adam(m1, &(nn_adam_opts){.lr = 0.05f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f});
+            o2 = nn_adam(m2, &(nn_adam_opts){.lr = 0.5f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f});
+            o3 = nn_adam(m3, &(nn_adam_opts){.lr = 0.5f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f});
+            break;
+        case 2:
+            o1 = nn_rmsprop(m1, &(nn_rmsprop_opts){.lr = 0.05f, .alpha = 0.99f, .eps = 1e-8f});
+            o2 = nn_rmsprop(m2, &(nn_rmsprop_opts){.lr = 0.5f, .alpha = 0.99f, .eps = 1e-8f});
+            o3 = nn_rmsprop(m3, &(nn_rmsprop_opts){.lr = 0.5f, .alpha = 0.99f, .eps = 1e-8f});
+            break;
+        default:
+            o1 = nn_adagrad(m1, &(nn_adagrad_opts){.lr = 0.05f, .eps = 1e-10f});
+            o2 = nn_adagrad(m2, &(nn_adagrad_opts){.lr = 0.5f, .eps = 1e-10f});
+            o3 = nn_adagrad(m3, &(nn_adagrad_opts){.lr = 0.5f, .eps = 1e-10f});
+        }
+        assert_non_null(o1);
+        assert_non_null(o2);
+        assert_non_null(o3);
+        assert_true(nn_optim_get_lr(o2) == 0.5f);
+        assert_int_equal(nn_optim_set_lr(o2, 0.05f), NN_OK);
+        assert_true(nn_optim_get_lr(o2) == 0.05f);
+        /* refused, and the lr stays */
+        assert_true(nn_optim_set_lr(o2, -1.0f) < 0);
+        assert_error_mentions("nn_optim_set_lr", "-1");
+        assert_true(nn_optim_set_lr(o2, NAN) < 0);
+        assert_true(nn_optim_set_lr(o2, INFINITY) < 0);
+        assert_true(nn_optim_get_lr(o2) == 0.05f);
+        for (int step = 0; step < 3; step++) {
+            grads_in(m1, grad);
+            grads_in(m2, grad);
+            grads_in(m3, grad);
+            assert_int_equal(nn_optim_step(o1), NN_OK);
+            assert_int_equal(nn_optim_step(o2), NN_OK);
+            assert_int_equal(nn_optim_step(o3), NN_OK);
+        }
+        float a[17], b[17], c[17];
+        params_out(m1, a, false);
+        params_out(m2, b, false);
+        params_out(m3, c, false);
+        assert_memory_equal(a, b, sizeof a);
+        assert_memory_not_equal(a, c, sizeof a);
+        nn_optim_free(o1);
+        nn_optim_free(o2);
+        nn_optim_free(o3);
+        nn_module_free(m1);
+        nn_module_free(m2);
+        nn_module_free(m3);
+    }
+    assert_true(isnan(nn_optim_get_lr(NULL)));
+    assert_true(nn_optim_set_lr(NULL, 0.1f) < 0);
+    assert_error_mentions("nn_optim_set_lr", "NULL");
+}
+
 /* End to end: Linear(4, 8) -> ReLU -> Linear(8, 3) started from torch's
    weights, a loss and an optimizer, 15 training steps; losses and final
    weights follow torch, and steps after the first allocate nothing. */
@@ -787,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_state_round_trip),
         cmocka_unit_test(test_set_step_zero_resets),
         cmocka_unit_test(test_hyperparameters),
+        cmocka_unit_test(test_set_lr),
         cmocka_unit_test(test_training_follows_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

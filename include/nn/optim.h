@@ -46,6 +46,13 @@ int nn_optim_step(nn_optim *o);
 void nn_optim_zero_grad(nn_optim *o);
 void nn_optim_free(nn_optim *o); /* NULL: no-op */
 
+/* The learning rate, as torch's optimizer.param_groups[0]["lr"]: read it,
+   or change it between steps (what an lr scheduler does). set: a negative,
+   NaN or infinite lr is refused with NN_EINVAL and nothing changes.
+   get: NaN for a NULL optimizer. Every optimizer here has one lr. */
+float nn_optim_get_lr(const nn_optim *o);
+int nn_optim_set_lr(nn_optim *o, float lr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,6 +3,7 @@
    checkpointing. The update rules live in sgd.c, adam.c, rmsprop.c and
    adagrad.c. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -341,6 +342,32 @@ int nn_optim_hparam_set(nn_optim *o, const char *name, double value)
                        "create a new optimizer instead",
                        o->ops->type, name, value);
     memcpy(o->opts, copy, o->ops->opts_size);
+    return NN_OK;
+}
+
+/* Every options struct starts with its float lr (nn_*_opts in nn/optim.h). */
+_Static_assert(offsetof(nn_sgd_opts, lr) == 0 && offsetof(nn_adam_opts, lr) == 0 &&
+                   offsetof(nn_rmsprop_opts, lr) == 0 && offsetof(nn_adagrad_opts, lr) == 0,
+               "lr leads every options struct");
+float nn_optim_get_lr(const nn_optim *o)
+{
+    if (!o) {
+        nn_fail(NN_EINVAL, "nn_optim_get_lr: optimizer is NULL");
+        return NAN;
+    }
+    float lr;
+    memcpy(&lr, o->opts, sizeof lr);
+    return lr;
+}
+
+int nn_optim_set_lr(nn_optim *o, float lr)
+{
+    if (!o)
+        return nn_fail(NN_EINVAL, "nn_optim_set_lr: optimizer is NULL");
+    if (!(lr >= 0.0f) || isinf(lr))
+        return nn_fail(NN_EINVAL, "nn_optim_set_lr: invalid lr %g (expected a finite lr >= 0)",
+                       (double)lr);
+    memcpy(o->opts, &lr, sizeof lr);
     return NN_OK;
 }
 
