@@ -748,6 +748,39 @@ static void test_dataloader_strided_and_errors(void **state)
     nn_tensor_free(labels);
 }
 
+/* Normalize per channel: values picked so that (x - m) / s is exact in
+   float32, worked by hand; bad arguments change nothing. */
+static void test_dataset_normalize(void **state)
+{
+    (void)state;
+    /* two images, two channels, 1 x 2 pixels */
+    const float x[8] = {0.0f, 1.0f, 0.25f, 0.75f, 0.5f, 0.125f, 1.0f, 0.0f};
+    const float want[8] = {-1.0f, 1.0f, 0.0f, 2.0f, 0.0f, -0.75f, 3.0f, -1.0f};
+    nn_dataset d = {nn_tensor_from(x, NN_SHAPE(2, 2, 1, 2)), nn_tensor_from((float[]){0, 1}, NN_SHAPE(2))};
+    assert_non_null(d.images);
+    const float mean[2] = {0.5f, 0.25f}, sd[2] = {0.5f, 0.25f};
+    assert_int_equal(nn_dataset_normalize(&d, 2, mean, sd), NN_OK);
+    assert_memory_equal(d.images->data, want, sizeof want);
+
+    float before[8];
+    memcpy(before, d.images->data, sizeof before);
+    assert_true(nn_dataset_normalize(&d, 3, mean, sd) < 0);
+    assert_error_mentions("nn_dataset_normalize", "[N, 3, ...]", "[2, 2, 1, 2]");
+    assert_true(nn_dataset_normalize(&d, 2, mean, (float[]){0.5f, 0.0f}) < 0);
+    assert_error_mentions("channel 1", "std 0");
+    assert_true(nn_dataset_normalize(&d, 2, (float[]){NAN, 0.0f}, sd) < 0);
+    assert_true(nn_dataset_normalize(&d, 2, NULL, sd) < 0);
+    assert_true(nn_dataset_normalize(NULL, 2, mean, sd) < 0);
+    nn_tensor *t = nn_tensor_transpose(d.images, 0, 1);
+    assert_non_null(t);
+    nn_dataset strided = {t, d.labels};
+    assert_true(nn_dataset_normalize(&strided, 2, mean, sd) < 0);
+    assert_error_mentions("not contiguous");
+    nn_tensor_free(t);
+    assert_memory_equal(d.images->data, before, sizeof before);
+    nn_dataset_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -763,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_cifar10),
         cmocka_unit_test(test_dataloader_batches_and_shuffle),
         cmocka_unit_test(test_dataloader_strided_and_errors),
+        cmocka_unit_test(test_dataset_normalize),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

@@ -33,6 +33,15 @@ int nn_mnist_load(const char *dir, bool train, nn_dataset *out);
    [N, 3, 32, 32]. Same status and failure contract as nn_mnist_load. */
 int nn_cifar10_load(const char *dir, bool train, nn_dataset *out);
 
+/* In place, every image: x[c] = (x[c] - mean[c]) / std[c] for each channel
+   c < channels, as torchvision's transforms.Normalize(mean, std) (the
+   tutorial's CIFAR-10 loader uses 0.5 and 0.5 for every channel: values
+   land in [-1, 1]). channels must equal images->shape[1]; mean finite,
+   std finite and nonzero; the images contiguous (as the loaders make
+   them). Otherwise a negative nn_status and nothing changes. Loaders
+   already made from d share its images and see the change. */
+int nn_dataset_normalize(nn_dataset *d, int channels, const float *mean, const float *std);
+
 /* Frees both tensors and sets them to NULL. NULL or an empty dataset: no-op. */
 void nn_dataset_free(nn_dataset *d);
 
