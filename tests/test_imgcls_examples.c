@@ -73,11 +73,25 @@ static void test_fashion_mnist_tiny_run(void **state)
     expect_in(&r, "(6): Flatten(start_dim=1, end_dim=-1)");
     assert_int_equal(count_of(r.out, "test accuracy: 0."), 2);
     expect_in(&r, "epoch 2/2 step 3/3 loss");
+    expect_in(&r, "inputs: Normalize(0.5, 0.5), pixels in [-1, 1]\n");
     expect_in(&r, "confusion matrix");
     expect_in(&r, " 9 Ankle boot");
     struct stat st;
     assert_int_equal(stat(svg, &st), 0);
     assert_true(st.st_size > 500);
+
+    /* --normalize off: the same run on [0, 1] pixels trains differently */
+    snprintf(args, sizeof args, "--data tests/fixtures/data/mnist_gz --epochs 2 --batch-size 8 --seed 3 "
+                                "--normalize off --svg %s", svg);
+    result raw = run("fashion_mnist", args);
+    assert_int_equal(raw.status, 0);
+    assert_null(strstr(raw.out, "inputs: Normalize"));
+    const char *mark = "epoch 2/2 step 3/3 loss ";
+    const char *a = strstr(r.out, mark), *b = strstr(raw.out, mark);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(strtod(a + strlen(mark), NULL) != strtod(b + strlen(mark), NULL));
+    free(raw.out);
     free(r.out);
 }
 
@@ -96,6 +110,10 @@ static void test_fashion_mnist_errors(void **state)
     r = run("fashion_mnist", "--threads 300");
     assert_int_equal(r.status, 2);
     expect_in(&r, "--threads 300: nn_set_num_threads: expected a thread count in [1, 256], got 300");
+    free(r.out);
+    r = run("fashion_mnist", "--normalize maybe");
+    assert_int_equal(r.status, 2);
+    expect_in(&r, "--normalize expects on or off, got \"maybe\"");
     free(r.out);
     r = run("fashion_mnist", "--bogus 1");
     assert_int_equal(r.status, 2);
