@@ -27,7 +27,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EX_SRC   := $(wildcard examples/*.c)
 EXAMPLES := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all lib test examples demo bench install uninstall clean check-cmocka
+.PHONY: all lib test examples demo bench install uninstall clean check-test-deps
 all: $(LIB)
 lib: $(LIB)
 
@@ -41,10 +41,10 @@ $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 # --- tests: one cmocka program per tests/test_*.c
-check-cmocka:
-	@sh tests/ensure-cmocka.sh "$(CC)"
+check-test-deps:
+	@sh tests/ensure-deps.sh "$(CC)"
 
-$(BUILD)/tests/%: tests/%.c $(LIB) | check-cmocka
+$(BUILD)/tests/%: tests/%.c $(LIB) | check-test-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) -lcmocka $(LDLIBS)
 

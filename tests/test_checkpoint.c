@@ -6,6 +6,7 @@
 #define _GNU_SOURCE /* mkdtemp */
 #include "testutil.h"
 
+#include <locale.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -221,6 +222,50 @@ static void test_metadata_and_keys(void **state)
     nn_loss_free(mse);
 }
 
+/* A program that chose a comma-decimal locale (de_DE) still writes
+   hyperparameters with a '.' and reads them back. The locale is compiled
+   into the test's directory with glibc's localedef (LOCPATH), so the test
+   needs no installed locale, only the locales package's sources. */
+static void test_comma_decimal_locale(void **state)
+{
+    (void)state;
+    char cmd[512], locales[128];
+    snprintf(locales, sizeof locales, "%s/locales", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8 >/dev/null 2>&1", locales, locales);
+    if (system(cmd) != 0)
+        fail_msg("localedef -i de_DE failed: install the locales package (apt-get install locales)");
+    setenv("LOCPATH", locales, 1);
+    assert_non_null(setlocale(LC_NUMERIC, "de_DE.UTF-8"));
+    char probe[16];
+    snprintf(probe, sizeof probe, "%.1f", 0.5);
+    assert_string_equal(probe, "0,5"); /* the locale is in force */
+
+    nn_module *net = simplenet(3);
+    nn_optim *opt = nn_adam(net, &(nn_adam_opts){.lr = 0.25f, .beta1 = 0.5f, .beta2 = 0.75f, .eps = 1e-8f});
+    assert_non_null(opt);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(nn_optim_save_fp(opt, f), NN_OK);
+    fclose(f);
+    assert_non_null(memmem(buf, len, "\"lr\":\"0.25\"", 11));
+    assert_non_null(memmem(buf, len, "\"betas.1\":\"0.75\"", 16));
+    nn_optim_free(opt);
+    opt = nn_adam(net, NULL);
+    f = fmemopen(buf, len, "rb");
+    assert_int_equal(nn_optim_load_fp(opt, f), NN_OK);
+    fclose(f);
+    assert_true(nn_optim_get_lr(opt) == 0.25f);
+
+    setlocale(LC_NUMERIC, "C");
+    unsetenv("LOCPATH");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", locales);
+    assert_int_equal(system(cmd), 0);
+    free(buf);
+    nn_optim_free(opt);
+    nn_module_free(net);
+}
+
 /* A snapshot of everything loading may change: state, step, options. */
 typedef struct {
     float *state;
@@ -351,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_resume_rmsprop),
         cmocka_unit_test(test_resume_adagrad),
         cmocka_unit_test(test_metadata_and_keys),
+        cmocka_unit_test(test_comma_decimal_locale),
         cmocka_unit_test(test_refused_checkpoints_change_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
