@@ -3,6 +3,7 @@
 #ifndef NN_CORE_H
 #define NN_CORE_H
 
+#include <locale.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,6 +44,18 @@ void *nn_fail_context_null(const char *fmt, ...) NN_PRINTF(1, 2);
    recorded (a context prepended later keeps it): what a function that got
    NULL from a helper returns as its own status. */
 nn_status nn_last_status(void);
+
+/* --- numbers in text (src/c_locale.c): printing, SVG and checkpoint
+   metadata write (and read) '.' decimals whatever the program chose with
+   setlocale; a German LC_NUMERIC would write 0,5. begin switches the
+   calling thread to the "C" locale (POSIX 2008 uselocale) until end.
+   begin fails (NN_ENOMEM, message naming fn) only when the locale object
+   cannot be made; end is then a no-op, so a caller may go on regardless. */
+typedef struct {
+    locale_t c, old;
+} nn_c_numbers;
+int nn_c_numbers_begin(nn_c_numbers *n, const char *fn);
+void nn_c_numbers_end(nn_c_numbers *n);
 
 /* --- checked arithmetic */
 bool nn_mul_overflows(int64_t a, int64_t b, int64_t *out);

@@ -152,8 +152,11 @@ void nn_module_print(const nn_module *m, FILE *f)
 {
     if (!m || !f)
         return;
+    nn_c_numbers cn; /* Dropout(p=0.5) with a '.' whatever setlocale chose */
+    nn_c_numbers_begin(&cn, "nn_module_print");
     m->ops->repr(m, f, 0);
     fputc('\n', f);
+    nn_c_numbers_end(&cn);
 }
 
 void nn_module_free(nn_module *m)

@@ -209,7 +209,18 @@ static void put_size_suffix(sink *s, const nn_tensor *t, int indent)
     put(s, suffix);
 }
 
+static void tensor_print(const nn_tensor *t, FILE *f);
+
+/* torch's text, '.' decimals whatever setlocale chose */
 void nn_tensor_print(const nn_tensor *t, FILE *f)
+{
+    nn_c_numbers cn;
+    nn_c_numbers_begin(&cn, "nn_tensor_print"); /* on failure: the program's locale */
+    tensor_print(t, f);
+    nn_c_numbers_end(&cn);
+}
+
+static void tensor_print(const nn_tensor *t, FILE *f)
 {
     if (!t || !f) {
         nn_fail(NN_EINVAL, "nn_tensor_print: %s is NULL", t ? "stream" : "tensor");

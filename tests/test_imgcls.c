@@ -364,6 +364,19 @@ static void test_dropout_eval_is_identity(void **state)
     nn_module_free(net);
 }
 
+/* torch's repr keeps its '.' under a comma-decimal locale. */
+static void test_dropout_repr_comma_locale(void **state)
+{
+    (void)state;
+    nn_module *m = nn_dropout(0.3f);
+    comma_locale_begin();
+    char got[64];
+    snprintf(got, sizeof got, "%s", repr_of(m));
+    comma_locale_end();
+    assert_string_equal(got, "Dropout(p=0.3, inplace=False)");
+    nn_module_free(m);
+}
+
 static void test_dropout_training_statistics(void **state)
 {
     (void)state;
@@ -504,6 +517,7 @@ static void test_steady_state_allocates_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dropout_repr_comma_locale),
         cmocka_unit_test(test_maxpool_matches_torch),
         cmocka_unit_test(test_maxpool_ties_take_first_index),
         cmocka_unit_test(test_maxpool_nan_propagates),

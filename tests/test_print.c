@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "testutil.h"
 #include "fixtures/print.h"
 
 /* What nn_tensor_print wrote, as a malloc'd string. */
@@ -75,6 +76,14 @@ static void test_matches_torch(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* The same under a comma-decimal locale: torch's text keeps its '.'. */
+static void test_matches_torch_comma_locale(void **state)
+{
+    comma_locale_begin();
+    test_matches_torch(state);
+    comma_locale_end();
+}
+
 static void test_null_is_an_error(void **state)
 {
     (void)state;
@@ -90,6 +99,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_torch),
+        cmocka_unit_test(test_matches_torch_comma_locale),
         cmocka_unit_test(test_null_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

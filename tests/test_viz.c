@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "nn.h"
+#include "testutil.h"
 #include "viz/figure.h"
 #include "fixtures/viz.h"
 
@@ -278,6 +279,15 @@ static void test_heatmaps(void **state)
     assert_int_equal(temp_leftovers(), 0);
 }
 
+/* The same picture under a comma-decimal locale: coordinates and labels
+   keep '.' decimals (a ',' would break the SVG). */
+static void test_heatmaps_comma_locale(void **state)
+{
+    comma_locale_begin();
+    test_heatmaps(state);
+    comma_locale_end();
+}
+
 static void test_curve(void **state)
 {
     (void)state;
@@ -406,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_png_round_trip),
         cmocka_unit_test(test_viridis),
         cmocka_unit_test(test_heatmaps),
+        cmocka_unit_test(test_heatmaps_comma_locale),
         cmocka_unit_test(test_curve),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_failed_write_leaves_nothing),

@@ -7,9 +7,12 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nn.h"
 
@@ -42,5 +45,36 @@ static inline void assert_close_at(const float *got, const float *want, int64_t 
             }                                                                      \
         }                                                                          \
     } while (0)
+
+/* A comma-decimal LC_NUMERIC (de_DE) for checking that the library's text
+   keeps '.' decimals: compiled with glibc's localedef into a temporary
+   directory named by LOCPATH, so no installed locale is needed, only the
+   locales package's sources (make test installs them). Fails the test when
+   that cannot be done; checks that printf really writes "0,5" then. */
+static char comma_locale_dir_[64];
+
+static inline void comma_locale_begin(void)
+{
+    char cmd[256];
+    snprintf(comma_locale_dir_, sizeof comma_locale_dir_, "/tmp/nn_test_locale_%ld", (long)getpid());
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8 >/dev/null 2>&1",
+             comma_locale_dir_, comma_locale_dir_);
+    if (system(cmd) != 0)
+        fail_msg("localedef -i de_DE failed: install the locales package (apt-get install locales)");
+    setenv("LOCPATH", comma_locale_dir_, 1);
+    assert_non_null(setlocale(LC_NUMERIC, "de_DE.UTF-8"));
+    char probe[16];
+    snprintf(probe, sizeof probe, "%.1f", 0.5);
+    assert_string_equal(probe, "0,5"); /* the locale is in force */
+}
+
+static inline void comma_locale_end(void)
+{
+    char cmd[128];
+    setlocale(LC_NUMERIC, "C");
+    unsetenv("LOCPATH");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", comma_locale_dir_);
+    assert_int_equal(system(cmd), 0);
+}
 
 #endif

@@ -4,7 +4,6 @@
    buffers are saved, also lazy ones before the first step (zeros then), so
    the set of keys depends only on the optimizer's options. */
 #include <errno.h>
-#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,27 +14,6 @@
 #define NAME_LEN 64              /* "state.<int>.<key>" */
 #define MAX_HPARAMS 14           /* metadata: optimizer, step, then these */
 #define VALUE_LEN 32             /* "%.17g" of a double, an int64 */
-
-/* Numbers in checkpoints are written and read as in the "C" locale
-   whatever the program chose with setlocale (a German LC_NUMERIC would
-   write 0,001 and stop strtod at the '.'): switched for the calling thread
-   only, with POSIX 2008's uselocale. */
-typedef struct { locale_t c, old; } c_numbers;
-
-static int c_numbers_begin(c_numbers *n, const char *where)
-{
-    n->c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    if (n->c == (locale_t)0)
-        return nn_fail(NN_ENOMEM, "%s: cannot create a \"C\" locale for numbers (%s)", where, strerror(errno));
-    n->old = uselocale(n->c);
-    return NN_OK;
-}
-
-static void c_numbers_end(c_numbers *n)
-{
-    uselocale(n->old);
-    freelocale(n->c);
-}
 
 /* The state buffers seen as named tensors with their parameters' shapes. */
 typedef struct {
@@ -105,8 +83,8 @@ static int write_optim(FILE *f, void *ctx)
     meta[0] = (st_meta){"optimizer", o->ops->type};
     snprintf(values[0], VALUE_LEN, "%lld", (long long)nn_optim_get_step(o));
     meta[1] = (st_meta){"step", values[0]};
-    c_numbers cn;
-    if (c_numbers_begin(&cn, j->where) < 0)
+    nn_c_numbers cn; /* '.' decimals whatever setlocale chose */
+    if (nn_c_numbers_begin(&cn, j->where) < 0)
         return NN_ENOMEM;
     for (int i = 0; i < n_h; i++) {
         double v;
@@ -114,7 +92,7 @@ static int write_optim(FILE *f, void *ctx)
         snprintf(values[1 + i], VALUE_LEN, "%.17g", v); /* exact round trip */
         meta[2 + i].value = values[1 + i];
     }
-    c_numbers_end(&cn);
+    nn_c_numbers_end(&cn);
     state_view view;
     int rc = view_build(o, &view, j->where);
     if (rc < 0)
@@ -183,14 +161,14 @@ static int commit_optim(void *ctx)
     if (!*s || *end || errno != 0 || step < 0 || (*s < '0' || *s > '9'))
         return nn_fail(NN_EFORMAT, "%s: step \"%s\" is not a non-negative integer", l->where, s);
     double v[MAX_HPARAMS];
-    c_numbers cn;
-    if (c_numbers_begin(&cn, l->where) < 0)
+    nn_c_numbers cn;
+    if (nn_c_numbers_begin(&cn, l->where) < 0)
         return NN_ENOMEM;
     int bad = -1;
     for (int i = 2; i < l->n_want && bad < 0; i++)
         if (!parse_double(l->values[i], &v[i - 2]))
             bad = i;
-    c_numbers_end(&cn);
+    nn_c_numbers_end(&cn);
     if (bad >= 0)
         return nn_fail(NN_EFORMAT, "%s: hyperparameter %s = \"%s\" is not a number", l->where,
                        l->want[bad].key, l->values[bad]);

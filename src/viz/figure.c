@@ -15,6 +15,17 @@ static const uint8_t viridis_stops[9][3] = {
     {0x28, 0xae, 0x80}, {0x5e, 0xc9, 0x62}, {0xad, 0xdc, 0x30}, {0xfd, 0xe7, 0x25},
 };
 
+/* A tick label with '.' decimals whatever setlocale chose (if the "C"
+   locale cannot be made, the program's). */
+static void tick_label(char *buf, size_t size, const char *fmt, double v) NN_PRINTF(3, 0);
+static void tick_label(char *buf, size_t size, const char *fmt, double v)
+{
+    nn_c_numbers cn;
+    nn_c_numbers_begin(&cn, "nn_viz");
+    snprintf(buf, size, fmt, v);
+    nn_c_numbers_end(&cn);
+}
+
 void nn_viz_viridis(double t, uint8_t rgb[3])
 {
     if (!rgb)
@@ -210,7 +221,7 @@ static int draw_panel(figure *f, const nn_viz_panel *p, const panel_geometry *g,
     }
     for (int k = 0; k < 3 && rc == NN_OK; k++) {
         double v = g->lo + (double)span * k / 2.0;
-        snprintf(buf, sizeof buf, "%.2f", v);
+        tick_label(buf, sizeof buf, "%.2f", v);
         double y = my + g->map_h * (1.0 - k / 2.0);
         rc = add_line(f, bx + BAR_W, y, bx + BAR_W + 4, y);
         if (rc == NN_OK)
@@ -314,7 +325,7 @@ int fig_curve(figure *f, const char *fn, const float *values, int64_t n, const c
         rc = add_line(f, x0, y0 + h, x0 + w, y0 + h);
     for (int k = 0; k < 3 && rc == NN_OK; k++) { /* y ticks: low, middle, high */
         double y = y0 + h * (1.0 - k / 2.0);
-        snprintf(buf, sizeof buf, "%.3g", lo + (hi - lo) * k / 2.0);
+        tick_label(buf, sizeof buf, "%.3g", lo + (hi - lo) * k / 2.0);
         rc = add_line(f, x0 - 4, y, x0, y);
         if (rc == NN_OK)
             rc = add_text(f, x0 - 8, y, ANCHOR_END, false, buf);

@@ -60,6 +60,9 @@ static void put_item(FILE *out, const figure *f, const fig_item *it)
 
 bool svg_render(const figure *f, FILE *out)
 {
+    nn_c_numbers cn; /* coordinates with '.' decimals whatever setlocale chose */
+    if (nn_c_numbers_begin(&cn, "nn_viz_*_svg") < 0)
+        return false;
     fprintf(out,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
@@ -69,6 +72,7 @@ bool svg_render(const figure *f, FILE *out)
     for (int i = 0; i < f->n_items; i++)
         put_item(out, f, &f->items[i]);
     fputs("</svg>\n", out);
+    nn_c_numbers_end(&cn);
     return !ferror(out);
 }
 

@@ -42,6 +42,9 @@ typedef struct {
     int (*run)(void *state);
     void (*teardown)(void *state);
     const void *arg;
+    /* optional: FLOPs per run known only after setup (overrides flops) */
+    double (*flops_of)(const void *state);
+    bool one_thread; /* the case never uses the thread pool */
 } bench_case;
 
 /* --- sgemm */
@@ -239,20 +242,82 @@ static void *cnn_setup(const void *arg)
 static const gemm_shape g256 = {256, 256, 256}, g1024 = {1024, 1024, 1024},
                         gconv = {64, 3136, 128};
 
-#define GEMM_CASE(name, s) \
-    {name, 2.0 * (double)(s).M * (double)(s).N * (double)(s).K, gemm_setup, gemm_run, gemm_teardown, &(s)}
+/* --- the micro-kernel alone: a ceiling for every GEMM above. Packed
+   panels as gemm.c lays them out, B (kc x nr) staying in L1 and 24 A
+   panels (kc x 6) streaming from L2, C tiles in L1; no packing, no edges.
+   What the loops, packing and edges of a whole GEMM cost is the gap
+   between this row and the sgemm rows. */
+#define UK_A_PANELS 24
+#define UK_CALLS 2400
+typedef struct { const nn_gemm_arch *ar; float *a, *b, *c; } ukernel_state;
+
+static void ukernel_teardown(void *state)
+{
+    ukernel_state *s = state;
+    if (s) {
+        free(s->a);
+        free(s->b);
+        free(s->c);
+        free(s);
+    }
+}
+
+static void *ukernel_setup(const void *arg)
+{
+    (void)arg;
+    ukernel_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->ar = nn_gemm_current_arch();
+    int64_t kc = s->ar->kc, nr = s->ar->nr;
+    s->a = random_floats(UK_A_PANELS * kc * GEMM_MR);
+    s->b = random_floats(kc * nr);
+    s->c = random_floats(4 * GEMM_MR * nr);
+    if (!s->a || !s->b || !s->c) {
+        ukernel_teardown(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int ukernel_run(void *state)
+{
+    ukernel_state *s = state;
+    int64_t kc = s->ar->kc, nr = s->ar->nr;
+    for (int i = 0; i < UK_CALLS; i++) /* beta 0: C stays finite */
+        s->ar->kernel(kc, s->a + (i % UK_A_PANELS) * kc * GEMM_MR, s->b, s->c + (i % 4) * GEMM_MR * nr,
+                      nr, 1.0f, 0.0f, GEMM_MR, (int)nr);
+    return 0;
+}
+
+static double ukernel_flops(const void *state)
+{
+    const ukernel_state *s = state;
+    return 2.0 * GEMM_MR * (double)s->ar->nr * (double)s->ar->kc * UK_CALLS;
+}
+
+static double gemm_flops(const void *state)
+{
+    const gemm_state *g = state;
+    return 2.0 * (double)g->s.M * (double)g->s.N * (double)g->s.K;
+}
+
+/* (FLOPs from the state: clang does not take a const struct's fields as
+   constant initializers) */
+#define GEMM_CASE(name, s) {name, 0, gemm_setup, gemm_run, gemm_teardown, &(s), gemm_flops, false}
 
 static const bench_case cases[] = {
+    {"gemm micro-kernel in cache", 0, ukernel_setup, ukernel_run, ukernel_teardown, NULL, ukernel_flops, true},
     GEMM_CASE("sgemm 256x256x256", g256),
     GEMM_CASE("sgemm 1024x1024x1024", g1024),
     GEMM_CASE("sgemm 64x3136x128", gconv),
-    {"linear 1024 fwd+bwd", 3 * 2.0 * 1024 * 1024 * 1024, linear_setup, fwd_bwd_run, net_teardown, NULL},
+    {"linear 1024 fwd+bwd", 3 * 2.0 * 1024 * 1024 * 1024, linear_setup, fwd_bwd_run, net_teardown, NULL, NULL, false},
     {"conv 32->64 fwd+bwd", 3 * 2.0 * 64 * 64 * 32 * 9 * 16 * 16, conv_setup, fwd_bwd_run,
-     net_teardown, NULL},
+     net_teardown, NULL, NULL, false},
 #ifdef HAVE_POOLING
-    {"cnn step", 0, cnn_setup, step_run, net_teardown, NULL},
+    {"cnn step", 0, cnn_setup, step_run, net_teardown, NULL, NULL, false},
 #endif
-    {"simplenet step", 0, simplenet_setup, step_run, net_teardown, NULL},
+    {"simplenet step", 0, simplenet_setup, step_run, net_teardown, NULL, NULL, false},
 };
 
 /* Median seconds per run: repeats runs until each timed sample lasts at
@@ -318,7 +383,7 @@ int main(int argc, char **argv)
             return 1;
         }
         for (int t = 1; t <= 2; t++) {
-            if (only_threads && t != only_threads)
+            if ((only_threads && t != only_threads) || (c->one_thread && t > 1))
                 continue;
             if (nn_set_num_threads(t) != NN_OK)
                 return 1;
@@ -327,7 +392,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s: run failed: %s\n", c->name, nn_last_error());
                 return 1;
             }
-            double gf = c->flops > 0 ? c->flops / s * 1e-9 : 0.0;
+            double flops = c->flops_of ? c->flops_of(st) : c->flops;
+            double gf = flops > 0 ? flops / s * 1e-9 : 0.0;
             if (raw)
                 printf("%s\t%d\t%.9f\t%.3f\n", c->name, t, s, gf);
             else {
