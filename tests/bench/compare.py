@@ -8,7 +8,10 @@ Each round runs every case once in each program, rotating which program
 goes first; a program's sample is the median of its timed repetitions,
 the table shows the median over rounds. The machine may be shared and
 noisy: alternating spreads the noise over all programs, but quote the
-ratios, not the absolute numbers, and prefer a quiet moment.
+ratios, not the absolute numbers, and prefer a quiet moment. Programs are
+separated by a pause (--gap, 0.5 s): a thread pool that spin-waits after
+its work (OpenMP's workers in the torch process, which stays alive) would
+otherwise hold a core while the next program measures.
 
 Needs: build/bench (made here with `make bench`), PyTorch for the torch
 column, libopenblas-dev for the OpenBLAS column (a tiny C program built
@@ -20,6 +23,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "build", "compare")
@@ -227,6 +231,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", default=None)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--gap", type=float, default=0.5, help="seconds of pause between programs")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     a = ap.parse_args()
 
@@ -249,6 +254,7 @@ def main():
                     progs.append(("openblas", lambda: run_openblas(blas, name, t, a.reps)))
                 k = r % len(progs)
                 for prog, fn in progs[k:] + progs[:k]:  # rotate who goes first
+                    time.sleep(a.gap)
                     samples.setdefault((name, t, prog), []).append(fn())
         print("round %d/%d done" % (r + 1, a.rounds), file=sys.stderr)
     if torch:
@@ -261,31 +267,33 @@ def main():
           (model, os.cpu_count(), load_before, open("/proc/loadavg").read().split()[0]))
     print("medians over %d rounds (each the median of %d timed repetitions); "
           "ratio = other's time / libnn's time (> 1: libnn faster)" % (a.rounds, a.reps))
-    head = ("case", "thr", "libnn", "torch", "openblas", "vs torch", "vs blas", "spread")
+    head = ("case", "thr", "libnn", "torch", "openblas", "vs torch", "vs blas", "spread", "torch spread")
     rows = []
     for name, flops in cases:
         for t in threads:
             med = {p: statistics.median(samples[(name, t, p)])
                    for p in ("libnn", "torch", "openblas") if (name, t, p) in samples}
-            ours = samples[(name, t, "libnn")]
-            spread = (max(ours) - min(ours)) / statistics.median(ours) if len(ours) > 1 else 0
+            def spread_of(prog):
+                v = samples.get((name, t, prog), [])
+                return (max(v) - min(v)) / statistics.median(v) if len(v) > 1 else float("nan")
+            spread, tspread = spread_of("libnn"), spread_of("torch")
             rt = med["torch"] / med["libnn"] if "torch" in med else float("nan")
             rb = med["openblas"] / med["libnn"] if "openblas" in med else float("nan")
             rows.append((name, str(t), fmt(name, flops, med["libnn"]),
                          fmt(name, flops, med.get("torch", float("nan"))),
                          fmt(name, flops, med.get("openblas", float("nan"))),
                          "-" if rt != rt else "%.2fx" % rt, "-" if rb != rb else "%.2fx" % rb,
-                         "%.0f%%" % (100 * spread)))
+                         "%.0f%%" % (100 * spread), "-" if tspread != tspread else "%.0f%%" % (100 * tspread)))
     if a.markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "|".join("---" for _ in head) + "|")
         for r in rows:
             print("| " + " | ".join(r) + " |")
     else:
-        print("%-22s %3s %12s %12s %12s %8s %8s %7s" % head)
+        print("%-22s %3s %12s %12s %12s %8s %8s %7s %7s" % head)
         for r in rows:
-            print("%-22s %3s %12s %12s %12s %8s %8s %7s" % r)
-    print("spread: (slowest - fastest) / median of libnn's per-round samples")
+            print("%-22s %3s %12s %12s %12s %8s %8s %7s %7s" % r)
+    print("spread: (slowest - fastest) / median of the per-round samples (libnn's; torch's)")
 
 
 if __name__ == "__main__":
