@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "module_impl.h"
+#include "nn/parallel.h"
 
 typedef struct {
     char *name;
@@ -19,6 +20,17 @@ typedef struct {
     char *all_names;    /* one block holding every name in `all` */
     int n_all;
     nn_tensor passthrough; /* an empty Sequential returns its input */
+    /* the last forward failed after earlier children had run: their caches
+       no longer match the later ones', so backward refuses (index + 1 of
+       the failing child, 0: consistent) */
+    int broken_at;
+    /* a backward succeeded since the input shape last changed, with
+       warm_threads threads: the next one at that shape and thread count
+       allocates nothing, so it cannot fail midway */
+    bool backward_warm;
+    int warm_threads;
+    int last_ndim;
+    int64_t last_shape[NN_MAX_DIMS];
 } sequential;
 
 static int seq_params(nn_module *m, nn_param **out);
@@ -30,28 +42,58 @@ static nn_tensor *seq_forward(nn_module *m, const nn_tensor *x)
         nn_tensor_retain_into(&s->passthrough, x);
         return &s->passthrough;
     }
+    if (x->ndim != s->last_ndim || memcmp(x->shape, s->last_shape, (size_t)x->ndim * sizeof *x->shape)) {
+        s->backward_warm = false;
+        s->last_ndim = x->ndim;
+        memcpy(s->last_shape, x->shape, (size_t)x->ndim * sizeof *x->shape);
+    }
     nn_tensor *h = (nn_tensor *)x;
     for (int i = 0; i < s->n_children; i++) {
         h = nn_forward(s->children[i].module, h);
         if (!h) {
             char why[400];
             snprintf(why, sizeof why, "%s", nn_last_error());
+            if (i > 0)
+                s->broken_at = i + 1;
+            s->backward_warm = false;
             return nn_fail_null(NN_ESHAPE, "%s (in child (%s) of %s)", why, s->children[i].name,
                                 s->class_name ? s->class_name : "Sequential");
         }
     }
+    s->broken_at = 0;
     return h;
 }
 
-/* Children in reverse order; only the first child may skip its dL/dx
-   (when the caller does not need ours). */
-static nn_tensor *seq_backward_ex(nn_module *m, const nn_tensor *grad_out, bool need_dx)
+/* Copies every gradient of the subtree into one new block (*out; NULL
+   when there are none), or back from it (restore). */
+static int grads_copy(nn_module *m, float **out, bool restore)
 {
-    sequential *s = (sequential *)m;
-    if (s->n_children == 0) {
-        nn_tensor_retain_into(&s->passthrough, grad_out);
-        return &s->passthrough;
+    nn_param *p;
+    int n = nn_module_params(m, &p);
+    if (n < 0)
+        return n;
+    int64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += nn_tensor_numel(p[i].grad);
+    if (!restore) {
+        *out = total ? nn_alloc((size_t)total * sizeof(float)) : NULL;
+        if (total && !*out)
+            return NN_ENOMEM;
     }
+    float *at = *out;
+    for (int i = 0; i < n; i++) {
+        int64_t k = nn_tensor_numel(p[i].grad);
+        if (restore)
+            nn_tensor_copy_in(p[i].grad, at);
+        else
+            nn_tensor_copy_out(p[i].grad, at);
+        at += k;
+    }
+    return NN_OK;
+}
+
+static nn_tensor *seq_children_backward(sequential *s, const nn_tensor *grad_out, bool need_dx)
+{
     nn_tensor *g = (nn_tensor *)grad_out;
     for (int i = s->n_children - 1; i >= 0; i--) {
         g = nn_module_backward(s->children[i].module, g, need_dx || i > 0);
@@ -63,6 +105,38 @@ static nn_tensor *seq_backward_ex(nn_module *m, const nn_tensor *grad_out, bool 
                                 s->class_name ? s->class_name : "Sequential");
         }
     }
+    return g;
+}
+
+/* Children in reverse order; only the first child may skip its dL/dx
+   (when the caller does not need ours). The first backward at an input
+   shape may allocate, and running out of memory there would come after
+   the later children added into their gradients: those are saved first
+   and put back, so that a failed call changes nothing. */
+static nn_tensor *seq_backward_ex(nn_module *m, const nn_tensor *grad_out, bool need_dx)
+{
+    sequential *s = (sequential *)m;
+    const char *name = s->class_name ? s->class_name : "Sequential";
+    if (s->n_children == 0) {
+        nn_tensor_retain_into(&s->passthrough, grad_out);
+        return &s->passthrough;
+    }
+    if (s->broken_at)
+        return nn_fail_null(NN_EINVAL, "%s: the last forward failed in child (%s) after earlier children "
+                                       "had run; run a forward that succeeds before backward",
+                            name, s->children[s->broken_at - 1].name);
+    if (s->backward_warm && s->warm_threads == nn_get_num_threads())
+        return seq_children_backward(s, grad_out, need_dx);
+    float *saved = NULL;
+    int rc = grads_copy(m, &saved, false);
+    if (rc < 0)
+        return nn_fail_context_null("%s: saving the gradients", name);
+    nn_tensor *g = seq_children_backward(s, grad_out, need_dx);
+    if (!g)
+        grads_copy(m, &saved, true);
+    nn_release(saved);
+    s->backward_warm = g != NULL;
+    s->warm_threads = nn_get_num_threads();
     return g;
 }
 
@@ -239,6 +313,7 @@ int nn_sequential_add(nn_module *seq, const char *name, nn_module *c)
     nn_release(s->children);
     s->children = grown;
     s->n_children++;
+    s->backward_warm = false; /* the new child's first backward may allocate */
     c->owned = true;
     return NN_OK;
 }

@@ -382,6 +382,20 @@ int nn_tensor_copy_out(const nn_tensor *t, float *out)
     return NN_OK;
 }
 
+int nn_tensor_copy_in(nn_tensor *t, const float *src)
+{
+    int status = nn_tensor_check("nn_tensor_copy_in", "tensor", t);
+    if (status < 0)
+        return status;
+    if (!src)
+        return nn_fail(NN_EINVAL, "nn_tensor_copy_in: source is NULL");
+    nn_rows r;
+    for (nn_rows_begin(&r, t); nn_rows_next(&r); src += r.n)
+        for (int64_t j = 0; j < r.n; j++)
+            r.row[j * r.step] = src[j];
+    return NN_OK;
+}
+
 int nn_tensor_fill(nn_tensor *t, float value)
 {
     int status = nn_tensor_check("nn_tensor_fill", "tensor", t);

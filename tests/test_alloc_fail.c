@@ -123,9 +123,21 @@ static nn_optim *adam(nn_module *net)
     return nn_adam(net, &o);
 }
 
-/* A failed step is abandoned and redone from zero_grad: a backward that
-   fails midway has already added into the gradients of the layers after
-   the failing one, as a real training loop would have to handle it. */
+/* Every gradient of net is zero (a failed backward added nothing). */
+static void assert_grads_zero(nn_module *net)
+{
+    nn_param *p;
+    int n = nn_module_params(net, &p);
+    assert_true(n > 0);
+    for (int i = 0; i < n; i++)
+        for (int64_t j = 0; j < nn_tensor_numel(p[i].grad); j++)
+            if (p[i].grad->data[j] != 0.0f)
+                fail_msg("k = %ld: after a failed backward, %s.grad[%lld] = %g", fail_at, p[i].name,
+                         (long long)j, (double)p[i].grad->data[j]);
+}
+
+/* A failed forward or loss redoes the step from zero_grad; a failed
+   backward must have changed no gradient, so it is simply called again. */
 static void train_step(nn_module *net, nn_loss *mse, nn_optim *opt, const nn_tensor *x, const nn_tensor *y)
 {
     for (;;) {
@@ -143,9 +155,9 @@ static void train_step(nn_module *net, nn_loss *mse, nn_optim *opt, const nn_ten
             failed("loss backward");
             continue;
         }
-        if (!nn_backward(net, g)) {
+        while (!nn_backward(net, g)) {
+            assert_grads_zero(net);
             failed("backward");
-            continue;
         }
         if (nn_optim_step(opt) < 0) {
             failed("optimizer step");

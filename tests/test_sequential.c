@@ -272,6 +272,42 @@ static void test_child_errors_name_the_child(void **state)
     nn_module_free(net);
 }
 
+/* A forward that fails after earlier children ran leaves their caches from
+   the new input and the later ones' from the old: backward refuses until a
+   forward succeeds, and then works as usual. */
+static void test_backward_after_failed_forward(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    assert_int_equal(nn_sequential_add(net, "conv", nn_conv2d(1, 1, 1, 1, 0)), NN_OK);
+    assert_int_equal(nn_sequential_add(net, "flat", nn_flatten()), NN_OK);
+    assert_int_equal(nn_sequential_add(net, "fc", nn_linear(4, 1, true)), NN_OK);
+    nn_tensor *good = nn_tensor_from((float[]){1, 2, 3, 4}, NN_SHAPE(1, 1, 2, 2));
+    nn_tensor *bad = nn_tensor_new(NN_SHAPE(1, 1, 3, 3));
+    nn_tensor *g = nn_tensor_from((float[]){1}, NN_SHAPE(1, 1));
+    assert_non_null(nn_forward(net, good));
+    assert_non_null(nn_backward(net, g));
+    assert_null(nn_forward(net, bad)); /* conv and flatten ran, fc refused */
+    assert_error_mentions("Linear(in_features=4)", "(fc)");
+    assert_null(nn_backward(net, g));
+    assert_error_mentions("nn_backward", "last forward failed in child (fc)", "run a forward that succeeds");
+    assert_int_equal(nn_backward_params(net, g), NN_EINVAL);
+    nn_zero_grad(net);
+    assert_non_null(nn_forward(net, good));
+    nn_tensor *dx = nn_backward(net, g);
+    assert_non_null(dx);
+    nn_param *p;
+    assert_int_equal(nn_module_params(net, &p), 4);
+    /* fc.weight.grad = the flattened conv output (gradient 1), added once */
+    float w = p[0].value->data[0], b = p[1].value->data[0];
+    for (int j = 0; j < 4; j++)
+        assert_float_equal(p[2].grad->data[j], w * (float)(j + 1) + b, 1e-6);
+    nn_tensor_free(g);
+    nn_tensor_free(bad);
+    nn_tensor_free(good);
+    nn_module_free(net);
+}
+
 /* The tutorial's Conv2d(1, 20, 1) -> ReLU -> Conv2d(20, 20, 5) on a 1x1x5x5
    image, initialised from the same seed as torch: weights, output, dx and
    every parameter gradient. */
@@ -320,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_zero_grad_needs_no_memory),
         cmocka_unit_test(test_free_of_owned_child_refused),
         cmocka_unit_test(test_child_errors_name_the_child),
+        cmocka_unit_test(test_backward_after_failed_forward),
         cmocka_unit_test(test_conv_stack_matches_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

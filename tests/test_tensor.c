@@ -103,6 +103,13 @@ static void test_transpose_is_view(void **state)
     assert_int_equal(nn_tensor_copy_out(tt, out), NN_OK);
     const float expect[6] = {0, 3, 1, 4, 2, 5};
     assert_memory_equal(out, expect, sizeof expect);
+    /* copy_in through the strided view lands transposed in t's storage */
+    assert_int_equal(nn_tensor_copy_in(tt, (const float[]){10, 13, 11, 14, 12, 15}), NN_OK);
+    const float stored[6] = {10, 11, 12, 13, 14, 15};
+    assert_memory_equal(t->data, stored, sizeof stored);
+    assert_int_equal(nn_tensor_copy_in(tt, expect), NN_OK);
+    assert_int_equal(nn_tensor_copy_in(tt, NULL), NN_EINVAL);
+    assert_int_equal(nn_tensor_copy_in(NULL, expect), NN_EINVAL);
     /* storage outlives the original */
     nn_tensor_free(t);
     assert_true(nn_tensor_get(tt, (int64_t[]){1, 1}) == 4.0f);

@@ -84,10 +84,13 @@ int nn_sequential_set_class_name(nn_module *seq, const char *class_name);
 /* NULL + nn_last_error() on failure (a shape that does not fit, a NULL or
    malformed tensor, no memory). A failed call of a layer changes nothing:
    its last results, its gradients and what its next backward computes
-   stay as they were. A Sequential has run the children before the one
-   that failed; when nn_backward runs out of memory in a child, the
-   children after it have already added into their gradients: zero the
-   gradients before retrying. */
+   stay as they were. So does a failed nn_backward of a Sequential: the
+   first backward at a new input shape (or thread count) saves the
+   gradients and puts them back if a child fails; later ones allocate
+   nothing. A failed forward of a Sequential has run the children before
+   the one that failed (a Dropout among them has drawn its random
+   numbers), so until a forward succeeds, its backward refuses (NN_EINVAL)
+   rather than mix two inputs' caches. */
 nn_tensor *nn_forward(nn_module *m, const nn_tensor *x);
 nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out);
 

@@ -76,6 +76,9 @@ float nn_tensor_get(const nn_tensor *t, const int64_t *index);
 /* Copies the elements of t in row-major order into out (numel floats).
    NN_OK or a negative nn_status. */
 int nn_tensor_copy_out(const nn_tensor *t, float *out);
+/* The reverse: sets the elements of t, in row-major order, from src
+   (numel floats; honours strides). NN_OK or a negative nn_status. */
+int nn_tensor_copy_in(nn_tensor *t, const float *src);
 
 /* Sets every element to value (honours strides). NN_OK or a negative
    nn_status. */
