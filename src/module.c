@@ -77,6 +77,14 @@ nn_tensor *nn_forward(nn_module *m, const nn_tensor *x)
     return y ? y : named_failure("nn_forward", m);
 }
 
+nn_tensor *nn_module_forward_after_relu(nn_module *m, const nn_tensor *x)
+{
+    if (nn_tensor_check("nn_forward", "input", x) < 0)
+        return NULL;
+    nn_tensor *y = m->ops->forward_after_relu(m, x);
+    return y ? y : named_failure("nn_forward", m);
+}
+
 nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need_dx)
 {
     if (!m)

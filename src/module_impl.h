@@ -24,6 +24,11 @@ typedef struct nn_module_ops {
     /* optional, for containers: zero the children's gradients (without
        allocating, as gathering the parameters might) */
     void (*zero_grad)(nn_module *);
+    /* optional: forward of relu(x) without making relu(x), its result and
+       the dL/dx of the next backward bit for bit those of a ReLU followed
+       by this module. A Sequential runs ReLU -> this module through it,
+       sparing the larger tensor two passes (MaxPool2d). */
+    nn_tensor *(*forward_after_relu)(nn_module *, const nn_tensor *x);
 } nn_module_ops;
 
 struct nn_module {
@@ -38,6 +43,12 @@ struct nn_module {
 /* nn_backward, or with need_dx false the module's backward_ex that may
    skip dL/dx (containers call this for their children). */
 nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need_dx);
+
+/* nn_forward of relu(x) through m's forward_after_relu (which it must
+   have), with nn_forward's checks and error naming. */
+nn_tensor *nn_module_forward_after_relu(nn_module *m, const nn_tensor *x);
+/* Whether m is a ReLU (src/layers/relu.c). */
+bool nn_module_is_relu(const nn_module *m);
 
 /* Initialises the base of a freshly allocated layer. */
 void nn_module_init(nn_module *m, const nn_module_ops *ops);

@@ -35,6 +35,14 @@ typedef struct {
 
 static int seq_params(nn_module *m, nn_param **out);
 
+/* Child i is a ReLU the next child can take in (forward_after_relu): the
+   pair runs as one, ReLU's own forward and backward are skipped. */
+static bool fuses_relu(const sequential *s, int i)
+{
+    return i + 1 < s->n_children && nn_module_is_relu(s->children[i].module) &&
+           s->children[i + 1].module->ops->forward_after_relu;
+}
+
 static nn_tensor *seq_forward(nn_module *m, const nn_tensor *x)
 {
     sequential *s = (sequential *)m;
@@ -49,11 +57,12 @@ static nn_tensor *seq_forward(nn_module *m, const nn_tensor *x)
     }
     nn_tensor *h = (nn_tensor *)x;
     for (int i = 0; i < s->n_children; i++) {
-        h = nn_forward(s->children[i].module, h);
+        bool fused = fuses_relu(s, i);
+        h = fused ? nn_module_forward_after_relu(s->children[++i].module, h) : nn_forward(s->children[i].module, h);
         if (!h) {
             char why[400];
             snprintf(why, sizeof why, "%s", nn_last_error());
-            if (i > 0)
+            if (i - fused > 0)
                 s->broken_at = i + 1;
             s->backward_warm = false;
             return nn_fail_null(NN_ESHAPE, "%s (in child (%s) of %s)", why, s->children[i].name,
@@ -96,7 +105,8 @@ static nn_tensor *seq_children_backward(sequential *s, const nn_tensor *grad_out
 {
     nn_tensor *g = (nn_tensor *)grad_out;
     for (int i = s->n_children - 1; i >= 0; i--) {
-        g = nn_module_backward(s->children[i].module, g, need_dx || i > 0);
+        bool fused = i > 0 && fuses_relu(s, i - 1); /* its dL/dx is the ReLU's */
+        g = nn_module_backward(s->children[i].module, g, need_dx || i - fused > 0);
         if (!g) {
             char why[400];
             snprintf(why, sizeof why, "%s", nn_last_error());
@@ -104,6 +114,7 @@ static nn_tensor *seq_children_backward(sequential *s, const nn_tensor *grad_out
             return nn_fail_null(st < 0 ? st : NN_ESHAPE, "%s (in child (%s) of %s)", why, s->children[i].name,
                                 s->class_name ? s->class_name : "Sequential");
         }
+        i -= fused;
     }
     return g;
 }

@@ -364,6 +364,83 @@ static void test_dropout_eval_is_identity(void **state)
     nn_module_free(net);
 }
 
+/* A Sequential runs ReLU -> MaxPool2d as one pass (MaxPool2d's
+   forward_after_relu); output and dL/dx must be bit for bit those of the
+   two modules called one after the other, with the special values that
+   make relu and max disagree about ties: NaN, +0, -0 (first or later in a
+   window), all-negative windows, equal maxima. */
+static uint32_t lcg_state;
+static float special_value(void)
+{
+    lcg_state = lcg_state * 1664525u + 1013904223u;
+    uint32_t r = lcg_state >> 8;
+    switch (r % 16) {
+    case 0: return NAN;
+    case 1: case 2: return 0.0f;
+    case 3: case 4: return -0.0f;
+    default: return (float)((int)(r / 16 % 9) - 5) * 0.25f; /* few levels: ties; mostly <= 0 */
+    }
+}
+
+static bool has_negative_zero(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (v[i] == 0.0f && signbit(v[i]))
+            return true;
+    return false;
+}
+
+static void check_relu_pool_pair(const nn_maxpool2d_opts *o, int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(n, c, h, w));
+    for (int64_t i = 0; i < nn_tensor_numel(x); i++)
+        x->data[i] = special_value();
+    nn_module *seq = nn_sequential(), *relu = nn_relu(), *pool = nn_maxpool2d_ex(o);
+    assert_int_equal(nn_sequential_add(seq, NULL, nn_relu()), NN_OK);
+    assert_int_equal(nn_sequential_add(seq, NULL, nn_maxpool2d_ex(o)), NN_OK);
+    nn_tensor *y1 = nn_forward(seq, x), *r = nn_forward(relu, x), *y2 = r ? nn_forward(pool, r) : NULL;
+    assert_non_null(y1);
+    assert_non_null(y2);
+    assert_int_equal(y1->ndim, y2->ndim);
+    assert_memory_equal(y1->shape, y2->shape, (size_t)y1->ndim * sizeof *y1->shape);
+    int64_t ny = nn_tensor_numel(y1);
+    assert_memory_equal(y1->data, y2->data, (size_t)ny * sizeof(float));
+    int nans = 0, zeros = 0;
+    for (int64_t i = 0; i < ny; i++) {
+        nans += isnan(y1->data[i]);
+        zeros += y1->data[i] == 0.0f;
+    }
+    assert_true(nans > 0 && zeros > 0 && has_negative_zero(y1->data, ny)); /* the cases were hit */
+    nn_tensor *g = nn_tensor_new(y1->ndim, y1->shape);
+    for (int64_t i = 0; i < ny; i++)
+        g->data[i] = i % 7 == 0 ? -0.0f : (float)(i % 5) - 1.5f;
+    nn_tensor *d1 = nn_backward(seq, g), *dp = nn_backward(pool, g), *d2 = dp ? nn_backward(relu, dp) : NULL;
+    assert_non_null(d1);
+    assert_non_null(d2);
+    assert_memory_equal(d1->data, d2->data, (size_t)nn_tensor_numel(x) * sizeof(float));
+    nn_tensor_free(g);
+    nn_module_free(pool);
+    nn_module_free(relu);
+    nn_module_free(seq);
+    nn_tensor_free(x);
+}
+
+static void test_relu_maxpool_pair_is_exact(void **state)
+{
+    (void)state;
+    lcg_state = 12345;
+    nn_maxpool2d_opts two = {.kernel_h = 2, .kernel_w = 2};
+    check_relu_pool_pair(&two, 2, 3, 8, 10);   /* 2x2 path, rows of 5: vector + overlap */
+    check_relu_pool_pair(&two, 2, 3, 7, 9);    /* odd sides */
+    check_relu_pool_pair(&two, 3, 4, 6, 6);    /* rows of 3: scalar only */
+    check_relu_pool_pair(&two, 4, 16, 32, 32); /* big enough for the threads */
+    nn_maxpool2d_opts k3 = {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+    check_relu_pool_pair(&k3, 2, 3, 9, 8); /* overlapping windows, padding */
+    nn_maxpool2d_opts dil = {.kernel_h = 2, .kernel_w = 3, .stride_h = 1, .stride_w = 2, .dilation_h = 2,
+                             .ceil_mode = true};
+    check_relu_pool_pair(&dil, 2, 2, 9, 11);
+}
+
 /* torch's repr keeps its '.' under a comma-decimal locale. */
 static void test_dropout_repr_comma_locale(void **state)
 {
@@ -518,6 +595,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dropout_repr_comma_locale),
+        cmocka_unit_test(test_relu_maxpool_pair_is_exact),
         cmocka_unit_test(test_maxpool_matches_torch),
         cmocka_unit_test(test_maxpool_ties_take_first_index),
         cmocka_unit_test(test_maxpool_nan_propagates),

@@ -7,6 +7,7 @@
    greater or NaN" at each step, which picks the same tap as the sequential
    scan a, b, c, d: the first maximum, or the last NaN. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "parallel_impl.h"
@@ -27,6 +28,7 @@ typedef int32_t v4i __attribute__((vector_size(16), aligned(4), may_alias));
 /* lanes of a where mask (all ones), of b elsewhere */
 static inline v4f select4(v4i mask, v4f a, v4f b) { return (v4f)(((v4i)a & mask) | ((v4i)b & ~mask)); }
 static inline v4i takes4(v4f later, v4f best) { return (later > best) | (later != later); }
+static inline v4i select4i(v4i mask, v4i a, v4i b) { return (a & mask) | (b & ~mask); }
 
 /* lanes i0..i3 of the eight in a then b */
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
@@ -46,7 +48,10 @@ static inline void store4(float *p, v4f v) { memcpy(p, &v, sizeof v); }
 
 /* Rows of 4 outputs or more end with one block overlapping the previous
    one (rewriting the same values) instead of a scalar tail. */
-static void pool2x2_row(const float *r0, const float *r1, int64_t OW, float *y, uint8_t *code)
+/* relu: the window's winner as if relu(x) had been pooled (see
+   nn_maxpool2x2_relu_forward): an output that is not > 0 becomes relu of
+   the window's first tap and gets code 4 (no tap takes its gradient). */
+static void pool2x2_row(const float *r0, const float *r1, int64_t OW, float *y, uint8_t *code, bool relu)
 {
     int64_t j = 0;
     for (; j < OW && OW >= 4; j += 4) {
@@ -59,9 +64,17 @@ static void pool2x2_row(const float *r0, const float *r1, int64_t OW, float *y, 
         v4i tb = takes4(b, a), td = takes4(d, c);
         v4f top = select4(tb, b, a), bottom = select4(td, d, c);
         v4i tr = takes4(bottom, top);
-        store4(y + j, select4(tr, bottom, top));
+        v4f out = select4(tr, bottom, top);
         v4i one = {1, 1, 1, 1}, two = {2, 2, 2, 2};
         v4i cv = (tr & (two | (td & one))) | (~tr & tb & one);
+        if (relu) {
+            v4f zero = {0, 0, 0, 0};
+            v4i none = ~(out > zero), keep_nan = out != out;
+            v4f first = select4(a < zero, zero, a); /* relu(a): -0 stays -0, as the ReLU kernel */
+            out = select4(none & ~keep_nan, first, out);
+            cv = select4i(none, (v4i){4, 4, 4, 4}, cv);
+        }
+        store4(y + j, out);
         for (int k = 0; k < 4; k++)
             code[j + k] = (uint8_t)cv[k];
     }
@@ -72,6 +85,11 @@ static void pool2x2_row(const float *r0, const float *r1, int64_t OW, float *y, 
         int tr = takes(bottom, top);
         y[j] = tr ? bottom : top;
         code[j] = (uint8_t)(tr ? 2 + td : tb);
+        if (relu && !(y[j] > 0.0f)) {
+            if (y[j] == y[j])
+                y[j] = a < 0.0f ? 0.0f : a;
+            code[j] = 4;
+        }
     }
 }
 
@@ -81,6 +99,7 @@ typedef struct {
     const uint8_t *ccode;
     uint8_t *code;
     int64_t H, W;
+    bool relu;
 } pool2x2_job;
 
 static void pool2x2_chunk(void *ctx, int64_t begin, int64_t end, int tid)
@@ -92,7 +111,7 @@ static void pool2x2_chunk(void *ctx, int64_t begin, int64_t end, int tid)
         for (int64_t i = 0; i < OH; i++) {
             const float *r0 = jb->x + (p * H + 2 * i) * W;
             int64_t o = (p * OH + i) * OW;
-            pool2x2_row(r0, r0 + W, OW, jb->y + o, jb->code + o);
+            pool2x2_row(r0, r0 + W, OW, jb->y + o, jb->code + o, jb->relu);
         }
 }
 
@@ -111,6 +130,12 @@ static void run_planes(int64_t planes, int64_t plane_size, nn_parallel_fn fn, vo
 void nn_maxpool2x2_forward(const float *x, int64_t planes, int64_t H, int64_t W, float *y, uint8_t *code)
 {
     pool2x2_job jb = {.x = x, .y = y, .code = code, .H = H, .W = W};
+    run_planes(planes, H * W, pool2x2_chunk, &jb);
+}
+
+void nn_maxpool2x2_relu_forward(const float *x, int64_t planes, int64_t H, int64_t W, float *y, uint8_t *code)
+{
+    pool2x2_job jb = {.x = x, .y = y, .code = code, .H = H, .W = W, .relu = true};
     run_planes(planes, H * W, pool2x2_chunk, &jb);
 }
 
@@ -175,6 +200,7 @@ typedef struct {
     float *y;
     int64_t *arg;
     const int64_t *carg;
+    bool relu;
 } pool_job;
 
 /* The taps t in [0, k) with 0 <= start + t*dil < size: [*lo, *hi). */
@@ -189,7 +215,9 @@ static void valid_taps(int64_t start, int k, int dil, int64_t size, int *lo, int
     *hi = b;
 }
 
-static void pool_plane(const nn_pool_geom *g, const float *x, float *y, int64_t *arg)
+/* relu: as pool2x2_row's; the first tap is the first valid one in window
+   order, and the "no winner" mark is arg -1. */
+static void pool_plane(const nn_pool_geom *g, const float *x, float *y, int64_t *arg, bool relu)
 {
     for (int64_t i = 0; i < g->OH; i++) {
         int64_t h0 = i * g->sh - g->ph;
@@ -211,6 +239,13 @@ static void pool_plane(const nn_pool_geom *g, const float *x, float *y, int64_t 
                     }
                 }
             }
+            if (relu && at >= 0 && !(best > 0.0f)) {
+                if (best == best) {
+                    float first = x[(h0 + (int64_t)alo * g->dh) * g->W + w0 + (int64_t)blo * g->dw];
+                    best = first < 0.0f ? 0.0f : first;
+                }
+                at = -1;
+            }
             y[i * g->OW + j] = best;
             arg[i * g->OW + j] = at;
         }
@@ -224,12 +259,18 @@ static void pool_chunk(void *ctx, int64_t begin, int64_t end, int tid)
     const nn_pool_geom *g = jb->geom;
     int64_t in = g->H * g->W, out = g->OH * g->OW;
     for (int64_t p = begin; p < end; p++)
-        pool_plane(g, jb->x + p * in, jb->y + p * out, jb->arg + p * out);
+        pool_plane(g, jb->x + p * in, jb->y + p * out, jb->arg + p * out, jb->relu);
 }
 
 void nn_maxpool_forward(const nn_pool_geom *g, const float *x, int64_t planes, float *y, int64_t *arg)
 {
     pool_job jb = {.geom = g, .x = x, .y = y, .arg = arg};
+    run_planes(planes, g->H * g->W, pool_chunk, &jb);
+}
+
+void nn_maxpool_relu_forward(const nn_pool_geom *g, const float *x, int64_t planes, float *y, int64_t *arg)
+{
+    pool_job jb = {.geom = g, .x = x, .y = y, .arg = arg, .relu = true};
     run_planes(planes, g->H * g->W, pool_chunk, &jb);
 }
 

@@ -74,7 +74,9 @@ static bool is_2x2(const nn_maxpool2d_opts *o, int64_t H, int64_t W, int64_t OH,
            o->pad_w == 0 && o->dilation_h == 1 && o->dilation_w == 1 && OH == H / 2 && OW == W / 2;
 }
 
-static nn_tensor *maxpool_forward(nn_module *m, const nn_tensor *x)
+/* relu_first: pool relu(x) (forward_after_relu); the winners then mark
+   windows whose gradient relu would stop, so backward needs no flag. */
+static nn_tensor *maxpool_run(nn_module *m, const nn_tensor *x, bool relu_first)
 {
     maxpool2d *p = (maxpool2d *)m;
     const nn_maxpool2d_opts *o = &p->o;
@@ -113,17 +115,22 @@ static nn_tensor *maxpool_forward(nn_module *m, const nn_tensor *x)
         p->argmax_bytes = need;
     }
     if (fast) {
-        nn_maxpool2x2_forward(xd, N * C, H, W, p->out.data, p->argmax);
+        (relu_first ? nn_maxpool2x2_relu_forward : nn_maxpool2x2_forward)(xd, N * C, H, W, p->out.data,
+                                                                          p->argmax);
     } else {
         nn_pool_geom g = {H, W, OH, OW, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w,
                           o->pad_h, o->pad_w, o->dilation_h, o->dilation_w};
-        nn_maxpool_forward(&g, xd, N * C, p->out.data, p->argmax);
+        (relu_first ? nn_maxpool_relu_forward : nn_maxpool_forward)(&g, xd, N * C, p->out.data, p->argmax);
     }
     p->fast = fast;
     p->in_ndim = x->ndim;
     memcpy(p->in_shape, x->shape, (size_t)x->ndim * sizeof *x->shape);
     return &p->out;
 }
+
+static nn_tensor *maxpool_forward(nn_module *m, const nn_tensor *x) { return maxpool_run(m, x, false); }
+
+static nn_tensor *maxpool_forward_after_relu(nn_module *m, const nn_tensor *x) { return maxpool_run(m, x, true); }
 
 static nn_tensor *maxpool_backward(nn_module *m, const nn_tensor *g)
 {
@@ -164,6 +171,7 @@ static void maxpool_destroy(nn_module *m)
 static const nn_module_ops maxpool_ops = {
     .type = "MaxPool2d",
     .forward = maxpool_forward,
+    .forward_after_relu = maxpool_forward_after_relu,
     .backward = maxpool_backward,
     .repr = maxpool_repr,
     .destroy = maxpool_destroy,

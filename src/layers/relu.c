@@ -126,6 +126,8 @@ static const nn_module_ops relu_ops = {
     .destroy = relu_destroy,
 };
 
+bool nn_module_is_relu(const nn_module *m) { return m && m->ops == &relu_ops; }
+
 nn_module *nn_relu(void)
 {
     relu *r = nn_alloc_zeroed(1, sizeof *r);
