@@ -70,7 +70,10 @@ nn_module *nn_flatten(void);
    rest by 1/(1-p); evaluation mode: identity. */
 nn_module *nn_dropout(float p);
 
-/* Container running its children in order. */
+/* Container running its children in order. A ReLU directly followed by a
+   MaxPool2d runs as one pass (pooling relu(x) without making it): the same
+   bits as the two in turn, with one pass less over the larger tensor; the
+   ReLU child's own forward and backward are then skipped. */
 nn_module *nn_sequential(void);
 /* Appends child under name (NULL: its index, "0", "1", ...). On success the
    sequential owns child; on failure the caller still does. Names must be
