@@ -5,6 +5,7 @@
 #define NN_OPTIM_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "module.h"
 
@@ -52,6 +53,30 @@ void nn_optim_free(nn_optim *o); /* NULL: no-op */
    get: NaN for a NULL optimizer. Every optimizer here has one lr. */
 float nn_optim_get_lr(const nn_optim *o);
 int nn_optim_set_lr(nn_optim *o, float lr);
+
+/* Learning-rate schedules, as torch.optim.lr_scheduler: call
+   nn_lr_scheduler_step after nn_optim_step, once per epoch (or per batch,
+   as you count T_max and step_size). Each step computes the next rate from
+   the current one in double precision, as torch does, and sets it on the
+   optimizer; a rate you set with nn_optim_set_lr in between becomes the
+   current one. A scheduler keeps a pointer to its optimizer (free the
+   scheduler first, or at least never step it after); the caller owns it
+   (nn_lr_scheduler_free). Bad arguments: NULL + nn_last_error().
+     StepLR:            lr *= gamma every step_size steps
+     ExponentialLR:     lr *= gamma every step
+     CosineAnnealingLR: lr = eta_min + (lr0 - eta_min) (1 + cos(pi t / T_max)) / 2,
+                        going back up after T_max as torch's does */
+typedef struct nn_lr_scheduler nn_lr_scheduler;
+nn_lr_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, double gamma);
+nn_lr_scheduler *nn_exponential_lr(nn_optim *o, double gamma);
+nn_lr_scheduler *nn_cosine_annealing_lr(nn_optim *o, int64_t t_max, double eta_min);
+/* NN_OK, or a negative nn_status (NULL; a rate that would be negative or
+   not finite) with nothing changed. */
+int nn_lr_scheduler_step(nn_lr_scheduler *s);
+/* The rate the last step set (the initial one before any), unrounded as
+   torch's get_last_lr(); NaN for NULL. */
+double nn_lr_scheduler_get_last_lr(const nn_lr_scheduler *s);
+void nn_lr_scheduler_free(nn_lr_scheduler *s); /* NULL: no-op */
 
 #ifdef __cplusplus
 }
