@@ -133,15 +133,15 @@ static nn_tensor *seq_backward_ex(nn_module *m, const nn_tensor *grad_out, bool 
         return &s->passthrough;
     }
     if (s->broken_at)
-        return nn_fail_null(NN_EINVAL, "%s: the last forward failed in child (%s) after earlier children "
-                                       "had run; run a forward that succeeds before backward",
+        return nn_fail_null(NN_EINVAL, "nn_backward: %s: the last forward failed in child (%s) after earlier "
+                                       "children had run; run a forward that succeeds before backward",
                             name, s->children[s->broken_at - 1].name);
     if (s->backward_warm && s->warm_threads == nn_get_num_threads())
         return seq_children_backward(s, grad_out, need_dx);
     float *saved = NULL;
     int rc = grads_copy(m, &saved, false);
     if (rc < 0)
-        return nn_fail_context_null("%s: saving the gradients", name);
+        return nn_fail_context_null("nn_backward: %s: saving the gradients", name);
     nn_tensor *g = seq_children_backward(s, grad_out, need_dx);
     if (!g)
         grads_copy(m, &saved, true);
