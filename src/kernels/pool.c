@@ -47,8 +47,8 @@ static inline v4f load4(const float *p)
 static inline void store4(float *p, v4f v) { memcpy(p, &v, sizeof v); }
 
 /* Rows of 4 outputs or more end with one block overlapping the previous
-   one (rewriting the same values) instead of a scalar tail. */
-/* relu: the window's winner as if relu(x) had been pooled (see
+   one (rewriting the same values) instead of a scalar tail. relu: the
+   window's winner as if relu(x) had been pooled (see
    nn_maxpool2x2_relu_forward): an output that is not > 0 becomes relu of
    the window's first tap and gets code 4 (no tap takes its gradient). */
 static void pool2x2_row(const float *r0, const float *r1, int64_t OW, float *y, uint8_t *code, bool relu)
