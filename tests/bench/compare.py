@@ -9,9 +9,10 @@ goes first; a program's sample is the median of its timed repetitions,
 the table shows the median over rounds. The machine may be shared and
 noisy: alternating spreads the noise over all programs, but quote the
 ratios, not the absolute numbers, and prefer a quiet moment. Programs are
-separated by a pause (--gap, 0.5 s): a thread pool that spin-waits after
-its work (OpenMP's workers in the torch process, which stays alive) would
-otherwise hold a core while the next program measures.
+separated by a pause (--gap, 0.5 s), so that none measures while another's
+threads may still be spinning down (the torch process stays alive between
+its turns). A program that starts on an idle machine must cope with it:
+that is how our thread pool's slow start after idling was found.
 
 Needs: build/bench (made here with `make bench`), PyTorch for the torch
 column, libopenblas-dev for the OpenBLAS column (a tiny C program built
