@@ -26,7 +26,8 @@ typedef struct {
     int broken_at;
     /* a backward succeeded since the input shape last changed, with
        warm_threads threads: the next one at that shape and thread count
-       allocates nothing, so it cannot fail midway */
+       allocates nothing, so it cannot fail midway (unless the caller ran a
+       child by hand at another shape in between, which regrows its slots) */
     bool backward_warm;
     int warm_threads;
     int last_ndim;
