@@ -52,6 +52,15 @@ static void expect_in(const result *r, const char *fragment)
     }
 }
 
+/* One run that must end with status and print fragment. */
+static void run_expect(const char *program, const char *args, int status, const char *fragment)
+{
+    result r = run(program, args);
+    assert_int_equal(r.status, status);
+    expect_in(&r, fragment);
+    free(r.out);
+}
+
 static int count_of(const char *s, const char *needle)
 {
     int n = 0;
@@ -103,22 +112,10 @@ static void test_fashion_mnist_errors(void **state)
     expect_in(&r, "/nonexistent/fashion/train-labels-idx1-ubyte.gz");
     expect_in(&r, "apt-get install dataset-fashion-mnist");
     free(r.out);
-    r = run("fashion_mnist", "--epochs 0");
-    assert_int_equal(r.status, 2);
-    expect_in(&r, "--epochs expects an integer >= 1");
-    free(r.out);
-    r = run("fashion_mnist", "--threads 300");
-    assert_int_equal(r.status, 2);
-    expect_in(&r, "--threads 300: nn_set_num_threads: expected a thread count in [1, 256], got 300");
-    free(r.out);
-    r = run("fashion_mnist", "--normalize maybe");
-    assert_int_equal(r.status, 2);
-    expect_in(&r, "--normalize expects on or off, got \"maybe\"");
-    free(r.out);
-    r = run("fashion_mnist", "--bogus 1");
-    assert_int_equal(r.status, 2);
-    expect_in(&r, "unknown flag --bogus");
-    free(r.out);
+    run_expect("fashion_mnist", "--epochs 0", 2, "--epochs expects an integer >= 1");
+    run_expect("fashion_mnist", "--threads 300", 2, "--threads 300: nn_set_num_threads: expected a thread count in [1, 256], got 300");
+    run_expect("fashion_mnist", "--normalize maybe", 2, "--normalize expects on or off, got \"maybe\"");
+    run_expect("fashion_mnist", "--bogus 1", 2, "unknown flag --bogus");
     /* an absurd learning rate blows the loss up: a clear stop naming the step */
     r = run("fashion_mnist", "--data tests/fixtures/data/mnist_gz --epochs 3 --batch-size 4 --lr 1e30 --svg /dev/null");
     assert_int_equal(r.status, 1);
@@ -255,10 +252,7 @@ static void test_cifar10_tiny_run(void **state)
     expect_in(&r, "test accuracy: ");
     expect_in(&r, " 9 truck");
     free(r.out);
-    r = run("cifar10", "--data /nonexistent");
-    assert_int_equal(r.status, 1);
-    expect_in(&r, "/nonexistent/cifar-10-batches-bin/data_batch_1.bin");
-    free(r.out);
+    run_expect("cifar10", "--data /nonexistent", 1, "/nonexistent/cifar-10-batches-bin/data_batch_1.bin");
 }
 
 /* two_conv --cifar10: a test set of 144 images is 2 full batches of 64 and
@@ -297,10 +291,7 @@ static void test_two_conv_cifar10(void **state)
     expect_in(&r, "two_conv: --cifar10: nn_cifar10_load: cannot open /nonexistent/cifar");
     assert_int_equal(count_of(r.out, "\n"), 1);
     free(r.out);
-    r = run("two_conv", "--cifar10");
-    assert_int_equal(r.status, 2);
-    expect_in(&r, "usage: two_conv [--seed N|random] [--cifar10 DIR]");
-    free(r.out);
+    run_expect("two_conv", "--cifar10", 2, "usage: two_conv [--seed N|random] [--cifar10 DIR]");
 }
 
 static int rm_tmp(void **state)
