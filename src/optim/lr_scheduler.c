@@ -17,15 +17,18 @@ struct nn_lr_scheduler {
     double lr; /* the rate last handed to the optimizer, unrounded */
 };
 
-static nn_lr_scheduler *sched_new(const char *fn, nn_optim *o, sched_kind kind)
+/* A scheduler of o from its current rate; shape holds the kind and the
+   kind's settings (validated by the caller). */
+static nn_lr_scheduler *sched_new(const char *fn, nn_optim *o, nn_lr_scheduler shape)
 {
     if (!o)
         return nn_fail_null(NN_EINVAL, "%s: optimizer is NULL", fn);
-    nn_lr_scheduler *s = nn_alloc_zeroed(1, sizeof *s);
+    nn_lr_scheduler *s = nn_alloc(sizeof *s);
     if (!s)
         return nn_fail_context_null("%s", fn);
+    *s = shape;
     s->opt = o;
-    s->kind = kind;
+    s->last_epoch = 0;
     s->base_lr = s->lr = nn_optim_get_lr(o);
     return s;
 }
@@ -35,22 +38,14 @@ nn_lr_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, double gamma)
     if (step_size < 1 || !(gamma >= 0.0) || isinf(gamma))
         return nn_fail_null(NN_EINVAL, "nn_step_lr: expected step_size >= 1 and a finite gamma >= 0, got %lld and %g",
                             (long long)step_size, gamma);
-    nn_lr_scheduler *s = sched_new("nn_step_lr", o, SCHED_STEP);
-    if (s) {
-        s->step_size = step_size;
-        s->gamma = gamma;
-    }
-    return s;
+    return sched_new("nn_step_lr", o, (nn_lr_scheduler){.kind = SCHED_STEP, .step_size = step_size, .gamma = gamma});
 }
 
 nn_lr_scheduler *nn_exponential_lr(nn_optim *o, double gamma)
 {
     if (!(gamma >= 0.0) || isinf(gamma))
         return nn_fail_null(NN_EINVAL, "nn_exponential_lr: expected a finite gamma >= 0, got %g", gamma);
-    nn_lr_scheduler *s = sched_new("nn_exponential_lr", o, SCHED_EXPONENTIAL);
-    if (s)
-        s->gamma = gamma;
-    return s;
+    return sched_new("nn_exponential_lr", o, (nn_lr_scheduler){.kind = SCHED_EXPONENTIAL, .gamma = gamma});
 }
 
 nn_lr_scheduler *nn_cosine_annealing_lr(nn_optim *o, int64_t t_max, double eta_min)
@@ -59,12 +54,8 @@ nn_lr_scheduler *nn_cosine_annealing_lr(nn_optim *o, int64_t t_max, double eta_m
         return nn_fail_null(NN_EINVAL,
                             "nn_cosine_annealing_lr: expected T_max >= 1 and a finite eta_min >= 0, got %lld and %g",
                             (long long)t_max, eta_min);
-    nn_lr_scheduler *s = sched_new("nn_cosine_annealing_lr", o, SCHED_COSINE);
-    if (s) {
-        s->t_max = t_max;
-        s->eta_min = eta_min;
-    }
-    return s;
+    return sched_new("nn_cosine_annealing_lr", o,
+                     (nn_lr_scheduler){.kind = SCHED_COSINE, .t_max = t_max, .eta_min = eta_min});
 }
 
 /* torch's get_lr() for last_epoch e, from the group's current rate lr */
