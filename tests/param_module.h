@@ -4,7 +4,7 @@
 #ifndef NN_TEST_PARAM_MODULE_H
 #define NN_TEST_PARAM_MODULE_H
 
-#include "module_impl.h"
+#include "module/module_impl.h"
 #include "nn.h"
 
 typedef struct {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 
 enum { SGD, ADAM, RMSPROP, ADAGRAD };
 static const char *const kind_name[] = {"SGD", "Adam", "RMSprop", "Adagrad"};

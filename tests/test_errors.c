@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "testutil.h"
-#include "core.h"
+#include "tensor/tensor_impl.h"
 
 /* --- the contract of /work/shared/DESIGN.md, redeclared: a signature that
    drifts from it no longer compiles ------------------------------------- */

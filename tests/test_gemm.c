@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "kernels/gemm_internal.h"
 #include "kernels/kernels.h"
 

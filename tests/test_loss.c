@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "testutil.h"
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "fixtures/loss.h"
 
 #define RTOL 1e-4

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 
 #include "testutil.h"
-#include "core.h"
-#include "module_impl.h"
+#include "tensor/tensor_impl.h"
+#include "module/module_impl.h"
 #include "optim/optim_impl.h"
 #include "fixtures/optim.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "testutil.h"
-#include "parallel_impl.h"
+#include "base/parallel_impl.h"
 
 #define MAXN 1000
 typedef struct {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "nn.h"
-#include "core.h"
+#include "tensor/tensor_impl.h"
 
 static void test_new_is_zero_and_contiguous(void **state)
 {

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 
 /* Deflate never expands more than about 1032:1; a gzip member claiming
    more output than this bound is corrupt. */

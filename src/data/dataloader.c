@@ -3,7 +3,7 @@
    epoch). Batch tensors are slots resized on the first batch and reused. */
 #include <string.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "nn/data.h"
 #include "nn/random.h"
 

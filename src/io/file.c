@@ -1,5 +1,5 @@
 /* Checked opening for every loader in src/io (atomic saving is
-   nn_write_atomically, src/file_atomic.c). */
+   nn_write_atomically, src/base/file_atomic.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>

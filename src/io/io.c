@@ -1,7 +1,7 @@
 /* nn_save / nn_load: a module's parameters as one safetensors file. */
 #include <stdio.h>
 
-#include "module_impl.h"
+#include "module/module_impl.h"
 #include "safetensors.h"
 
 /* HF tooling reads "format" to tell torch files apart. */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "nn/module.h"
 
 /* Largest header we accept (the reference implementation's limit). */

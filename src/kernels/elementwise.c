@@ -9,7 +9,7 @@
 
 #include "elementwise.h"
 #include "kernels.h"
-#include "parallel_impl.h"
+#include "base/parallel_impl.h"
 
 #define BLOCK 8
 

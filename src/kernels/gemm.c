@@ -12,11 +12,11 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "gemm_internal.h"
 #include "gemm_small.h"
 #include "kernels.h"
-#include "parallel_impl.h"
+#include "base/parallel_impl.h"
 
 /* Products with fewer multiply-adds than this run the direct loops. */
 #define GEMM_DIRECT_MAX_FLOPS 8192

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "parallel_impl.h"
+#include "base/parallel_impl.h"
 #include "pool.h"
 
 #define POOL_GRAIN ((int64_t)1 << 14)        /* input elements per chunk, at least */

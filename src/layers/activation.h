@@ -6,7 +6,7 @@
 #define NN_ACTIVATION_H
 
 #include "kernels/elementwise.h"
-#include "module_impl.h"
+#include "module/module_impl.h"
 
 typedef struct {
     nn_ew_unary_fn forward;   /* y = f(x) */

@@ -26,8 +26,8 @@
 #include "kernels/elementwise.h"
 #include "kernels/im2col.h"
 #include "kernels/kernels.h"
-#include "module_impl.h"
-#include "parallel_impl.h"
+#include "module/module_impl.h"
+#include "base/parallel_impl.h"
 
 /* Groups of images the weight gradient is summed in (at most). */
 #define CONV_MAX_GROUPS 16

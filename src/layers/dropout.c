@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "module_impl.h"
+#include "module/module_impl.h"
 #include "nn/random.h"
 
 typedef struct {

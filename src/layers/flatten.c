@@ -3,7 +3,7 @@
    copy into an owned slot otherwise. */
 #include <string.h>
 
-#include "module_impl.h"
+#include "module/module_impl.h"
 
 typedef struct {
     nn_module base;

@@ -4,7 +4,7 @@
 
 #include "kernels/elementwise.h"
 #include "kernels/kernels.h"
-#include "module_impl.h"
+#include "module/module_impl.h"
 
 typedef struct {
     nn_module base;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "kernels/pool.h"
-#include "module_impl.h"
+#include "module/module_impl.h"
 
 typedef struct {
     nn_module base;

@@ -4,8 +4,8 @@
    whole result (both passes are bound by memory traffic). */
 #include "kernels/elementwise.h"
 #include "kernels/kernels.h"
-#include "module_impl.h"
-#include "parallel_impl.h"
+#include "module/module_impl.h"
+#include "base/parallel_impl.h"
 
 /* Elements per chunk (a multiple of 8: chunks own whole mask bytes), and
    the fewest worth waking the threads for. */

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "module_impl.h"
+#include "module/module_impl.h"
 #include "optim_impl.h"
-#include "parallel_impl.h"
+#include "base/parallel_impl.h"
 
 /* Updates of at least this many elements split over the threads in
    contiguous chunks of OPTIM_GRAIN: every rule is elementwise, so the

@@ -14,7 +14,7 @@
 #ifndef NN_OPTIM_IMPL_H
 #define NN_OPTIM_IMPL_H
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "nn/optim.h"
 
 #define NN_OPTIM_MAX_KEYS 4

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "nn/viz.h"
 
 typedef enum { ITEM_RECT, ITEM_TEXT, ITEM_LINE, ITEM_POLYLINE } item_kind;

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "nn.h"
 #include "fuzz_dataset.h"
 

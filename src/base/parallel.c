@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core.h"
-#include "parallel_impl.h"
+#include "base/base.h"
+#include "base/parallel_impl.h"
 
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static atomic_int num_threads;

@@ -1,6 +1,6 @@
 /* CRC-32 (ISO 3309 / IEEE 802.3, reflected polynomial 0xEDB88320): the
    checksum of gzip members and PNG chunks. One implementation for both. */
-#include "core.h"
+#include "base/base.h"
 
 uint32_t nn_crc32(uint32_t crc, const uint8_t *p, size_t n)
 {

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 
 #define PRECISION 4
 #define THRESHOLD 1000

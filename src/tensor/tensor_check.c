@@ -1,7 +1,7 @@
 /* Checks on tensor values: finiteness, for stopping training on NaN/Inf. */
 #include <math.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 
 /* all_i isfinite(t[i]) */
 bool nn_tensor_all_finite(const nn_tensor *t)

@@ -1,4 +1,4 @@
-/* Internal: the parallel-for every kernel uses (src/parallel.c). */
+/* Internal: the parallel-for every kernel uses (parallel.c). */
 #ifndef NN_PARALLEL_IMPL_H
 #define NN_PARALLEL_IMPL_H
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "module_impl.h"
+#include "module/module_impl.h"
 #include "nn/parallel.h"
 
 typedef struct {

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 
 #define NN_ALIGN 64
 /* Largest element count we ever allocate: keeps bytes inside ptrdiff_t. */

@@ -9,7 +9,7 @@
    nothing is almost always a bug upstream. */
 #include <math.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "nn/loss.h"
 
 typedef struct nn_loss_ops {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "base/base.h"
 
 static void *(*user_alloc)(size_t) = NULL;
 static void (*user_release)(void *) = NULL;

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core.h"
+#include "base/base.h"
 
 static _Thread_local char last_error[512];
 static _Thread_local nn_status last_status = NN_OK;

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "module_impl.h"
+#include "module/module_impl.h"
 #include "nn/random.h"
 
 void nn_module_init(nn_module *m, const nn_module_ops *ops)

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "base/base.h"
 
 static atomic_ulong tmp_counter;
 

@@ -3,7 +3,7 @@
 #ifndef NN_MODULE_IMPL_H
 #define NN_MODULE_IMPL_H
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "nn/module.h"
 
 typedef struct nn_module_ops {

@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "core.h"
+#include "base/base.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static locale_t c_locale = (locale_t)0;

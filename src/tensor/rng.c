@@ -2,7 +2,7 @@
    gives the same initial weights as torch.manual_seed. */
 #include <string.h>
 
-#include "core.h"
+#include "tensor/tensor_impl.h"
 #include "nn/random.h"
 
 #define MT_N 624
