@@ -8,7 +8,7 @@
 #include "nn.h"
 
 typedef struct {
-    const char *name; /* a string literal: nn_module_add_param keeps it */
+    const char *name;
     int ndim;
     int64_t shape[NN_MAX_DIMS];
 } pm_spec;
@@ -25,17 +25,11 @@ static nn_tensor *pm_pass(nn_module *m, const nn_tensor *x)
     return &p->out;
 }
 
-static void pm_repr(const nn_module *m, FILE *f, int indent)
-{
-    (void)m;
-    (void)indent;
-    fputs("Params()", f);
-}
 
 static void pm_destroy(nn_module *m) { nn_tensor_release(&((param_module *)m)->out); }
 
 static const nn_module_ops pm_ops = {
-    .type = "Params", .forward = pm_pass, .backward = pm_pass, .repr = pm_repr, .destroy = pm_destroy,
+    .type = "Params", .forward = pm_pass, .backward = pm_pass, .destroy = pm_destroy,
 };
 
 /* NULL when an allocation fails (nothing leaks). */
@@ -44,7 +38,7 @@ static inline nn_module *pm_new(int n, const pm_spec *specs)
     param_module *p = nn_alloc_zeroed(1, sizeof *p);
     if (!p)
         return NULL;
-    nn_module_init(&p->base, &pm_ops);
+    NN_MODULE_INIT(&p->base, &pm_ops);
     for (int i = 0; i < n; i++)
         if (!nn_module_add_param(&p->base, specs[i].name, specs[i].ndim, specs[i].shape)) {
             nn_module_free(&p->base);

@@ -32,15 +32,8 @@ static nn_tensor *toy_backward(nn_module *m, const nn_tensor *g)
     return nn_fail_null(NN_EINVAL, "toy module has no backward");
 }
 
-static void toy_repr(const nn_module *m, FILE *f, int indent)
-{
-    (void)m;
-    (void)indent;
-    fputs("Toy()", f);
-}
-
 static const nn_module_ops toy_ops = {
-    .type = "Toy", .forward = toy_forward, .backward = toy_backward, .repr = toy_repr,
+    .type = "Toy", .forward = toy_forward, .backward = toy_backward,
 };
 
 /* with_params false: a module without any parameter */
@@ -48,7 +41,7 @@ static nn_module *toy_new(bool with_params)
 {
     nn_module *m = nn_alloc_zeroed(1, sizeof *m);
     assert_non_null(m);
-    nn_module_init(m, &toy_ops);
+    NN_MODULE_INIT(m, &toy_ops);
     if (with_params) {
         nn_tensor *w = nn_module_add_param(m, "weight", NN_SHAPE(3, 4));
         nn_tensor *b = nn_module_add_param(m, "bias", NN_SHAPE(5));

@@ -30,6 +30,19 @@ typedef struct {
     nn_tensor *grad;
 } nn_param;
 
+/* A buffer: a named tensor that is state but not a parameter (torch's
+   register_buffer: BatchNorm's running_mean). F32 buffers live in value;
+   I64 ones are 0-dim int64 scalars at int_value (num_batches_tracked).
+   Non-persistent buffers stay out of saved files. Owned by the module. */
+typedef enum { NN_F32 = 0, NN_I64 = 1 } nn_dtype;
+typedef struct {
+    const char *name;
+    nn_dtype dtype;
+    nn_tensor *value;   /* NN_F32, else NULL */
+    int64_t *int_value; /* NN_I64, else NULL */
+    bool persistent;
+} nn_buffer;
+
 /* y = x W^T + b over the last dimension of x (any rank >= 1, leading
    dimensions may be 0); W [out, in]. Initialised as torch.nn.Linear from
    the library generator. Sizes must be positive (NULL otherwise). */
@@ -51,6 +64,13 @@ typedef struct {
 nn_module *nn_conv2d_ex(const nn_conv2d_opts *o);
 
 nn_module *nn_relu(void);    /* f(x) = max{0, x} */
+/* ReLU(inplace=True) as torchvision's blocks print it. inplace changes
+   only the printing: libnn never writes into a layer's input. NULL opts:
+   defaults (inplace false). */
+typedef struct {
+    bool inplace;
+} nn_relu_opts;
+nn_module *nn_relu_ex(const nn_relu_opts *o);
 nn_module *nn_sigmoid(void); /* f(x) = 1 / (1 + exp(-x)) */
 nn_module *nn_tanh(void);    /* f(x) = tanh(x) */
 
@@ -83,6 +103,56 @@ int nn_sequential_add(nn_module *seq, const char *name, nn_module *child);
 /* Class name printed by nn_module_print ("SimpleNet" prints "SimpleNet(");
    copied. Default "Sequential". */
 int nn_sequential_set_class_name(nn_module *seq, const char *class_name);
+
+/* Graph: a container whose children are wired as a directed acyclic graph,
+   for residual blocks, skips and branches. Children are registered by
+   name (printed and named in the state_dict in that order, as PyTorch's
+   attributes); the wiring is a list of values: value 0 is the input, and
+   every call below adds one value made from earlier ones and returns its
+   id (>= 0). A failed call returns a negative nn_status; any call given a
+   negative id returns it unchanged, so a builder can chain calls and
+   check once, at nn_graph_output, which reports the first failure.
+
+       nn_module *b = nn_graph();                    // torchvision's BasicBlock
+       nn_module_set_class_name(b, "BasicBlock");
+       nn_graph_add(b, "conv1", conv3x3(inplanes, planes, stride));
+       nn_graph_add(b, "relu", nn_relu_ex(&(nn_relu_opts){.inplace = true}));
+       nn_graph_add(b, "conv2", conv3x3(planes, planes, 1));
+       int x = nn_graph_input(b);
+       int out = nn_graph_apply(b, "relu", nn_graph_apply(b, "conv1", x));
+       out = nn_graph_sum(b, nn_graph_apply(b, "conv2", out), x);
+       if (nn_graph_output(b, nn_graph_apply(b, "relu", out)) < 0) ...
+
+   A value used by several nodes gets the sum of their gradients. A child
+   applied at several places (the block's one relu) runs as its own copy
+   at each further place (a module with a clone op: the parameter-free
+   layers); a module with parameters is applied once. */
+#define NN_GRAPH_MAX_INPUTS 8
+nn_module *nn_graph(void);
+/* Registers child under name. The graph owns child from this call on,
+   also when it fails (the child is then freed, unless it belongs to
+   another container), so builders need no cleanup per call. */
+int nn_graph_add(nn_module *graph, const char *name, nn_module *child);
+/* The input value: 0. */
+int nn_graph_input(nn_module *graph);
+/* The child registered under name applied to value x. */
+int nn_graph_apply(nn_module *graph, const char *name, int x);
+/* a + b, elementwise; the shapes must be equal (no broadcasting). */
+int nn_graph_sum(nn_module *graph, int a, int b);
+/* torch.cat of n values (1 .. NN_GRAPH_MAX_INPUTS) along dim (negative:
+   from the end); the other sizes must agree. */
+int nn_graph_cat(nn_module *graph, const int *values, int n, int dim);
+/* Makes value v what forward returns; NN_OK, or the first error any
+   builder call on this graph met (its message again in nn_last_error). */
+int nn_graph_output(nn_module *graph, int v);
+/* y = body(x) + shortcut(x), or body(x) + x when shortcut is NULL: a
+   Graph printed as "Residual" with children (body) and (shortcut). Takes
+   both modules, also on failure. */
+nn_module *nn_residual(nn_module *body, nn_module *shortcut);
+
+/* Class name printed instead of the type, for any module ("BasicBlock");
+   copied. */
+int nn_module_set_class_name(nn_module *m, const char *class_name);
 
 /* NULL + nn_last_error() on failure (a shape that does not fit, a NULL or
    malformed tensor, no memory). A failed call of a layer changes nothing:

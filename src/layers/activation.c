@@ -61,7 +61,7 @@ nn_module *nn_activation_new(const nn_module_ops *ops, const nn_activation_kerne
     nn_activation *a = nn_alloc_zeroed(1, sizeof *a);
     if (!a)
         return nn_fail_context_null("%s", ctor_name);
-    nn_module_init(&a->base, ops);
+    NN_MODULE_INIT(&a->base, ops);
     a->k = k;
     return &a->base;
 }

@@ -397,26 +397,19 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
     return conv_backward_ex(m, gy, true);
 }
 
-/* "(3, 5)" */
-static void print_pair(FILE *f, const char *key, int a, int b)
-{
-    fprintf(f, ", %s=(%d, %d)", key, a, b);
-}
-
-static void conv_repr(const nn_module *m, FILE *f, int indent)
+/* torch's Conv2d extra_repr: "1, 20, kernel_size=(5, 5), stride=(1, 1)"
+   then padding, dilation and bias only when not their defaults */
+static int conv_extra_repr(const nn_module *m, char *buf, size_t size)
 {
     const nn_conv2d_opts *o = &((const conv2d *)m)->o;
-    (void)indent;
-    fprintf(f, "Conv2d(%lld, %lld", (long long)o->in_channels, (long long)o->out_channels);
-    print_pair(f, "kernel_size", o->kernel_h, o->kernel_w);
-    print_pair(f, "stride", o->stride_h, o->stride_w);
+    char pad[48] = "", dil[48] = "";
     if (o->pad_h != 0 || o->pad_w != 0)
-        print_pair(f, "padding", o->pad_h, o->pad_w);
+        snprintf(pad, sizeof pad, ", padding=(%d, %d)", o->pad_h, o->pad_w);
     if (o->dilation_h != 1 || o->dilation_w != 1)
-        print_pair(f, "dilation", o->dilation_h, o->dilation_w);
-    if (!o->bias)
-        fputs(", bias=False", f);
-    fputc(')', f);
+        snprintf(dil, sizeof dil, ", dilation=(%d, %d)", o->dilation_h, o->dilation_w);
+    return snprintf(buf, size, "%lld, %lld, kernel_size=(%d, %d), stride=(%d, %d)%s%s%s", (long long)o->in_channels,
+                    (long long)o->out_channels, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, pad, dil,
+                    o->bias ? "" : ", bias=False");
 }
 
 static void conv_destroy(nn_module *m)
@@ -439,7 +432,7 @@ static const nn_module_ops conv_ops = {
     .forward = conv_forward,
     .backward = conv_backward,
     .backward_ex = conv_backward_ex,
-    .repr = conv_repr,
+    .extra_repr = conv_extra_repr,
     .destroy = conv_destroy,
 };
 
@@ -469,7 +462,7 @@ static nn_module *conv_new(const char *fn, const nn_conv2d_opts *opts)
     conv2d *c = nn_alloc_zeroed(1, sizeof *c);
     if (!c)
         return NULL;
-    nn_module_init(&c->base, &conv_ops);
+    NN_MODULE_INIT(&c->base, &conv_ops);
     c->o = o;
     nn_tensor *w = nn_module_add_param(&c->base, "weight",
                                        NN_SHAPE(o.out_channels, o.in_channels, o.kernel_h, o.kernel_w));

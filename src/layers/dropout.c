@@ -16,24 +16,15 @@ typedef struct {
     bool forwarded;
 } dropout;
 
-/* p the way Python prints a float: shortest round-trip digits, ".0" if integral. */
-static void print_p(float p, FILE *f)
+static int dropout_extra_repr(const nn_module *m, char *buf, size_t size)
 {
-    char buf[32];
-    for (int prec = 1; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)p);
-        if (strtof(buf, NULL) == p)
-            break;
-    }
-    fprintf(f, "%s%s", buf, p == floorf(p) ? ".0" : "");
+    char p[NN_REPR_FLOAT_LEN];
+    return snprintf(buf, size, "p=%s, inplace=False", nn_repr_float(((const dropout *)m)->p, p));
 }
 
-static void dropout_repr(const nn_module *m, FILE *f, int indent)
+static nn_module *dropout_clone(const nn_module *m)
 {
-    (void)indent;
-    fputs("Dropout(p=", f);
-    print_p(((const dropout *)m)->p, f);
-    fputs(", inplace=False)", f);
+    return nn_dropout(((const dropout *)m)->p);
 }
 
 static nn_tensor *dropout_forward(nn_module *m, const nn_tensor *x)
@@ -94,7 +85,8 @@ static const nn_module_ops dropout_ops = {
     .type = "Dropout",
     .forward = dropout_forward,
     .backward = dropout_backward,
-    .repr = dropout_repr,
+    .extra_repr = dropout_extra_repr,
+    .clone = dropout_clone,
     .destroy = dropout_destroy,
 };
 
@@ -105,7 +97,7 @@ nn_module *nn_dropout(float p)
     dropout *d = nn_alloc_zeroed(1, sizeof *d);
     if (!d)
         return NULL;
-    nn_module_init(&d->base, &dropout_ops);
+    NN_MODULE_INIT(&d->base, &dropout_ops);
     d->p = p;
     return &d->base;
 }

@@ -69,11 +69,16 @@ static nn_tensor *flatten_backward(nn_module *m, const nn_tensor *g)
     return reshape_into(g, f->in_ndim, f->in_shape, &f->grad_view, &f->grad_copy);
 }
 
-static void flatten_repr(const nn_module *m, FILE *f, int indent)
+static int flatten_extra_repr(const nn_module *m, char *buf, size_t size)
 {
     (void)m;
-    (void)indent;
-    fputs("Flatten(start_dim=1, end_dim=-1)", f);
+    return snprintf(buf, size, "start_dim=1, end_dim=-1");
+}
+
+static nn_module *flatten_clone(const nn_module *m)
+{
+    (void)m;
+    return nn_flatten();
 }
 
 static void flatten_destroy(nn_module *m)
@@ -89,8 +94,9 @@ static const nn_module_ops flatten_ops = {
     .type = "Flatten",
     .forward = flatten_forward,
     .backward = flatten_backward,
-    .repr = flatten_repr,
+    .extra_repr = flatten_extra_repr,
     .destroy = flatten_destroy,
+    .clone = flatten_clone,
 };
 
 nn_module *nn_flatten(void)
@@ -98,6 +104,6 @@ nn_module *nn_flatten(void)
     flatten *f = nn_alloc_zeroed(1, sizeof *f);
     if (!f)
         return NULL;
-    nn_module_init(&f->base, &flatten_ops);
+    NN_MODULE_INIT(&f->base, &flatten_ops);
     return &f->base;
 }

@@ -197,12 +197,11 @@ static nn_tensor *linear_backward(nn_module *m, const nn_tensor *g)
     return linear_backward_ex(m, g, true);
 }
 
-static void linear_repr(const nn_module *m, FILE *f, int indent)
+static int linear_extra_repr(const nn_module *m, char *buf, size_t size)
 {
     const linear *l = (const linear *)m;
-    (void)indent;
-    fprintf(f, "Linear(in_features=%lld, out_features=%lld, bias=%s)", (long long)l->in_features,
-            (long long)l->out_features, l->has_bias ? "True" : "False");
+    return snprintf(buf, size, "in_features=%lld, out_features=%lld, bias=%s", (long long)l->in_features,
+                    (long long)l->out_features, l->has_bias ? "True" : "False");
 }
 
 static void linear_destroy(nn_module *m)
@@ -221,7 +220,7 @@ static const nn_module_ops linear_ops = {
     .forward = linear_forward,
     .backward = linear_backward,
     .backward_ex = linear_backward_ex,
-    .repr = linear_repr,
+    .extra_repr = linear_extra_repr,
     .destroy = linear_destroy,
 };
 
@@ -236,7 +235,7 @@ nn_module *nn_linear(int64_t in_features, int64_t out_features, bool bias)
     linear *l = nn_alloc_zeroed(1, sizeof *l);
     if (!l)
         return nn_fail_context_null("nn_linear(%lld, %lld)", (long long)in_features, (long long)out_features);
-    nn_module_init(&l->base, &linear_ops);
+    NN_MODULE_INIT(&l->base, &linear_ops);
     l->in_features = in_features;
     l->out_features = out_features;
     l->has_bias = bias;

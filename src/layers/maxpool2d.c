@@ -21,25 +21,24 @@ typedef struct {
     int64_t in_shape[4];
 } maxpool2d;
 
-static void maxpool_repr_to(const nn_maxpool2d_opts *o, FILE *f)
+/* "2" for equal sides, "(2, 3)" otherwise, as torch prints an int or a tuple */
+static const char *side(char *buf, size_t size, int a, int b)
 {
-    fputs("MaxPool2d(kernel_size=", f);
-#define PAIR(a, b) do { if ((a) == (b)) fprintf(f, "%d", a); else fprintf(f, "(%d, %d)", a, b); } while (0)
-    PAIR(o->kernel_h, o->kernel_w);
-    fputs(", stride=", f);
-    PAIR(o->stride_h, o->stride_w);
-    fputs(", padding=", f);
-    PAIR(o->pad_h, o->pad_w);
-    fputs(", dilation=", f);
-    PAIR(o->dilation_h, o->dilation_w);
-#undef PAIR
-    fprintf(f, ", ceil_mode=%s)", o->ceil_mode ? "True" : "False");
+    if (a == b)
+        snprintf(buf, size, "%d", a);
+    else
+        snprintf(buf, size, "(%d, %d)", a, b);
+    return buf;
 }
 
-static void maxpool_repr(const nn_module *m, FILE *f, int indent)
+static int maxpool_extra_repr(const nn_module *m, char *buf, size_t size)
 {
-    (void)indent;
-    maxpool_repr_to(&((const maxpool2d *)m)->o, f);
+    const nn_maxpool2d_opts *o = &((const maxpool2d *)m)->o;
+    char k[32], s[32], p[32], d[32];
+    return snprintf(buf, size, "kernel_size=%s, stride=%s, padding=%s, dilation=%s, ceil_mode=%s",
+                    side(k, sizeof k, o->kernel_h, o->kernel_w), side(s, sizeof s, o->stride_h, o->stride_w),
+                    side(p, sizeof p, o->pad_h, o->pad_w), side(d, sizeof d, o->dilation_h, o->dilation_w),
+                    o->ceil_mode ? "True" : "False");
 }
 
 /* One short description for error messages. */
@@ -168,13 +167,18 @@ static void maxpool_destroy(nn_module *m)
     nn_release(p->argmax);
 }
 
+static nn_module *maxpool_clone(const nn_module *m);
+
 static const nn_module_ops maxpool_ops = {
     .type = "MaxPool2d",
     .forward = maxpool_forward,
-    .forward_after_relu = maxpool_forward_after_relu,
     .backward = maxpool_backward,
-    .repr = maxpool_repr,
+    .extra_repr = maxpool_extra_repr,
     .destroy = maxpool_destroy,
+    .clone = maxpool_clone,
+    /* max commutes with the non-decreasing relu: pool relu(x) in one pass */
+    .absorbs = "relu",
+    .forward_absorbing = maxpool_forward_after_relu,
 };
 
 nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *opts)
@@ -203,7 +207,7 @@ nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *opts)
     maxpool2d *p = nn_alloc_zeroed(1, sizeof *p);
     if (!p)
         return NULL;
-    nn_module_init(&p->base, &maxpool_ops);
+    NN_MODULE_INIT(&p->base, &maxpool_ops);
     p->o = o;
     return &p->base;
 }
@@ -214,4 +218,9 @@ nn_module *nn_maxpool2d(int kernel_size, int stride)
         return nn_fail_null(NN_EINVAL, "nn_maxpool2d: expected stride >= 0 (0: kernel_size), got %d", stride);
     nn_maxpool2d_opts o = {.kernel_h = kernel_size, .kernel_w = kernel_size, .stride_h = stride, .stride_w = stride};
     return nn_maxpool2d_ex(&o);
+}
+
+static nn_module *maxpool_clone(const nn_module *m)
+{
+    return nn_maxpool2d_ex(&((const maxpool2d *)m)->o);
 }

@@ -18,6 +18,7 @@ typedef struct {
     nn_tensor mask; /* its signs: bit i % 8 of byte i / 8 set where out[i] > 0 */
     bool mask_lost; /* a failed forward resized mask: backward reads out's signs */
     nn_tensor grad; /* dL/dx */
+    bool inplace;   /* printed only: libnn never writes into its input */
 } relu;
 
 typedef struct {
@@ -103,11 +104,14 @@ static nn_tensor *relu_backward(nn_module *m, const nn_tensor *g)
     return &r->grad;
 }
 
-static void relu_repr(const nn_module *m, FILE *f, int indent)
+static int relu_extra_repr(const nn_module *m, char *buf, size_t size)
 {
-    (void)m;
-    (void)indent;
-    fputs("ReLU()", f);
+    return snprintf(buf, size, "%s", ((const relu *)m)->inplace ? "inplace=True" : "");
+}
+
+static nn_module *relu_clone(const nn_module *m)
+{
+    return nn_relu_ex(&(nn_relu_opts){.inplace = ((const relu *)m)->inplace});
 }
 
 static void relu_destroy(nn_module *m)
@@ -122,17 +126,23 @@ static const nn_module_ops relu_ops = {
     .type = "ReLU",
     .forward = relu_forward,
     .backward = relu_backward,
-    .repr = relu_repr,
+    .extra_repr = relu_extra_repr,
     .destroy = relu_destroy,
+    .clone = relu_clone,
+    .pointwise = "relu",
 };
 
-bool nn_module_is_relu(const nn_module *m) { return m && m->ops == &relu_ops; }
-
-nn_module *nn_relu(void)
+nn_module *nn_relu_ex(const nn_relu_opts *o)
 {
     relu *r = nn_alloc_zeroed(1, sizeof *r);
     if (!r)
         return nn_fail_context_null("nn_relu");
-    nn_module_init(&r->base, &relu_ops);
+    NN_MODULE_INIT(&r->base, &relu_ops);
+    r->inplace = o && o->inplace;
     return &r->base;
+}
+
+nn_module *nn_relu(void)
+{
+    return nn_relu_ex(NULL);
 }

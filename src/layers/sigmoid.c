@@ -1,11 +1,10 @@
 /* Sigmoid: f(x) = 1 / (1 + exp(-x));  df/dx = f(x) (1 - f(x)), from the cached output. */
 #include "activation.h"
 
-static void sigmoid_repr(const nn_module *m, FILE *f, int indent)
+static nn_module *sigmoid_clone(const nn_module *m)
 {
     (void)m;
-    (void)indent;
-    fputs("Sigmoid()", f);
+    return nn_sigmoid();
 }
 
 static const nn_activation_kernels sigmoid_kernels = {nn_ew_sigmoid, nn_ew_sigmoid_grad};
@@ -14,7 +13,7 @@ static const nn_module_ops sigmoid_ops = {
     .type = "Sigmoid",
     .forward = nn_activation_forward,
     .backward = nn_activation_backward,
-    .repr = sigmoid_repr,
+    .clone = sigmoid_clone,
     .destroy = nn_activation_destroy,
 };
 

@@ -1,11 +1,10 @@
 /* Tanh: f(x) = tanh(x);  df/dx = 1 - f(x)^2, from the cached output. */
 #include "activation.h"
 
-static void tanh_repr(const nn_module *m, FILE *f, int indent)
+static nn_module *tanh_clone(const nn_module *m)
 {
     (void)m;
-    (void)indent;
-    fputs("Tanh()", f);
+    return nn_tanh();
 }
 
 static const nn_activation_kernels tanh_kernels = {nn_ew_tanh, nn_ew_tanh_grad};
@@ -14,7 +13,7 @@ static const nn_module_ops tanh_ops = {
     .type = "Tanh",
     .forward = nn_activation_forward,
     .backward = nn_activation_backward,
-    .repr = tanh_repr,
+    .clone = tanh_clone,
     .destroy = nn_activation_destroy,
 };
 

@@ -1,58 +1,484 @@
-/* The generic module entry points; they dispatch through the ops table. */
+/* The module core: what every module gets without writing it. Children,
+   parameters and buffers live in the base (nn/module_ops.h); naming,
+   gathering, zero_grad, train/eval, printing, freeing and the rules for
+   forward/backward sequencing and failures are here, once, for leaves and
+   containers alike. */
 #include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "module/module_impl.h"
+#include "module_impl.h"
+#include "nn/parallel.h"
 #include "nn/random.h"
+
+/* run_state: what the next backward may do */
+enum {
+    RUN_NEVER = 0,  /* no forward yet: refuse */
+    RUN_READY = 1,  /* a forward succeeded: one backward may run */
+    RUN_BROKEN = 2, /* a container's forward failed after children ran */
+    RUN_IDLE = 3,   /* no forward since the last backward: refuse */
+};
+
+void nn_module_init_alloc(nn_module *m, const nn_module_ops *ops, void (*release)(void *))
+{
+    memset(m, 0, sizeof *m);
+    m->ops = ops;
+    m->training = true;
+    m->release = release;
+    m->version = 1;
+}
 
 void nn_module_init(nn_module *m, const nn_module_ops *ops)
 {
-    m->ops = ops;
-    m->params = NULL;
-    m->n_params = 0;
-    m->training = true;
-    m->owned = false;
+    nn_module_init_alloc(m, ops, free);
+}
+
+int nn_set_error(nn_status s, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
+    va_end(ap);
+    return nn_fail(s < 0 ? s : NN_EINVAL, "%s", msg);
+}
+
+const char *nn_module_class(const nn_module *m)
+{
+    return m->class_name ? m->class_name : m->ops->type;
+}
+
+void nn_module_touch(nn_module *m)
+{
+    for (; m; m = m->parent)
+        m->version++;
+}
+
+uint64_t nn_module_version(const nn_module *m)
+{
+    return m ? m->version : 0;
+}
+
+/* --- structure: parameters, buffers, children ------------------------- */
+
+static bool name_taken(const nn_module *m, const char *name)
+{
+    for (int i = 0; i < m->n_params; i++)
+        if (!strcmp(m->params[i].name, name))
+            return true;
+    for (int i = 0; i < m->n_buffers; i++)
+        if (!strcmp(m->buffers[i].name, name))
+            return true;
+    for (int i = 0; i < m->n_children; i++)
+        if (!strcmp(m->children[i].name, name))
+            return true;
+    return false;
+}
+
+/* A name PyTorch would give an attribute: non-empty, no '.', not taken. */
+static int check_name(const char *fn, const nn_module *m, const char *what, const char *name)
+{
+    if (!m)
+        return nn_fail(NN_EINVAL, "%s: module is NULL", fn);
+    if (!name || !*name || strchr(name, '.'))
+        return nn_fail(NN_EINVAL, "%s: %s name must be non-empty and contain no '.', got \"%s\"", fn, what,
+                       name ? name : "(null)");
+    if (name_taken(m, name))
+        return nn_fail(NN_EINVAL, "%s: %s already has a parameter, buffer or child named \"%s\"", fn,
+                       nn_module_class(m), name);
+    return NN_OK;
+}
+
+/* Grows *arr (of *n items of size bytes) by one; NULL on failure. */
+static void *grow(void *arr, int n, size_t size)
+{
+    char *grown = nn_alloc((size_t)(n + 1) * size);
+    if (!grown)
+        return NULL;
+    if (n)
+        memcpy(grown, arr, (size_t)n * size);
+    return grown;
 }
 
 nn_tensor *nn_module_add_param(nn_module *m, const char *name, int ndim, const int64_t *shape)
 {
-    nn_param *grown = nn_alloc((size_t)(m->n_params + 1) * sizeof *grown);
-    if (!grown)
+    if (check_name("nn_module_add_param", m, "parameter", name) < 0)
         return NULL;
-    nn_tensor *value = nn_tensor_new(ndim, shape);
+    nn_param *grown = grow(m->params, m->n_params, sizeof *grown);
+    char *copy = grown ? nn_strdup(name) : NULL;
+    nn_tensor *value = copy ? nn_tensor_new(ndim, shape) : NULL;
     nn_tensor *grad = value ? nn_tensor_new(ndim, shape) : NULL;
     if (!grad) {
         nn_tensor_free(value);
+        nn_release(copy);
         nn_release(grown);
-        return NULL;
+        return nn_fail_context_null("nn_module_add_param: %s", name);
     }
-    if (m->n_params)
-        memcpy(grown, m->params, (size_t)m->n_params * sizeof *grown);
-    grown[m->n_params] = (nn_param){name, value, grad};
+    grown[m->n_params] = (nn_param){copy, value, grad};
     nn_release(m->params);
     m->params = grown;
     m->n_params++;
+    nn_module_touch(m);
     return value;
 }
 
-void nn_init_uniform(nn_tensor *t, double bound)
+static nn_buffer *add_buffer(nn_module *m, const char *name, nn_dtype dtype, int ndim, const int64_t *shape,
+                             bool persistent, const char *fn)
 {
-    int64_t n = nn_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++)
-        t->data[i] = nn_random_uniform(-bound, bound);
+    if (check_name(fn, m, "buffer", name) < 0)
+        return NULL;
+    nn_buffer *grown = grow(m->buffers, m->n_buffers, sizeof *grown);
+    char *copy = grown ? nn_strdup(name) : NULL;
+    nn_tensor *value = copy && dtype == NN_F32 ? nn_tensor_new(ndim, shape) : NULL;
+    int64_t *iv = copy && dtype == NN_I64 ? nn_alloc_zeroed(1, sizeof *iv) : NULL;
+    if (!value && !iv) {
+        nn_release(copy);
+        nn_release(grown);
+        return nn_fail_context_null("%s: %s", fn, name);
+    }
+    grown[m->n_buffers] = (nn_buffer){copy, dtype, value, iv, persistent};
+    nn_release(m->buffers);
+    m->buffers = grown;
+    nn_module_touch(m);
+    return &m->buffers[m->n_buffers++];
 }
 
-void nn_init_kaiming_uniform(nn_tensor *weight, nn_tensor *bias, double fan_in)
+nn_tensor *nn_module_add_buffer(nn_module *m, const char *name, int ndim, const int64_t *shape, bool persistent)
 {
-    /* the bound in double exactly as torch computes it; a*a is
-       5.000000000000001 there too */
-    double a = sqrt(5.0);
-    double gain = sqrt(2.0 / (1.0 + a * a));
-    double std = gain / sqrt(fan_in);
-    nn_init_uniform(weight, sqrt(3.0) * std);
-    if (bias)
-        nn_init_uniform(bias, 1.0 / sqrt(fan_in));
+    nn_buffer *b = add_buffer(m, name, NN_F32, ndim, shape, persistent, "nn_module_add_buffer");
+    return b ? b->value : NULL;
 }
+
+int64_t *nn_module_add_int_buffer(nn_module *m, const char *name, bool persistent)
+{
+    nn_buffer *b = add_buffer(m, name, NN_I64, 0, NULL, persistent, "nn_module_add_int_buffer");
+    return b ? b->int_value : NULL;
+}
+
+int nn_module_add_child(nn_module *m, const char *name, nn_module *child)
+{
+    const char *fn = "nn_module_add_child";
+    if (!m)
+        return nn_fail(NN_EINVAL, "%s: module is NULL", fn);
+    if (!child) { /* keep what the child's constructor said */
+        char why[400];
+        snprintf(why, sizeof why, "%s", nn_last_error());
+        if (*why)
+            return nn_fail(NN_EINVAL, "%s: child (%s) of %s is NULL; its constructor failed: %s", fn,
+                           name ? name : "?", nn_module_class(m), why);
+        return nn_fail(NN_EINVAL, "%s: child (%s) of %s is NULL", fn, name ? name : "?", nn_module_class(m));
+    }
+    for (const nn_module *up = m; up; up = up->parent)
+        if (up == child)
+            return nn_fail(NN_EINVAL, "%s: adding %s to %s would make a cycle", fn, nn_module_class(child),
+                           nn_module_class(m));
+    if (child->parent) /* a second owner would free it twice */
+        return nn_fail(NN_EINVAL, "%s: this %s already belongs to %s", fn, nn_module_class(child),
+                       nn_module_class(child->parent));
+    if (check_name(fn, m, "child", name) < 0)
+        return NN_EINVAL;
+    nn_child *grown = grow(m->children, m->n_children, sizeof *grown);
+    char *copy = grown ? nn_strdup(name) : NULL;
+    if (!copy) {
+        nn_release(grown);
+        return nn_fail_context(NN_ENOMEM, "%s", fn);
+    }
+    grown[m->n_children] = (nn_child){copy, child};
+    nn_release(m->children);
+    m->children = grown;
+    m->n_children++;
+    child->parent = m;
+    m->warm = false; /* the new child's first backward may allocate */
+    nn_module_touch(m);
+    return NN_OK;
+}
+
+nn_module *nn_module_child(const nn_module *m, const char *name)
+{
+    if (!m || !name)
+        return NULL;
+    for (int i = 0; i < m->n_children; i++)
+        if (!strcmp(m->children[i].name, name))
+            return m->children[i].module;
+    return NULL;
+}
+
+int nn_module_set_class_name(nn_module *m, const char *class_name)
+{
+    if (!m)
+        return nn_fail(NN_EINVAL, "nn_module_set_class_name: module is NULL");
+    if (!class_name || !*class_name)
+        return nn_fail(NN_EINVAL, "nn_module_set_class_name: expected a non-empty name");
+    char *copy = nn_strdup(class_name);
+    if (!copy)
+        return nn_fail_context(NN_ENOMEM, "nn_module_set_class_name");
+    nn_release(m->class_name);
+    m->class_name = copy;
+    return NN_OK;
+}
+
+/* --- gathering: the subtree's parameters and buffers, named as
+   PyTorch's named_parameters() / named_buffers() order and name them:
+   a module's own first, then each child's under "<child>." */
+
+static int gather(nn_module *m);
+
+/* Sizes of the gathered lists of m (children gathered first). */
+static int gather_sizes(nn_module *m, int *np, int *nb, size_t *bytes)
+{
+    *np = m->n_params;
+    *nb = m->n_buffers;
+    *bytes = 0;
+    for (int i = 0; i < m->n_params; i++)
+        *bytes += strlen(m->params[i].name) + 1;
+    for (int i = 0; i < m->n_buffers; i++)
+        *bytes += strlen(m->buffers[i].name) + 1;
+    for (int c = 0; c < m->n_children; c++) {
+        nn_module *k = m->children[c].module;
+        int rc = gather(k);
+        if (rc < 0)
+            return rc;
+        size_t prefix = strlen(m->children[c].name) + 1;
+        *np += k->n_all_params;
+        *nb += k->n_all_buffers;
+        for (int i = 0; i < k->n_all_params; i++)
+            *bytes += prefix + strlen(k->all_params[i].name) + 1;
+        for (int i = 0; i < k->n_all_buffers; i++)
+            *bytes += prefix + strlen(k->all_buffers[i].name) + 1;
+    }
+    if (*np > INT32_MAX / 2 || *nb > INT32_MAX / 2)
+        return nn_fail(NN_EINVAL, "nn_module_params: too many parameters");
+    return NN_OK;
+}
+
+static char *put_name(char *at, const char *prefix, const char *name, const char **out)
+{
+    *out = at;
+    return at + (prefix ? sprintf(at, "%s.%s", prefix, name) : sprintf(at, "%s", name)) + 1;
+}
+
+/* Rebuilds m's gathered lists when its structure changed since; a leaf
+   without children uses its own arrays. */
+static int gather(nn_module *m)
+{
+    if (m->n_children == 0) {
+        m->n_all_params = m->n_params;
+        m->n_all_buffers = m->n_buffers;
+        m->all_params = m->params;
+        m->all_buffers = m->buffers;
+        m->gathered = m->version;
+        return NN_OK;
+    }
+    if (m->gathered == m->version)
+        return NN_OK;
+    int np, nb;
+    size_t bytes;
+    int rc = gather_sizes(m, &np, &nb, &bytes);
+    if (rc < 0)
+        return rc;
+    nn_param *ps = np ? nn_alloc_zeroed((size_t)np, sizeof *ps) : NULL;
+    nn_buffer *bs = nb ? nn_alloc_zeroed((size_t)nb, sizeof *bs) : NULL;
+    char *names = bytes ? nn_alloc(bytes) : NULL;
+    if ((np && !ps) || (nb && !bs) || (bytes && !names)) {
+        nn_release(ps);
+        nn_release(bs);
+        nn_release(names);
+        return NN_ENOMEM;
+    }
+    char *at = names;
+    int ip = 0, ib = 0;
+    for (int i = 0; i < m->n_params; i++, ip++) {
+        ps[ip] = m->params[i];
+        at = put_name(at, NULL, m->params[i].name, &ps[ip].name);
+    }
+    for (int i = 0; i < m->n_buffers; i++, ib++) {
+        bs[ib] = m->buffers[i];
+        at = put_name(at, NULL, m->buffers[i].name, &bs[ib].name);
+    }
+    for (int c = 0; c < m->n_children; c++) {
+        const nn_module *k = m->children[c].module;
+        for (int i = 0; i < k->n_all_params; i++, ip++) {
+            ps[ip] = k->all_params[i];
+            at = put_name(at, m->children[c].name, k->all_params[i].name, &ps[ip].name);
+        }
+        for (int i = 0; i < k->n_all_buffers; i++, ib++) {
+            bs[ib] = k->all_buffers[i];
+            at = put_name(at, m->children[c].name, k->all_buffers[i].name, &bs[ib].name);
+        }
+    }
+    nn_release(m->all_params);
+    nn_release(m->all_buffers);
+    nn_release(m->all_names);
+    m->all_params = ps;
+    m->all_buffers = bs;
+    m->all_names = names;
+    m->n_all_params = np;
+    m->n_all_buffers = nb;
+    m->gathered = m->version;
+    return NN_OK;
+}
+
+int nn_module_params(nn_module *m, nn_param **params)
+{
+    if (!m)
+        return nn_fail(NN_EINVAL, "nn_module_params: module is NULL");
+    int rc = gather(m);
+    if (rc < 0)
+        return nn_fail_context(rc, "nn_module_params: %s", nn_module_class(m));
+    if (params)
+        *params = m->all_params;
+    return m->n_all_params;
+}
+
+int nn_module_buffers(nn_module *m, nn_buffer **buffers)
+{
+    if (!m)
+        return nn_fail(NN_EINVAL, "nn_module_buffers: module is NULL");
+    int rc = gather(m);
+    if (rc < 0)
+        return nn_fail_context(rc, "nn_module_buffers: %s", nn_module_class(m));
+    if (buffers)
+        *buffers = m->all_buffers;
+    return m->n_all_buffers;
+}
+
+/* --- the walks every module gets ---------------------------------------- */
+
+void nn_zero_grad(nn_module *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_params; i++)
+        nn_tensor_fill(m->params[i].grad, 0.0f);
+    for (int c = 0; c < m->n_children; c++)
+        nn_zero_grad(m->children[c].module);
+}
+
+void nn_module_train(nn_module *m, bool training)
+{
+    if (!m)
+        return;
+    m->training = training;
+    if (m->ops->set_training)
+        m->ops->set_training(m, training);
+    for (int c = 0; c < m->n_children; c++)
+        nn_module_train(m->children[c].module, training);
+}
+
+const char *nn_module_type(const nn_module *m)
+{
+    return m ? m->ops->type : "NULL";
+}
+
+/* PyTorch's Module.__repr__: "Name(extra)" for a one-line extra_repr and
+   no children; otherwise the extra_repr's lines, then "(child): repr"
+   lines, each indented two more spaces, and ")" at the module's indent. */
+static void print_module(const nn_module *m, FILE *f, int indent)
+{
+    char small[256], *extra = small;
+    int n = m->ops->extra_repr ? m->ops->extra_repr(m, small, sizeof small) : 0;
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof small) {
+        extra = nn_alloc((size_t)n + 1);
+        if (extra)
+            m->ops->extra_repr(m, extra, (size_t)n + 1);
+        else
+            extra = small; /* truncated rather than nothing */
+    } else {
+        small[n] = '\0';
+    }
+    fprintf(f, "%s(", nn_module_class(m));
+    if (m->n_children == 0 && !strchr(extra, '\n')) {
+        fputs(extra, f);
+    } else if (*extra || m->n_children) {
+        for (const char *line = extra; *extra && line;) {
+            const char *end = strchr(line, '\n');
+            int len = end ? (int)(end - line) : (int)strlen(line);
+            fprintf(f, "\n%*s%.*s", indent + 2, "", len, line);
+            line = end ? end + 1 : NULL;
+        }
+        for (int c = 0; c < m->n_children; c++) {
+            fprintf(f, "\n%*s(%s): ", indent + 2, "", m->children[c].name);
+            print_module(m->children[c].module, f, indent + 2);
+        }
+        fprintf(f, "\n%*s", indent, "");
+    }
+    fputc(')', f);
+    if (extra != small)
+        nn_release(extra);
+}
+
+const char *nn_repr_float(float v, char *buf)
+{
+    if (isfinite(v) && v == floorf(v) && fabsf(v) < 1e16f) { /* Python: "2.0", "100000.0" */
+        snprintf(buf, NN_REPR_FLOAT_LEN, "%.1f", (double)v);
+        return buf;
+    }
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, NN_REPR_FLOAT_LEN, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
+void nn_module_print(const nn_module *m, FILE *f)
+{
+    if (!m || !f)
+        return;
+    nn_c_numbers cn; /* Dropout(p=0.5) with a '.' whatever setlocale chose */
+    nn_c_numbers_begin(&cn, "nn_module_print");
+    print_module(m, f, 0);
+    fputc('\n', f);
+    nn_c_numbers_end(&cn);
+}
+
+static void free_tree(nn_module *m)
+{
+    if (m->ops->destroy)
+        m->ops->destroy(m);
+    for (int c = 0; c < m->n_children; c++) {
+        free_tree(m->children[c].module);
+        nn_release((void *)m->children[c].name);
+    }
+    for (int i = 0; i < m->n_params; i++) {
+        nn_tensor_free(m->params[i].value);
+        nn_tensor_free(m->params[i].grad);
+        nn_release((void *)m->params[i].name);
+    }
+    for (int i = 0; i < m->n_buffers; i++) {
+        nn_tensor_free(m->buffers[i].value);
+        nn_release(m->buffers[i].int_value);
+        nn_release((void *)m->buffers[i].name);
+    }
+    if (m->n_children) { /* a leaf's gathered lists are its own arrays */
+        nn_release(m->all_params);
+        nn_release(m->all_buffers);
+        nn_release(m->all_names);
+    }
+    nn_release(m->children);
+    nn_release(m->params);
+    nn_release(m->buffers);
+    nn_release(m->class_name);
+    void (*release)(void *) = m->release ? m->release : free;
+    release(m);
+}
+
+void nn_module_free(nn_module *m)
+{
+    if (!m)
+        return;
+    if (m->parent) { /* its container frees it; freeing it here would free it twice */
+        nn_fail(NN_EINVAL, "nn_module_free: this %s belongs to %s, which frees it", nn_module_class(m),
+                nn_module_class(m->parent));
+        return;
+    }
+    free_tree(m);
+}
+
+/* --- forward and backward: checks, sequencing, failure rules ------------ */
 
 /* A layer names the public function in its own errors; failures of
    internal helpers (allocation, sizes) get "fn: Type: " put in front. */
@@ -64,25 +490,113 @@ static bool names_fn(const char *fn)
 
 static nn_tensor *named_failure(const char *fn, const nn_module *m)
 {
-    return names_fn(fn) ? NULL : nn_fail_context_null("%s: %s", fn, m->ops->type);
+    return names_fn(fn) ? NULL : nn_fail_context_null("%s: %s", fn, nn_module_class(m));
 }
 
-nn_tensor *nn_forward(nn_module *m, const nn_tensor *x)
+static nn_tensor *run_forward(nn_module *m, const nn_tensor *x, bool absorbing)
 {
     if (!m)
         return nn_fail_null(NN_EINVAL, "nn_forward: module is NULL");
     if (nn_tensor_check("nn_forward", "input", x) < 0)
         return NULL;
-    nn_tensor *y = m->ops->forward(m, x);
-    return y ? y : named_failure("nn_forward", m);
+    nn_tensor *y = absorbing ? m->ops->forward_absorbing(m, x) : m->ops->forward(m, x);
+    if (!y) {
+        /* a leaf's failed call changed nothing; a container may have run
+           some children, whose caches no longer match the rest */
+        if (m->n_children)
+            m->run_state = RUN_BROKEN;
+        return named_failure("nn_forward", m);
+    }
+    if (x->ndim != m->warm_ndim || memcmp(x->shape, m->warm_shape, (size_t)x->ndim * sizeof *x->shape)) {
+        m->warm = false; /* a new shape: the next backward may allocate */
+        m->warm_ndim = x->ndim;
+        memcpy(m->warm_shape, x->shape, (size_t)x->ndim * sizeof *x->shape);
+    }
+    m->run_state = RUN_READY;
+    return y;
 }
 
-nn_tensor *nn_module_forward_after_relu(nn_module *m, const nn_tensor *x)
+nn_tensor *nn_forward(nn_module *m, const nn_tensor *x)
 {
-    if (nn_tensor_check("nn_forward", "input", x) < 0)
-        return NULL;
-    nn_tensor *y = m->ops->forward_after_relu(m, x);
-    return y ? y : named_failure("nn_forward", m);
+    return run_forward(m, x, false);
+}
+
+bool nn_module_absorbs(const nn_module *next, const nn_module *prev)
+{
+    return next && prev && next->ops->absorbs && next->ops->forward_absorbing && prev->ops->pointwise &&
+           prev->n_params == 0 && !strcmp(next->ops->absorbs, prev->ops->pointwise);
+}
+
+nn_tensor *nn_module_forward_absorbing(nn_module *m, const nn_tensor *x)
+{
+    return run_forward(m, x, true);
+}
+
+/* Copies every gradient of the subtree into one new block (*out; NULL
+   when there are none), or back from it (restore). */
+static int grads_copy(nn_module *m, float **out, bool restore)
+{
+    nn_param *p;
+    int n = nn_module_params(m, &p);
+    if (n < 0)
+        return n;
+    int64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += nn_tensor_numel(p[i].grad);
+    if (!restore) {
+        *out = total ? nn_alloc((size_t)total * sizeof(float)) : NULL;
+        if (total && !*out)
+            return NN_ENOMEM;
+    }
+    float *at = *out;
+    for (int i = 0; i < n; i++) {
+        if (restore)
+            nn_tensor_copy_in(p[i].grad, at);
+        else
+            nn_tensor_copy_out(p[i].grad, at);
+        at += nn_tensor_numel(p[i].grad);
+    }
+    return NN_OK;
+}
+
+void nn_module_rearm(nn_module *m)
+{
+    if (!m)
+        return;
+    if (m->run_state == RUN_IDLE)
+        m->run_state = RUN_READY;
+    for (int c = 0; c < m->n_children; c++)
+        nn_module_rearm(m->children[c].module);
+}
+
+static nn_tensor *call_backward(nn_module *m, const nn_tensor *g, bool need_dx)
+{
+    return !need_dx && m->ops->backward_ex ? m->ops->backward_ex(m, g, false) : m->ops->backward(m, g);
+}
+
+/* A container's first backward at an input shape (or thread count) may
+   allocate, and running out of memory there comes after later children
+   added into their gradients: those are saved first and put back, so a
+   failed call changes nothing. Warm ones allocate nothing and cannot
+   fail midway (unless a caller ran a child by hand at another shape in
+   between, which regrows its slots). */
+static nn_tensor *container_backward(nn_module *m, const nn_tensor *g, bool need_dx)
+{
+    bool warm = m->warm && m->warm_threads == nn_get_num_threads();
+    float *saved = NULL;
+    if (!warm && grads_copy(m, &saved, false) < 0)
+        return nn_fail_context_null("nn_backward: %s: saving the gradients", nn_module_class(m));
+    nn_tensor *dx = call_backward(m, g, need_dx);
+    if (!dx) { /* children that ran their backward may run it again */
+        if (!warm)
+            grads_copy(m, &saved, true);
+        for (int c = 0; c < m->n_children; c++)
+            nn_module_rearm(m->children[c].module);
+    }
+    nn_release(saved);
+    m->warm = dx != NULL;
+    m->warm_threads = nn_get_num_threads();
+    return dx;
 }
 
 nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need_dx)
@@ -91,9 +605,23 @@ nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need
         return nn_fail_null(NN_EINVAL, "nn_backward: module is NULL");
     if (nn_tensor_check("nn_backward", "grad_out", grad_out) < 0)
         return NULL;
-    nn_tensor *g = !need_dx && m->ops->backward_ex ? m->ops->backward_ex(m, grad_out, false)
-                                                   : m->ops->backward(m, grad_out);
-    return g ? g : named_failure("nn_backward", m);
+    if (m->run_state == RUN_BROKEN)
+        return nn_fail_null(NN_EINVAL,
+                            "nn_backward: %s: the last forward failed after some children had run; run a "
+                            "forward that succeeds before backward",
+                            nn_module_class(m));
+    if (m->run_state == RUN_NEVER)
+        return nn_fail_null(NN_EINVAL, "nn_backward: %s: called before forward", nn_module_class(m));
+    if (m->run_state != RUN_READY)
+        return nn_fail_null(NN_EINVAL,
+                            "nn_backward: %s: no forward since the last backward (PyTorch: \"Trying to "
+                            "backward through the graph a second time\"); run a forward first",
+                            nn_module_class(m));
+    nn_tensor *dx = m->n_children ? container_backward(m, grad_out, need_dx) : call_backward(m, grad_out, need_dx);
+    if (!dx)
+        return named_failure("nn_backward", m);
+    m->run_state = RUN_IDLE;
+    return dx;
 }
 
 nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out)
@@ -113,74 +641,46 @@ int nn_backward_params(nn_module *m, const nn_tensor *grad_out)
     return nn_fail_context(st, "nn_backward_params");
 }
 
-int nn_module_params(nn_module *m, nn_param **params)
+/* --- containers' calls of their children -------------------------------- */
+
+static nn_tensor *in_child(const nn_module *parent, const nn_child *c)
 {
-    if (!m)
-        return nn_fail(NN_EINVAL, "nn_module_params: module is NULL");
-    if (m->ops->params) {
-        int n = m->ops->params(m, params);
-        if (n < 0 && !names_fn("nn_module_params"))
-            nn_fail_context(n, "nn_module_params: %s", m->ops->type);
-        return n;
-    }
-    if (params)
-        *params = m->params;
-    return m->n_params;
+    char why[400];
+    snprintf(why, sizeof why, "%s", nn_last_error());
+    nn_status st = nn_last_status();
+    return nn_fail_null(st < 0 ? st : NN_ESHAPE, "%s (in child (%s) of %s)", why, c->name, nn_module_class(parent));
 }
 
-void nn_zero_grad(nn_module *m)
+nn_tensor *nn_child_forward(const nn_module *parent, const nn_child *c, const nn_tensor *x, bool absorbing)
 {
-    if (!m)
-        return;
-    if (m->ops->zero_grad) {
-        m->ops->zero_grad(m);
-        return;
-    }
-    nn_param *p = m->params; /* a leaf's own list: nothing to gather */
-    int n = m->ops->params ? nn_module_params(m, &p) : m->n_params;
-    for (int i = 0; i < n; i++)
-        nn_tensor_fill(p[i].grad, 0.0f);
+    nn_tensor *y = absorbing ? nn_module_forward_absorbing(c->module, x) : nn_forward(c->module, x);
+    return y ? y : in_child(parent, c);
 }
 
-void nn_module_train(nn_module *m, bool training)
+nn_tensor *nn_child_backward(const nn_module *parent, const nn_child *c, nn_module *m, const nn_tensor *g,
+                             bool need_dx)
 {
-    if (!m)
-        return;
-    m->training = training;
-    if (m->ops->set_training)
-        m->ops->set_training(m, training);
+    nn_tensor *dx = nn_module_backward(m, g, need_dx);
+    return dx ? dx : in_child(parent, c);
 }
 
-const char *nn_module_type(const nn_module *m)
+/* --- initialisation ------------------------------------------------------ */
+
+void nn_init_uniform(nn_tensor *t, double bound)
 {
-    return m ? m->ops->type : "NULL";
+    int64_t n = nn_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        t->data[i] = nn_random_uniform(-bound, bound);
 }
 
-void nn_module_print(const nn_module *m, FILE *f)
+void nn_init_kaiming_uniform(nn_tensor *weight, nn_tensor *bias, double fan_in)
 {
-    if (!m || !f)
-        return;
-    nn_c_numbers cn; /* Dropout(p=0.5) with a '.' whatever setlocale chose */
-    nn_c_numbers_begin(&cn, "nn_module_print");
-    m->ops->repr(m, f, 0);
-    fputc('\n', f);
-    nn_c_numbers_end(&cn);
-}
-
-void nn_module_free(nn_module *m)
-{
-    if (!m)
-        return;
-    if (m->owned) { /* its container frees it; freeing it here would free it twice */
-        nn_fail(NN_EINVAL, "nn_module_free: this %s belongs to a container, which frees it", m->ops->type);
-        return;
-    }
-    if (m->ops->destroy)
-        m->ops->destroy(m);
-    for (int i = 0; i < m->n_params; i++) {
-        nn_tensor_free(m->params[i].value);
-        nn_tensor_free(m->params[i].grad);
-    }
-    nn_release(m->params);
-    nn_release(m);
+    /* the bound in double exactly as torch computes it; a*a is
+       5.000000000000001 there too */
+    double a = sqrt(5.0);
+    double gain = sqrt(2.0 / (1.0 + a * a));
+    double std = gain / sqrt(fan_in);
+    nn_init_uniform(weight, sqrt(3.0) * std);
+    if (bias)
+        nn_init_uniform(bias, 1.0 / sqrt(fan_in));
 }

@@ -1,64 +1,38 @@
-/* Internal: the module interface. Every layer is a struct whose first member
-   is nn_module; the container only calls through the ops table. */
+/* Internal: the module interface (public in nn/module_ops.h) plus what
+   the library's own layers and containers share. */
 #ifndef NN_MODULE_IMPL_H
 #define NN_MODULE_IMPL_H
 
-#include "tensor/tensor_impl.h"
 #include "nn/module.h"
+#include "nn/module_ops.h"
+#include "tensor/tensor_impl.h"
 
-typedef struct nn_module_ops {
-    const char *type; /* "Linear" */
-    nn_tensor *(*forward)(nn_module *, const nn_tensor *x);
-    nn_tensor *(*backward)(nn_module *, const nn_tensor *grad_out);
-    /* optional: backward that may skip dL/dx when need_dx is false (then
-       it returns any non-NULL tensor on success, contents unspecified;
-       NULL on failure, as backward). With need_dx true: as backward. */
-    nn_tensor *(*backward_ex)(nn_module *, const nn_tensor *grad_out, bool need_dx);
-    /* One line for leaves; containers print their children, indenting
-       nested lines by indent + 2 spaces as PyTorch does. */
-    void (*repr)(const nn_module *, FILE *, int indent);
-    void (*destroy)(nn_module *); /* frees what the layer owns besides base */
-    /* optional, for containers: gather children's parameters / propagate mode */
-    int (*params)(nn_module *, nn_param **);
-    void (*set_training)(nn_module *, bool);
-    /* optional, for containers: zero the children's gradients (without
-       allocating, as gathering the parameters might) */
-    void (*zero_grad)(nn_module *);
-    /* optional: forward of relu(x) without making relu(x), its result and
-       the dL/dx of the next backward bit for bit those of a ReLU followed
-       by this module. A Sequential runs ReLU -> this module through it,
-       sparing the larger tensor two passes (MaxPool2d). */
-    nn_tensor *(*forward_after_relu)(nn_module *, const nn_tensor *x);
-} nn_module_ops;
+/* The library's layers come from nn_alloc and go back through nn_release. */
+#define NN_MODULE_INIT(m, ops) nn_module_init_alloc((m), (ops), nn_release)
 
-struct nn_module {
-    const nn_module_ops *ops;
-    nn_param *params; /* leaves: their own parameters, names "weight", "bias" */
-    int n_params;
-    bool training;
-    bool owned; /* added to a container, which frees it (nn_module_free
-                   refuses it until the container clears this) */
-};
+/* nn_forward of ops->forward_absorbing: m(f(x)) for the pointwise f that
+   m absorbs, with nn_forward's checks, sequencing and error naming. */
+nn_tensor *nn_module_forward_absorbing(nn_module *m, const nn_tensor *x);
+/* Whether next can take prev in (prev pointwise f, next absorbs f). */
+bool nn_module_absorbs(const nn_module *next, const nn_module *prev);
 
-/* nn_backward, or with need_dx false the module's backward_ex that may
-   skip dL/dx (containers call this for their children). */
-nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need_dx);
-
-/* nn_forward of relu(x) through m's forward_after_relu (which it must
-   have), with nn_forward's checks and error naming. */
-nn_tensor *nn_module_forward_after_relu(nn_module *m, const nn_tensor *x);
-/* Whether m is a ReLU (src/layers/relu.c). */
-bool nn_module_is_relu(const nn_module *m);
-
-/* Initialises the base of a freshly allocated layer. */
-void nn_module_init(nn_module *m, const nn_module_ops *ops);
-/* Adds a zero-initialised parameter of the given shape with its gradient.
-   name must be a string literal (not copied). */
-nn_tensor *nn_module_add_param(nn_module *m, const char *name, int ndim, const int64_t *shape);
-/* Fills t with U(-bound, bound) from the library generator, in memory order. */
-void nn_init_uniform(nn_tensor *t, double bound);
-/* torch.nn.Linear / Conv2d reset_parameters: weight ~ kaiming_uniform_(a=sqrt(5)),
-   then bias (may be NULL) ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-void nn_init_kaiming_uniform(nn_tensor *weight, nn_tensor *bias, double fan_in);
+/* Runs the named module as the child of a container named in errors:
+   "<error> (in child (conv1) of BasicBlock)". */
+nn_tensor *nn_child_forward(const nn_module *parent, const nn_child *c, const nn_tensor *x, bool absorbing);
+nn_tensor *nn_child_backward(const nn_module *parent, const nn_child *c, nn_module *m,
+                             const nn_tensor *g, bool need_dx);
+/* v the way Python prints a float: shortest round-trip digits, ".0" when
+   integral ("0.5", "2.0", "1e-05"); buf holds NN_REPR_FLOAT_LEN chars. */
+#define NN_REPR_FLOAT_LEN 32
+const char *nn_repr_float(float v, char *buf);
+/* After a failed backward of a container: m and every module under it
+   whose backward had already run may run it again (NULL: no-op). */
+void nn_module_rearm(nn_module *m);
+/* The class name printed for m. */
+const char *nn_module_class(const nn_module *m);
+/* Bumps the structure version of m and of every container above it. */
+void nn_module_touch(nn_module *m);
+/* Structure version of the subtree under m (optimizers compare it). */
+uint64_t nn_module_version(const nn_module *m);
 
 #endif

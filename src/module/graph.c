@@ -1,0 +1,490 @@
+/* Graph: a container whose children are wired as a directed acyclic graph
+   of values. Value 0 is the input; every node makes one new value from
+   earlier ones: a child applied to a value, an elementwise sum, or a
+   concatenation. Backward runs the nodes in reverse and sums the
+   gradients of a value used by several nodes. Naming, printing and the
+   failure rules are the module core's. */
+#include <string.h>
+
+#include "module_impl.h"
+
+typedef enum { NODE_APPLY, NODE_SUM, NODE_CAT } node_kind;
+
+typedef struct {
+    node_kind kind;
+    int child;         /* APPLY: index of the registered child */
+    nn_module *clone;  /* APPLY at a second place: own instance (owned) */
+    int in[NN_GRAPH_MAX_INPUTS];
+    int n_in;
+    int dim;           /* CAT, as given (negative: from the end) */
+    nn_tensor out;     /* SUM / CAT result */
+    nn_tensor scratch; /* CAT: dense copy of a strided input */
+    nn_tensor views[NN_GRAPH_MAX_INPUTS]; /* CAT backward: slices of dL/dy */
+} node;
+
+typedef struct {
+    nn_tensor *val;       /* forward result (owned by whoever made it) */
+    const nn_tensor *grad; /* dL/d(value) during backward, NULL: none yet */
+    nn_tensor acc;        /* sum of the contributions when several */
+    int consumers;        /* inputs of nodes naming it (+1 for the output) */
+} value;
+
+typedef struct {
+    nn_module base;
+    node *nodes;
+    int n_nodes;
+    value *values; /* n_nodes + 1 */
+    int output;    /* value id; -1 while unset */
+    /* the first builder error, given again by nn_graph_output */
+    int error;
+    char error_msg[400];
+    nn_tensor passthrough; /* output = input */
+    nn_tensor zero_dx;     /* dL/dx when the output does not depend on x */
+} graph;
+
+static const nn_module_ops graph_ops;
+
+static graph *as_graph(nn_module *m) { return m && m->ops == &graph_ops ? (graph *)m : NULL; }
+
+/* Records the first builder failure; returns the status. */
+static int builder_fail(graph *g, int status)
+{
+    if (g && !g->error) {
+        g->error = status;
+        snprintf(g->error_msg, sizeof g->error_msg, "%s", nn_last_error());
+    }
+    return status;
+}
+
+static int check_value(graph *g, const char *fn, int v)
+{
+    if (v < 0) /* an earlier call failed: pass its status on */
+        return v;
+    if (v > g->n_nodes)
+        return builder_fail(g, nn_fail(NN_EINVAL, "%s: value %d does not exist (the graph has %d)", fn, v,
+                                       g->n_nodes + 1));
+    return NN_OK;
+}
+
+/* Appends a node reading ins; returns the id of the value it makes. */
+static int add_node(graph *g, const char *fn, node n)
+{
+    node *nodes = nn_alloc((size_t)(g->n_nodes + 1) * sizeof *nodes);
+    value *values = nodes ? nn_alloc_zeroed((size_t)g->n_nodes + 2, sizeof *values) : NULL;
+    if (!values) {
+        nn_release(nodes);
+        nn_module_free(n.clone);
+        return builder_fail(g, nn_fail_context(NN_ENOMEM, "%s", fn));
+    }
+    if (g->n_nodes)
+        memcpy(nodes, g->nodes, (size_t)g->n_nodes * sizeof *nodes);
+    memcpy(values, g->values, (size_t)(g->n_nodes + 1) * sizeof *values);
+    nodes[g->n_nodes] = n;
+    for (int i = 0; i < n.n_in; i++)
+        values[n.in[i]].consumers++;
+    nn_release(g->nodes);
+    nn_release(g->values);
+    g->nodes = nodes;
+    g->values = values;
+    g->n_nodes++;
+    g->base.warm = false; /* the new node's first backward may allocate */
+    nn_module_touch(&g->base);
+    return g->n_nodes;
+}
+
+nn_module *nn_graph(void)
+{
+    graph *g = nn_alloc_zeroed(1, sizeof *g);
+    value *v = g ? nn_alloc_zeroed(1, sizeof *v) : NULL;
+    if (!v) {
+        nn_release(g);
+        return nn_fail_context_null("nn_graph");
+    }
+    NN_MODULE_INIT(&g->base, &graph_ops);
+    g->values = v;
+    g->output = -1;
+    return &g->base;
+}
+
+int nn_graph_add(nn_module *m, const char *name, nn_module *child)
+{
+    graph *g = as_graph(m);
+    if (!g) {
+        int rc = nn_fail(NN_EINVAL, "nn_graph_add: expected a Graph, got %s", nn_module_type(m));
+        if (child && !child->parent)
+            nn_module_free(child);
+        return rc;
+    }
+    int rc = nn_module_add_child(m, name, child);
+    if (rc < 0) {
+        nn_fail(rc, "nn_graph_add%s", nn_last_error() + strlen("nn_module_add_child"));
+        bool cycle = false;
+        for (const nn_module *up = m; up && child; up = up->parent)
+            cycle |= up == child;
+        if (child && !child->parent && !cycle) /* ours to free, as documented */
+            nn_module_free(child);
+        return builder_fail(g, rc);
+    }
+    return NN_OK;
+}
+
+int nn_graph_input(nn_module *m)
+{
+    return as_graph(m) ? 0 : nn_fail(NN_EINVAL, "nn_graph_input: expected a Graph, got %s", nn_module_type(m));
+}
+
+int nn_graph_apply(nn_module *m, const char *name, int x)
+{
+    const char *fn = "nn_graph_apply";
+    graph *g = as_graph(m);
+    if (!g)
+        return nn_fail(NN_EINVAL, "%s: expected a Graph, got %s", fn, nn_module_type(m));
+    int rc = check_value(g, fn, x);
+    if (rc < 0)
+        return rc;
+    int c = -1;
+    for (int i = 0; i < m->n_children && name; i++)
+        if (!strcmp(m->children[i].name, name))
+            c = i;
+    if (c < 0)
+        return builder_fail(g, nn_fail(NN_EINVAL, "%s: %s has no child named \"%s\" (add it with nn_graph_add)",
+                                       fn, nn_module_class(m), name ? name : "(null)"));
+    node n = {.kind = NODE_APPLY, .child = c, .in = {x}, .n_in = 1};
+    for (int k = 0; k < g->n_nodes; k++) {
+        if (g->nodes[k].kind != NODE_APPLY || g->nodes[k].child != c)
+            continue;
+        /* a second place: it needs a forward cache of its own */
+        nn_module *orig = m->children[c].module;
+        if (!orig->ops->clone || orig->n_children)
+            return builder_fail(g, nn_fail(NN_EINVAL,
+                                           "%s: child (%s), a %s, is already used; only a module with a clone "
+                                           "op (the parameter-free layers) can be applied at several places",
+                                           fn, name, nn_module_class(orig)));
+        n.clone = orig->ops->clone(orig);
+        if (!n.clone)
+            return builder_fail(g, nn_fail_context(NN_ENOMEM, "%s: copying (%s)", fn, name));
+        nn_module_train(n.clone, orig->training);
+        break;
+    }
+    return add_node(g, fn, n);
+}
+
+static int add_multi(nn_module *m, const char *fn, node_kind kind, const int *values, int n_values, int dim)
+{
+    graph *g = as_graph(m);
+    if (!g)
+        return nn_fail(NN_EINVAL, "%s: expected a Graph, got %s", fn, nn_module_type(m));
+    if (!values || n_values < 1 || n_values > NN_GRAPH_MAX_INPUTS)
+        return builder_fail(g, nn_fail(NN_EINVAL, "%s: expected 1 to %d values, got %d", fn, NN_GRAPH_MAX_INPUTS,
+                                       values ? n_values : 0));
+    node n = {.kind = kind, .n_in = n_values, .dim = dim};
+    for (int i = 0; i < n_values; i++) {
+        int rc = check_value(g, fn, values[i]);
+        if (rc < 0)
+            return rc;
+        n.in[i] = values[i];
+    }
+    return add_node(g, fn, n);
+}
+
+int nn_graph_sum(nn_module *m, int a, int b)
+{
+    return add_multi(m, "nn_graph_sum", NODE_SUM, (int[]){a, b}, 2, 0);
+}
+
+int nn_graph_cat(nn_module *m, const int *values, int n, int dim)
+{
+    return add_multi(m, "nn_graph_cat", NODE_CAT, values, n, dim);
+}
+
+int nn_graph_output(nn_module *m, int v)
+{
+    graph *g = as_graph(m);
+    if (!g)
+        return nn_fail(NN_EINVAL, "nn_graph_output: expected a Graph, got %s", nn_module_type(m));
+    if (g->error) /* the first failure, as it was said */
+        return nn_fail(g->error, "%s", g->error_msg);
+    int rc = check_value(g, "nn_graph_output", v);
+    if (rc < 0)
+        return rc;
+    if (g->output >= 0)
+        g->values[g->output].consumers--;
+    g->output = v;
+    g->values[v].consumers++;
+    return NN_OK;
+}
+
+/* --- forward -------------------------------------------------------------- */
+
+static nn_tensor *sum_forward(const nn_module *m, node *n, nn_tensor *const *in)
+{
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
+    for (int i = 1; i < n->n_in; i++)
+        if (!nn_tensor_same_shape(in[0], in[i]))
+            return nn_fail_null(NN_ESHAPE, "nn_forward: %s: sum of tensors of shapes %s and %s", nn_module_class(m),
+                                nn_tensor_shape_str(in[0], a), nn_tensor_shape_str(in[i], b));
+    if (nn_tensor_resize(&n->out, in[0]->ndim, in[0]->shape, NULL) < 0)
+        return NULL;
+    float *y = n->out.data;
+    nn_tensor_gather(in[0], y);
+    for (int i = 1; i < n->n_in; i++) {
+        nn_rows r;
+        int64_t at = 0;
+        for (nn_rows_begin(&r, in[i]); nn_rows_next(&r); at += r.n)
+            for (int64_t j = 0; j < r.n; j++)
+                y[at + j] += r.row[j * r.step];
+    }
+    return &n->out;
+}
+
+/* dim as given (negative from the end) checked against ndim; -1 if out of range */
+static int resolve_dim(int dim, int ndim)
+{
+    int d = dim < 0 ? dim + ndim : dim;
+    return d >= 0 && d < ndim ? d : -1;
+}
+
+static nn_tensor *cat_forward(const nn_module *m, node *n, nn_tensor *const *in)
+{
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
+    const nn_tensor *x0 = in[0];
+    int d = resolve_dim(n->dim, x0->ndim);
+    if (d < 0)
+        return nn_fail_null(NN_EINVAL, "nn_forward: %s: cat along dim %d of a tensor of shape %s", nn_module_class(m),
+                            n->dim, nn_tensor_shape_str(x0, a));
+    int64_t shape[NN_MAX_DIMS];
+    memcpy(shape, x0->shape, sizeof shape);
+    shape[d] = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        bool fits = in[i]->ndim == x0->ndim;
+        for (int k = 0; fits && k < x0->ndim; k++)
+            fits = k == d || in[i]->shape[k] == x0->shape[k];
+        if (!fits)
+            return nn_fail_null(NN_ESHAPE, "nn_forward: %s: cat along dim %d of tensors of shapes %s and %s",
+                                nn_module_class(m), n->dim, nn_tensor_shape_str(x0, a), nn_tensor_shape_str(in[i], b));
+        shape[d] += in[i]->shape[d];
+    }
+    if (nn_shape_numel(x0->ndim, shape) < 0)
+        return nn_fail_null(NN_EINVAL, "nn_forward: %s: cat result too large", nn_module_class(m));
+    if (nn_tensor_resize(&n->out, x0->ndim, shape, NULL) < 0)
+        return NULL;
+    int64_t outer = 1, inner = 1;
+    for (int k = 0; k < d; k++)
+        outer *= shape[k];
+    for (int k = d + 1; k < x0->ndim; k++)
+        inner *= shape[k];
+    int64_t row = shape[d] * inner, offset = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        int64_t part = in[i]->shape[d] * inner;
+        const float *src = nn_tensor_dense(in[i], &n->scratch);
+        if (!src)
+            return NULL;
+        for (int64_t o = 0; o < outer && part; o++)
+            memcpy(n->out.data + o * row + offset, src + o * part, (size_t)part * sizeof(float));
+        offset += part;
+    }
+    return &n->out;
+}
+
+static nn_tensor *apply_forward(nn_module *m, node *n, nn_tensor *x)
+{
+    const nn_child *c = &m->children[n->child];
+    if (!n->clone)
+        return nn_child_forward(m, c, x, false);
+    nn_child as = {c->name, n->clone};
+    return nn_child_forward(m, &as, x, false);
+}
+
+static nn_tensor *graph_forward(nn_module *m, const nn_tensor *x)
+{
+    graph *g = (graph *)m;
+    if (g->output < 0)
+        return nn_fail_null(NN_EINVAL, "nn_forward: %s: no output (nn_graph_output)%s%s", nn_module_class(m),
+                            g->error ? ": the graph was not built: " : "", g->error ? g->error_msg : "");
+    g->values[0].val = (nn_tensor *)x;
+    for (int k = 0; k < g->n_nodes; k++) {
+        node *n = &g->nodes[k];
+        nn_tensor *in[NN_GRAPH_MAX_INPUTS] = {0};
+        for (int i = 0; i < n->n_in; i++)
+            in[i] = g->values[n->in[i]].val;
+        nn_tensor *y = n->kind == NODE_APPLY ? apply_forward(m, n, in[0])
+                       : n->kind == NODE_SUM ? sum_forward(m, n, in)
+                                             : cat_forward(m, n, in);
+        if (!y)
+            return NULL;
+        g->values[k + 1].val = y;
+    }
+    if (g->output == 0) {
+        nn_tensor_retain_into(&g->passthrough, x);
+        return &g->passthrough;
+    }
+    return g->values[g->output].val;
+}
+
+/* --- backward ------------------------------------------------------------- */
+
+/* Adds t into value v's gradient: taken as is when v has one consumer,
+   summed in v's own slot otherwise. */
+static int accumulate(value *v, const nn_tensor *t)
+{
+    if (v->consumers <= 1) {
+        v->grad = t;
+        return NN_OK;
+    }
+    if (!v->grad) {
+        if (nn_tensor_resize(&v->acc, t->ndim, t->shape, t) < 0)
+            return NN_ENOMEM;
+        nn_tensor_gather(t, v->acc.data);
+        v->grad = &v->acc;
+        return NN_OK;
+    }
+    nn_rows r;
+    int64_t at = 0;
+    for (nn_rows_begin(&r, t); nn_rows_next(&r); at += r.n)
+        for (int64_t j = 0; j < r.n; j++)
+            v->acc.data[at + j] += r.row[j * r.step];
+    return NN_OK;
+}
+
+/* Slices of gy along the cat dimension, one view per input. */
+static void cat_views(graph *g, node *n, const nn_tensor *gy)
+{
+    int d = resolve_dim(n->dim, gy->ndim);
+    int64_t offset = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        nn_tensor *v = &n->views[i];
+        nn_tensor_retain_into(v, gy);
+        v->shape[d] = g->values[n->in[i]].val->shape[d];
+        v->data = gy->data + offset * gy->stride[d];
+        offset += v->shape[d];
+    }
+}
+
+static int run_nodes_backward(nn_module *m, bool need_dx)
+{
+    graph *g = (graph *)m;
+    for (int k = g->n_nodes - 1; k >= 0; k--) {
+        node *n = &g->nodes[k];
+        const nn_tensor *gy = g->values[k + 1].grad;
+        if (!gy) /* its value does not reach the output */
+            continue;
+        if (n->kind == NODE_APPLY) {
+            int in = n->in[0];
+            bool need = in != 0 || need_dx;
+            const nn_child *c = &m->children[n->child];
+            nn_child as = {c->name, n->clone ? n->clone : c->module};
+            nn_tensor *dx = nn_child_backward(m, &as, as.module, gy, need);
+            if (!dx)
+                return nn_last_status() < 0 ? (int)nn_last_status() : NN_EINVAL;
+            if (need && accumulate(&g->values[in], dx) < 0)
+                return nn_fail_context(NN_ENOMEM, "nn_backward: %s", nn_module_class(m));
+            continue;
+        }
+        if (n->kind == NODE_CAT)
+            cat_views(g, n, gy);
+        for (int i = 0; i < n->n_in; i++)
+            if (accumulate(&g->values[n->in[i]], n->kind == NODE_CAT ? &n->views[i] : gy) < 0)
+                return nn_fail_context(NN_ENOMEM, "nn_backward: %s", nn_module_class(m));
+    }
+    return NN_OK;
+}
+
+/* dL/dx is zero when the output does not depend on x */
+static nn_tensor *zeros_like(graph *g, const nn_tensor *x)
+{
+    if (nn_tensor_resize(&g->zero_dx, x->ndim, x->shape, NULL) < 0)
+        return nn_fail_context_null("nn_backward: %s", nn_module_class(&g->base));
+    nn_tensor_fill(&g->zero_dx, 0.0f);
+    return &g->zero_dx;
+}
+
+static nn_tensor *graph_backward_ex(nn_module *m, const nn_tensor *grad_out, bool need_dx)
+{
+    graph *g = (graph *)m;
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
+    const nn_tensor *y = g->output == 0 ? &g->passthrough : g->values[g->output].val;
+    if (!nn_tensor_same_shape(y, grad_out))
+        return nn_fail_null(NN_ESHAPE, "nn_backward: %s: grad_out of shape %s for an output of shape %s",
+                            nn_module_class(m), nn_tensor_shape_str(grad_out, a), nn_tensor_shape_str(y, b));
+    for (int v = 0; v <= g->n_nodes; v++)
+        g->values[v].grad = NULL;
+    int rc = accumulate(&g->values[g->output], grad_out) < 0
+                 ? nn_fail_context(NN_ENOMEM, "nn_backward: %s", nn_module_class(m))
+                 : run_nodes_backward(m, need_dx);
+    if (rc < 0) { /* the core puts the gradients and the children back; the copies are ours */
+        for (int k = 0; k < g->n_nodes; k++)
+            nn_module_rearm(g->nodes[k].clone);
+        return NULL;
+    }
+    if (!need_dx)
+        return (nn_tensor *)grad_out;
+    const nn_tensor *dx = g->values[0].grad;
+    return dx ? (nn_tensor *)dx : zeros_like(g, g->values[0].val);
+}
+
+static nn_tensor *graph_backward(nn_module *m, const nn_tensor *grad_out)
+{
+    return graph_backward_ex(m, grad_out, true);
+}
+
+static void graph_set_training(nn_module *m, bool training)
+{
+    graph *g = (graph *)m;
+    for (int k = 0; k < g->n_nodes; k++)
+        nn_module_train(g->nodes[k].clone, training);
+}
+
+static void graph_destroy(nn_module *m)
+{
+    graph *g = (graph *)m;
+    for (int k = 0; k < g->n_nodes; k++) {
+        node *n = &g->nodes[k];
+        nn_module_free(n->clone);
+        nn_tensor_release(&n->out);
+        nn_tensor_release(&n->scratch);
+        for (int i = 0; i < n->n_in; i++)
+            nn_tensor_release(&n->views[i]);
+    }
+    for (int v = 0; v <= g->n_nodes; v++)
+        nn_tensor_release(&g->values[v].acc);
+    nn_release(g->nodes);
+    nn_release(g->values);
+    nn_tensor_release(&g->passthrough);
+    nn_tensor_release(&g->zero_dx);
+}
+
+static const nn_module_ops graph_ops = {
+    .type = "Graph",
+    .forward = graph_forward,
+    .backward = graph_backward,
+    .backward_ex = graph_backward_ex,
+    .set_training = graph_set_training,
+    .destroy = graph_destroy,
+};
+
+nn_module *nn_residual(nn_module *body, nn_module *shortcut)
+{
+    nn_module *g = nn_graph();
+    if (!g) {
+        if (body && !body->parent)
+            nn_module_free(body);
+        if (shortcut && !shortcut->parent)
+            nn_module_free(shortcut);
+        return nn_fail_context_null("nn_residual");
+    }
+    nn_module_set_class_name(g, "Residual");
+    nn_graph_add(g, "body", body);
+    int x = nn_graph_input(g);
+    int s = x;
+    if (shortcut) {
+        nn_graph_add(g, "shortcut", shortcut);
+        s = nn_graph_apply(g, "shortcut", x);
+    }
+    int y = nn_graph_sum(g, nn_graph_apply(g, "body", x), s);
+    if (nn_graph_output(g, y) < 0 || !g->class_name) {
+        nn_fail_context(NN_EINVAL, "nn_residual");
+        nn_module_free(g);
+        return NULL;
+    }
+    return g;
+}
