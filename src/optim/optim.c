@@ -71,6 +71,8 @@ static bool gather_params(nn_optim *o, nn_module *m, const char *fn)
     }
     memcpy(o->params, src, (size_t)n * sizeof *src);
     o->n_params = n;
+    o->module = m;
+    o->module_version = nn_module_version(m);
     char *at = (char *)(o->params + n);
     for (int i = 0; i < n; i++) {
         size_t len = strlen(src[i].name) + 1;
@@ -174,10 +176,35 @@ static void run_update(const nn_optim *o, float *p, const float *g, float *const
         o->ops->update(o, p, g, bufs, n);
 }
 
+/* The model's parameter list is still the one gathered at construction
+   (a layer added since would silently never train). */
+static int check_same_params(nn_optim *o)
+{
+    if (nn_module_version(o->module) == o->module_version)
+        return NN_OK;
+    nn_param *p;
+    int n = nn_module_params(o->module, &p);
+    if (n < 0)
+        return nn_fail_context(n, "nn_optim_step");
+    bool same = n == o->n_params;
+    for (int i = 0; same && i < n; i++)
+        same = p[i].value == o->params[i].value && p[i].grad == o->params[i].grad;
+    if (!same)
+        return nn_fail(NN_EINVAL,
+                       "nn_optim_step: the model's parameters changed since %s was created (%d then, %d now: "
+                       "a layer added?); create the optimizer after building the model",
+                       o->ops->constructor, o->n_params, n);
+    o->module_version = nn_module_version(o->module); /* e.g. a ReLU was added: nothing to train */
+    return NN_OK;
+}
+
 int nn_optim_step(nn_optim *o)
 {
     if (!o)
         return nn_fail(NN_EINVAL, "nn_optim_step: optimizer is NULL");
+    int same = check_same_params(o);
+    if (same < 0)
+        return same;
     /* the module may have been changed since: re-check before touching anything */
     for (int i = 0; i < o->n_params; i++)
         if (nn_tensor_numel(o->params[i].value) != o->numel[i])

@@ -62,6 +62,10 @@ struct nn_optim {
        packs them in this order into one flat block (nn_tensor_pack) so that
        a step is one loop over total elements while they stay packed */
     nn_tensor **tensors;
+    /* the module the parameters came from, and its structure version
+       then: a step refuses a model whose parameter list changed since */
+    nn_module *module;
+    uint64_t module_version;
 };
 
 /* Shared constructor: validates opts (copied into the derived struct of
