@@ -3,6 +3,7 @@
    Sequential whose first child is itself a Sequential, 1 and 2 threads),
    the dL/dx nn_backward returns afterwards still right, no allocation in
    the steady state, and statuses and messages for bad input. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "testutil.h"
@@ -182,6 +183,57 @@ static void test_bad_input(void **state)
     nn_tensor_free(g);
 }
 
+/* Each backward needs its own forward, as in PyTorch ("Trying to backward
+   through the graph a second time"): a second nn_backward_params after one
+   forward is refused (so is an nn_backward) and changes no gradient; a
+   forward makes one possible again, and its gradients add to the first. */
+static void test_backward_params_twice_refused(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    assert_true(add(net, nn_linear(7, 5, true)) && add(net, nn_relu()) && add(net, nn_linear(5, 3, true)));
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(4, 7));
+    fill(x, 11);
+    nn_tensor *g = nn_tensor_new(NN_SHAPE(4, 3));
+    fill(g, 12);
+    nn_param *p;
+    assert_int_equal(nn_module_params(net, &p), 4);
+    nn_zero_grad(net);
+    assert_non_null(nn_forward(net, x));
+    assert_int_equal(nn_backward_params(net, g), NN_OK);
+    float first[4][35];
+    bool any = false;
+    for (int i = 0; i < 4; i++) {
+        assert_true(nn_tensor_numel(p[i].grad) <= 35);
+        nn_tensor_copy_out(p[i].grad, first[i]);
+        for (int64_t j = 0; j < nn_tensor_numel(p[i].grad); j++)
+            any |= first[i][j] != 0.0f;
+    }
+    assert_true(any); /* the gradients checked are not all zero */
+
+    for (int again = 0; again < 2; again++) { /* a refused call does not allow the next one */
+        assert_int_equal(nn_backward_params(net, g), NN_EINVAL);
+        assert_error_mentions("nn_backward_params: Sequential: no forward since the last backward", "second time",
+                              "run a forward first");
+        assert_null(nn_backward(net, g));
+        assert_error_mentions("nn_backward: Sequential: no forward since the last backward", "second time");
+        for (int i = 0; i < 4; i++)
+            assert_memory_equal(p[i].grad->data, first[i], (size_t)nn_tensor_numel(p[i].grad) * sizeof(float));
+    }
+
+    /* a forward allows one again: the gradients twice */
+    assert_non_null(nn_forward(net, x));
+    assert_int_equal(nn_backward_params(net, g), NN_OK);
+    for (int i = 0; i < 4; i++)
+        for (int64_t j = 0; j < nn_tensor_numel(p[i].grad); j++)
+            assert_float_equal(p[i].grad->data[j], 2.0f * first[i][j], 1e-5 * (1.0 + fabs(2.0 * first[i][j])));
+    assert_int_equal(nn_backward_params(net, g), NN_EINVAL);
+    assert_error_mentions("second time");
+    nn_tensor_free(g);
+    nn_tensor_free(x);
+    nn_module_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_sequential_cnn),
         cmocka_unit_test(test_steady_state_allocates_nothing),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_backward_params_twice_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

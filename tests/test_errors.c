@@ -639,7 +639,9 @@ static void check_layer_out_of_memory(nn_module *(*make)(void), int ndim, const 
     char fwd[64], bwd[64];
     snprintf(fwd, sizeof fwd, "nn_forward: %s", type);
     snprintf(bwd, sizeof bwd, "nn_backward: %s", type);
-    /* a failed forward: y as it was, and backward still belongs to x */
+    /* a failed forward: y as it was, and backward still belongs to x
+       (each backward takes one forward: run x again for the next round) */
+    assert_non_null(nn_forward(m, x));
     SWEEP_CHECKED(fwd, nn_forward(m, x2) != NULL,
                   {
                       assert_still(y, y_was, ny);
@@ -649,6 +651,7 @@ static void check_layer_out_of_memory(nn_module *(*make)(void), int ndim, const 
                           fail_msg("backward after a failed forward: %s", nn_last_error());
                       assert_still(d, dx_was, ndx);
                       assert_grads(m, grad_was, ngrad);
+                      assert_non_null(nn_forward(m, x));
                   },
                   (void)0);
     nn_tensor *y2 = nn_forward(m, x2);

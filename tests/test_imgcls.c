@@ -212,6 +212,10 @@ static void test_maxpool_failed_forward_changes_nothing(void **state)
         nn_tensor *dx = nn_backward(m, g);
         memcpy(dx_before, dx->data, (size_t)nx * sizeof *dx_before);
         for (long grant = 0; grant <= 1; grant++) { /* the winners' buffer, then the output */
+            /* each backward needs its own forward: the same one again */
+            y = nn_forward(m, x);
+            assert_non_null(y);
+            assert_memory_equal(y->data, y_before, (size_t)ny * sizeof *y_before);
             allowed = grant;
             nn_set_allocator(failing_alloc, free);
             assert_null(nn_forward(m, big));
@@ -221,6 +225,14 @@ static void test_maxpool_failed_forward_changes_nothing(void **state)
             assert_non_null(dx);
             assert_memory_equal(dx->data, dx_before, (size_t)nx * sizeof *dx_before);
         }
+        /* that backward was taken: a failed forward does not give another */
+        allowed = 0;
+        nn_set_allocator(failing_alloc, free);
+        assert_null(nn_forward(m, big));
+        nn_set_allocator(NULL, NULL);
+        assert_null(nn_backward(m, g));
+        assert_error_mentions("nn_backward: MaxPool2d: no forward since the last backward", "second time");
+        assert_memory_equal(dx->data, dx_before, (size_t)nx * sizeof *dx_before);
         free(y_before);
         free(dx_before);
         nn_tensor_free(g);

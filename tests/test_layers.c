@@ -208,8 +208,9 @@ typedef struct {
     const int64_t *xshape;
 } reference;
 
-/* Forward, backward, then a second backward that must double the
-   parameter gradients (they accumulate) and give the same dx. */
+/* Forward, backward, then a second forward and backward (each backward
+   needs its own forward, as in PyTorch) that must double the parameter
+   gradients (they accumulate) and give the same y and dx. */
 static void check_against_torch(nn_module *m, const reference *ref, bool strided)
 {
     nn_tensor *x = tensor_of(ref->x, ref->ndim, ref->xshape);
@@ -223,6 +224,11 @@ static void check_against_torch(nn_module *m, const reference *ref, bool strided
     nn_param *p;
     int np = nn_module_params(m, &p);
     for (int pass = 1; pass <= 2; pass++) {
+        if (pass == 2) {
+            y = nn_forward(m, strided ? xs : x);
+            assert_non_null(y);
+            assert_tensor_close(y, ref->y, RTOL, ATOL);
+        }
         nn_tensor *dx = nn_backward(m, gys ? gys : gy);
         assert_non_null(dx);
         assert_shape(dx, ref->ndim, ref->xshape);
@@ -364,13 +370,16 @@ static void test_linear_errors(void **state)
     nn_module *m = nn_linear(2, 5, true);
     nn_tensor *g = nn_tensor_new(NN_SHAPE(4, 5));
     assert_null(nn_backward(m, g));
-    assert_error_mentions("nn_backward: Linear(in_features=2) called before forward");
+    assert_error_mentions("nn_backward: Linear: called before forward");
 
     nn_tensor *x = random_input(NN_SHAPE(4, 2), 3);
     nn_tensor *y = nn_forward(m, x);
     assert_non_null(y);
     nn_tensor *dx = nn_backward(m, g);
     assert_non_null(dx);
+    /* each backward needs its own forward: one for the backward below */
+    y = nn_forward(m, x);
+    assert_non_null(y);
     nn_param *p = params_of(m, 2);
     snapshot sy = snap(y), sdx = snap(dx), sw = snap(p[0].value), sgw = snap(p[0].grad),
              sgb = snap(p[1].grad);
@@ -428,7 +437,10 @@ static void test_linear_reuses_own_output(void **state)
     nn_tensor *want_dx = nn_backward(ref, want);
     assert_tensor_close(dx, want_dx->data, 0, 0);
     assert_memory_equal(p[0].grad->data, q[0].grad->data, 9 * sizeof(float));
-    /* grad_out aliasing our own dx */
+    /* grad_out aliasing our own dx (after a forward of the same values:
+       each backward needs its own forward) */
+    assert_non_null(nn_forward(m, x1));
+    assert_non_null(nn_forward(ref, x1));
     dx = nn_backward(m, dx);
     want_dx = nn_backward(ref, want_dx);
     assert_non_null(dx);
@@ -603,12 +615,15 @@ static void test_conv_errors(void **state)
     nn_module *m = nn_conv2d(1, 2, 3, 1, 0);
     nn_tensor *g = nn_tensor_new(NN_SHAPE(2, 2, 3, 3));
     assert_null(nn_backward(m, g));
-    assert_error_mentions("nn_backward: Conv2d(in_channels=1) called before forward");
+    assert_error_mentions("nn_backward: Conv2d: called before forward");
     nn_tensor *x = random_input(NN_SHAPE(2, 1, 5, 5), 4);
     nn_tensor *y = nn_forward(m, x);
     assert_non_null(y);
     nn_tensor *dx = nn_backward(m, g);
     assert_non_null(dx);
+    /* each backward needs its own forward: one for the backward below */
+    y = nn_forward(m, x);
+    assert_non_null(y);
     nn_param *p = params_of(m, 2);
     snapshot sy = snap(y), sdx = snap(dx), sw = snap(p[0].value), sgw = snap(p[0].grad),
              sgb = snap(p[1].grad);
@@ -798,7 +813,11 @@ static void test_conv_threads_match_reference(void **state)
                 assert_memory_equal(p[0].grad->data, first + ny + nx, (size_t)nw * sizeof(float));
                 assert_memory_equal(p[1].grad->data, first + ny + nx + nw, (size_t)d.o * sizeof(float));
             }
-            /* a second backward adds the same gradient again */
+            /* a second forward and backward (each backward needs its own
+               forward) adds the same gradient again */
+            y = nn_forward(m, x);
+            assert_non_null(y);
+            assert_close(y->data, want, ny, 1e-4, 1e-4);
             assert_non_null(nn_backward(m, gy));
             for (int64_t i = 0; i < nw; i++)
                 want[ny + nx + i] *= 2.0f;
@@ -898,21 +917,28 @@ static void test_activation_errors(void **state)
     (void)state;
     nn_module *(*makers[])(void) = {nn_sigmoid, nn_tanh, nn_relu};
     const char *names[] = {"Sigmoid()", "Tanh()", "ReLU()"};
+    const char *before[] = {"nn_backward: Sigmoid: called before forward",
+                            "nn_backward: Tanh: called before forward",
+                            "nn_backward: ReLU: called before forward"};
     for (int k = 0; k < 3; k++) {
         nn_module *m = makers[k]();
         nn_tensor *g = nn_tensor_new(NN_SHAPE(2, 3));
         assert_null(nn_backward(m, g));
-        assert_error_mentions("nn_backward:", names[k], "before forward");
+        assert_error_mentions(before[k]);
         nn_tensor *x = random_input(NN_SHAPE(2, 3), 8);
         nn_tensor *y = nn_forward(m, x);
         nn_tensor *dx = nn_backward(m, g);
         assert_non_null(dx);
+        /* each backward needs its own forward: one for the backward below */
+        y = nn_forward(m, x);
+        assert_non_null(y);
         snapshot sy = snap(y), sdx = snap(dx);
         nn_tensor *bad = nn_tensor_new(NN_SHAPE(3, 2));
         assert_null(nn_backward(m, bad));
         assert_error_mentions("nn_backward:", names[k], "expected grad_out of shape [2, 3], got [3, 2]");
         assert_unchanged(&sy);
         assert_unchanged(&sdx);
+        assert_non_null(nn_backward(m, g)); /* a failed backward can be retried */
         nn_tensor_free(bad);
         nn_tensor_free(x);
         nn_tensor_free(g);
@@ -940,6 +966,12 @@ static void test_activations_reuse_own_slots(void **state)
         nn_tensor *d = nn_backward(m, g);
         nn_tensor *rd = nn_backward(ref, g);
         nn_tensor *rd_copy = nn_tensor_contiguous(rd);
+        /* each backward needs its own forward: the same h = f(h) again */
+        h = nn_forward(m, x);
+        h = nn_forward(m, h);
+        assert_non_null(h);
+        assert_tensor_close(h, r->data, 0, 0);
+        assert_non_null(nn_forward(ref, r_copy));
         d = nn_backward(m, d);
         rd = nn_backward(ref, rd_copy);
         assert_non_null(d);

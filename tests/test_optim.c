@@ -480,7 +480,9 @@ static void test_changed_parameters(void **state)
 }
 
 /* The optimizer keeps its own copy of the parameter names: a Sequential
-   rebuilds (and frees) its name block when children are added later. */
+   rebuilds (and frees) its name block when children are added later. A
+   parameter-free child (ReLU) keeps the parameter list, so the optimizer
+   still steps; a layer with parameters added since is refused. */
 static void test_names_survive_module_growth(void **state)
 {
     (void)state;
@@ -488,8 +490,8 @@ static void test_names_survive_module_growth(void **state)
     assert_int_equal(nn_sequential_add(net, "fc1", nn_linear(2, 3, true)), NN_OK);
     nn_optim *o = nn_adam(net, NULL);
     assert_non_null(o);
-    assert_int_equal(nn_sequential_add(net, "fc2", nn_linear(3, 1, true)), NN_OK);
-    assert_int_equal(nn_module_params(net, NULL), 4); /* rebuilds the name block */
+    assert_int_equal(nn_sequential_add(net, "relu", nn_relu()), NN_OK);
+    assert_int_equal(nn_module_params(net, NULL), 2); /* rebuilds the name block */
     nn_optim_state_entry e;
     assert_int_equal(nn_optim_state_at(o, 2, &e), NN_OK);
     assert_string_equal(e.param_name, "fc1.bias");
@@ -499,6 +501,12 @@ static void test_names_survive_module_growth(void **state)
     assert_true(nn_optim_step(o) < 0);
     assert_error_mentions("nn_optim_step", "fc1.bias", "changed size from 3 to 4");
     p[1].value->shape[0] = 3;
+    assert_int_equal(nn_sequential_add(net, "fc2", nn_linear(3, 1, true)), NN_OK);
+    assert_int_equal(nn_module_params(net, NULL), 4); /* rebuilds the name block again */
+    assert_int_equal(nn_optim_state_at(o, 2, &e), NN_OK);
+    assert_string_equal(e.param_name, "fc1.bias");
+    assert_int_equal(nn_optim_step(o), NN_EINVAL);
+    assert_error_mentions("nn_optim_step: the model's parameters changed since nn_adam was created (2 then, 4 now");
     nn_optim_free(o);
     nn_module_free(net);
 }
