@@ -22,6 +22,15 @@ extern "C" {
 
 typedef struct nn_module nn_module;
 
+/* Options structs (nn_conv2d_opts and nn_maxpool2d_opts here, the
+   optimizers' in nn/optim.h) end with `uint32_t from_defaults`, which
+   nn_<x>_defaults(...) sets to this mark. One rule for all of them, written
+   once at the top of nn/optim.h: a struct from nn_<x>_defaults is taken as
+   written; one written by hand (designated initialisers, from_defaults 0)
+   gets PyTorch's default for each 0 that has one, is refused where 0 has
+   none, and keeps its bools as written. */
+#define NN_OPTS_FROM_DEFAULTS 0x6E6E6466u /* "nndf" */
+
 /* name: as PyTorch's state_dict() names it ("0.weight", "fc1.bias").
    All three pointers are owned by the module. */
 typedef struct {
