@@ -93,8 +93,12 @@ _Static_assert(offsetof(nn_adagrad_opts, eps) == 4 * sizeof(float) &&
                    offsetof(nn_adagrad_opts, from_defaults) == 5 * sizeof(float),
                "nn_adagrad_opts");
 _Static_assert(offsetof(nn_conv2d_opts, kernel_h) == 2 * sizeof(int64_t) &&
-                   offsetof(nn_conv2d_opts, bias) == 2 * sizeof(int64_t) + 8 * sizeof(int),
+                   offsetof(nn_conv2d_opts, bias) == 2 * sizeof(int64_t) + 8 * sizeof(int) &&
+                   offsetof(nn_conv2d_opts, from_defaults) > offsetof(nn_conv2d_opts, bias),
                "nn_conv2d_opts");
+_Static_assert(offsetof(nn_maxpool2d_opts, ceil_mode) == 8 * sizeof(int) &&
+                   offsetof(nn_maxpool2d_opts, from_defaults) > offsetof(nn_maxpool2d_opts, ceil_mode),
+               "nn_maxpool2d_opts");
 
 /* --- a counting allocator that can make the Nth allocation fail -------- */
 

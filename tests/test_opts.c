@@ -198,6 +198,8 @@ static void test_defaults_struct_is_taken_as_written(void **state)
     assert_int_equal(nn_sgd_defaults(0.1f).from_defaults, NN_OPTS_FROM_DEFAULTS);
     assert_int_equal(nn_rmsprop_defaults().from_defaults, NN_OPTS_FROM_DEFAULTS);
     assert_int_equal(nn_adagrad_defaults().from_defaults, NN_OPTS_FROM_DEFAULTS);
+    assert_int_equal(nn_conv2d_defaults(1, 2, 3).from_defaults, NN_OPTS_FROM_DEFAULTS);
+    assert_int_equal(nn_maxpool2d_defaults(2).from_defaults, NN_OPTS_FROM_DEFAULTS);
 
     /* zeros from the defaults functions stay zeros: lr 0 and eps 0 */
     nn_module *m = nn_linear(2, 1, true);
@@ -318,6 +320,119 @@ static void test_checkpoint_keeps_values_as_written(void **state)
     unlink(path);
 }
 
+/* --- layers ----------------------------------------------------------- */
+
+static void repr_of(const nn_module *m, char *buf, size_t size)
+{
+    FILE *f = fmemopen(buf, size, "w");
+    assert_non_null(f);
+    nn_module_print(m, f);
+    fclose(f);
+}
+
+static void test_conv2d_options(void **state)
+{
+    (void)state;
+    nn_conv2d_opts d = nn_conv2d_defaults(3, 8, 5);
+    assert_true(d.in_channels == 3 && d.out_channels == 8 && d.kernel_h == 5 && d.kernel_w == 5 &&
+                d.stride_h == 1 && d.stride_w == 1 && d.pad_h == 0 && d.pad_w == 0 &&
+                d.dilation_h == 1 && d.dilation_w == 1 && d.bias);
+    /* the same module as nn_conv2d: weights and print */
+    nn_manual_seed(11);
+    nn_module *a = nn_conv2d_ex(&d);
+    nn_manual_seed(11);
+    nn_module *b = nn_conv2d(3, 8, 5, 1, 0);
+    assert_non_null(a);
+    nn_param *pa, *pb;
+    assert_int_equal(nn_module_params(a, &pa), 2);
+    assert_int_equal(nn_module_params(b, &pb), 2);
+    assert_memory_equal(pa[0].value->data, pb[0].value->data, 8 * 3 * 25 * sizeof(float));
+    assert_memory_equal(pa[1].value->data, pb[1].value->data, 8 * sizeof(float));
+    char ra[256], rb[256];
+    repr_of(a, ra, sizeof ra);
+    repr_of(b, rb, sizeof rb);
+    assert_string_equal(ra, rb);
+    nn_module_free(a);
+    nn_module_free(b);
+
+    /* written by hand: 0 stride and dilation are 1; bias is as written
+       (false: no bias, unlike torch.nn.Conv2d's default) */
+    a = nn_conv2d_ex(&(nn_conv2d_opts){.in_channels = 1, .out_channels = 2, .kernel_h = 3, .kernel_w = 3});
+    assert_non_null(a);
+    assert_int_equal(nn_module_params(a, NULL), 1);
+    repr_of(a, ra, sizeof ra);
+    assert_string_equal(ra, "Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1), bias=False)\n");
+    nn_module_free(a);
+
+    /* from the defaults: taken as written, so 0 stride or dilation is refused */
+    d.stride_w = 0;
+    assert_null(nn_conv2d_ex(&d));
+    assert_error_mentions("nn_conv2d_ex:", "stride_w", "nn_conv2d_defaults");
+    d = nn_conv2d_defaults(3, 8, 5);
+    d.dilation_h = 0;
+    assert_null(nn_conv2d_ex(&d));
+    assert_error_mentions("nn_conv2d_ex:", "dilation_h");
+    d = nn_conv2d_defaults(3, 8, 5);
+    d.from_defaults = 99u;
+    assert_null(nn_conv2d_ex(&d));
+    assert_error_mentions("nn_conv2d_ex:", "from_defaults");
+    d = nn_conv2d_defaults(3, 0, 5);
+    assert_null(nn_conv2d_ex(&d));
+    assert_error_mentions("nn_conv2d_ex:", "out_channels");
+    /* by hand, what has no default is refused */
+    assert_null(nn_conv2d_ex(&(nn_conv2d_opts){.in_channels = 1, .out_channels = 2, .kernel_w = 3}));
+    assert_error_mentions("nn_conv2d_ex:", "kernel_h");
+    assert_null(nn_conv2d_ex(&(nn_conv2d_opts){.in_channels = 1, .out_channels = 2, .kernel_h = 3,
+                                               .kernel_w = 3, .stride_h = -1}));
+    assert_error_mentions("nn_conv2d_ex:", "stride_h", "-1");
+    /* bias false from the defaults: no bias */
+    d = nn_conv2d_defaults(2, 2, 1);
+    d.bias = false;
+    a = nn_conv2d_ex(&d);
+    assert_int_equal(nn_module_params(a, NULL), 1);
+    nn_module_free(a);
+}
+
+static void test_maxpool2d_options(void **state)
+{
+    (void)state;
+    nn_maxpool2d_opts d = nn_maxpool2d_defaults(3);
+    assert_true(d.kernel_h == 3 && d.kernel_w == 3 && d.stride_h == 3 && d.stride_w == 3 &&
+                d.pad_h == 0 && d.pad_w == 0 && d.dilation_h == 1 && d.dilation_w == 1 && !d.ceil_mode);
+    nn_module *a = nn_maxpool2d_ex(&d), *b = nn_maxpool2d(3, 0);
+    char ra[256], rb[256];
+    repr_of(a, ra, sizeof ra);
+    repr_of(b, rb, sizeof rb);
+    assert_string_equal(ra, rb);
+    assert_string_equal(ra, "MaxPool2d(kernel_size=3, stride=3, padding=0, dilation=1, ceil_mode=False)\n");
+    nn_module_free(a);
+    nn_module_free(b);
+    /* by hand: 0 stride is the kernel, 0 dilation 1 */
+    a = nn_maxpool2d_ex(&(nn_maxpool2d_opts){.kernel_h = 2, .kernel_w = 3});
+    repr_of(a, ra, sizeof ra);
+    assert_string_equal(ra, "MaxPool2d(kernel_size=(2, 3), stride=(2, 3), padding=0, dilation=1, ceil_mode=False)\n");
+    nn_module_free(a);
+
+    d.stride_h = 0;
+    assert_null(nn_maxpool2d_ex(&d));
+    assert_error_mentions("nn_maxpool2d_ex:", "stride_h", "nn_maxpool2d_defaults");
+    d = nn_maxpool2d_defaults(3);
+    d.dilation_w = 0;
+    assert_null(nn_maxpool2d_ex(&d));
+    assert_error_mentions("nn_maxpool2d_ex:", "dilation_w");
+    d = nn_maxpool2d_defaults(3);
+    d.from_defaults = 5u;
+    assert_null(nn_maxpool2d_ex(&d));
+    assert_error_mentions("nn_maxpool2d_ex:", "from_defaults");
+    assert_null(nn_maxpool2d_ex(&(nn_maxpool2d_opts){.kernel_h = 2}));
+    assert_error_mentions("nn_maxpool2d_ex:", "kernel_w");
+    assert_null(nn_maxpool2d_ex(&(nn_maxpool2d_opts){.kernel_h = 2, .kernel_w = 2, .pad_w = -1}));
+    assert_error_mentions("nn_maxpool2d_ex:", "pad_w", "-1");
+    d = nn_maxpool2d_defaults(0);
+    assert_null(nn_maxpool2d_ex(&d));
+    assert_error_mentions("nn_maxpool2d_ex:", "kernel_h");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +441,8 @@ int main(void)
         cmocka_unit_test(test_defaults_struct_is_taken_as_written),
         cmocka_unit_test(test_refused_with_function_and_field),
         cmocka_unit_test(test_checkpoint_keeps_values_as_written),
+        cmocka_unit_test(test_conv2d_options),
+        cmocka_unit_test(test_maxpool2d_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
