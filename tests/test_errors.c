@@ -79,13 +79,26 @@ _Static_assert(offsetof(nn_tensor, ndim) < offsetof(nn_tensor, shape) &&
                "nn_tensor field order");
 _Static_assert(offsetof(nn_param, name) == 0 && offsetof(nn_param, value) < offsetof(nn_param, grad),
                "nn_param field order");
-_Static_assert(sizeof(nn_sgd_opts) == sizeof(struct { float a, b, c, d; bool e; }), "nn_sgd_opts");
-_Static_assert(offsetof(nn_adam_opts, amsgrad) == 5 * sizeof(float), "nn_adam_opts");
-_Static_assert(offsetof(nn_rmsprop_opts, centered) == 5 * sizeof(float), "nn_rmsprop_opts");
-_Static_assert(offsetof(nn_adagrad_opts, eps) == 4 * sizeof(float), "nn_adagrad_opts");
+/* options structs: the contract's fields, then from_defaults (last) */
+_Static_assert(offsetof(nn_sgd_opts, nesterov) == 4 * sizeof(float) &&
+                   offsetof(nn_sgd_opts, from_defaults) > offsetof(nn_sgd_opts, nesterov),
+               "nn_sgd_opts");
+_Static_assert(offsetof(nn_adam_opts, amsgrad) == 5 * sizeof(float) &&
+                   offsetof(nn_adam_opts, from_defaults) > offsetof(nn_adam_opts, amsgrad),
+               "nn_adam_opts");
+_Static_assert(offsetof(nn_rmsprop_opts, centered) == 5 * sizeof(float) &&
+                   offsetof(nn_rmsprop_opts, from_defaults) > offsetof(nn_rmsprop_opts, centered),
+               "nn_rmsprop_opts");
+_Static_assert(offsetof(nn_adagrad_opts, eps) == 4 * sizeof(float) &&
+                   offsetof(nn_adagrad_opts, from_defaults) == 5 * sizeof(float),
+               "nn_adagrad_opts");
 _Static_assert(offsetof(nn_conv2d_opts, kernel_h) == 2 * sizeof(int64_t) &&
-                   offsetof(nn_conv2d_opts, bias) == 2 * sizeof(int64_t) + 8 * sizeof(int),
+                   offsetof(nn_conv2d_opts, bias) == 2 * sizeof(int64_t) + 8 * sizeof(int) &&
+                   offsetof(nn_conv2d_opts, from_defaults) > offsetof(nn_conv2d_opts, bias),
                "nn_conv2d_opts");
+_Static_assert(offsetof(nn_maxpool2d_opts, ceil_mode) == 8 * sizeof(int) &&
+                   offsetof(nn_maxpool2d_opts, from_defaults) > offsetof(nn_maxpool2d_opts, ceil_mode),
+               "nn_maxpool2d_opts");
 
 /* --- a counting allocator that can make the Nth allocation fail -------- */
 

@@ -92,7 +92,9 @@ static void check_gradient(nn_module *m, nn_tensor *x, const float *g, bool rese
 
 static nn_module *pool_for(const maxpool_case *c)
 {
-    nn_maxpool2d_opts o = {c->o.kh, c->o.kw, c->o.sh, c->o.sw, c->o.ph, c->o.pw, c->o.dh, c->o.dw, c->o.ceil_mode};
+    nn_maxpool2d_opts o = {.kernel_h = c->o.kh, .kernel_w = c->o.kw, .stride_h = c->o.sh, .stride_w = c->o.sw,
+                           .pad_h = c->o.ph, .pad_w = c->o.pw, .dilation_h = c->o.dh, .dilation_w = c->o.dw,
+                           .ceil_mode = c->o.ceil_mode};
     return nn_maxpool2d_ex(&o);
 }
 

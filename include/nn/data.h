@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "tensor.h"
 
 #ifdef __cplusplus
@@ -54,11 +55,32 @@ typedef struct nn_dataloader nn_dataloader;
 nn_dataloader *nn_dataloader_new(const nn_dataset *d, int64_t batch_size, bool shuffle, bool drop_last);
 
 /* Stores the next batch in *x ([B, ...image dims]) and *y ([B, ...label dims]),
-   both owned by the loader and valid until its next call or free. Returns
-   false at the end of an epoch (the call after that starts a new one) or
-   on bad arguments (then nn_last_error() says why). After the first batch
-   it allocates nothing. */
+   both owned by the loader and valid until its next call or free, and
+   returns true. Returns false when there is no batch: at the end of an
+   epoch (the call after that starts a new one), or on a failure (NULL
+   arguments, no memory for the first batch). nn_dataloader_status tells
+   the two apart; the loop:
+
+       nn_tensor *x, *y;
+       while (nn_dataloader_next(dl, &x, &y)) {
+           ... one training step on x, y ...
+       }
+       if (nn_dataloader_status(dl) < 0)
+           ... nn_last_error() says what failed ...
+
+   A clean end of an epoch also clears this thread's last error
+   (nn_clear_error), so nn_last_error() is "" right after the loop unless
+   something failed. A failed call changes nothing: the next call retries
+   the same batch. After the first batch it allocates nothing. */
 bool nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y);
+
+/* Outcome of the loader's last nn_dataloader_next: NN_OK while batches
+   come, after a clean end of an epoch and before the first call; the
+   negative nn_status of the failure when that call failed (its message is
+   in nn_last_error()). NULL loader: NN_EINVAL (a NULL loader passed to
+   nn_dataloader_next has no status to keep: that call's false is always
+   a failure). */
+nn_status nn_dataloader_status(const nn_dataloader *dl);
 
 /* Number of batches per epoch, like len(loader); -1 on NULL. */
 int64_t nn_dataloader_len(const nn_dataloader *dl);

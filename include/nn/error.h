@@ -25,6 +25,12 @@ typedef enum {
    and stays valid until the next failing call on this thread. */
 const char *nn_last_error(void);
 
+/* Forgets the last failure of this thread: nn_last_error() returns "" again
+   (and the status behind it is NN_OK). For loops that read nn_last_error()
+   to tell "something failed" from "nothing did"; nn_dataloader_next calls it
+   at a clean end of an epoch. */
+void nn_clear_error(void);
+
 /* Static description of a status: "shape mismatch", ... Never NULL. */
 const char *nn_status_str(nn_status s);
 

@@ -22,6 +22,15 @@ extern "C" {
 
 typedef struct nn_module nn_module;
 
+/* Options structs (nn_conv2d_opts and nn_maxpool2d_opts here, the
+   optimizers' in nn/optim.h) end with `uint32_t from_defaults`, which
+   nn_<x>_defaults(...) sets to this mark. One rule for all of them, written
+   once at the top of nn/optim.h: a struct from nn_<x>_defaults is taken as
+   written; one written by hand (designated initialisers, from_defaults 0)
+   gets PyTorch's default for each 0 that has one, is refused where 0 has
+   none, and keeps its bools as written. */
+#define NN_OPTS_FROM_DEFAULTS 0x6E6E6466u /* "nndf" */
+
 /* name: as PyTorch's state_dict() names it ("0.weight", "fc1.bias").
    All three pointers are owned by the module. */
 typedef struct {
@@ -52,15 +61,26 @@ nn_module *nn_linear(int64_t in_features, int64_t out_features, bool bias);
    input (output [N, out, OH, OW] or [out, OH, OW]); weight [out, in, kh, kw],
    bias [out]; zero padding. Initialised as torch.nn.Conv2d. Channels and
    kernel sizes must be positive, padding >= 0, stride and dilation >= 0
-   (0 means 1); NULL otherwise. Forward fails when the dilated kernel is
-   larger than the padded input. */
+   (0 means 1); NULL otherwise. Bias: yes. Forward fails when the dilated
+   kernel is larger than the padded input. */
 nn_module *nn_conv2d(int64_t in_channels, int64_t out_channels, int kernel_size,
                      int stride, int padding);
+/* All of torch.nn.Conv2d's arguments (options rule: top of nn/optim.h). */
 typedef struct {
     int64_t in_channels, out_channels;
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
     bool bias;
-} nn_conv2d_opts; /* 0 stride/dilation = 1 */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_conv2d_defaults, else 0 */
+} nn_conv2d_opts;
+/* torch.nn.Conv2d(in_channels, out_channels, kernel_size)'s defaults: square
+   kernel, stride 1, padding 0, dilation 1, bias true. Taken as written by
+   nn_conv2d_ex: stride or dilation 0 there is refused, bias false means no
+   bias. */
+nn_conv2d_opts nn_conv2d_defaults(int64_t in_channels, int64_t out_channels, int kernel_size);
+/* Written by hand (from_defaults 0): stride and dilation 0 mean 1; channels
+   and kernel sizes have no default (0 is refused); bias is a bool and is
+   taken as written: leaving it out means NO bias, unlike torch.nn.Conv2d's
+   bias=True (write .bias = true, or start from nn_conv2d_defaults). */
 nn_module *nn_conv2d_ex(const nn_conv2d_opts *o);
 
 nn_module *nn_relu(void);    /* f(x) = max{0, x} */
@@ -77,12 +97,19 @@ nn_module *nn_tanh(void);    /* f(x) = tanh(x) */
 /* Max pooling over windows of [N, C, H, W] or [C, H, W]; stride 0: kernel_size. */
 nn_module *nn_maxpool2d(int kernel_size, int stride);
 /* Rectangular windows, padding (at most half the window; padding never wins),
-   dilation and ceil_mode as torch.nn.MaxPool2d. 0 stride: the kernel size;
-   0 dilation: 1. Prints like torch, e.g. MaxPool2d(kernel_size=(2, 3), ...). */
+   dilation and ceil_mode as torch.nn.MaxPool2d. Prints like torch, e.g.
+   MaxPool2d(kernel_size=(2, 3), ...). Options rule: top of nn/optim.h. */
 typedef struct {
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
     bool ceil_mode;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_maxpool2d_defaults, else 0 */
 } nn_maxpool2d_opts;
+/* torch.nn.MaxPool2d(kernel_size)'s defaults: square window, stride =
+   kernel_size, padding 0, dilation 1, ceil_mode false; taken as written by
+   nn_maxpool2d_ex (stride or dilation 0 there is refused). */
+nn_maxpool2d_opts nn_maxpool2d_defaults(int kernel_size);
+/* Written by hand (from_defaults 0): 0 stride is the kernel size, 0
+   dilation 1; kernel sizes have no default (0 is refused). */
 nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *o);
 /* Flattens every dimension but the first: [N, ...] -> [N, prod(...)]. */
 nn_module *nn_flatten(void);

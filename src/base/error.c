@@ -12,6 +12,12 @@ const char *nn_last_error(void) { return last_error; }
 
 nn_status nn_last_status(void) { return last_status; }
 
+void nn_clear_error(void)
+{
+    last_error[0] = '\0';
+    last_status = NN_OK;
+}
+
 const char *nn_status_str(nn_status s)
 {
     switch (s) {

@@ -1,6 +1,9 @@
 /* DataLoader: mini-batches gathered from a dataset in order or in a random
    permutation (Fisher-Yates over the library generator, redrawn every
-   epoch). Batch tensors are slots resized on the first batch and reused. */
+   epoch). Batch tensors are slots resized on the first batch and reused.
+   Each call of nn_dataloader_next records its outcome in status, so that
+   the caller can tell its false at the end of an epoch from its false on a
+   failure (nn_dataloader_status). */
 #include <string.h>
 
 #include "tensor/tensor_impl.h"
@@ -13,6 +16,7 @@ struct nn_dataloader {
     bool shuffle, drop_last, in_epoch;
     int64_t *order; /* item indices of the current epoch */
     nn_tensor x, y; /* the current batch */
+    nn_status status; /* of the last nn_dataloader_next: NN_OK or why it failed */
 };
 
 /* Uniform in [0, bound) without modulo bias. */
@@ -73,6 +77,7 @@ nn_dataloader *nn_dataloader_new(const nn_dataset *d, int64_t batch_size, bool s
     dl->batch_size = batch_size;
     dl->shuffle = shuffle;
     dl->drop_last = drop_last;
+    dl->status = NN_OK;
     return dl;
 }
 
@@ -106,8 +111,12 @@ static int resize_batch(nn_tensor *slot, const nn_tensor *src, int64_t count)
 
 bool nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y)
 {
-    if (!dl || !x || !y) {
-        nn_fail(NN_EINVAL, "nn_dataloader_next: %s is NULL", !dl ? "loader" : "output pointer");
+    if (!dl) {
+        nn_fail(NN_EINVAL, "nn_dataloader_next: loader is NULL");
+        return false;
+    }
+    if (!x || !y) {
+        dl->status = nn_fail(NN_EINVAL, "nn_dataloader_next: output pointer %s is NULL", !x ? "x" : "y");
         return false;
     }
     if (!dl->in_epoch) {
@@ -119,17 +128,34 @@ bool nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y)
     int64_t count = left < dl->batch_size ? left : dl->batch_size;
     if (count == 0 || (dl->drop_last && count < dl->batch_size)) {
         dl->in_epoch = false;
+        dl->status = NN_OK;
+        nn_clear_error(); /* a clean end: no failure left to report */
         return false;
     }
-    /* the first batch is the largest: later ones reuse its storage */
-    if (resize_batch(&dl->x, &dl->images, count) < 0 || resize_batch(&dl->y, &dl->labels, count) < 0)
+    /* the first batch is the largest: later ones reuse its storage. A
+       failure leaves cursor and order as they were: the next call retries
+       this batch. */
+    int rc = resize_batch(&dl->x, &dl->images, count);
+    if (rc == NN_OK)
+        rc = resize_batch(&dl->y, &dl->labels, count);
+    if (rc < 0) {
+        dl->status = nn_fail_context(rc, "nn_dataloader_next: batch of %lld items", (long long)count);
         return false;
+    }
     gather_items(&dl->images, dl->order + dl->cursor, count, dl->x.data);
     gather_items(&dl->labels, dl->order + dl->cursor, count, dl->y.data);
     dl->cursor += count;
     *x = &dl->x;
     *y = &dl->y;
+    dl->status = NN_OK;
     return true;
+}
+
+nn_status nn_dataloader_status(const nn_dataloader *dl)
+{
+    if (!dl)
+        return (nn_status)nn_fail(NN_EINVAL, "nn_dataloader_status: loader is NULL");
+    return dl->status;
 }
 
 void nn_dataloader_free(nn_dataloader *dl)

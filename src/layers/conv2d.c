@@ -436,26 +436,44 @@ static const nn_module_ops conv_ops = {
     .destroy = conv_destroy,
 };
 
+/* Options as the rule at the top of nn/optim.h says: from
+   nn_conv2d_defaults taken as written; written by hand, 0 stride and
+   dilation mean 1 and bias is as written. */
 static nn_module *conv_new(const char *fn, const nn_conv2d_opts *opts)
 {
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: opts is NULL", fn);
     nn_conv2d_opts o = *opts;
+    if (o.from_defaults != 0 && o.from_defaults != NN_OPTS_FROM_DEFAULTS)
+        return nn_fail_null(NN_EINVAL, "%s: nn_conv2d_opts.from_defaults is %lu (0x%08lx): expected 0 (a struct "
+                            "written by hand) or NN_OPTS_FROM_DEFAULTS (one from nn_conv2d_defaults); is the "
+                            "struct uninitialised?",
+                            fn, (unsigned long)o.from_defaults, (unsigned long)o.from_defaults);
+    const bool by_hand = o.from_defaults == 0;
     if (o.in_channels <= 0 || o.out_channels <= 0)
         return nn_fail_null(NN_EINVAL, "%s: expected positive in_channels and out_channels, got %lld and %lld",
                             fn, (long long)o.in_channels, (long long)o.out_channels);
     if (o.kernel_h <= 0 || o.kernel_w <= 0)
-        return nn_fail_null(NN_EINVAL, "%s: expected a positive kernel size, got (%d, %d)", fn, o.kernel_h,
-                            o.kernel_w);
-    if (o.stride_h < 0 || o.stride_w < 0 || o.dilation_h < 0 || o.dilation_w < 0)
-        return nn_fail_null(NN_EINVAL, "%s: expected non-negative stride and dilation (0 means 1), got stride (%d, %d) and dilation (%d, %d)",
-                            fn, o.stride_h, o.stride_w, o.dilation_h, o.dilation_w);
+        return nn_fail_null(NN_EINVAL, "%s: expected a positive kernel size (kernel_h, kernel_w), got (%d, %d)",
+                            fn, o.kernel_h, o.kernel_w);
+    const int least = by_hand ? 0 : 1;
+    const char *why = by_hand ? "0 means 1 in options written by hand"
+                              : "options from nn_conv2d_defaults are taken as written; 0 means 1 only in "
+                                "options written by hand";
+    if (o.stride_h < least || o.stride_w < least)
+        return nn_fail_null(NN_EINVAL, "%s: expected stride_h and stride_w >= %d (%s), got stride (%d, %d)", fn,
+                            least, why, o.stride_h, o.stride_w);
+    if (o.dilation_h < least || o.dilation_w < least)
+        return nn_fail_null(NN_EINVAL, "%s: expected dilation_h and dilation_w >= %d (%s), got dilation (%d, %d)",
+                            fn, least, why, o.dilation_h, o.dilation_w);
     if (o.pad_h < 0 || o.pad_w < 0)
-        return nn_fail_null(NN_EINVAL, "%s: expected non-negative padding, got (%d, %d)", fn, o.pad_h, o.pad_w);
+        return nn_fail_null(NN_EINVAL, "%s: expected non-negative padding (pad_h, pad_w), got (%d, %d)", fn,
+                            o.pad_h, o.pad_w);
     o.stride_h = o.stride_h ? o.stride_h : 1;
     o.stride_w = o.stride_w ? o.stride_w : 1;
     o.dilation_h = o.dilation_h ? o.dilation_h : 1;
     o.dilation_w = o.dilation_w ? o.dilation_w : 1;
+    o.from_defaults = NN_OPTS_FROM_DEFAULTS; /* complete now */
     if (nn_shape_numel(NN_SHAPE(o.out_channels, o.in_channels, o.kernel_h, o.kernel_w)) < 0)
         return nn_fail_null(NN_EINVAL, "%s: weight of shape [%lld, %lld, %d, %d] is too large", fn,
                             (long long)o.out_channels, (long long)o.in_channels, o.kernel_h, o.kernel_w);
@@ -473,6 +491,14 @@ static nn_module *conv_new(const char *fn, const nn_conv2d_opts *opts)
     }
     nn_init_kaiming_uniform(w, b, (double)o.in_channels * o.kernel_h * o.kernel_w);
     return &c->base;
+}
+
+nn_conv2d_opts nn_conv2d_defaults(int64_t in_channels, int64_t out_channels, int kernel_size)
+{
+    return (nn_conv2d_opts){.in_channels = in_channels, .out_channels = out_channels,
+                            .kernel_h = kernel_size, .kernel_w = kernel_size, .stride_h = 1, .stride_w = 1,
+                            .dilation_h = 1, .dilation_w = 1, .bias = true,
+                            .from_defaults = NN_OPTS_FROM_DEFAULTS};
 }
 
 nn_module *nn_conv2d_ex(const nn_conv2d_opts *o)

@@ -181,11 +181,39 @@ static const nn_module_ops maxpool_ops = {
     .forward_absorbing = maxpool_forward_after_relu,
 };
 
-nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *opts)
+/* Options as the rule at the top of nn/optim.h says: from
+   nn_maxpool2d_defaults taken as written; written by hand, 0 stride is the
+   kernel size and 0 dilation 1. */
+static nn_module *pool_new(const char *fn, const nn_maxpool2d_opts *opts)
 {
     if (!opts)
-        return nn_fail_null(NN_EINVAL, "nn_maxpool2d_ex: options are NULL");
+        return nn_fail_null(NN_EINVAL, "%s: options are NULL", fn);
     nn_maxpool2d_opts o = *opts;
+    if (o.from_defaults != 0 && o.from_defaults != NN_OPTS_FROM_DEFAULTS)
+        return nn_fail_null(NN_EINVAL, "%s: nn_maxpool2d_opts.from_defaults is %lu (0x%08lx): expected 0 (a "
+                            "struct written by hand) or NN_OPTS_FROM_DEFAULTS (one from nn_maxpool2d_defaults); "
+                            "is the struct uninitialised?",
+                            fn, (unsigned long)o.from_defaults, (unsigned long)o.from_defaults);
+    const bool by_hand = o.from_defaults == 0;
+    if (o.kernel_h < 1 || o.kernel_w < 1 || o.kernel_h > 65535 || o.kernel_w > 65535)
+        return nn_fail_null(NN_EINVAL, "%s: expected kernel_size (kernel_h, kernel_w) in 1..65535, got (%d, %d)",
+                            fn, o.kernel_h, o.kernel_w);
+    const int least = by_hand ? 0 : 1;
+    const char *stride_why = by_hand ? "0 means the kernel size in options written by hand"
+                                     : "options from nn_maxpool2d_defaults are taken as written; 0 means the "
+                                       "kernel size only in options written by hand";
+    const char *dilation_why = by_hand ? "0 means 1 in options written by hand"
+                                       : "options from nn_maxpool2d_defaults are taken as written; 0 means 1 "
+                                         "only in options written by hand";
+    if (o.stride_h < least || o.stride_w < least)
+        return nn_fail_null(NN_EINVAL, "%s: expected stride_h and stride_w >= %d (%s), got stride (%d, %d)", fn,
+                            least, stride_why, o.stride_h, o.stride_w);
+    if (o.dilation_h < least || o.dilation_w < least)
+        return nn_fail_null(NN_EINVAL, "%s: expected dilation_h and dilation_w >= %d (%s), got dilation (%d, %d)",
+                            fn, least, dilation_why, o.dilation_h, o.dilation_w);
+    if (o.pad_h < 0 || o.pad_w < 0)
+        return nn_fail_null(NN_EINVAL, "%s: expected padding (pad_h, pad_w) >= 0, got (%d, %d)", fn, o.pad_h,
+                            o.pad_w);
     if (!o.stride_h)
         o.stride_h = o.kernel_h;
     if (!o.stride_w)
@@ -194,16 +222,10 @@ nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *opts)
         o.dilation_h = 1;
     if (!o.dilation_w)
         o.dilation_w = 1;
-    if (o.kernel_h < 1 || o.kernel_w < 1 || o.stride_h < 1 || o.stride_w < 1 || o.dilation_h < 1 ||
-        o.dilation_w < 1 || o.pad_h < 0 || o.pad_w < 0 || o.kernel_h > 65535 || o.kernel_w > 65535)
-        return nn_fail_null(NN_EINVAL,
-                            "nn_maxpool2d: expected positive kernel_size, stride, dilation and padding >= 0, got "
-                            "kernel_size=(%d, %d), stride=(%d, %d), padding=(%d, %d), dilation=(%d, %d)",
-                            opts->kernel_h, opts->kernel_w, opts->stride_h, opts->stride_w, opts->pad_h,
-                            opts->pad_w, opts->dilation_h, opts->dilation_w);
+    o.from_defaults = NN_OPTS_FROM_DEFAULTS; /* complete now */
     if (o.pad_h > o.kernel_h / 2 || o.pad_w > o.kernel_w / 2)
-        return nn_fail_null(NN_EINVAL, "nn_maxpool2d: padding should be at most half of kernel size, got padding=(%d, %d) for kernel_size=(%d, %d)",
-                            o.pad_h, o.pad_w, o.kernel_h, o.kernel_w);
+        return nn_fail_null(NN_EINVAL, "%s: padding should be at most half of kernel size, got padding=(%d, %d) for kernel_size=(%d, %d)",
+                            fn, o.pad_h, o.pad_w, o.kernel_h, o.kernel_w);
     maxpool2d *p = nn_alloc_zeroed(1, sizeof *p);
     if (!p)
         return NULL;
@@ -212,12 +234,25 @@ nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *opts)
     return &p->base;
 }
 
+nn_maxpool2d_opts nn_maxpool2d_defaults(int kernel_size)
+{
+    return (nn_maxpool2d_opts){.kernel_h = kernel_size, .kernel_w = kernel_size, .stride_h = kernel_size,
+                               .stride_w = kernel_size, .dilation_h = 1, .dilation_w = 1,
+                               .from_defaults = NN_OPTS_FROM_DEFAULTS};
+}
+
+nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *opts)
+{
+    return pool_new("nn_maxpool2d_ex", opts);
+}
+
 nn_module *nn_maxpool2d(int kernel_size, int stride)
 {
     if (stride < 0)
         return nn_fail_null(NN_EINVAL, "nn_maxpool2d: expected stride >= 0 (0: kernel_size), got %d", stride);
+    /* written by hand: stride 0 is the kernel size */
     nn_maxpool2d_opts o = {.kernel_h = kernel_size, .kernel_w = kernel_size, .stride_h = stride, .stride_w = stride};
-    return nn_maxpool2d_ex(&o);
+    return pool_new("nn_maxpool2d", &o);
 }
 
 static nn_module *maxpool_clone(const nn_module *m)

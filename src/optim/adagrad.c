@@ -81,11 +81,21 @@ static const nn_optim_ops adagrad_ops = {
 
 nn_adagrad_opts nn_adagrad_defaults(void)
 {
-    return (nn_adagrad_opts){.lr = 1e-2f, .eps = 1e-10f};
+    return (nn_adagrad_opts){.lr = 1e-2f, .eps = 1e-10f, .from_defaults = NN_OPTS_FROM_DEFAULTS};
 }
 
 nn_optim *nn_adagrad(nn_module *m, const nn_adagrad_opts *o)
 {
-    nn_adagrad_opts d = nn_adagrad_defaults();
-    return nn_optim_create(&adagrad_ops, m, o ? o : &d, sizeof(adagrad), offsetof(adagrad, opts));
+    const nn_adagrad_opts d = nn_adagrad_defaults();
+    nn_adagrad_opts r = o ? *o : d;
+    int by_hand = nn_optim_opts_by_hand("nn_adagrad", "nn_adagrad_opts", "nn_adagrad_defaults()",
+                                        r.from_defaults);
+    if (by_hand < 0)
+        return NULL;
+    if (by_hand) { /* lr_decay's, weight_decay's, initial_accumulator_value's are 0 */
+        nn_optim_default_if_zero(&r.lr, d.lr);
+        nn_optim_default_if_zero(&r.eps, d.eps);
+        r.from_defaults = NN_OPTS_FROM_DEFAULTS;
+    }
+    return nn_optim_create(&adagrad_ops, m, &r, sizeof(adagrad), offsetof(adagrad, opts));
 }

@@ -131,11 +131,23 @@ static const nn_optim_ops adam_ops = {
 
 nn_adam_opts nn_adam_defaults(void)
 {
-    return (nn_adam_opts){.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    return (nn_adam_opts){.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                          .from_defaults = NN_OPTS_FROM_DEFAULTS};
 }
 
 nn_optim *nn_adam(nn_module *m, const nn_adam_opts *o)
 {
-    nn_adam_opts d = nn_adam_defaults();
-    return nn_optim_create(&adam_ops, m, o ? o : &d, sizeof(adam), offsetof(adam, opts));
+    const nn_adam_opts d = nn_adam_defaults();
+    nn_adam_opts r = o ? *o : d;
+    int by_hand = nn_optim_opts_by_hand("nn_adam", "nn_adam_opts", "nn_adam_defaults()", r.from_defaults);
+    if (by_hand < 0)
+        return NULL;
+    if (by_hand) { /* weight_decay's default is 0 */
+        nn_optim_default_if_zero(&r.lr, d.lr);
+        nn_optim_default_if_zero(&r.beta1, d.beta1);
+        nn_optim_default_if_zero(&r.beta2, d.beta2);
+        nn_optim_default_if_zero(&r.eps, d.eps);
+        r.from_defaults = NN_OPTS_FROM_DEFAULTS;
+    }
+    return nn_optim_create(&adam_ops, m, &r, sizeof(adam), offsetof(adam, opts));
 }

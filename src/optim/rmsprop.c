@@ -94,11 +94,23 @@ static const nn_optim_ops rmsprop_ops = {
 
 nn_rmsprop_opts nn_rmsprop_defaults(void)
 {
-    return (nn_rmsprop_opts){.lr = 1e-2f, .alpha = 0.99f, .eps = 1e-8f};
+    return (nn_rmsprop_opts){.lr = 1e-2f, .alpha = 0.99f, .eps = 1e-8f,
+                             .from_defaults = NN_OPTS_FROM_DEFAULTS};
 }
 
 nn_optim *nn_rmsprop(nn_module *m, const nn_rmsprop_opts *o)
 {
-    nn_rmsprop_opts d = nn_rmsprop_defaults();
-    return nn_optim_create(&rmsprop_ops, m, o ? o : &d, sizeof(rmsprop), offsetof(rmsprop, opts));
+    const nn_rmsprop_opts d = nn_rmsprop_defaults();
+    nn_rmsprop_opts r = o ? *o : d;
+    int by_hand = nn_optim_opts_by_hand("nn_rmsprop", "nn_rmsprop_opts", "nn_rmsprop_defaults()",
+                                        r.from_defaults);
+    if (by_hand < 0)
+        return NULL;
+    if (by_hand) { /* weight_decay's and momentum's defaults are 0 */
+        nn_optim_default_if_zero(&r.lr, d.lr);
+        nn_optim_default_if_zero(&r.alpha, d.alpha);
+        nn_optim_default_if_zero(&r.eps, d.eps);
+        r.from_defaults = NN_OPTS_FROM_DEFAULTS;
+    }
+    return nn_optim_create(&rmsprop_ops, m, &r, sizeof(rmsprop), offsetof(rmsprop, opts));
 }

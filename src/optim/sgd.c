@@ -84,7 +84,7 @@ static const nn_optim_ops sgd_ops = {
 
 nn_sgd_opts nn_sgd_defaults(float lr)
 {
-    return (nn_sgd_opts){.lr = lr};
+    return (nn_sgd_opts){.lr = lr, .from_defaults = NN_OPTS_FROM_DEFAULTS};
 }
 
 nn_optim *nn_sgd(nn_module *m, const nn_sgd_opts *o)
@@ -93,5 +93,16 @@ nn_optim *nn_sgd(nn_module *m, const nn_sgd_opts *o)
         return nn_fail_null(NN_EINVAL,
                             "nn_sgd: options are NULL; SGD has no default learning rate "
                             "(pass nn_sgd_defaults(lr))");
-    return nn_optim_create(&sgd_ops, m, o, sizeof(sgd), offsetof(sgd, opts));
+    nn_sgd_opts r = *o;
+    int by_hand = nn_optim_opts_by_hand("nn_sgd", "nn_sgd_opts", "nn_sgd_defaults(lr)", r.from_defaults);
+    if (by_hand < 0)
+        return NULL;
+    /* momentum, dampening and weight_decay default to 0: nothing to fill */
+    if (by_hand && r.lr == 0.0f)
+        return nn_fail_null(NN_EINVAL,
+                            "nn_sgd: lr is 0 in an nn_sgd_opts written by hand, and SGD has no "
+                            "default learning rate: set .lr, or start from nn_sgd_defaults(lr) "
+                            "(which takes lr 0 as written)");
+    r.from_defaults = NN_OPTS_FROM_DEFAULTS;
+    return nn_optim_create(&sgd_ops, m, &r, sizeof(sgd), offsetof(sgd, opts));
 }
