@@ -176,7 +176,7 @@ static void test_child_name_errors(void **state)
     assert_int_equal(nn_sequential_add(net, "a.b", other), NN_EINVAL);
     assert_error_mentions("nn_sequential_add", "a.b");
     assert_int_equal(nn_sequential_add(net, "again", lin), NN_EINVAL);
-    assert_error_mentions("nn_sequential_add: this Linear already belongs to Sequential");
+    assert_error_mentions("nn_sequential_add: this Linear was already added as (fc)");
     assert_int_equal(nn_sequential_add(net, "self", net), NN_EINVAL);
     assert_error_mentions("nn_sequential_add: adding Sequential to Sequential would make a cycle");
     assert_int_equal(nn_sequential_add(net, "null", NULL), NN_EINVAL);

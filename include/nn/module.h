@@ -117,6 +117,34 @@ nn_module *nn_flatten(void);
    rest by 1/(1-p); evaluation mode: identity. */
 nn_module *nn_dropout(float p);
 
+/* Batch normalisation as torch.nn.BatchNorm1d ([N, C] or [N, C, L]) and
+   BatchNorm2d ([N, C, H, W]): per channel c, y = (x - mean) / sqrt(var +
+   eps) * weight + bias. Training mode (or track_running_stats false) uses
+   the batch's mean and biased variance and, when tracking, moves the
+   buffers running_mean / running_var (unbiased variance) by momentum, or
+   by 1 / num_batches_tracked when momentum_none (torch's momentum=None);
+   evaluation mode uses the running ones. Parameters weight (1) and bias
+   (0) when affine; buffers running_mean (0), running_var (1) and the int64
+   num_batches_tracked when track_running_stats. Training on one value per
+   channel is refused, as PyTorch does. Options rule: top of nn/optim.h
+   (written by hand: eps 0 and momentum 0 mean torch's 1e-5 and 0.1; the
+   bools are taken as written, so start from the defaults). */
+typedef struct {
+    int64_t num_features;
+    float eps, momentum;
+    bool momentum_none; /* torch's momentum=None: a cumulative average */
+    bool affine, track_running_stats;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_batchnorm2d_defaults, else 0 */
+} nn_batchnorm2d_opts;
+typedef nn_batchnorm2d_opts nn_batchnorm1d_opts;
+/* eps 1e-5, momentum 0.1, affine and track_running_stats true */
+nn_batchnorm2d_opts nn_batchnorm2d_defaults(int64_t num_features);
+nn_batchnorm1d_opts nn_batchnorm1d_defaults(int64_t num_features);
+nn_module *nn_batchnorm1d(int64_t num_features);
+nn_module *nn_batchnorm2d(int64_t num_features);
+nn_module *nn_batchnorm1d_ex(const nn_batchnorm1d_opts *o);
+nn_module *nn_batchnorm2d_ex(const nn_batchnorm2d_opts *o);
+
 /* Container running its children in order. A ReLU directly followed by a
    MaxPool2d runs as one pass (pooling relu(x) without making it): the same
    bits as the two in turn, with one pass less over the larger tensor; the
@@ -209,6 +237,11 @@ void nn_zero_grad(nn_module *m);
    until m changes structure or is freed) and returns their count, or a
    negative nn_status. params may be NULL to only count. */
 int nn_module_params(nn_module *m, nn_param **params);
+
+/* Stores in *buffers the subtree's buffers with full names
+   ("bn1.running_mean"), persistent or not, and returns their count (or a
+   negative nn_status). Owned by m; valid until m's structure changes. */
+int nn_module_buffers(nn_module *m, nn_buffer **buffers);
 
 /* Training (default) or evaluation mode for m and every module inside it. */
 void nn_module_train(nn_module *m, bool training);

@@ -136,6 +136,8 @@ struct nn_module {
     char *all_names;
     int n_all_params, n_all_buffers;
     int run_state;          /* forward/backward sequencing, see module.c */
+    int children_run;       /* children whose forward succeeded in this forward */
+    const char *failed_child; /* the child whose forward failed, or NULL */
     bool warm;              /* a backward succeeded at warm_shape / warm_threads */
     int warm_threads, warm_ndim;
     int64_t warm_shape[NN_MAX_DIMS];
@@ -167,11 +169,6 @@ int nn_module_add_child(nn_module *m, const char *name, nn_module *child);
 
 /* The child registered under name, or NULL. */
 nn_module *nn_module_child(const nn_module *m, const char *name);
-
-/* Stores in *buffers the subtree's buffers with full names
-   ("bn1.running_mean"), persistent or not, and returns their count (or a
-   negative nn_status). Owned by m; valid until m's structure changes. */
-int nn_module_buffers(nn_module *m, nn_buffer **buffers);
 
 /* For layers: a forward or backward that calls another module (a child)
    uses these, which apply the core's checks and sequencing. need_dx false

@@ -164,8 +164,8 @@ int nn_module_add_child(nn_module *m, const char *name, nn_module *child)
     if (!child) { /* keep what the child's constructor said */
         char why[400];
         snprintf(why, sizeof why, "%s", nn_last_error());
-        if (*why)
-            return nn_fail(NN_EINVAL, "%s: child (%s) of %s is NULL; its constructor failed: %s", fn,
+        if (*why) /* most likely its constructor's: say it, as the last error */
+            return nn_fail(NN_EINVAL, "%s: child (%s) of %s is NULL (the last error: %s)", fn,
                            name ? name : "?", nn_module_class(m), why);
         return nn_fail(NN_EINVAL, "%s: child (%s) of %s is NULL", fn, name ? name : "?", nn_module_class(m));
     }
@@ -173,6 +173,10 @@ int nn_module_add_child(nn_module *m, const char *name, nn_module *child)
         if (up == child)
             return nn_fail(NN_EINVAL, "%s: adding %s to %s would make a cycle", fn, nn_module_class(child),
                            nn_module_class(m));
+    for (int i = 0; i < m->n_children; i++)
+        if (m->children[i].module == child)
+            return nn_fail(NN_EINVAL, "%s: this %s was already added as (%s)", fn, nn_module_class(child),
+                           m->children[i].name);
     if (child->parent) /* a second owner would free it twice */
         return nn_fail(NN_EINVAL, "%s: this %s already belongs to %s", fn, nn_module_class(child),
                        nn_module_class(child->parent));
@@ -499,14 +503,22 @@ static nn_tensor *run_forward(nn_module *m, const nn_tensor *x, bool absorbing)
         return nn_fail_null(NN_EINVAL, "nn_forward: module is NULL");
     if (nn_tensor_check("nn_forward", "input", x) < 0)
         return NULL;
+    m->children_run = 0;
+    m->failed_child = NULL;
     nn_tensor *y = absorbing ? m->ops->forward_absorbing(m, x) : m->ops->forward(m, x);
     if (!y) {
-        /* a leaf's failed call changed nothing; a container may have run
-           some children, whose caches no longer match the rest */
-        if (m->n_children)
+        /* a leaf's failed call changed nothing, nor a container's that
+           failed before any child ran; otherwise the children that ran
+           hold caches that no longer match the rest */
+        if (m->children_run)
             m->run_state = RUN_BROKEN;
+        for (int i = 0; m->parent && i < m->parent->n_children; i++)
+            if (m->parent->children[i].module == m)
+                m->parent->failed_child = m->parent->children[i].name;
         return named_failure("nn_forward", m);
     }
+    if (m->parent) /* the container that ran m now holds m's new caches */
+        m->parent->children_run++;
     if (x->ndim != m->warm_ndim || memcmp(x->shape, m->warm_shape, (size_t)x->ndim * sizeof *x->shape)) {
         m->warm = false; /* a new shape: the next backward may allocate */
         m->warm_ndim = x->ndim;
@@ -607,9 +619,10 @@ nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need
         return NULL;
     if (m->run_state == RUN_BROKEN)
         return nn_fail_null(NN_EINVAL,
-                            "nn_backward: %s: the last forward failed after some children had run; run a "
+                            "nn_backward: %s: the last forward failed %s%s%safter earlier children had run; run a "
                             "forward that succeeds before backward",
-                            nn_module_class(m));
+                            nn_module_class(m), m->failed_child ? "in child (" : "",
+                            m->failed_child ? m->failed_child : "", m->failed_child ? ") " : "");
     if (m->run_state == RUN_NEVER)
         return nn_fail_null(NN_EINVAL, "nn_backward: %s: called before forward", nn_module_class(m));
     if (m->run_state != RUN_READY)
@@ -651,9 +664,14 @@ static nn_tensor *in_child(const nn_module *parent, const nn_child *c)
     return nn_fail_null(st < 0 ? st : NN_ESHAPE, "%s (in child (%s) of %s)", why, c->name, nn_module_class(parent));
 }
 
-nn_tensor *nn_child_forward(const nn_module *parent, const nn_child *c, const nn_tensor *x, bool absorbing)
+nn_tensor *nn_child_forward(nn_module *parent, const nn_child *c, const nn_tensor *x, bool absorbing)
 {
     nn_tensor *y = absorbing ? nn_module_forward_absorbing(c->module, x) : nn_forward(c->module, x);
+    if (!c->module->parent) { /* a graph's copy: counted here, not by run_forward */
+        parent->children_run += y != NULL;
+        if (!y)
+            parent->failed_child = c->name;
+    }
     return y ? y : in_child(parent, c);
 }
 

@@ -18,7 +18,7 @@ bool nn_module_absorbs(const nn_module *next, const nn_module *prev);
 
 /* Runs the named module as the child of a container named in errors:
    "<error> (in child (conv1) of BasicBlock)". */
-nn_tensor *nn_child_forward(const nn_module *parent, const nn_child *c, const nn_tensor *x, bool absorbing);
+nn_tensor *nn_child_forward(nn_module *parent, const nn_child *c, const nn_tensor *x, bool absorbing);
 nn_tensor *nn_child_backward(const nn_module *parent, const nn_child *c, nn_module *m,
                              const nn_tensor *g, bool need_dx);
 /* v the way Python prints a float: shortest round-trip digits, ".0" when

@@ -1,0 +1,31 @@
+/* Internal: batch-normalisation kernels on one channel c of a raw
+   [N, C, S] float array (S: the spatial size, 1 for [N, C]). Sums are
+   accumulated in double, as PyTorch's CPU kernel does for float. No
+   allocation; channels are independent, so splitting them over threads
+   gives the same bits. */
+#ifndef NN_KERNELS_NORM_H
+#define NN_KERNELS_NORM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    int64_t N, C, S;
+} nn_bn_shape;
+
+/* mean = sum(x) / n and var_sum = sum((x - mean)^2) over n = N*S values. */
+void nn_bn_channel_stats(const nn_bn_shape *s, const float *x, int64_t c, double *mean, double *var_sum);
+/* y = (x - mean) * invstd * w + b, as y = x * alpha + beta with
+   alpha = invstd * w and beta = b - mean * alpha. */
+void nn_bn_channel_apply(const nn_bn_shape *s, const float *x, int64_t c, float mean, float invstd, float w,
+                         float b, float *y);
+/* sum_dy = sum(dy), dotp = sum((x - mean) * dy). */
+void nn_bn_channel_grad_sums(const nn_bn_shape *s, const float *x, const float *dy, int64_t c, float mean,
+                             double *sum_dy, double *dotp);
+/* dx for batch statistics (batch_stats) or fixed ones:
+   batch: dx = (dy - sum_dy/n - (x - mean) * dotp * invstd^2 / n) * invstd * w
+   fixed: dx = dy * invstd * w */
+void nn_bn_channel_dx(const nn_bn_shape *s, const float *x, const float *dy, int64_t c, float mean, float invstd,
+                      float w, bool batch_stats, double sum_dy, double dotp, float *dx);
+
+#endif

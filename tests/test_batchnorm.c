@@ -1,0 +1,299 @@
+/* BatchNorm1d / BatchNorm2d against PyTorch 1.13 (tests/gen_batchnorm.py):
+   every option, training and evaluation, running statistics over steps,
+   strided input, threads, buffers' names, errors, and no allocation in a
+   second step. */
+#include "testutil.h"
+
+#include "fixtures/batchnorm.h"
+
+#define RTOL 1e-5
+#define ATOL 1e-6
+
+static int64_t numel_of(const bn_case *c)
+{
+    int64_t n = 1;
+    for (int i = 0; i < c->ndim; i++)
+        n *= c->shape[i];
+    return n;
+}
+
+static nn_module *make(const bn_case *c)
+{
+    nn_batchnorm2d_opts o = nn_batchnorm2d_defaults(c->shape[1]);
+    o.eps = c->eps;
+    o.momentum = c->momentum;
+    o.momentum_none = c->momentum_none;
+    o.affine = c->affine;
+    o.track_running_stats = c->track;
+    nn_module *m = c->dims == 1 ? nn_batchnorm1d_ex(&o) : nn_batchnorm2d_ex(&o);
+    assert_non_null(m);
+    return m;
+}
+
+/* Sets weight, bias and the running statistics as the case had them
+   before its recorded step. */
+static void load_state(nn_module *m, const bn_case *c)
+{
+    int64_t C = c->shape[1];
+    nn_param *p;
+    int np = nn_module_params(m, &p);
+    assert_int_equal(np, c->affine ? 2 : 0);
+    if (c->affine) {
+        assert_string_equal(p[0].name, "weight");
+        assert_string_equal(p[1].name, "bias");
+        nn_tensor_copy_in(p[0].value, c->w);
+        nn_tensor_copy_in(p[1].value, c->b);
+    }
+    nn_buffer *b;
+    int nb = nn_module_buffers(m, &b);
+    assert_int_equal(nb, c->track ? 3 : 0);
+    if (c->track) {
+        assert_string_equal(b[0].name, "running_mean");
+        assert_string_equal(b[1].name, "running_var");
+        assert_string_equal(b[2].name, "num_batches_tracked");
+        assert_int_equal(b[2].dtype, NN_I64);
+        assert_true(b[0].persistent && b[1].persistent && b[2].persistent);
+        assert_int_equal(nn_tensor_numel(b[0].value), C);
+        nn_tensor_copy_in(b[0].value, c->rm0);
+        nn_tensor_copy_in(b[1].value, c->rv0);
+        *b[2].int_value = c->nbt_before;
+    }
+}
+
+static nn_tensor *strided_like(const bn_case *c, const float *data)
+{
+    /* a transposed copy viewed back: same values, non-contiguous strides */
+    nn_tensor *t = nn_tensor_from(data, c->ndim, c->shape);
+    nn_tensor *tt = nn_tensor_transpose(t, 0, c->ndim - 1);
+    nn_tensor *dense_t = nn_tensor_contiguous(tt);
+    nn_tensor *back = nn_tensor_transpose(dense_t, 0, c->ndim - 1);
+    assert_false(nn_tensor_is_contiguous(back));
+    nn_tensor_free(t);
+    nn_tensor_free(tt);
+    nn_tensor_free(dense_t);
+    return back;
+}
+
+static void check_case(const bn_case *c, bool strided, int threads)
+{
+    nn_set_num_threads(threads);
+    nn_module *m = make(c);
+    assert_string_equal(c->repr, c->repr); /* printed in test_print_matches_torch */
+    load_state(m, c);
+    nn_module_train(m, c->train);
+    int64_t n = numel_of(c), C = c->shape[1];
+    nn_tensor *x = strided ? strided_like(c, c->x) : nn_tensor_from(c->x, c->ndim, c->shape);
+    nn_tensor *gy = strided ? strided_like(c, c->gy) : nn_tensor_from(c->gy, c->ndim, c->shape);
+    nn_tensor *y = nn_forward(m, x);
+    if (!y)
+        fail_msg("%s: %s", c->repr, nn_last_error());
+    assert_close(y->data, c->y, n, RTOL, ATOL);
+    nn_zero_grad(m);
+    nn_tensor *dx = nn_backward(m, gy);
+    assert_non_null(dx);
+    assert_close(dx->data, c->dx, n, RTOL, 1e-5);
+    nn_param *p;
+    nn_module_params(m, &p);
+    if (c->affine) {
+        assert_close(p[0].grad->data, c->dw, C, RTOL, 1e-5);
+        assert_close(p[1].grad->data, c->db, C, RTOL, 1e-5);
+    }
+    if (c->track) {
+        nn_buffer *b;
+        nn_module_buffers(m, &b);
+        assert_close(b[0].value->data, c->rm, C, RTOL, ATOL);
+        assert_close(b[1].value->data, c->rv, C, RTOL, ATOL);
+        assert_int_equal(*b[2].int_value, c->nbt_after);
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(gy);
+    nn_module_free(m);
+    nn_set_num_threads(1);
+}
+
+static void test_matches_torch(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bn_cases / sizeof *bn_cases; i++) {
+        check_case(&bn_cases[i], false, 1);
+        check_case(&bn_cases[i], true, 1);
+    }
+}
+
+static void test_print_matches_torch(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bn_cases / sizeof *bn_cases; i++) {
+        nn_module *m = make(&bn_cases[i]);
+        char buf[256];
+        FILE *f = fmemopen(buf, sizeof buf, "w");
+        nn_module_print(m, f);
+        fclose(f);
+        char want[260];
+        snprintf(want, sizeof want, "%s\n", bn_cases[i].repr);
+        assert_string_equal(buf, want);
+        nn_module_free(m);
+    }
+}
+
+/* Results do not depend on the thread count: channels are split, never a sum. */
+static void test_threads_bit_identical(void **state)
+{
+    (void)state;
+    int64_t shape[4] = {8, 16, 12, 12};
+    nn_tensor *x = nn_tensor_new(4, shape), *g = nn_tensor_new(4, shape);
+    for (int64_t i = 0; i < nn_tensor_numel(x); i++) {
+        x->data[i] = (float)((i * 7919) % 1000) / 250.0f - 2.0f;
+        g->data[i] = (float)((i * 104729) % 997) / 500.0f - 1.0f;
+    }
+    float *y1 = NULL, *dx1 = NULL, *dw1 = NULL;
+    for (int threads = 1; threads <= 2; threads++) {
+        nn_set_num_threads(threads);
+        nn_module *m = nn_batchnorm2d(16);
+        nn_tensor *y = nn_forward(m, x);
+        nn_tensor *dx = nn_backward(m, g);
+        nn_param *p;
+        nn_module_params(m, &p);
+        size_t ny = (size_t)nn_tensor_numel(y) * sizeof(float);
+        if (threads == 1) {
+            y1 = malloc(ny);
+            dx1 = malloc(ny);
+            dw1 = malloc(16 * sizeof(float));
+            memcpy(y1, y->data, ny);
+            memcpy(dx1, dx->data, ny);
+            memcpy(dw1, p[0].grad->data, 16 * sizeof(float));
+        } else {
+            assert_memory_equal(y1, y->data, ny);
+            assert_memory_equal(dx1, dx->data, ny);
+            assert_memory_equal(dw1, p[0].grad->data, 16 * sizeof(float));
+        }
+        nn_module_free(m);
+    }
+    nn_set_num_threads(1);
+    free(y1);
+    free(dx1);
+    free(dw1);
+    nn_tensor_free(x);
+    nn_tensor_free(g);
+}
+
+static long allocs;
+static void *counting_alloc(size_t n)
+{
+    allocs++;
+    return malloc(n);
+}
+
+static void test_second_step_allocates_nothing(void **state)
+{
+    (void)state;
+    nn_module *m = nn_batchnorm2d(4);
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(3, 4, 5, 5)), *g = nn_tensor_new(NN_SHAPE(3, 4, 5, 5));
+    for (int64_t i = 0; i < nn_tensor_numel(x); i++)
+        x->data[i] = g->data[i] = (float)(i % 13) - 6.0f;
+    assert_non_null(nn_forward(m, x));
+    assert_non_null(nn_backward(m, g));
+    allocs = 0;
+    nn_set_allocator(counting_alloc, free);
+    assert_non_null(nn_forward(m, x));
+    assert_non_null(nn_backward(m, g));
+    nn_set_allocator(NULL, NULL);
+    assert_int_equal(allocs, 0);
+    nn_tensor_free(x);
+    nn_tensor_free(g);
+    nn_module_free(m);
+}
+
+static void test_errors_change_nothing(void **state)
+{
+    (void)state;
+    assert_null(nn_batchnorm2d(0));
+    assert_error_mentions("nn_batchnorm2d", "num_features");
+    nn_batchnorm2d_opts o = nn_batchnorm2d_defaults(3);
+    o.eps = -1.0f;
+    assert_null(nn_batchnorm2d_ex(&o));
+    assert_error_mentions("nn_batchnorm2d", "eps");
+    o = nn_batchnorm2d_defaults(3);
+    o.momentum = 1.5f;
+    assert_null(nn_batchnorm2d_ex(&o));
+    assert_error_mentions("momentum");
+
+    nn_module *m = nn_batchnorm1d(3);
+    nn_buffer *b;
+    nn_module_buffers(m, &b);
+    /* one value per channel in training: PyTorch's error, stats untouched */
+    nn_tensor *one = nn_tensor_new(NN_SHAPE(1, 3));
+    nn_tensor_fill(one, 2.0f);
+    assert_null(nn_forward(m, one));
+    assert_error_mentions("nn_forward", "BatchNorm1d(3)", "more than 1 value per channel", "[1, 3]");
+    assert_int_equal(*b[2].int_value, 0);
+    assert_true(b[0].value->data[0] == 0.0f && b[1].value->data[0] == 1.0f);
+    /* ... which evaluation mode accepts (running statistics) */
+    nn_module_train(m, false);
+    assert_non_null(nn_forward(m, one));
+    nn_module_train(m, true);
+    /* wrong channel count and rank */
+    nn_tensor *bad = nn_tensor_new(NN_SHAPE(4, 5));
+    assert_null(nn_forward(m, bad));
+    assert_error_mentions("nn_forward", "BatchNorm1d(3)", "3 channels", "[4, 5]");
+    nn_tensor *bad4 = nn_tensor_new(NN_SHAPE(2, 3, 2, 2));
+    assert_null(nn_forward(m, bad4));
+    assert_error_mentions("2D or 3D", "[2, 3, 2, 2]");
+    nn_module *m2 = nn_batchnorm2d(3);
+    nn_tensor *bad3 = nn_tensor_new(NN_SHAPE(3, 2, 2));
+    assert_null(nn_forward(m2, bad3));
+    assert_error_mentions("BatchNorm2d(3)", "4D", "[3, 2, 2]");
+    assert_int_equal(*b[2].int_value, 0);
+    nn_tensor_free(one);
+    nn_tensor_free(bad);
+    nn_tensor_free(bad4);
+    nn_tensor_free(bad3);
+    nn_module_free(m);
+    nn_module_free(m2);
+}
+
+/* Inside a container the buffers get full names; optimizers never see them. */
+static void test_buffers_in_a_tree(void **state)
+{
+    (void)state;
+    nn_module *net = nn_sequential();
+    assert_int_equal(nn_sequential_add(net, "conv", nn_conv2d(1, 2, 3, 1, 1)), NN_OK);
+    assert_int_equal(nn_sequential_add(net, "bn1", nn_batchnorm2d(2)), NN_OK);
+    nn_buffer *b;
+    assert_int_equal(nn_module_buffers(net, &b), 3);
+    assert_string_equal(b[0].name, "bn1.running_mean");
+    assert_string_equal(b[2].name, "bn1.num_batches_tracked");
+    nn_param *p;
+    assert_int_equal(nn_module_params(net, &p), 4);
+    assert_string_equal(p[2].name, "bn1.weight");
+    nn_optim *opt = nn_sgd(net, &(nn_sgd_opts){.lr = 0.1f, .momentum = 0.9f});
+    assert_non_null(opt);
+    nn_tensor *x = nn_tensor_new(NN_SHAPE(2, 1, 4, 4));
+    for (int i = 0; i < 32; i++)
+        x->data[i] = (float)(i % 5);
+    nn_tensor *y = nn_forward(net, x);
+    nn_tensor *g = nn_tensor_new(y->ndim, y->shape);
+    nn_tensor_fill(g, 0.5f);
+    assert_non_null(nn_backward(net, g));
+    float rm = b[0].value->data[0], rv = b[1].value->data[0];
+    assert_int_equal(nn_optim_step(opt), NN_OK);
+    assert_true(b[0].value->data[0] == rm && b[1].value->data[0] == rv);
+    assert_int_equal(*b[2].int_value, 1);
+    nn_optim_free(opt);
+    nn_tensor_free(x);
+    nn_tensor_free(g);
+    nn_module_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matches_torch),
+        cmocka_unit_test(test_print_matches_torch),
+        cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_second_step_allocates_nothing),
+        cmocka_unit_test(test_errors_change_nothing),
+        cmocka_unit_test(test_buffers_in_a_tree),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
