@@ -1,4 +1,4 @@
-/* Options structs (the rule at the top of nn/optim.h): a struct from
+/* Options structs (the rule in nn/opts.h): a struct from
    nn_<x>_defaults(...) is taken as written; one written by hand with
    designated initialisers gets PyTorch's default for every float field left
    0 whose default is not 0, and is refused with a message naming the

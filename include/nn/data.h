@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "opts.h"
 #include "tensor.h"
 
 #ifdef __cplusplus
@@ -84,6 +85,31 @@ nn_status nn_dataloader_status(const nn_dataloader *dl);
 
 /* Number of batches per epoch, like len(loader); -1 on NULL. */
 int64_t nn_dataloader_len(const nn_dataloader *dl);
+
+/* Augmentation of every image the loader hands out (images [N, C, H, W]),
+   as torchvision's transforms applied per sample, in this order:
+   RandomCrop(size, padding): zeros added on every side, then a window of
+   size_h x size_w at a uniformly drawn place (the batch tensor then has
+   that size); RandomHorizontalFlip(p): each image mirrored left-right
+   with probability p. The draws come from the library generator, image by
+   image (crop row, crop column, flip), so a seeded run reproduces and a
+   run resumed with nn_random_set_state continues exactly. Labels are
+   unchanged; nothing is allocated per batch. Options rule:
+   nn/opts.h (written by hand: padding 0 means none). A crop larger than
+   the padded image is refused; so is p outside [0, 1]. Set them between
+   epochs (a crop size change mid-epoch is refused). Like the transforms,
+   a flip with p 0 still draws its number per image, and a crop the size
+   of the padded image draws none; nn_dataloader_no_augmentation turns
+   both off. */
+typedef struct {
+    int size_h, size_w; /* the crop */
+    int padding;        /* zeros on each side before cropping */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_random_crop_defaults, else 0 */
+} nn_random_crop_opts;
+nn_random_crop_opts nn_random_crop_defaults(int size); /* square, padding 0 */
+int nn_dataloader_random_crop(nn_dataloader *dl, const nn_random_crop_opts *o);
+int nn_dataloader_random_horizontal_flip(nn_dataloader *dl, float p);
+int nn_dataloader_no_augmentation(nn_dataloader *dl);
 
 void nn_dataloader_free(nn_dataloader *dl); /* NULL: no-op */
 

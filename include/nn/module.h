@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "opts.h"
 #include "tensor.h"
 
 #ifdef __cplusplus
@@ -22,14 +23,8 @@ extern "C" {
 
 typedef struct nn_module nn_module;
 
-/* Options structs (nn_conv2d_opts and nn_maxpool2d_opts here, the
-   optimizers' in nn/optim.h) end with `uint32_t from_defaults`, which
-   nn_<x>_defaults(...) sets to this mark. One rule for all of them, written
-   once at the top of nn/optim.h: a struct from nn_<x>_defaults is taken as
-   written; one written by hand (designated initialisers, from_defaults 0)
-   gets PyTorch's default for each 0 that has one, is refused where 0 has
-   none, and keeps its bools as written. */
-#define NN_OPTS_FROM_DEFAULTS 0x6E6E6466u /* "nndf" */
+/* Options structs here end with `uint32_t from_defaults`: the one rule
+   for them all is in nn/opts.h. */
 
 /* name: as PyTorch's state_dict() names it ("0.weight", "fc1.bias").
    All three pointers are owned by the module. */
@@ -65,7 +60,7 @@ nn_module *nn_linear(int64_t in_features, int64_t out_features, bool bias);
    kernel is larger than the padded input. */
 nn_module *nn_conv2d(int64_t in_channels, int64_t out_channels, int kernel_size,
                      int stride, int padding);
-/* All of torch.nn.Conv2d's arguments (options rule: top of nn/optim.h). */
+/* All of torch.nn.Conv2d's arguments (options rule: nn/opts.h). */
 typedef struct {
     int64_t in_channels, out_channels;
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
@@ -98,7 +93,7 @@ nn_module *nn_tanh(void);    /* f(x) = tanh(x) */
 nn_module *nn_maxpool2d(int kernel_size, int stride);
 /* Rectangular windows, padding (at most half the window; padding never wins),
    dilation and ceil_mode as torch.nn.MaxPool2d. Prints like torch, e.g.
-   MaxPool2d(kernel_size=(2, 3), ...). Options rule: top of nn/optim.h. */
+   MaxPool2d(kernel_size=(2, 3), ...). Options rule: nn/opts.h. */
 typedef struct {
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
     bool ceil_mode;
@@ -126,7 +121,7 @@ nn_module *nn_dropout(float p);
    evaluation mode uses the running ones. Parameters weight (1) and bias
    (0) when affine; buffers running_mean (0), running_var (1) and the int64
    num_batches_tracked when track_running_stats. Training on one value per
-   channel is refused, as PyTorch does. Options rule: top of nn/optim.h
+   channel is refused, as PyTorch does. Options rule: nn/opts.h
    (written by hand: eps 0 and momentum 0 mean torch's 1e-5 and 0.1; the
    bools are taken as written, so start from the defaults). */
 typedef struct {

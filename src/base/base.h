@@ -59,6 +59,12 @@ typedef struct {
 int nn_c_numbers_begin(nn_c_numbers *n, const char *fn);
 void nn_c_numbers_end(nn_c_numbers *n);
 
+/* --- options structs (opts.c; the rule in nn/opts.h): how constructor
+   fn reads the from_defaults of its options struct (named type, made by
+   defaults_fn): 1 when written by hand, 0 when from defaults_fn, else a
+   negative nn_status from nn_fail naming fn and the field. */
+int nn_opts_by_hand(const char *fn, const char *type, const char *defaults_fn, uint32_t from_defaults);
+
 /* --- checked arithmetic */
 bool nn_mul_overflows(int64_t a, int64_t b, int64_t *out);
 /* numel of shape, -1 if negative dims, overflow, or more than fits in memory

@@ -17,6 +17,11 @@ struct nn_dataloader {
     int64_t *order; /* item indices of the current epoch */
     nn_tensor x, y; /* the current batch */
     nn_status status; /* of the last nn_dataloader_next: NN_OK or why it failed */
+    /* augmentation of every image: crop (crop_h 0: none) after zero
+       padding, then a horizontal flip with probability flip_p */
+    int crop_h, crop_w, pad;
+    bool flip; /* draws for every image, even at p 0, as torchvision does */
+    float flip_p;
 };
 
 /* Uniform in [0, bound) without modulo bias. */
@@ -101,12 +106,57 @@ static void gather_items(const nn_tensor *src, const int64_t *order, int64_t cou
     }
 }
 
-static int resize_batch(nn_tensor *slot, const nn_tensor *src, int64_t count)
+static int resize_batch(nn_tensor *slot, const nn_tensor *src, int64_t count, int crop_h, int crop_w)
 {
     int64_t shape[NN_MAX_DIMS];
     memcpy(shape, src->shape, (size_t)src->ndim * sizeof *shape);
     shape[0] = count;
+    if (crop_h) {
+        shape[2] = crop_h;
+        shape[3] = crop_w;
+    }
     return nn_tensor_resize(slot, src->ndim, shape, src);
+}
+
+/* torch.randint(0, n, (1,)) on the library generator: random() % n */
+static int64_t randint_below(int64_t n) { return (int64_t)(nn_random_u32() % (uint32_t)n); }
+
+static bool augmenting(const nn_dataloader *dl) { return dl->crop_h || dl->flip; }
+
+/* Items order[0 .. count) of images [N, C, H, W] (any strides) into dst
+   [count, C, OH, OW], each as torchvision's RandomCrop(size, padding)
+   then RandomHorizontalFlip(p) make it: the padded image's window at
+   (i, j) drawn uniformly (i first), zeros where it covers padding, then
+   mirrored left-right when a uniform draw is below p. */
+static void augment_items(const nn_dataloader *dl, const int64_t *order, int64_t count, float *dst)
+{
+    const nn_tensor *src = &dl->images;
+    int64_t C = src->shape[1], H = src->shape[2], W = src->shape[3];
+    int64_t OH = dl->crop_h ? dl->crop_h : H, OW = dl->crop_w ? dl->crop_w : W;
+    int64_t pad = dl->crop_h ? dl->pad : 0;
+    for (int64_t k = 0; k < count; k++) {
+        int64_t top = 0, left = 0;
+        if (dl->crop_h) { /* torchvision draws nothing when the window fills the image */
+            int64_t room_h = H + 2 * pad - OH + 1, room_w = W + 2 * pad - OW + 1;
+            if (room_h > 1 || room_w > 1) {
+                top = randint_below(room_h);
+                left = randint_below(room_w);
+            }
+        }
+        bool flip = dl->flip && nn_random_uniform(0.0, 1.0) < dl->flip_p;
+        const float *img = src->data + order[k] * src->stride[0];
+        float *out = dst + k * C * OH * OW;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t y = 0; y < OH; y++) {
+                int64_t sy = y + top - pad;
+                float *row = out + (c * OH + y) * OW;
+                for (int64_t x = 0; x < OW; x++) {
+                    int64_t sx = (flip ? OW - 1 - x : x) + left - pad;
+                    bool inside = sy >= 0 && sy < H && sx >= 0 && sx < W;
+                    row[x] = inside ? img[c * src->stride[1] + sy * src->stride[2] + sx * src->stride[3]] : 0.0f;
+                }
+            }
+    }
 }
 
 bool nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y)
@@ -135,20 +185,92 @@ bool nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y)
     /* the first batch is the largest: later ones reuse its storage. A
        failure leaves cursor and order as they were: the next call retries
        this batch. */
-    int rc = resize_batch(&dl->x, &dl->images, count);
+    int rc = resize_batch(&dl->x, &dl->images, count, dl->crop_h, dl->crop_w);
     if (rc == NN_OK)
-        rc = resize_batch(&dl->y, &dl->labels, count);
+        rc = resize_batch(&dl->y, &dl->labels, count, 0, 0);
     if (rc < 0) {
         dl->status = nn_fail_context(rc, "nn_dataloader_next: batch of %lld items", (long long)count);
         return false;
     }
-    gather_items(&dl->images, dl->order + dl->cursor, count, dl->x.data);
+    if (augmenting(dl))
+        augment_items(dl, dl->order + dl->cursor, count, dl->x.data);
+    else
+        gather_items(&dl->images, dl->order + dl->cursor, count, dl->x.data);
     gather_items(&dl->labels, dl->order + dl->cursor, count, dl->y.data);
     dl->cursor += count;
     *x = &dl->x;
     *y = &dl->y;
     dl->status = NN_OK;
     return true;
+}
+
+nn_random_crop_opts nn_random_crop_defaults(int size)
+{
+    return (nn_random_crop_opts){.size_h = size, .size_w = size, .from_defaults = NN_OPTS_FROM_DEFAULTS};
+}
+
+/* Augmentation works on [N, C, H, W] images. */
+static int check_images(const nn_dataloader *dl, const char *fn)
+{
+    char a[NN_SHAPE_STR_LEN];
+    if (!dl)
+        return nn_fail(NN_EINVAL, "%s: loader is NULL", fn);
+    if (dl->images.ndim != 4)
+        return nn_fail(NN_ESHAPE, "%s: expected images [N, C, H, W], got shape %s", fn,
+                       nn_tensor_shape_str(&dl->images, a));
+    return NN_OK;
+}
+
+int nn_dataloader_random_crop(nn_dataloader *dl, const nn_random_crop_opts *o)
+{
+    const char *fn = "nn_dataloader_random_crop";
+    int rc = check_images(dl, fn);
+    if (rc < 0)
+        return rc;
+    if (!o)
+        return nn_fail(NN_EINVAL, "%s: options are NULL", fn);
+    rc = nn_opts_by_hand(fn, "nn_random_crop_opts", "nn_random_crop_defaults", o->from_defaults);
+    if (rc < 0)
+        return rc;
+    if (o->size_h < 1 || o->size_w < 1 || o->padding < 0)
+        return nn_fail(NN_EINVAL, "%s: expected a positive size and padding >= 0, got size (%d, %d), padding %d", fn,
+                       o->size_h, o->size_w, o->padding);
+    int64_t ph = dl->images.shape[2] + 2 * (int64_t)o->padding, pw = dl->images.shape[3] + 2 * (int64_t)o->padding;
+    if (o->size_h > ph || o->size_w > pw) /* torchvision: "Required crop size ... is larger than input image size" */
+        return nn_fail(NN_ESHAPE, "%s: required crop size (%d, %d) is larger than the padded image size (%lld, %lld)",
+                       fn, o->size_h, o->size_w, (long long)ph, (long long)pw);
+    if (dl->in_epoch && (o->size_h != dl->x.shape[2] || o->size_w != dl->x.shape[3]))
+        return nn_fail(NN_EINVAL, "%s: the batch size changes mid-epoch; set it between epochs", fn);
+    dl->crop_h = o->size_h;
+    dl->crop_w = o->size_w;
+    dl->pad = o->padding;
+    return NN_OK;
+}
+
+int nn_dataloader_random_horizontal_flip(nn_dataloader *dl, float p)
+{
+    const char *fn = "nn_dataloader_random_horizontal_flip";
+    int rc = check_images(dl, fn);
+    if (rc < 0)
+        return rc;
+    if (!(p >= 0.0f && p <= 1.0f))
+        return nn_fail(NN_EINVAL, "%s: expected 0 <= p <= 1, got %g", fn, (double)p);
+    dl->flip = true;
+    dl->flip_p = p;
+    return NN_OK;
+}
+
+int nn_dataloader_no_augmentation(nn_dataloader *dl)
+{
+    if (!dl)
+        return nn_fail(NN_EINVAL, "nn_dataloader_no_augmentation: loader is NULL");
+    if (dl->in_epoch && dl->crop_h)
+        return nn_fail(NN_EINVAL, "nn_dataloader_no_augmentation: the batch size changes mid-epoch; call it "
+                                  "between epochs");
+    dl->crop_h = dl->crop_w = dl->pad = 0;
+    dl->flip = false;
+    dl->flip_p = 0.0f;
+    return NN_OK;
 }
 
 nn_status nn_dataloader_status(const nn_dataloader *dl)

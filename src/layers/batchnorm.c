@@ -229,7 +229,11 @@ static nn_module *bn_new(const nn_batchnorm2d_opts *opts, int dims, const char *
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: options are NULL", fn);
     nn_batchnorm2d_opts o = *opts;
-    if (o.from_defaults != NN_OPTS_FROM_DEFAULTS) { /* written by hand: 0 means torch's default */
+    int by_hand = nn_opts_by_hand(fn, dims == 1 ? "nn_batchnorm1d_opts" : "nn_batchnorm2d_opts",
+                                  dims == 1 ? "nn_batchnorm1d_defaults" : "nn_batchnorm2d_defaults", o.from_defaults);
+    if (by_hand < 0)
+        return NULL;
+    if (by_hand) { /* 0 means torch's default */
         if (o.eps == 0.0f)
             o.eps = 1e-5f;
         if (o.momentum == 0.0f && !o.momentum_none)

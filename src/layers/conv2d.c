@@ -436,7 +436,7 @@ static const nn_module_ops conv_ops = {
     .destroy = conv_destroy,
 };
 
-/* Options as the rule at the top of nn/optim.h says: from
+/* Options as the rule in nn/opts.h says: from
    nn_conv2d_defaults taken as written; written by hand, 0 stride and
    dilation mean 1 and bias is as written. */
 static nn_module *conv_new(const char *fn, const nn_conv2d_opts *opts)

@@ -181,7 +181,7 @@ static const nn_module_ops maxpool_ops = {
     .forward_absorbing = maxpool_forward_after_relu,
 };
 
-/* Options as the rule at the top of nn/optim.h says: from
+/* Options as the rule in nn/opts.h says: from
    nn_maxpool2d_defaults taken as written; written by hand, 0 stride is the
    kernel size and 0 dilation 1. */
 static nn_module *pool_new(const char *fn, const nn_maxpool2d_opts *opts)

@@ -88,7 +88,7 @@ nn_optim *nn_adagrad(nn_module *m, const nn_adagrad_opts *o)
 {
     const nn_adagrad_opts d = nn_adagrad_defaults();
     nn_adagrad_opts r = o ? *o : d;
-    int by_hand = nn_optim_opts_by_hand("nn_adagrad", "nn_adagrad_opts", "nn_adagrad_defaults()",
+    int by_hand = nn_opts_by_hand("nn_adagrad", "nn_adagrad_opts", "nn_adagrad_defaults()",
                                         r.from_defaults);
     if (by_hand < 0)
         return NULL;

@@ -139,7 +139,7 @@ nn_optim *nn_adam(nn_module *m, const nn_adam_opts *o)
 {
     const nn_adam_opts d = nn_adam_defaults();
     nn_adam_opts r = o ? *o : d;
-    int by_hand = nn_optim_opts_by_hand("nn_adam", "nn_adam_opts", "nn_adam_defaults()", r.from_defaults);
+    int by_hand = nn_opts_by_hand("nn_adam", "nn_adam_opts", "nn_adam_defaults()", r.from_defaults);
     if (by_hand < 0)
         return NULL;
     if (by_hand) { /* weight_decay's default is 0 */

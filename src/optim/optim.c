@@ -400,19 +400,6 @@ int nn_optim_set_lr(nn_optim *o, float lr)
 
 /* --- validation helpers used by every optimizer ------------------------ */
 
-int nn_optim_opts_by_hand(const char *fn, const char *type, const char *defaults_fn,
-                          uint32_t from_defaults)
-{
-    if (from_defaults == 0)
-        return 1;
-    if (from_defaults == NN_OPTS_FROM_DEFAULTS)
-        return 0;
-    return nn_fail(NN_EINVAL,
-                   "%s: %s.from_defaults is %lu (0x%08lx): expected 0 (a struct written by hand) "
-                   "or NN_OPTS_FROM_DEFAULTS (one from %s); is the struct uninitialised?",
-                   fn, type, (unsigned long)from_defaults, (unsigned long)from_defaults, defaults_fn);
-}
-
 int nn_optim_check_nonneg(const char *fn, const char *name, float v)
 {
     if (!(v >= 0.0f) || isinf(v))

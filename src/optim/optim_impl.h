@@ -76,12 +76,6 @@ nn_optim *nn_optim_create(const nn_optim_ops *ops, nn_module *m, const void *opt
 /* Buffer k of parameter i. */
 float *nn_optim_buffer(const nn_optim *o, int i, int k);
 
-/* Options handling (the rule at the top of nn/optim.h): how constructor fn
-   reads the from_defaults of its options struct (named type, made by
-   defaults_fn): 1 when written by hand, 0 when from defaults_fn, else a
-   negative nn_status from nn_fail naming fn and the field. */
-int nn_optim_opts_by_hand(const char *fn, const char *type, const char *defaults_fn,
-                          uint32_t from_defaults);
 /* In a struct written by hand, a float field left 0 takes torch's default. */
 static inline void nn_optim_default_if_zero(float *field, float torch_default)
 {

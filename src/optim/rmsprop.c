@@ -102,7 +102,7 @@ nn_optim *nn_rmsprop(nn_module *m, const nn_rmsprop_opts *o)
 {
     const nn_rmsprop_opts d = nn_rmsprop_defaults();
     nn_rmsprop_opts r = o ? *o : d;
-    int by_hand = nn_optim_opts_by_hand("nn_rmsprop", "nn_rmsprop_opts", "nn_rmsprop_defaults()",
+    int by_hand = nn_opts_by_hand("nn_rmsprop", "nn_rmsprop_opts", "nn_rmsprop_defaults()",
                                         r.from_defaults);
     if (by_hand < 0)
         return NULL;

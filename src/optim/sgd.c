@@ -94,7 +94,7 @@ nn_optim *nn_sgd(nn_module *m, const nn_sgd_opts *o)
                             "nn_sgd: options are NULL; SGD has no default learning rate "
                             "(pass nn_sgd_defaults(lr))");
     nn_sgd_opts r = *o;
-    int by_hand = nn_optim_opts_by_hand("nn_sgd", "nn_sgd_opts", "nn_sgd_defaults(lr)", r.from_defaults);
+    int by_hand = nn_opts_by_hand("nn_sgd", "nn_sgd_opts", "nn_sgd_defaults(lr)", r.from_defaults);
     if (by_hand < 0)
         return NULL;
     /* momentum, dampening and weight_decay default to 0: nothing to fill */
