@@ -558,6 +558,468 @@ static void test_upsample_errors(void **state)
     nn_module_free(pair);
 }
 
+/* --- the graph's own rules -------------------------------------------------- */
+
+static nn_tensor *input_of(int ndim, const int64_t *shape, unsigned seed)
+{
+    nn_tensor *t = nn_tensor_new(ndim, shape);
+    assert_non_null(t);
+    srand(seed);
+    for (int64_t i = 0; i < nn_tensor_numel(t); i++) {
+        float v = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
+        t->data[i] = fabsf(v) < 0.05f ? v + 0.1f : v; /* off relu's kink */
+    }
+    return t;
+}
+
+/* loss = sum(y * r) in double */
+static double loss_of(nn_module *m, const nn_tensor *x, const float *r)
+{
+    nn_tensor *y = nn_forward(m, x);
+    assert_non_null(y);
+    float *v = values_of(y);
+    double s = 0;
+    for (int64_t i = 0; i < nn_tensor_numel(y); i++)
+        s += (double)v[i] * r[i];
+    free(v);
+    return s;
+}
+
+/* central differences of the loss in each element of var against analytic */
+static void fd_compare(nn_module *m, const nn_tensor *x, const float *r, float *var, int64_t n,
+                       const float *analytic)
+{
+    const float h = 1e-2f;
+    double norm = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float keep = var[i];
+        var[i] = keep + h;
+        double up = loss_of(m, x, r);
+        var[i] = keep - h;
+        double down = loss_of(m, x, r);
+        var[i] = keep;
+        double numeric = (up - down) / (2.0 * h);
+        norm += fabs(numeric);
+        if (fabs(numeric - analytic[i]) > 1e-3 * (1.0 + fabs(numeric)))
+            fail_msg("fd[%lld]: analytic %.7g numeric %.7g", (long long)i, (double)analytic[i], numeric);
+    }
+    assert_true(norm > 1e-3);
+}
+
+/* dL/dx and every parameter gradient of m at x against central differences */
+static void fd_check(nn_module *m, nn_tensor *x)
+{
+    nn_tensor *y = nn_forward(m, x);
+    assert_non_null(y);
+    nn_tensor *r = input_of(y->ndim, y->shape, 99);
+    nn_zero_grad(m);
+    nn_tensor *dx = nn_backward(m, r);
+    assert_non_null(dx);
+    float *dxv = values_of(dx);
+    int64_t ng;
+    float *grads = grads_of(m, &ng), *at = grads;
+    fd_compare(m, x, r->data, x->data, nn_tensor_numel(x), dxv);
+    nn_param *p;
+    int np = nn_module_params(m, &p);
+    for (int i = 0; i < np; i++) {
+        fd_compare(m, x, r->data, p[i].value->data, nn_tensor_numel(p[i].value), at);
+        at += nn_tensor_numel(p[i].value);
+    }
+    free(grads);
+    free(dxv);
+    nn_tensor_free(r);
+}
+
+/* a = fc0(x) is read by fc1, fc2 and fc3; x by fc0 and the cat */
+static void test_value_used_three_times(void **state)
+{
+    (void)state;
+    nn_manual_seed(5);
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "fc0", nn_linear(3, 4, true));
+    nn_graph_add(g, "fc1", nn_linear(4, 3, true));
+    nn_graph_add(g, "fc2", nn_linear(4, 3, false));
+    nn_graph_add(g, "fc3", nn_linear(4, 2, true));
+    int x = nn_graph_input(g), a = nn_graph_apply(g, "fc0", x);
+    int s = nn_graph_sum(g, nn_graph_apply(g, "fc1", a), nn_graph_apply(g, "fc2", a));
+    int out = nn_graph_cat(g, (int[]){s, nn_graph_apply(g, "fc3", a), x}, 3, -1);
+    assert_int_equal(nn_graph_output(g, out), NN_OK);
+    nn_tensor *in = input_of(NN_SHAPE(2, 3), 1);
+    fd_check(g, in);
+    nn_tensor_free(in);
+    nn_module_free(g);
+}
+
+/* cat([x, cat([relu(x), x], d)], d): the pieces x, relu(x), x along d */
+static void check_cat(int d, bool strided)
+{
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "relu", nn_relu());
+    int x = nn_graph_input(g);
+    int inner = nn_graph_cat(g, (int[]){nn_graph_apply(g, "relu", x), x}, 2, d);
+    assert_int_equal(nn_graph_output(g, nn_graph_cat(g, (int[]){x, inner}, 2, d)), NN_OK);
+    nn_tensor *x0 = input_of(NN_SHAPE(2, 3, 4), 3), *xin = strided ? strided_copy(x0) : x0;
+    int dd = d < 0 ? d + 3 : d;
+    int64_t outer = 1, mid = x0->shape[dd], in = 1;
+    for (int k = 0; k < dd; k++)
+        outer *= x0->shape[k];
+    for (int k = dd + 1; k < 3; k++)
+        in *= x0->shape[k];
+    nn_tensor *y = nn_forward(g, xin);
+    assert_non_null(y);
+    assert_int_equal(y->shape[dd], 3 * mid);
+    float *yv = values_of(y);
+    nn_tensor *gy = input_of(y->ndim, y->shape, 4);
+    nn_tensor *dx = nn_backward(g, gy);
+    assert_non_null(dx);
+    float *dxv = values_of(dx);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t m = 0; m < mid; m++)
+            for (int64_t i = 0; i < in; i++) {
+                float v = x0->data[(o * mid + m) * in + i];
+                const int64_t at[3] = {(o * 3 * mid + m) * in + i, (o * 3 * mid + mid + m) * in + i,
+                                       (o * 3 * mid + 2 * mid + m) * in + i};
+                assert_true(yv[at[0]] == v && yv[at[1]] == (v > 0 ? v : 0) && yv[at[2]] == v);
+                float want = gy->data[at[0]] + (v > 0 ? gy->data[at[1]] : 0.0f) + gy->data[at[2]];
+                assert_float_equal(dxv[(o * mid + m) * in + i], want, 1e-6);
+            }
+    free(yv);
+    free(dxv);
+    nn_tensor_free(gy);
+    if (strided)
+        nn_tensor_free(xin);
+    nn_tensor_free(x0);
+    nn_module_free(g);
+}
+
+static void test_cat_dims(void **state)
+{
+    (void)state;
+    const int dims[] = {1, 2, -1, -3, 0};
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
+        check_cat(dims[i], false);
+        check_cat(dims[i], true);
+    }
+    /* sizes that do not agree, and a dim out of range, fail at forward */
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "pool", nn_maxpool2d(2, 0));
+    int x = nn_graph_input(g);
+    assert_int_equal(nn_graph_output(g, nn_graph_cat(g, (int[]){x, nn_graph_apply(g, "pool", x)}, 2, 1)), NN_OK);
+    nn_tensor *t = nn_tensor_new(NN_SHAPE(1, 2, 4, 4));
+    assert_null(nn_forward(g, t));
+    assert_error_mentions("cat along dim 1", "[1, 2, 4, 4]", "[1, 2, 2, 2]");
+    nn_module_free(g);
+    g = nn_graph();
+    x = nn_graph_input(g);
+    assert_int_equal(nn_graph_output(g, nn_graph_cat(g, &x, 1, 4)), NN_OK);
+    assert_null(nn_forward(g, t));
+    assert_error_mentions("dim 4", "[1, 2, 4, 4]");
+    nn_module_free(g);
+    nn_tensor_free(t);
+}
+
+/* relu(relu(x) + x) with one ReLU at two places, and with two ReLUs */
+static nn_module *relu_twice(bool separate)
+{
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "relu", nn_relu());
+    if (separate)
+        nn_graph_add(g, "relu2", nn_relu());
+    int x = nn_graph_input(g);
+    int s = nn_graph_sum(g, nn_graph_apply(g, "relu", x), x);
+    return finish(g, nn_graph_apply(g, separate ? "relu2" : "relu", s), "Twice");
+}
+
+static void test_parameter_free_module_reused(void **state)
+{
+    (void)state;
+    nn_module *one = relu_twice(false), *two = relu_twice(true);
+    assert_non_null(one);
+    assert_non_null(two);
+    assert_print(one, "Twice(\n  (relu): ReLU()\n)\n");
+    nn_tensor *x = input_of(NN_SHAPE(3, 5), 8), *gy = input_of(NN_SHAPE(3, 5), 9);
+    run_result a = run_once(one, x, gy), b = run_once(two, x, gy);
+    assert_same_run(&a, &b);
+    /* relu(x) + x is 2x or x: check the values, not only the agreement */
+    for (int i = 0; i < 15; i++) {
+        float v = x->data[i];
+        assert_true(a.y[i] == (v > 0 ? 2 * v : 0.0f));
+        assert_true(a.dx[i] == (v > 0 ? 2 * gy->data[i] : 0.0f));
+    }
+    free_run(&a);
+    /* eval mode reaches the copies too: Dropout(p=0.5) at two places is the identity */
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "drop", nn_dropout(0.5f));
+    int v = nn_graph_apply(g, "drop", nn_graph_apply(g, "drop", nn_graph_input(g)));
+    assert_int_equal(nn_graph_output(g, v), NN_OK);
+    nn_module_train(g, false);
+    nn_tensor *y = nn_forward(g, x);
+    assert_non_null(y);
+    assert_same_bits(y, x);
+    nn_module_free(g);
+    nn_tensor_free(x);
+    nn_tensor_free(gy);
+    nn_module_free(one);
+    nn_module_free(two);
+}
+
+static void test_module_with_parameters_applied_twice(void **state)
+{
+    (void)state;
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "fc", nn_linear(3, 3, true));
+    int x = nn_graph_input(g), a = nn_graph_apply(g, "fc", x);
+    assert_true(a > 0);
+    int b = nn_graph_apply(g, "fc", a);
+    assert_true(b < 0);
+    assert_error_mentions("nn_graph_apply", "(fc)", "Linear", "already used");
+    assert_int_equal(nn_graph_output(g, b), b);
+    assert_error_mentions("already used");
+    nn_module_free(g);
+}
+
+static void test_builder_errors_are_sticky(void **state)
+{
+    (void)state;
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "fc", nn_linear(3, 3, true));
+    nn_graph_add(g, "relu", nn_relu());
+    int x = nn_graph_input(g);
+    int bad = nn_graph_apply(g, "nope", x);
+    assert_true(bad < 0);
+    assert_error_mentions("nn_graph_apply", "no child named \"nope\"");
+    /* later calls pass the failure on, or fail on their own, which is not
+       what nn_graph_output reports */
+    assert_int_equal(nn_graph_apply(g, "relu", bad), bad);
+    assert_int_equal(nn_graph_sum(g, x, bad), bad);
+    assert_int_equal(nn_graph_cat(g, (int[]){x, bad}, 2, 0), bad);
+    assert_true(nn_graph_apply(g, "other", x) < 0);
+    assert_true(nn_graph_sum(g, x, 42) < 0);
+    assert_true(nn_graph_add(g, "fc", nn_linear(2, 2, true)) < 0); /* taken: freed */
+    assert_error_mentions("nn_graph_add", "\"fc\"");
+    int ok = nn_graph_apply(g, "fc", x);
+    assert_true(ok > 0);
+    assert_true(nn_graph_output(g, ok) < 0);
+    assert_error_mentions("nn_graph_apply", "\"nope\"");
+    assert_null(strstr(nn_last_error(), "other"));
+    /* and forward says it was not built */
+    nn_tensor *t = nn_tensor_new(NN_SHAPE(2, 3));
+    assert_null(nn_forward(g, t));
+    assert_error_mentions("nn_forward", "no output", "\"nope\"");
+    assert_null(nn_backward(g, t));
+    nn_tensor_free(t);
+    nn_module_free(g);
+    /* not a graph */
+    nn_module *lin = nn_linear(2, 2, true);
+    assert_true(nn_graph_apply(lin, "x", 0) < 0);
+    assert_error_mentions("expected a Graph", "Linear");
+    assert_true(nn_graph_add(lin, "r", nn_relu()) < 0); /* the child is freed */
+    assert_true(nn_graph_output(NULL, 0) < 0);
+    nn_module_free(lin);
+}
+
+/* x + flatten(x): fits for 2-D x only */
+static void test_sum_shape_mismatch_changes_nothing(void **state)
+{
+    (void)state;
+    nn_manual_seed(2);
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "fc", nn_linear(3, 3, true));
+    nn_graph_add(g, "flat", nn_flatten());
+    int h = nn_graph_apply(g, "fc", nn_graph_input(g));
+    assert_int_equal(nn_graph_output(g, nn_graph_sum(g, h, nn_graph_apply(g, "flat", h))), NN_OK);
+    nn_tensor *x = input_of(NN_SHAPE(2, 3), 11), *bad = input_of(NN_SHAPE(2, 1, 3), 12);
+    nn_tensor *gy = input_of(NN_SHAPE(2, 3), 13);
+    nn_tensor *y = nn_forward(g, x);
+    assert_non_null(y);
+    float *before = values_of(y);
+    assert_null(nn_forward(g, bad));
+    assert_error_mentions("nn_forward", "sum", "[2, 1, 3]", "[2, 3]");
+    /* the last result is as it was; backward refuses after the failure */
+    float *after = values_of(y);
+    assert_memory_equal(after, before, 6 * sizeof(float));
+    free(after);
+    assert_null(nn_backward(g, gy));
+    assert_error_mentions("nn_backward", "forward failed");
+    int64_t ng;
+    float *grads = grads_of(g, &ng);
+    for (int64_t i = 0; i < ng; i++)
+        assert_true(grads[i] == 0.0f);
+    free(grads);
+    /* a forward that succeeds makes backward possible again */
+    assert_non_null(nn_forward(g, x));
+    assert_non_null(nn_backward(g, gy));
+    free(before);
+    nn_tensor_free(x);
+    nn_tensor_free(bad);
+    nn_tensor_free(gy);
+    nn_module_free(g);
+}
+
+static void test_failed_backward_changes_nothing(void **state)
+{
+    (void)state;
+    nn_manual_seed(3);
+    nn_module *b = basic_block(2, 4, 2);
+    assert_non_null(b);
+    nn_tensor *x = input_of(NN_SHAPE(1, 2, 4, 4), 21), *gy = input_of(NN_SHAPE(1, 4, 2, 2), 22);
+    nn_tensor *wrong = input_of(NN_SHAPE(1, 4, 2, 3), 23);
+    run_result first = run_once(b, x, gy); /* gradients of one pass */
+    for (int warm = 0; warm < 2; warm++) {
+        assert_non_null(nn_forward(b, x));
+        int64_t n0, n1;
+        float *g0 = grads_of(b, &n0);
+        assert_null(nn_backward(b, wrong));
+        assert_error_mentions("nn_backward", "BasicBlock", "[1, 4, 2, 3]", "[1, 4, 2, 2]");
+        float *g1 = grads_of(b, &n1);
+        assert_memory_equal(g1, g0, (size_t)n0 * sizeof(float));
+        free(g1);
+        /* retried: adds one pass more */
+        assert_non_null(nn_backward(b, gy));
+        g1 = grads_of(b, &n1);
+        for (int64_t i = 0; i < n1; i++)
+            assert_float_equal(g1[i], g0[i] + first.grads[i], 1e-5);
+        free(g0);
+        free(g1);
+        /* and a second backward needs a forward first */
+        assert_null(nn_backward(b, gy));
+        assert_error_mentions("second time");
+    }
+    free_run(&first);
+    nn_tensor_free(x);
+    nn_tensor_free(gy);
+    nn_tensor_free(wrong);
+    nn_module_free(b);
+}
+
+static void test_residual(void **state)
+{
+    (void)state;
+    nn_manual_seed(6);
+    nn_module *r = nn_residual(nn_linear(3, 3, true), NULL);
+    assert_non_null(r);
+    assert_print(r, "Residual(\n  (body): Linear(in_features=3, out_features=3, bias=True)\n)\n");
+    nn_param *p;
+    assert_int_equal(nn_module_params(r, &p), 2);
+    assert_string_equal(p[0].name, "body.weight");
+    nn_tensor *x = input_of(NN_SHAPE(4, 3), 51);
+    nn_tensor *y = nn_forward(r, x);
+    assert_non_null(y);
+    for (int n = 0; n < 4; n++)
+        for (int o = 0; o < 3; o++) {
+            double acc = p[1].value->data[o];
+            for (int i = 0; i < 3; i++)
+                acc += (double)p[0].value->data[o * 3 + i] * x->data[n * 3 + i];
+            assert_float_equal(nn_tensor_get(y, (int64_t[]){n, o}), acc + x->data[n * 3 + o], 1e-5);
+        }
+    fd_check(r, x);
+    nn_module_free(r);
+
+    nn_module *s = nn_residual(conv3x3(2, 3, 1), conv1x1(2, 3, 1));
+    assert_non_null(s);
+    assert_print(s, "Residual(\n  (body): Conv2d(2, 3, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)\n"
+                    "  (shortcut): Conv2d(2, 3, kernel_size=(1, 1), stride=(1, 1), bias=False)\n)\n");
+    assert_int_equal(nn_module_params(s, &p), 2);
+    assert_string_equal(p[1].name, "shortcut.weight");
+    nn_tensor *xi = input_of(NN_SHAPE(1, 2, 3, 3), 52);
+    fd_check(s, xi);
+    nn_module_free(s);
+    /* a failed constructor: NULL, its message, nothing leaked */
+    assert_null(nn_residual(nn_linear(0, 3, true), nn_relu()));
+    assert_error_mentions("nn_residual", "nn_linear");
+    nn_tensor_free(xi);
+    nn_tensor_free(x);
+}
+
+/* --- allocation failures ------------------------------------------------------ */
+
+static int failures;
+static void failed(const char *step)
+{
+    if (!strstr(nn_last_error(), "out of memory"))
+        fail_msg("%s failed with k = %ld but says \"%s\"", step, fail_at, nn_last_error());
+    failures++;
+    fail_at = -1;
+}
+
+/* every builder call checked once, at the end */
+static nn_module *small_graph(void)
+{
+    nn_module *g = nn_graph();
+    if (!g)
+        return NULL;
+    nn_graph_add(g, "conv", conv3x3(2, 2, 1));
+    nn_graph_add(g, "relu", nn_relu());
+    nn_graph_add(g, "up", nn_upsample(2));
+    nn_graph_add(g, "pool", nn_maxpool2d(2, 0));
+    int x = nn_graph_input(g);
+    int a = nn_graph_apply(g, "relu", nn_graph_apply(g, "conv", x));
+    int s = nn_graph_sum(g, a, x);
+    int c = nn_graph_cat(g, (int[]){nn_graph_apply(g, "relu", s), x, s}, 3, 1);
+    return finish(g, nn_graph_apply(g, "pool", nn_graph_apply(g, "up", c)), "Small");
+}
+
+static void sweep_scenario(void)
+{
+    nn_module *g;
+    nn_tensor *x, *gy;
+    while (!(g = small_graph()))
+        failed("building");
+    while (!(x = nn_tensor_from((const float[]){1, -2, 3, -4, 0.5f, 0.25f, -1, 2}, NN_SHAPE(1, 2, 2, 2))))
+        failed("an input");
+    while (!(gy = nn_tensor_from((const float[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, -1, -2, -3, -4, -5, -6,
+                                                 -7, -8, -9, -10, -11, -12},
+                                  NN_SHAPE(1, 6, 2, 2))))
+        failed("grad_out");
+    nn_param *p;
+    while (nn_module_params(g, &p) < 0)
+        failed("listing parameters");
+    for (int step = 0; step < 2; step++) {
+        while (!nn_forward(g, x))
+            failed("forward");
+        int64_t n0, n1;
+        float *g0 = grads_of(g, &n0);
+        while (!nn_backward(g, gy)) {
+            float *now = grads_of(g, &n1);
+            assert_memory_equal(now, g0, (size_t)n0 * sizeof(float));
+            free(now);
+            failed("backward");
+        }
+        free(g0);
+    }
+    nn_tensor_free(gy);
+    nn_tensor_free(x);
+    nn_module_free(g);
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    nn_set_num_threads(1);
+    nn_set_allocator(counting_alloc, counting_release);
+    n_allocs = 0;
+    live = 0;
+    fail_at = -1;
+    failures = 0;
+    sweep_scenario();
+    long total = n_allocs;
+    assert_int_equal(live, 0);
+    assert_int_equal(failures, 0);
+    assert_true(total > 20);
+    for (long k = 1; k <= total; k++) {
+        n_allocs = 0;
+        fail_at = k;
+        failures = 0;
+        sweep_scenario();
+        if (failures != 1)
+            fail_msg("allocation %ld of %ld failed but %d steps reported it", k, total, failures);
+        if (live != 0)
+            fail_msg("allocation %ld failing leaked %ld blocks", k, live);
+    }
+    nn_set_allocator(NULL, NULL);
+    printf("swept %ld allocations\n", total);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +1027,15 @@ int main(void)
         cmocka_unit_test(test_builders_need_no_cleanup),
         cmocka_unit_test(test_upsample_torch),
         cmocka_unit_test(test_upsample_errors),
+        cmocka_unit_test(test_value_used_three_times),
+        cmocka_unit_test(test_cat_dims),
+        cmocka_unit_test(test_parameter_free_module_reused),
+        cmocka_unit_test(test_module_with_parameters_applied_twice),
+        cmocka_unit_test(test_builder_errors_are_sticky),
+        cmocka_unit_test(test_sum_shape_mismatch_changes_nothing),
+        cmocka_unit_test(test_failed_backward_changes_nothing),
+        cmocka_unit_test(test_residual),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
