@@ -892,6 +892,98 @@ static void test_failed_backward_changes_nothing(void **state)
     nn_module_free(b);
 }
 
+/* output = input, alone or beside a branch that does not reach the output */
+static void check_output_is_input(bool branch)
+{
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "unused", nn_linear(3, 2, true));
+    int x = nn_graph_input(g);
+    if (branch)
+        assert_true(nn_graph_apply(g, "unused", x) > 0);
+    assert_int_equal(nn_graph_output(g, x), NN_OK);
+    nn_tensor *in = input_of(NN_SHAPE(2, 3), 31), *gy = input_of(NN_SHAPE(2, 3), 32);
+    nn_tensor *y = nn_forward(g, in);
+    assert_non_null(y);
+    assert_same_bits(y, in);
+    nn_tensor *dx = nn_backward(g, gy);
+    assert_non_null(dx);
+    assert_ptr_not_equal(dx, gy); /* owned by the module, as every result */
+    assert_same_bits(dx, gy);
+    int64_t ng;
+    float *grads = grads_of(g, &ng);
+    for (int64_t i = 0; i < ng; i++)
+        assert_true(grads[i] == 0.0f);
+    free(grads);
+    assert_non_null(nn_forward(g, in));
+    assert_int_equal(nn_backward_params(g, gy), NN_OK);
+    /* the caller's grad_out may go: dx lives until the next call */
+    nn_tensor *gy2 = nn_tensor_contiguous(gy);
+    assert_non_null(nn_forward(g, in));
+    dx = nn_backward(g, gy2);
+    assert_non_null(dx);
+    nn_tensor_free(gy2);
+    assert_same_bits(dx, gy);
+    nn_tensor_free(in);
+    nn_tensor_free(gy);
+    nn_module_free(g);
+}
+
+static void test_output_is_input(void **state)
+{
+    (void)state;
+    check_output_is_input(false);
+    check_output_is_input(true);
+}
+
+/* h = g(h): the graph's own output as its next input */
+static void test_own_output_as_input(void **state)
+{
+    (void)state;
+    nn_manual_seed(4);
+    nn_module *body = nn_linear(3, 3, true);
+    nn_param *p;
+    assert_int_equal(nn_module_params(body, &p), 2);
+    float w[9], b[3];
+    memcpy(w, p[0].value->data, sizeof w);
+    memcpy(b, p[1].value->data, sizeof b);
+    nn_module *g = nn_graph(); /* cat([fc(x) + x, x], -1)[..., :3] is not expressible: use two sums */
+    nn_graph_add(g, "fc", body);
+    int x = nn_graph_input(g);
+    int s = nn_graph_sum(g, nn_graph_apply(g, "fc", x), x);
+    assert_int_equal(nn_graph_output(g, nn_graph_sum(g, s, x)), NN_OK); /* fc(x) + 2x */
+    nn_tensor *x0 = input_of(NN_SHAPE(2, 3), 41);
+    nn_tensor *h = nn_forward(g, x0);
+    assert_non_null(h);
+    float h1[6], want[6];
+    nn_tensor_copy_out(h, h1);
+    h = nn_forward(g, h);
+    assert_non_null(h);
+    for (int r = 0; r < 2; r++)
+        for (int o = 0; o < 3; o++) {
+            double acc = b[o];
+            for (int i = 0; i < 3; i++)
+                acc += (double)w[o * 3 + i] * h1[r * 3 + i];
+            want[r * 3 + o] = (float)(acc + 2.0 * h1[r * 3 + o]);
+        }
+    float *got = values_of(h);
+    assert_close(got, want, 6, 1e-5, 1e-6);
+    free(got);
+    /* and backward uses that input: dL/dW = gy^T h1 */
+    nn_tensor *gy = input_of(NN_SHAPE(2, 3), 42);
+    nn_zero_grad(g);
+    assert_non_null(nn_backward(g, gy));
+    for (int o = 0; o < 3; o++)
+        for (int i = 0; i < 3; i++) {
+            double acc = 0;
+            for (int r = 0; r < 2; r++)
+                acc += (double)gy->data[r * 3 + o] * h1[r * 3 + i];
+            assert_float_equal(p[0].grad->data[o * 3 + i], acc, 1e-5);
+        }
+    nn_tensor_free(gy);
+    nn_tensor_free(x0);
+    nn_module_free(g);
+}
+
 static void test_residual(void **state)
 {
     (void)state;
@@ -1034,6 +1126,8 @@ int main(void)
         cmocka_unit_test(test_builder_errors_are_sticky),
         cmocka_unit_test(test_sum_shape_mismatch_changes_nothing),
         cmocka_unit_test(test_failed_backward_changes_nothing),
+        cmocka_unit_test(test_output_is_input),
+        cmocka_unit_test(test_own_output_as_input),
         cmocka_unit_test(test_residual),
         cmocka_unit_test(test_allocation_failures),
     };
