@@ -536,6 +536,15 @@ static void test_upsample_errors(void **state)
     free(after);
     free(got);
     free(before);
+    /* an empty batch */
+    nn_tensor *e = nn_tensor_new(NN_SHAPE(0, 2, 2, 3)), *ge = nn_tensor_new(NN_SHAPE(0, 2, 4, 6));
+    y = nn_forward(u, e);
+    assert_non_null(y);
+    assert_int_equal(y->shape[2], 4);
+    assert_int_equal(nn_tensor_numel(y), 0);
+    assert_non_null(nn_backward(u, ge));
+    nn_tensor_free(e);
+    nn_tensor_free(ge);
     /* h = up(h): its own output as input */
     nn_tensor *src = nn_tensor_from((const float[]){1, 2}, NN_SHAPE(1, 1, 1, 2));
     nn_module *v = nn_upsample(2);
