@@ -804,6 +804,10 @@ static void test_builder_errors_are_sticky(void **state)
     assert_int_equal(nn_graph_cat(g, (int[]){x, bad}, 2, 0), bad);
     assert_true(nn_graph_apply(g, "other", x) < 0);
     assert_true(nn_graph_sum(g, x, 42) < 0);
+    assert_error_mentions("value 42 does not exist");
+    assert_true(nn_graph_cat(g, (int[]){x}, 0, 0) < 0);
+    assert_error_mentions("nn_graph_cat", "1 to 8 values");
+    assert_true(nn_graph_cat(g, (int[]){x, x, x, x, x, x, x, x, x}, 9, 0) < 0);
     assert_true(nn_graph_add(g, "fc", nn_linear(2, 2, true)) < 0); /* taken: freed */
     assert_error_mentions("nn_graph_add", "\"fc\"");
     int ok = nn_graph_apply(g, "fc", x);
