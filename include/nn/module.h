@@ -140,6 +140,19 @@ nn_module *nn_batchnorm2d(int64_t num_features);
 nn_module *nn_batchnorm1d_ex(const nn_batchnorm1d_opts *o);
 nn_module *nn_batchnorm2d_ex(const nn_batchnorm2d_opts *o);
 
+/* torch.nn.Upsample(scale_factor=s, mode='nearest'): each element of a
+   4-D [N, C, H, W] input repeated s times along H and W (output
+   [N, C, s*H, s*W]); a 3-D [N, C, L] input is repeated along L only, as
+   torch treats it. Backward sums the gradient over each block. Prints
+   "Upsample(scale_factor=2.0, mode=nearest)". s from 1 to 65535. */
+nn_module *nn_upsample(int scale_factor);
+/* Separate factors for H and W (4-D input only), printed as torch prints
+   a tuple: "Upsample(scale_factor=(2.0, 3.0), mode=nearest)". */
+typedef struct {
+    int scale_h, scale_w;
+} nn_upsample_opts;
+nn_module *nn_upsample_ex(const nn_upsample_opts *o);
+
 /* Container running its children in order. A ReLU directly followed by a
    MaxPool2d runs as one pass (pooling relu(x) without making it): the same
    bits as the two in turn, with one pass less over the larger tensor; the

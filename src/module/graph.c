@@ -38,7 +38,9 @@ typedef struct {
     /* the first builder error, given again by nn_graph_output */
     int error;
     char error_msg[400];
+    nn_tensor input;       /* value 0: a view of forward's x, holding its storage */
     nn_tensor passthrough; /* output = input */
+    nn_tensor dx_view;     /* dL/dx when it is grad_out itself (output = input) */
     nn_tensor zero_dx;     /* dL/dx when the output does not depend on x */
 } graph;
 
@@ -216,14 +218,17 @@ int nn_graph_output(nn_module *m, int v)
 
 /* --- forward -------------------------------------------------------------- */
 
-static nn_tensor *sum_forward(const nn_module *m, node *n, nn_tensor *const *in)
+/* x: the graph's input, which may be a node's own result from the last
+   forward (h = g(h)): a node's result then moves to new storage rather
+   than overwrite x, which later nodes and the children's caches read. */
+static nn_tensor *sum_forward(const nn_module *m, node *n, nn_tensor *const *in, const nn_tensor *x)
 {
     char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
     for (int i = 1; i < n->n_in; i++)
         if (!nn_tensor_same_shape(in[0], in[i]))
             return nn_fail_null(NN_ESHAPE, "nn_forward: %s: sum of tensors of shapes %s and %s", nn_module_class(m),
                                 nn_tensor_shape_str(in[0], a), nn_tensor_shape_str(in[i], b));
-    if (nn_tensor_resize(&n->out, in[0]->ndim, in[0]->shape, NULL) < 0)
+    if (nn_tensor_resize(&n->out, in[0]->ndim, in[0]->shape, x) < 0)
         return NULL;
     float *y = n->out.data;
     nn_tensor_gather(in[0], y);
@@ -244,7 +249,7 @@ static int resolve_dim(int dim, int ndim)
     return d >= 0 && d < ndim ? d : -1;
 }
 
-static nn_tensor *cat_forward(const nn_module *m, node *n, nn_tensor *const *in)
+static nn_tensor *cat_forward(const nn_module *m, node *n, nn_tensor *const *in, const nn_tensor *x)
 {
     char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
     const nn_tensor *x0 = in[0];
@@ -266,7 +271,7 @@ static nn_tensor *cat_forward(const nn_module *m, node *n, nn_tensor *const *in)
     }
     if (nn_shape_numel(x0->ndim, shape) < 0)
         return nn_fail_null(NN_EINVAL, "nn_forward: %s: cat result too large", nn_module_class(m));
-    if (nn_tensor_resize(&n->out, x0->ndim, shape, NULL) < 0)
+    if (nn_tensor_resize(&n->out, x0->ndim, shape, x) < 0)
         return NULL;
     int64_t outer = 1, inner = 1;
     for (int k = 0; k < d; k++)
@@ -301,21 +306,22 @@ static nn_tensor *graph_forward(nn_module *m, const nn_tensor *x)
     if (g->output < 0)
         return nn_fail_null(NN_EINVAL, "nn_forward: %s: no output (nn_graph_output)%s%s", nn_module_class(m),
                             g->error ? ": the graph was not built: " : "", g->error ? g->error_msg : "");
-    g->values[0].val = (nn_tensor *)x;
+    nn_tensor_retain_into(&g->input, x); /* x may be a node's result, resized below */
+    g->values[0].val = &g->input;
     for (int k = 0; k < g->n_nodes; k++) {
         node *n = &g->nodes[k];
         nn_tensor *in[NN_GRAPH_MAX_INPUTS] = {0};
         for (int i = 0; i < n->n_in; i++)
             in[i] = g->values[n->in[i]].val;
         nn_tensor *y = n->kind == NODE_APPLY ? apply_forward(m, n, in[0])
-                       : n->kind == NODE_SUM ? sum_forward(m, n, in)
-                                             : cat_forward(m, n, in);
+                       : n->kind == NODE_SUM ? sum_forward(m, n, in, &g->input)
+                                             : cat_forward(m, n, in, &g->input);
         if (!y)
             return NULL;
         g->values[k + 1].val = y;
     }
     if (g->output == 0) {
-        nn_tensor_retain_into(&g->passthrough, x);
+        nn_tensor_retain_into(&g->passthrough, &g->input);
         return &g->passthrough;
     }
     return g->values[g->output].val;
@@ -419,6 +425,10 @@ static nn_tensor *graph_backward_ex(nn_module *m, const nn_tensor *grad_out, boo
     if (!need_dx)
         return (nn_tensor *)grad_out;
     const nn_tensor *dx = g->values[0].grad;
+    if (dx == grad_out) { /* output = input: ours, as every result, not the caller's tensor */
+        nn_tensor_retain_into(&g->dx_view, grad_out);
+        return &g->dx_view;
+    }
     return dx ? (nn_tensor *)dx : zeros_like(g, g->values[0].val);
 }
 
@@ -449,7 +459,9 @@ static void graph_destroy(nn_module *m)
         nn_tensor_release(&g->values[v].acc);
     nn_release(g->nodes);
     nn_release(g->values);
+    nn_tensor_release(&g->input);
     nn_tensor_release(&g->passthrough);
+    nn_tensor_release(&g->dx_view);
     nn_tensor_release(&g->zero_dx);
 }
 
