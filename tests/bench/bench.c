@@ -171,6 +171,19 @@ static void *conv_setup(const void *arg)
     return net_checked(s, s->g != NULL);
 }
 
+/* BatchNorm2d(64) in training mode on [64, 64, 16, 16] */
+static void *batchnorm_setup(const void *arg)
+{
+    (void)arg;
+    net_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->net = nn_batchnorm2d(64);
+    s->x = random_tensor(NN_SHAPE(64, 64, 16, 16), 1.0f);
+    s->g = random_tensor(NN_SHAPE(64, 64, 16, 16), 1.0f);
+    return net_checked(s, s->g != NULL);
+}
+
 /* one training step: zero_grad, forward, loss, backward, optimizer step */
 static int step_run(void *state)
 {
@@ -314,6 +327,7 @@ static const bench_case cases[] = {
     {"linear 1024 fwd+bwd", 3 * 2.0 * 1024 * 1024 * 1024, linear_setup, fwd_bwd_run, net_teardown, NULL, NULL, false},
     {"conv 32->64 fwd+bwd", 3 * 2.0 * 64 * 64 * 32 * 9 * 16 * 16, conv_setup, fwd_bwd_run,
      net_teardown, NULL, NULL, false},
+    {"batchnorm2d 64x64x16x16 fwd+bwd", 0, batchnorm_setup, fwd_bwd_run, net_teardown, NULL, NULL, false},
 #ifdef HAVE_POOLING
     {"cnn step", 0, cnn_setup, step_run, net_teardown, NULL, NULL, false},
 #endif

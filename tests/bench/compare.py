@@ -39,6 +39,7 @@ CASES = [
     ("sgemm 64x3136x128", 2 * 64 * 3136 * 128),
     ("linear 1024 fwd+bwd", 3 * 2 * 1024 ** 3),
     ("conv 32->64 fwd+bwd", 3 * 2 * 64 * 64 * 32 * 9 * 16 * 16),
+    ("batchnorm2d 64x64x16x16 fwd+bwd", 0),
     ("cnn step", 0),
     ("simplenet step", 0),
 ]
@@ -119,6 +120,13 @@ def make(name):
         g = torch.randn(64, 64, 16, 16)
         def run():
             conv(x).backward(g)
+        return run
+    if name == "batchnorm2d 64x64x16x16 fwd+bwd":
+        bn = nn.BatchNorm2d(64)
+        x = torch.randn(64, 64, 16, 16, requires_grad=True)
+        g = torch.randn(64, 64, 16, 16)
+        def run():
+            bn(x).backward(g)
         return run
     if name == "cnn step":
         net = nn.Sequential(nn.Conv2d(1, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
