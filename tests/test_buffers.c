@@ -2,8 +2,8 @@
    int64 num_batches_tracked as safetensors I64, shape []) byte for byte as
    torch's state_dict is written by the reference layout; torch's file loads
    back bit-exactly; a wrong dtype, shape, a missing or an extra key is
-   refused and changes nothing; int64 values round-trip; optimizers never
-   see buffers. Reference files: tests/gen_buffers.py (torch 1.13), in
+   refused and changes nothing, so does running out of memory at any
+   allocation; int64 values round-trip; optimizers never see buffers. Reference files: tests/gen_buffers.py (torch 1.13), in
    fixtures/buffers.h. */
 #define _GNU_SOURCE /* mkdtemp, fmemopen, open_memstream */
 #include "testutil.h"
@@ -16,6 +16,15 @@
 #define N_STATE ((int)(sizeof buf_state / sizeof *buf_state))
 
 static char tmpdir[64];
+
+/* The library's allocator, installed before anything is allocated and
+   left in place: fail_at >= 0 makes allocation number fail_at fail. */
+static long fail_at = -1, n_allocs;
+
+static void *counting_alloc(size_t n)
+{
+    return fail_at >= 0 && n_allocs++ == fail_at ? NULL : malloc(n);
+}
 
 static int setup_dir(void **state)
 {
@@ -386,6 +395,100 @@ static void test_failed_save_keeps_file(void **state)
     nn_module_free(net);
 }
 
+/* Every allocation of nn_save, nn_save_fp, nn_load and nn_load_fp fails
+   in turn: an error naming the call, the old file kept, the model as it
+   was; then the call succeeds. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    nn_module *src = net_new(0.0f, 0.0f, 0), *dst = net_new(-1.0f, 4.0f, 3);
+    set_torch_state(src);
+    const char *path = in_tmp("oom.safetensors");
+    write_bytes(path, buf_name_order_st, sizeof buf_name_order_st); /* the old file */
+    long k = 0;
+    int rc;
+    for (;; k++) {
+        n_allocs = 0;
+        fail_at = k;
+        rc = nn_save(src, path);
+        fail_at = -1;
+        if (rc == NN_OK)
+            break;
+        assert_int_equal(rc, NN_ENOMEM);
+        assert_error_mentions("nn_save: ", "oom.safetensors");
+        size_t len;
+        unsigned char *file = read_bytes(path, &len);
+        assert_int_equal(len, sizeof buf_name_order_st);
+        assert_memory_equal(file, buf_name_order_st, len);
+        free(file);
+    }
+    assert_true(k > 0); /* the sweep met allocations */
+    size_t len;
+    unsigned char *file = read_bytes(path, &len);
+    assert_int_equal(len, sizeof buf_torch_st);
+    assert_memory_equal(file, buf_torch_st, len);
+    free(file);
+
+    for (k = 0;; k++) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&buf, &n); /* libc's memory, not counted */
+        assert_non_null(f);
+        n_allocs = 0;
+        fail_at = k;
+        rc = nn_save_fp(src, f);
+        fail_at = -1;
+        fclose(f);
+        free(buf);
+        if (rc == NN_OK)
+            break;
+        assert_int_equal(rc, NN_ENOMEM);
+        assert_error_mentions("nn_save_fp");
+    }
+    assert_true(k > 0);
+
+    snap before = snapshot(dst);
+    for (k = 0;; k++) {
+        n_allocs = 0;
+        fail_at = k;
+        rc = nn_load(dst, path);
+        fail_at = -1;
+        if (rc == NN_OK)
+            break;
+        assert_int_equal(rc, NN_ENOMEM);
+        assert_error_mentions("nn_load: ", "oom.safetensors");
+        snap now = snapshot(dst);
+        assert_same_snap(&before, &now);
+        free(now.f);
+    }
+    assert_true(k > 0);
+    assert_torch_state(dst);
+
+    nn_module *third = net_new(-2.0f, 0.0f, 8);
+    snap third_before = snapshot(third);
+    for (k = 0;; k++) {
+        n_allocs = 0;
+        fail_at = k;
+        rc = load_mem(third, buf_torch_st, sizeof buf_torch_st);
+        fail_at = -1;
+        if (rc == NN_OK)
+            break;
+        assert_int_equal(rc, NN_ENOMEM);
+        assert_error_mentions("nn_load_fp");
+        snap now = snapshot(third);
+        assert_same_snap(&third_before, &now);
+        free(now.f);
+    }
+    assert_true(k > 0);
+    assert_torch_state(third);
+    free(third_before.f);
+    free(before.f);
+    assert_int_equal(unlink(path), 0);
+    nn_module_free(third);
+    nn_module_free(src);
+    nn_module_free(dst);
+}
+
 /* Optimizers take nn_module_params only: a step changes the parameters
    and leaves every buffer as it was, and their checkpoints hold no
    buffer. */
@@ -444,12 +547,14 @@ static void test_optimizer_ignores_buffers(void **state)
 
 int main(void)
 {
+    nn_set_allocator(counting_alloc, free);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_save_equals_torch_file),
         cmocka_unit_test(test_load_torch_file),
         cmocka_unit_test(test_refused_changes_nothing),
         cmocka_unit_test(test_int64_round_trip),
         cmocka_unit_test(test_failed_save_keeps_file),
+        cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_optimizer_ignores_buffers),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
