@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Fixtures for tests/test_buffers.c (run with /usr/bin/python3, torch 1.13):
 
-    /usr/bin/python3 tests/gen_buffers.py     writes tests/fixtures/buffers.h
+    /usr/bin/python3 tests/gen_buffers.py     writes tests/fixtures/buffers.h and
+                                               the fuzz seed tests/fuzz/corpus/load/buffers.safetensors
 
 A torch module with what BatchNorm keeps besides its parameters: float
 buffers (register_buffer), one of them not persistent, and an int64
@@ -187,7 +188,10 @@ def generate():
     out.append("\n#endif\n")
     with open(os.path.join(HERE, "fixtures", "buffers.h"), "w") as f:
         f.write("".join(out))
-    print("wrote tests/fixtures/buffers.h")
+    # a seed of tests/fuzz/fuzz_load.c, whose second model has this layout
+    with open(os.path.join(HERE, "fuzz", "corpus", "load", "buffers.safetensors"), "wb") as f:
+        f.write(good)
+    print("wrote tests/fixtures/buffers.h and tests/fuzz/corpus/load/buffers.safetensors")
 
 
 if __name__ == "__main__":
