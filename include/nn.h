@@ -21,7 +21,12 @@
 
        nn_optim_free(opt); nn_loss_free(mse); nn_module_free(net);
 
-   Errors: NULL / negative nn_status / NaN, and nn_last_error() says why. */
+   Errors: NULL / negative nn_status / NaN, and nn_last_error() says why.
+
+   Writing a layer of your own: #include <nn/module_ops.h> as well (the
+   module base and its ops table; examples/custom_layer.c). It stays out
+   of this header so that programs that only use layers do not depend on
+   the base's layout. */
 #ifndef NN_H
 #define NN_H
 

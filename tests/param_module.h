@@ -1,6 +1,6 @@
-/* Test-only module holding parameters of given shapes, so io tests can
-   build models with any state_dict layout without depending on real
-   layers. Forward and backward pass their input through. */
+/* Test-only module holding parameters (and buffers) of given shapes, so io
+   tests can build models with any state_dict layout without depending on
+   real layers. Forward and backward pass their input through. */
 #ifndef NN_TEST_PARAM_MODULE_H
 #define NN_TEST_PARAM_MODULE_H
 
@@ -45,6 +45,33 @@ static inline nn_module *pm_new(int n, const pm_spec *specs)
             return NULL;
         }
     return &p->base;
+}
+
+/* A buffer: float32 of the given shape, or (int64) a 0-dim int64 scalar
+   as torch's num_batches_tracked. */
+typedef struct {
+    const char *name;
+    bool int64;
+    bool persistent;
+    int ndim;
+    int64_t shape[NN_MAX_DIMS];
+} pm_buffer_spec;
+
+/* Parameters then buffers, registered in the given order; NULL when an
+   allocation fails (nothing leaks). */
+static inline nn_module *pm_new_buffers(int n, const pm_spec *specs, int nb, const pm_buffer_spec *bufs)
+{
+    nn_module *m = pm_new(n, specs);
+    for (int i = 0; m && i < nb; i++) {
+        bool ok = bufs[i].int64 ? nn_module_add_int_buffer(m, bufs[i].name, bufs[i].persistent) != NULL
+                                : nn_module_add_buffer(m, bufs[i].name, bufs[i].ndim, bufs[i].shape,
+                                                       bufs[i].persistent) != NULL;
+        if (!ok) {
+            nn_module_free(m);
+            m = NULL;
+        }
+    }
+    return m;
 }
 
 /* Adds child to seq; frees it when that fails. */

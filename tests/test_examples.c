@@ -2,7 +2,10 @@
    and build/examples/two_conv must print byte for byte what
    tests/ref_simple_net.py and tests/ref_two_conv.py print with the same
    flags (tests/gen_examples.py -> tests/fixtures/examples.h), apart from
-   the "Wrote <file>" lines. Also: bad flags, bad --out, files written. */
+   the "Wrote <file>" lines. Also: bad flags, bad --out, files written.
+   build/examples/custom_layer (a layer defined outside the library) must
+   print tests/fixtures/custom_layer.out, what tests/ref_custom_layer.py
+   prints, byte for byte. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +69,8 @@ static run_result run(const char *program, const char *const *args)
     unlink(err_path);
     return r;
 }
+
+static void expect_refusal(const char *program, const char *const *args, int status, const char *starts);
 
 static void run_free(run_result *r)
 {
@@ -166,6 +171,41 @@ static void test_output_matches_python(void **state)
     clear_out_dir();
 }
 
+/* tests/fixtures/custom_layer.out, found next to this source file (make
+   test runs from the top of the tree, where __FILE__ is relative to). */
+static char *read_fixture(const char *name)
+{
+    char path[1024];
+    const char *slash = strrchr(__FILE__, '/');
+    snprintf(path, sizeof path, "%.*sfixtures/%s", slash ? (int)(slash - __FILE__ + 1) : 0, __FILE__, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot open %s (run the test from the top of the source tree)", path);
+    char *s = slurp(f);
+    fclose(f);
+    return s;
+}
+
+static void test_custom_layer_matches_python(void **state)
+{
+    (void)state;
+    char *want = read_fixture("custom_layer.out");
+    run_result r = run("custom_layer", (const char *const[]){NULL});
+    if (r.status != 0 || strcmp(r.out, want))
+        fail_msg("custom_layer: exit %d, stderr: %s\n--- python\n%s--- C\n%s", r.status, r.err, want, r.out);
+    assert_string_equal(r.err, "");
+    run_free(&r);
+    free(want);
+
+    r = run("custom_layer", (const char *const[]){"--help", NULL});
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "usage: custom_layer [--seed N]\n");
+    run_free(&r);
+    expect_refusal("custom_layer", (const char *const[]){"--bogus", NULL}, 2, "usage: custom_layer");
+    expect_refusal("custom_layer", (const char *const[]){"--seed", "x", NULL}, 2, "usage: custom_layer");
+    expect_refusal("custom_layer", (const char *const[]){"--seed", NULL}, 2, "usage: custom_layer");
+}
+
 static void test_files_written(void **state)
 {
     (void)state;
@@ -264,6 +304,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_files_written),
         cmocka_unit_test(test_random_seed),
         cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_custom_layer_matches_python),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

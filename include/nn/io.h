@@ -1,4 +1,5 @@
-/* libnn: saving and loading a module's parameters in the safetensors format
+/* libnn: saving and loading a module's state_dict (its parameters and
+   persistent buffers) in the safetensors format
    (https://github.com/huggingface/safetensors), keyed by PyTorch's
    state_dict names, so files move freely between libnn and PyTorch:
    safetensors.torch.load_file reads what nn_save writes, and a file saved
@@ -8,15 +9,21 @@
    Layout: 8-byte little-endian header length N, N bytes of JSON
    {"__metadata__": {"format": "pt"}, "fc1.bias": {"dtype": "F32",
    "shape": [5], "data_offsets": [0, 20]}, ...} padded with spaces to a
-   multiple of 8, then the raw little-endian float32 data. nn_save writes the
-   tensors sorted by name, as the reference implementation does.
+   multiple of 8, then the raw little-endian data. Parameters and float
+   buffers are F32; int64 buffers (num_batches_tracked) are I64 of shape []
+   (8 bytes), as torch stores them. Non-persistent buffers
+   (register_buffer(..., persistent=False)) are not in the file. nn_save
+   orders the tensors as the reference implementation does: I64 ones
+   first, then F32 ones, each sorted by name; so it writes the very bytes
+   of torch's state_dict saved by safetensors. Any order loads.
 
    Loading is strict, like torch's load_state_dict(strict=True): a missing
-   key, an unexpected key, a wrong shape or a dtype other than F32 fails with
-   a message naming the key. Untrusted files are safe to load: every length
+   key, an unexpected key (a non-persistent buffer's among them), a wrong
+   shape or a dtype other than the model's (F32, or I64 for an int64
+   buffer) fails with a message naming the key. Untrusted files are safe to load: every length
    and offset is checked (offsets must tile the data exactly), nesting and
    string lengths are bounded, strings must be UTF-8, keys must be unique.
-   A failed load leaves every weight exactly as it was. */
+   A failed load leaves every weight and buffer exactly as it was. */
 #ifndef NN_IO_H
 #define NN_IO_H
 
@@ -29,7 +36,7 @@
 extern "C" {
 #endif
 
-/* Writes m's parameters to path atomically: a temporary file next to it is
+/* Writes m's parameters and persistent buffers to path atomically: a temporary file next to it is
    written, flushed, fsync'ed and renamed over path, then the directory is
    fsync'ed. On failure (missing directory, no permission, disk full) returns
    a negative nn_status, leaves any previous file at path intact and removes
@@ -37,7 +44,7 @@ extern "C" {
    replaced by the file. */
 int nn_save(nn_module *m, const char *path);
 
-/* Loads path into m's parameters (all or nothing). The data must end
+/* Loads path into m's parameters and persistent buffers (all or nothing). The data must end
    exactly at the end of the file. */
 int nn_load(nn_module *m, const char *path);
 

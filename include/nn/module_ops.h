@@ -8,14 +8,15 @@
    and the failure rules. A layer only computes.
 
    A worked example, a learnable per-channel scale y[n,c,...] = x[n,c,...] * s[c]
-   (examples/custom_layer.c has it in full):
+   (examples/channel_scale.h has it in full, with a bias; examples/custom_layer.c
+   trains it in a Sequential and in a Graph, saves and loads it):
 
        typedef struct { nn_module base; nn_tensor *x; nn_tensor *y, *dx; } scale;
 
        static nn_tensor *scale_forward(nn_module *m, const nn_tensor *x) { ... }
        static nn_tensor *scale_backward(nn_module *m, const nn_tensor *g) { ... }
        static int scale_extra_repr(const nn_module *m, char *buf, size_t size)
-       { return snprintf(buf, size, "channels=%lld", ...); }
+       { return snprintf(buf, size, "num_channels=%lld", ...); }
        static void scale_destroy(nn_module *m) { ...free what forward made... }
 
        static const nn_module_ops scale_ops = {
@@ -177,7 +178,7 @@ nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need
 
 /* Records an error for nn_last_error() (printf-style) and returns s. A
    layer's message names the public call and itself:
-   "nn_forward: ChannelScale(channels=3) got input of shape [2, 4]". */
+   "nn_forward: ChannelScale(num_channels=3) expected input [N, 3, ...], got [2, 4]". */
 int nn_set_error(nn_status s, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))

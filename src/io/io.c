@@ -1,4 +1,5 @@
-/* nn_save / nn_load: a module's parameters as one safetensors file. */
+/* nn_save / nn_load: a module's state_dict (parameters and persistent
+   buffers) as one safetensors file. */
 #include <stdio.h>
 
 #include "module/module_impl.h"
@@ -7,32 +8,65 @@
 /* HF tooling reads "format" to tell torch files apart. */
 static const st_meta model_meta[] = {{"format", "pt"}};
 
+/* What torch's state_dict() holds: every parameter and every persistent
+   buffer, under their full names. *out is nn_alloc'ed (NULL when empty). */
+static int state_of(nn_module *m, st_entry **out, const char *where)
+{
+    *out = NULL;
+    if (!m)
+        return nn_fail(NN_EINVAL, "%s: module is NULL", where);
+    nn_param *p;
+    nn_buffer *b;
+    int np = nn_module_params(m, &p);
+    if (np < 0)
+        return np;
+    int nb = nn_module_buffers(m, &b);
+    if (nb < 0)
+        return nb;
+    int n = np;
+    for (int i = 0; i < nb; i++)
+        n += b[i].persistent;
+    st_entry *e = n ? nn_alloc_zeroed((size_t)n, sizeof *e) : NULL;
+    if (n && !e)
+        return NN_ENOMEM;
+    int k = 0;
+    for (int i = 0; i < np; i++)
+        e[k++] = (st_entry){p[i].name, NN_F32, p[i].value, NULL};
+    for (int i = 0; i < nb; i++)
+        if (b[i].persistent)
+            e[k++] = (st_entry){b[i].name, b[i].dtype, b[i].value, b[i].int_value};
+    *out = e;
+    return n;
+}
+
 typedef struct {
     nn_module *m;
     const char *where;
+    bool exact;
 } job;
-
-static int params_of(nn_module *m, nn_param **p, const char *fn)
-{
-    if (!m)
-        return nn_fail(NN_EINVAL, "%s: module is NULL", fn);
-    return nn_module_params(m, p);
-}
 
 static int write_module(FILE *f, void *ctx)
 {
     job *j = ctx;
-    nn_param *p;
-    int n = params_of(j->m, &p, j->where);
-    return n < 0 ? n : st_write(f, p, n, model_meta, 1, j->where);
+    st_entry *e;
+    int n = state_of(j->m, &e, j->where);
+    if (n < 0)
+        return n;
+    int rc = st_write(f, e, n, model_meta, 1, j->where);
+    nn_release(e);
+    return rc;
 }
 
 static int read_module(FILE *f, int64_t size, void *ctx)
 {
     job *j = ctx;
-    nn_param *p;
-    int n = params_of(j->m, &p, j->where);
-    return n < 0 ? n : st_read(f, size, true, p, n, NULL, 0, NULL, NULL, j->where);
+    st_entry *e;
+    int n = state_of(j->m, &e, j->where);
+    if (n < 0)
+        return n;
+    int rc = st_read(f, size, j->exact, e, n, NULL, 0, NULL, NULL, j->where);
+    nn_release(e);
+    return rc;
 }
 
 int nn_save(nn_module *m, const char *path)
@@ -41,7 +75,7 @@ int nn_save(nn_module *m, const char *path)
     snprintf(where, sizeof where, "nn_save: %s", path ? path : "(null)");
     if (!m)
         return nn_fail(NN_EINVAL, "nn_save: module is NULL");
-    job j = {m, where};
+    job j = {m, where, true};
     return st_name_oom(nn_write_atomically(path, write_module, &j, "nn_save"), where);
 }
 
@@ -51,13 +85,13 @@ int nn_load(nn_module *m, const char *path)
     snprintf(where, sizeof where, "nn_load: %s", path ? path : "(null)");
     if (!m)
         return nn_fail(NN_EINVAL, "nn_load: module is NULL");
-    job j = {m, where};
+    job j = {m, where, true};
     return st_name_oom(st_load_file(path, read_module, &j, "nn_load"), where);
 }
 
 int nn_save_fp(nn_module *m, FILE *f)
 {
-    job j = {m, "nn_save_fp"};
+    job j = {m, "nn_save_fp", true};
     if (!f)
         return nn_fail(NN_EINVAL, "nn_save_fp: stream is NULL");
     return st_name_oom(write_module(f, &j), j.where);
@@ -65,12 +99,8 @@ int nn_save_fp(nn_module *m, FILE *f)
 
 int nn_load_fp(nn_module *m, FILE *f)
 {
-    job j = {m, "nn_load_fp"};
-    nn_param *p;
+    job j = {m, "nn_load_fp", false};
     if (!f)
         return nn_fail(NN_EINVAL, "nn_load_fp: stream is NULL");
-    int n = params_of(m, &p, j.where);
-    if (n < 0)
-        return st_name_oom(n, j.where);
-    return st_name_oom(st_read(f, st_stream_remaining(f), false, p, n, NULL, 0, NULL, NULL, j.where), j.where);
+    return st_name_oom(read_module(f, st_stream_remaining(f), &j), j.where);
 }

@@ -17,7 +17,7 @@
 
 /* The state buffers seen as named tensors with their parameters' shapes. */
 typedef struct {
-    nn_param *list;
+    st_entry *list;
     nn_tensor *views;
     char *names;
     int n;
@@ -58,7 +58,7 @@ static int view_build(nn_optim *o, state_view *v, const char *where)
             memcpy(t->shape, p->shape, sizeof t->shape);
         }
         nn_tensor_set_contiguous_strides(t);
-        v->list[e] = (nn_param){name, t, NULL};
+        v->list[e] = (st_entry){name, NN_F32, t, NULL};
     }
     return NN_OK;
 }

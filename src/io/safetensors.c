@@ -36,15 +36,53 @@ static void to_from_le(void *data, size_t n)
     }
 }
 
-static int check_tensors(const nn_param *t, int n, const char *where)
+/* An int64 as 8 little-endian bytes and back, by shifts: the same code
+   on every host, so what runs here is what runs on a big-endian one. */
+static void put_le64(unsigned char b[8], int64_t v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u); /* the two's complement bits */
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(u >> (8 * i));
+}
+
+static int64_t get_le64(const unsigned char b[8])
+{
+    uint64_t u = 0;
+    for (int i = 7; i >= 0; i--)
+        u = u << 8 | b[i];
+    int64_t v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static const char *dtype_name(nn_dtype d) { return d == NN_I64 ? "I64" : "F32"; }
+
+/* Bytes of e's data in a file. */
+static int64_t entry_bytes(const st_entry *e)
+{
+    return e->dtype == NN_I64 ? 8 : nn_tensor_numel(e->value) * (int64_t)sizeof(float);
+}
+
+static int check_tensors(const st_entry *t, int n, const char *where)
 {
     if (n > 0 && !t)
         return nn_fail(NN_EINVAL, "%s: tensor list is NULL", where);
     for (int i = 0; i < n; i++) {
-        if (!t[i].name || !t[i].value)
-            return nn_fail(NN_EINVAL, "%s: tensor %d has no name or value", where, i);
-        if (!nn_tensor_is_contiguous(t[i].value))
-            return nn_fail(NN_EINVAL, "%s: tensor '%s' is not contiguous", where, t[i].name);
+        if (!t[i].name)
+            return nn_fail(NN_EINVAL, "%s: tensor %d has no name", where, i);
+        if (t[i].dtype == NN_I64) {
+            if (!t[i].int_value)
+                return nn_fail(NN_EINVAL, "%s: int64 tensor '%s' has no value", where, t[i].name);
+        } else if (t[i].dtype == NN_F32) {
+            if (!t[i].value)
+                return nn_fail(NN_EINVAL, "%s: tensor '%s' has no value", where, t[i].name);
+            if (!nn_tensor_is_contiguous(t[i].value))
+                return nn_fail(NN_EINVAL, "%s: tensor '%s' is not contiguous", where, t[i].name);
+        } else {
+            return nn_fail(NN_EINVAL, "%s: tensor '%s' has dtype %d, expected NN_F32 or NN_I64", where,
+                           t[i].name, (int)t[i].dtype);
+        }
     }
     return NN_OK;
 }
@@ -120,11 +158,22 @@ static bool valid_utf8(const char *p)
 
 static int by_name(const void *a, const void *b)
 {
-    return strcmp((*(const nn_param *const *)a)->name, (*(const nn_param *const *)b)->name);
+    return strcmp((*(const st_entry *const *)a)->name, (*(const st_entry *const *)b)->name);
+}
+
+/* The reference implementation's order (safetensors' prepare()): dtypes
+   in descending order of its Dtype enum, which puts larger alignments
+   first (I64 before F32), then names. */
+static int by_dtype_then_name(const void *a, const void *b)
+{
+    const st_entry *x = *(const st_entry *const *)a, *y = *(const st_entry *const *)b;
+    if (x->dtype != y->dtype)
+        return x->dtype == NN_I64 ? -1 : 1;
+    return strcmp(x->name, y->name);
 }
 
 /* The padded header for tensors in the given order. */
-static void build_header(sink *s, nn_param *const *order, int n, const st_meta *meta, int n_meta)
+static void build_header(sink *s, st_entry *const *order, int n, const st_meta *meta, int n_meta)
 {
     put(s, "{", 1);
     bool comma = false;
@@ -143,12 +192,15 @@ static void build_header(sink *s, nn_param *const *order, int n, const st_meta *
     int64_t offset = 0;
     for (int i = 0; i < n; i++) {
         const nn_tensor *t = order[i]->value;
+        int ndim = order[i]->dtype == NN_I64 ? 0 : t->ndim; /* I64: a scalar, shape [] */
         if (comma)
             put(s, ",", 1);
         comma = true;
         put_json_string(s, order[i]->name);
-        put_str(s, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) {
+        put_str(s, ":{\"dtype\":\"");
+        put_str(s, dtype_name(order[i]->dtype));
+        put_str(s, "\",\"shape\":[");
+        for (int d = 0; d < ndim; d++) {
             if (d)
                 put(s, ",", 1);
             put_int(s, t->shape[d]);
@@ -156,7 +208,7 @@ static void build_header(sink *s, nn_param *const *order, int n, const st_meta *
         put_str(s, "],\"data_offsets\":[");
         put_int(s, offset);
         put(s, ",", 1);
-        offset += nn_tensor_numel(t) * (int64_t)sizeof(float);
+        offset += entry_bytes(order[i]);
         put_int(s, offset);
         put_str(s, "]}");
     }
@@ -165,8 +217,14 @@ static void build_header(sink *s, nn_param *const *order, int n, const st_meta *
         put(s, " ", 1);
 }
 
-static int write_data(FILE *f, const nn_tensor *t)
+static int write_data(FILE *f, const st_entry *e)
 {
+    if (e->dtype == NN_I64) {
+        unsigned char b[8];
+        put_le64(b, *e->int_value);
+        return fwrite(b, 1, 8, f) == 8 ? NN_OK : NN_EIO;
+    }
+    const nn_tensor *t = e->value;
     size_t n = (size_t)nn_tensor_numel(t);
     if (host_is_little_endian())
         return fwrite(t->data, sizeof(float), n, f) == n ? NN_OK : NN_EIO;
@@ -181,7 +239,7 @@ static int write_data(FILE *f, const nn_tensor *t)
     return NN_OK;
 }
 
-int st_write(FILE *f, const nn_param *tensors, int n, const st_meta *meta, int n_meta,
+int st_write(FILE *f, const st_entry *tensors, int n, const st_meta *meta, int n_meta,
              const char *where)
 {
     if (!f)
@@ -196,11 +254,11 @@ int st_write(FILE *f, const nn_param *tensors, int n, const st_meta *meta, int n
         if (!valid_utf8(meta[i].key) || !valid_utf8(meta[i].value))
             return nn_fail(NN_EINVAL, "%s: metadata '%s' is not valid UTF-8", where, meta[i].key);
 
-    nn_param **order = nn_alloc_zeroed((size_t)n, sizeof *order);
+    st_entry **order = nn_alloc_zeroed((size_t)n, sizeof *order);
     if (!order)
         return NN_ENOMEM;
     for (int i = 0; i < n; i++)
-        order[i] = (nn_param *)&tensors[i];
+        order[i] = (st_entry *)&tensors[i];
     qsort(order, (size_t)n, sizeof *order, by_name);
     for (int i = 1; i < n; i++)
         if (!strcmp(order[i]->name, order[i - 1]->name)) {
@@ -208,6 +266,7 @@ int st_write(FILE *f, const nn_param *tensors, int n, const st_meta *meta, int n
             nn_release(order);
             return rc;
         }
+    qsort(order, (size_t)n, sizeof *order, by_dtype_then_name); /* names unique: a total order */
 
     sink s = {NULL, 0};
     build_header(&s, order, n, meta, n_meta);
@@ -221,11 +280,10 @@ int st_write(FILE *f, const nn_param *tensors, int n, const st_meta *meta, int n
     build_header(&s, order, n, meta, n_meta);
 
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++)
-        len8[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
+    put_le64(len8, (int64_t)header_len);
     rc = fwrite(len8, 1, 8, f) == 8 && fwrite(s.buf, 1, header_len, f) == header_len ? NN_OK : NN_EIO;
     for (int i = 0; i < n && rc == NN_OK; i++)
-        rc = write_data(f, order[i]->value);
+        rc = write_data(f, order[i]);
     if (rc == NN_OK && fflush(f) != 0)
         rc = NN_EIO;
     nn_release(s.buf);
@@ -285,7 +343,7 @@ static const char *dtypes[] = {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", 
                                "BF16", "I32", "U32", "F32", "F64", "I64", "U64"};
 
 /* Parses {"dtype": ..., "shape": [...], "data_offsets": [b, e]} for tensor t. */
-static int parse_entry(json *j, const nn_param *t, span *sp, const char *where)
+static int parse_entry(json *j, const st_entry *t, span *sp, const char *where)
 {
     bool has_dtype = false, has_shape = false, has_offsets = false;
     int64_t shape[NN_MAX_DIMS], offs[2];
@@ -302,12 +360,12 @@ static int parse_entry(json *j, const nn_param *t, span *sp, const char *where)
             has_dtype = true;
             if (!json_string(j, &dt))
                 return -1;
-            if (json_str_eq(dt, "F32"))
+            if (json_str_eq(dt, dtype_name(t->dtype)))
                 continue;
             for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
                 if (json_str_eq(dt, dtypes[i]))
-                    return nn_fail(NN_EFORMAT, "%s: tensor '%s' has dtype %s, expected F32", where,
-                                   t->name, dtypes[i]);
+                    return nn_fail(NN_EFORMAT, "%s: tensor '%s' has dtype %s, expected %s", where,
+                                   t->name, dtypes[i], dtype_name(t->dtype));
             return nn_fail(NN_EFORMAT, "%s: tensor '%s' has an unknown dtype", where, t->name);
         } else if (json_str_eq(key, "shape")) {
             if (has_shape)
@@ -355,18 +413,20 @@ static int parse_entry(json *j, const nn_param *t, span *sp, const char *where)
         return nn_fail(NN_EFORMAT, "%s: tensor '%s' lacks \"%s\"", where, t->name,
                        !has_dtype ? "dtype" : !has_shape ? "shape" : "data_offsets");
     const nn_tensor *v = t->value;
-    bool same = ndim == v->ndim;
+    int want_ndim = t->dtype == NN_I64 ? 0 : v->ndim;
+    bool same = ndim == want_ndim;
     for (int d = 0; same && d < ndim; d++)
         same = shape[d] == v->shape[d];
     if (!same) {
         char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
         return nn_fail(NN_ESHAPE, "%s: shape mismatch for '%s': file has %s, model has %s", where,
-                       t->name, nn_shape_str(ndim, shape, a), nn_tensor_shape_str(v, b));
+                       t->name, nn_shape_str(ndim, shape, a),
+                       t->dtype == NN_I64 ? "[]" : nn_tensor_shape_str(v, b));
     }
     if (offs[0] > offs[1])
         return nn_fail(NN_EFORMAT, "%s: tensor '%s' has reversed data_offsets [%" PRId64 ", %" PRId64 "]",
                        where, t->name, offs[0], offs[1]);
-    int64_t bytes = nn_tensor_numel(v) * (int64_t)sizeof(float);
+    int64_t bytes = entry_bytes(t);
     if (offs[1] - offs[0] != bytes)
         return nn_fail(NN_EFORMAT,
                        "%s: tensor '%s' has data_offsets [%" PRId64 ", %" PRId64 "] spanning %" PRId64
@@ -408,7 +468,7 @@ static int parse_metadata(json *j, st_meta_want *want, int n_want, const char *w
     return r < 0 ? -1 : NN_OK;
 }
 
-static int find(const nn_param *t, int n, json_str key)
+static int find(const st_entry *t, int n, json_str key)
 {
     for (int i = 0; i < n; i++)
         if (json_str_eq(key, t[i].name))
@@ -417,7 +477,7 @@ static int find(const nn_param *t, int n, json_str key)
 }
 
 /* Walks the whole header, filling one span per expected tensor. */
-static int parse_header(json *j, const nn_param *t, int n, span *sp, st_meta_want *want, int n_want,
+static int parse_header(json *j, const st_entry *t, int n, span *sp, st_meta_want *want, int n_want,
                         const char *where)
 {
     bool has_meta = false;
@@ -452,7 +512,7 @@ static int parse_header(json *j, const nn_param *t, int n, span *sp, st_meta_wan
 }
 
 /* The spans must tile [0, total) exactly; sets *total. */
-static int check_tiling(const nn_param *t, int n, const span *sp, int64_t *total, const char *where)
+static int check_tiling(const st_entry *t, int n, const span *sp, int64_t *total, const char *where)
 {
     int *idx = nn_alloc_zeroed((size_t)n, sizeof *idx);
     if (!idx)
@@ -486,7 +546,7 @@ static int check_tiling(const nn_param *t, int n, const span *sp, int64_t *total
     return rc;
 }
 
-int st_read(FILE *f, int64_t avail, bool exact, const nn_param *t, int n, st_meta_want *want,
+int st_read(FILE *f, int64_t avail, bool exact, const st_entry *t, int n, st_meta_want *want,
             int n_want, int (*commit)(void *ctx), void *ctx, const char *where)
 {
     if (!f)
@@ -503,9 +563,7 @@ int st_read(FILE *f, int64_t avail, bool exact, const nn_param *t, int n, st_met
         return ferror(f) ? nn_fail(NN_EIO, "%s: read error", where)
                          : nn_fail(NN_EFORMAT, "%s: truncated: %zu bytes, shorter than the 8-byte header length",
                                    where, got);
-    uint64_t header_len = 0;
-    for (int i = 7; i >= 0; i--)
-        header_len = header_len << 8 | len8[i];
+    uint64_t header_len = (uint64_t)get_le64(len8);
     if (avail >= 0)
         avail -= 8;
     if (header_len > ST_MAX_HEADER)
@@ -551,6 +609,10 @@ int st_read(FILE *f, int64_t avail, bool exact, const nn_param *t, int n, st_met
         goto done;
     /* everything checked: only now touch the tensors */
     for (int i = 0; i < n; i++) {
+        if (t[i].dtype == NN_I64) {
+            *t[i].int_value = get_le64((const unsigned char *)data + sp[i].begin);
+            continue;
+        }
         size_t count = (size_t)nn_tensor_numel(t[i].value);
         if (count == 0)
             continue;

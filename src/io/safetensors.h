@@ -1,5 +1,7 @@
-/* Internal: reading and writing one safetensors image of named float32
-   tensors. Used by nn_save/nn_load and by the optimizer checkpoints.
+/* Internal: reading and writing one safetensors image of named tensors:
+   float32 ones (F32) and int64 scalars (I64, shape [], as torch stores
+   BatchNorm's num_batches_tracked). Used by nn_save/nn_load and by the
+   optimizer checkpoints.
 
    Layout: 8-byte little-endian header length N, N bytes of JSON
    {"__metadata__": {"k": "v", ...}, "name": {"dtype": "F32", "shape": [...],
@@ -34,21 +36,32 @@ typedef struct {
     bool found;
 } st_meta_want;
 
-/* Writes tensors (name + value of each; values contiguous) sorted by name,
-   after the metadata in the given order. where prefixes error messages
+/* One named tensor of a file: dtype NN_F32 reads and writes value (any
+   shape, contiguous), NN_I64 the 0-dim scalar *int_value. */
+typedef struct {
+    const char *name;
+    nn_dtype dtype;
+    nn_tensor *value;
+    int64_t *int_value;
+} st_entry;
+
+/* Writes tensors in the reference implementation's order: by dtype,
+   larger alignment first (I64 before F32), then by name; the metadata
+   first, in the given order. where prefixes error messages
    ("nn_save: path"). Does not close or seek f; flushes it. */
-int st_write(FILE *f, const nn_param *tensors, int n, const st_meta *meta, int n_meta,
+int st_write(FILE *f, const st_entry *tensors, int n, const st_meta *meta, int n_meta,
              const char *where);
 
 /* Reads one image from f into the values of tensors, all or nothing:
-   the file must name exactly these tensors with exactly their shapes. avail
+   the file must name exactly these tensors with exactly their dtypes and
+   shapes. avail
    is the number of bytes left in f (-1: unknown); exact: the data must end
    exactly there. Unknown metadata keys are validated and ignored; wanted
    ones are copied out while parsing, even if the load then fails. When
    everything is valid, commit(ctx) (may be NULL) runs as the last step
    that may fail, before the tensors are written: it applies what goes
    with them (an optimizer's step count) or refuses the file. */
-int st_read(FILE *f, int64_t avail, bool exact, const nn_param *tensors, int n,
+int st_read(FILE *f, int64_t avail, bool exact, const st_entry *tensors, int n,
             st_meta_want *want, int n_want, int (*commit)(void *ctx), void *ctx,
             const char *where);
 
