@@ -256,7 +256,7 @@ typedef struct {
     nn_tensor *x, *gy, *y, *dx;
     nn_tensor **grad; /* per parameter, in state_dict order */
     int n_params;
-    nn_param *list;
+    st_entry *list;
     char **names;
 } reference;
 
@@ -280,16 +280,16 @@ static reference load_reference(const composition_case *c, nn_module *m)
     r.names = calloc((size_t)r.n_params, sizeof *r.names);
     r.list = calloc((size_t)r.n_params + 4, sizeof *r.list);
     assert_true(r.x && r.dx && r.y && r.gy && r.grad && r.names && r.list);
-    r.list[0] = (nn_param){"x", r.x, NULL};
-    r.list[1] = (nn_param){"gy", r.gy, NULL};
-    r.list[2] = (nn_param){"y", r.y, NULL};
-    r.list[3] = (nn_param){"dx", r.dx, NULL};
+    r.list[0] = (st_entry){"x", NN_F32, r.x, NULL};
+    r.list[1] = (st_entry){"gy", NN_F32, r.gy, NULL};
+    r.list[2] = (st_entry){"y", NN_F32, r.y, NULL};
+    r.list[3] = (st_entry){"dx", NN_F32, r.dx, NULL};
     for (int i = 0; i < r.n_params; i++) {
         r.grad[i] = nn_tensor_new(p[i].value->ndim, p[i].value->shape);
         r.names[i] = malloc(strlen(p[i].name) + 6);
         assert_true(r.grad[i] && r.names[i]);
         sprintf(r.names[i], "grad.%s", p[i].name);
-        r.list[4 + i] = (nn_param){r.names[i], r.grad[i], NULL};
+        r.list[4 + i] = (st_entry){r.names[i], NN_F32, r.grad[i], NULL};
     }
     char path[256];
     snprintf(path, sizeof path, FIXDIR "%s_ref.safetensors", c->name);
