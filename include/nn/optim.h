@@ -3,7 +3,7 @@
    free it before the module. The caller owns what the constructors return.
 
    OPTIONS STRUCTS: the one rule for all of them -- nn_sgd_opts,
-   nn_adam_opts, nn_rmsprop_opts, nn_adagrad_opts below, nn_conv2d_opts and
+   nn_adam_opts, nn_adamw_opts, nn_rmsprop_opts, nn_adagrad_opts below, nn_conv2d_opts and
    nn_maxpool2d_opts in nn/module.h.
 
    Each ends with `uint32_t from_defaults`. nn_<x>_defaults(...) fills the
@@ -22,9 +22,12 @@
       a field you leave out is 0, and 0 means "PyTorch's default":
       - a float field that is 0 takes PyTorch's default where that is not 0:
           Adam     lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8
+          AdamW    lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8,
+                   weight_decay 1e-2 (so AdamW without weight decay is
+                   nn_adamw_defaults() with .weight_decay = 0)
           RMSprop  lr 1e-2, alpha 0.99, eps 1e-8
           Adagrad  lr 1e-2, eps 1e-10
-        (weight_decay, momentum, dampening, lr_decay and
+        (weight_decay except AdamW's, momentum, dampening, lr_decay and
         initial_accumulator_value default to 0 anyway). So
         &(nn_adam_opts){.lr = 1e-3f} is exactly nn_adam_defaults().
       - where PyTorch has no default, 0 is refused with a message naming
@@ -72,6 +75,13 @@ typedef struct {
     bool amsgrad;
     uint32_t from_defaults;
 } nn_adam_opts;
+/* AdamW: Adam's fields; weight_decay is decoupled (p *= 1 - lr * wd before
+   the Adam update) and defaults to 1e-2. */
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    bool amsgrad;
+    uint32_t from_defaults;
+} nn_adamw_opts;
 typedef struct {
     float lr, alpha, eps, weight_decay, momentum;
     bool centered;
@@ -85,6 +95,7 @@ typedef struct {
 /* PyTorch's defaults, marked so that every field is taken as written. */
 nn_sgd_opts nn_sgd_defaults(float lr);       /* momentum 0, dampening 0, wd 0 */
 nn_adam_opts nn_adam_defaults(void);         /* lr 1e-3, betas (0.9, 0.999), eps 1e-8 */
+nn_adamw_opts nn_adamw_defaults(void);       /* the same, weight_decay 1e-2 */
 nn_rmsprop_opts nn_rmsprop_defaults(void);   /* lr 1e-2, alpha 0.99, eps 1e-8 */
 nn_adagrad_opts nn_adagrad_defaults(void);   /* lr 1e-2, eps 1e-10 */
 
@@ -102,6 +113,7 @@ nn_adagrad_opts nn_adagrad_defaults(void);   /* lr 1e-2, eps 1e-10 */
    whole model: re-read param->value->data after creating an optimizer. */
 nn_optim *nn_sgd(nn_module *m, const nn_sgd_opts *o);
 nn_optim *nn_adam(nn_module *m, const nn_adam_opts *o);
+nn_optim *nn_adamw(nn_module *m, const nn_adamw_opts *o); /* torch.optim.AdamW */
 nn_optim *nn_rmsprop(nn_module *m, const nn_rmsprop_opts *o);
 nn_optim *nn_adagrad(nn_module *m, const nn_adagrad_opts *o);
 
