@@ -70,6 +70,15 @@ CASES = [
     ("adam_weight_decay", "Adam", dict(lr=0.01, weight_decay=0.3)),
     ("adam_amsgrad", "Adam", dict(lr=0.01, amsgrad=True)),
     ("adam_all", "Adam", dict(lr=0.01, betas=(0.5, 0.9), eps=1e-3, weight_decay=0.1, amsgrad=True)),
+    ("adamw_default", "AdamW", dict()),
+    ("adamw_lr_betas", "AdamW", dict(lr=0.02, betas=(0.8, 0.95))),
+    ("adamw_eps", "AdamW", dict(lr=0.01, eps=0.5)),
+    ("adamw_weight_decay", "AdamW", dict(lr=0.01, weight_decay=0.3)),
+    ("adamw_no_weight_decay", "AdamW", dict(lr=0.01, weight_decay=0.0)),
+    ("adamw_amsgrad", "AdamW", dict(lr=0.01, amsgrad=True)),
+    ("adamw_amsgrad_no_wd", "AdamW", dict(lr=0.01, weight_decay=0.0, amsgrad=True)),
+    ("adamw_large_wd_amsgrad", "AdamW", dict(lr=0.05, weight_decay=2.0, amsgrad=True)),
+    ("adamw_all", "AdamW", dict(lr=0.01, betas=(0.5, 0.9), eps=1e-3, weight_decay=0.1, amsgrad=True)),
     ("rmsprop_default", "RMSprop", dict()),
     ("rmsprop_alpha", "RMSprop", dict(lr=0.02, alpha=0.7)),
     ("rmsprop_eps", "RMSprop", dict(eps=0.3)),
@@ -92,6 +101,8 @@ FIELDS = {
     "SGD": [("lr", None), ("momentum", 0), ("dampening", 0), ("weight_decay", 0), ("nesterov", False)],
     "Adam": [("lr", 1e-3), ("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 0),
              ("amsgrad", False)],
+    "AdamW": [("lr", 1e-3), ("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 1e-2),
+              ("amsgrad", False)],
     "RMSprop": [("lr", 1e-2), ("alpha", 0.99), ("eps", 1e-8), ("weight_decay", 0), ("momentum", 0),
                 ("centered", False)],
     "Adagrad": [("lr", 1e-2), ("lr_decay", 0), ("weight_decay", 0), ("initial_accumulator_value", 0),
@@ -108,6 +119,8 @@ def c_opts(kind, kw):
         v = kw.get(f, d)
         parts.append(".%s = %s" % (f, ("true" if v else "false") if isinstance(v, bool)
                                    else cfloat(v)))
+    if kind == "AdamW":  # every field spelled out, taken as written (weight_decay 0 stays 0)
+        parts.append(".from_defaults = NN_OPTS_FROM_DEFAULTS")
     return "{" + ", ".join(parts) + "}"
 
 
@@ -122,7 +135,7 @@ def optim_fixtures():
            carr("optim_init", torch.cat([t.reshape(-1) for t in init])),
            carr("optim_grads", torch.cat([g.reshape(-1) for step in grads for g in step])),
            "\ntypedef struct {\n    const char *name;\n    const char *kind;\n"
-           "    nn_sgd_opts sgd;\n    nn_adam_opts adam;\n    nn_rmsprop_opts rmsprop;\n"
+           "    nn_sgd_opts sgd;\n    nn_adam_opts adam;\n    nn_adamw_opts adamw;\n    nn_rmsprop_opts rmsprop;\n"
            "    nn_adagrad_opts adagrad;\n    const float *trajectory; /* params after each step */\n"
            "    /* torch's state_dict()['state'] after the last step: keys of one\n"
            "       parameter (comma-separated, without step), the buffers parameter-major */\n"
@@ -152,7 +165,8 @@ def optim_fixtures():
                 step = float(st["step"])
         state = torch.cat(bufs) if bufs else torch.zeros(0)
         out.append(carr("state_" + name, state))
-        field = {"SGD": "sgd", "Adam": "adam", "RMSprop": "rmsprop", "Adagrad": "adagrad"}[kind]
+        field = {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw", "RMSprop": "rmsprop",
+                 "Adagrad": "adagrad"}[kind]
         table.append('    {"%s", "%s", .%s = %s, .trajectory = traj_%s,\n'
                      '     .state_keys = "%s", .state = state_%s, .state_len = %d, .step = %.1f},\n'
                      % (name, kind, field, c_opts(kind, kw), name, ",".join(keys), name,
@@ -172,6 +186,7 @@ TRAIN_CASES = [
     ("adam_ce", "Adam", dict(lr=0.01, weight_decay=0.01, amsgrad=True), "ce"),
     ("rmsprop_bce", "RMSprop", dict(lr=0.01, momentum=0.5, centered=True), "bce"),
     ("adagrad_ce", "Adagrad", dict(lr=0.1, lr_decay=0.01), "ce"),
+    ("adamw_ce", "AdamW", dict(lr=0.01, weight_decay=0.05, amsgrad=True), "ce"),
 ]
 
 

@@ -11,8 +11,8 @@
 
 #include "tensor/tensor_impl.h"
 
-enum { SGD, ADAM, RMSPROP, ADAGRAD };
-static const char *const kind_name[] = {"SGD", "Adam", "RMSprop", "Adagrad"};
+enum { SGD, ADAM, RMSPROP, ADAGRAD, ADAMW };
+static const char *const kind_name[] = {"SGD", "Adam", "RMSprop", "Adagrad", "AdamW"};
 static char dir[64], model_path[128], optim_path[128];
 
 static int setup(void **state)
@@ -62,6 +62,13 @@ static nn_optim *make_optim(int kind, nn_module *net, float lr_scale)
         o.amsgrad = true;
         o.weight_decay = 0.02f;
         return nn_adam(net, &o);
+    }
+    case ADAMW: {
+        nn_adamw_opts o = nn_adamw_defaults();
+        o.lr = 0.01f * lr_scale;
+        o.amsgrad = true;
+        o.weight_decay = 0.05f;
+        return nn_adamw(net, &o);
     }
     case RMSPROP: {
         nn_rmsprop_opts o = nn_rmsprop_defaults();
@@ -178,6 +185,13 @@ static void test_resume_adam(void **state)
     (void)state;
     resume_is_bit_identical(ADAM, 3, 4);
     resume_is_bit_identical(ADAM, 0, 3);
+}
+
+static void test_resume_adamw(void **state)
+{
+    (void)state;
+    resume_is_bit_identical(ADAMW, 3, 4);
+    resume_is_bit_identical(ADAMW, 0, 3);
 }
 
 static void test_resume_rmsprop(void **state)
@@ -300,6 +314,63 @@ static int load_text(nn_optim *o, const char *from, const char *to, const char *
     return rc;
 }
 
+/* An AdamW checkpoint names its type and keys as torch's state_dict does,
+   and is refused by an Adam optimizer (same keys, other rule) and the
+   other way round, changing nothing. */
+static void test_adamw_metadata_and_type(void **state)
+{
+    (void)state;
+    nn_loss *mse = nn_mse_loss();
+    nn_module *net = simplenet(3);
+    nn_optim *opt = make_optim(ADAMW, net, 1.0f);
+    train(net, opt, mse, 2);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(nn_optim_save_fp(opt, f), NN_OK);
+    fclose(f);
+    char *header = strndup(buf + 8, (size_t)buf[0] | (size_t)(unsigned char)buf[1] << 8);
+    const char *want[] = {"\"optimizer\":\"AdamW\"", "\"step\":\"2\"", "\"weight_decay\":\"0.05",
+                          "\"amsgrad\":\"1\"", "\"state.0.exp_avg\":{\"dtype\":\"F32\",\"shape\":[5,2]",
+                          "\"state.0.exp_avg_sq\"", "\"state.3.max_exp_avg_sq\":{\"dtype\":\"F32\",\"shape\":[1]"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(header, want[i]))
+            fail_msg("header lacks %s: %s", want[i], header);
+    free(header);
+
+    nn_optim *adam = make_optim(ADAM, net, 1.0f);
+    f = fmemopen(buf, len, "rb");
+    assert_true(nn_optim_load_fp(adam, f) < 0);
+    fclose(f);
+    assert_error_mentions("the file holds AdamW state, the optimizer is Adam");
+    assert_int_equal(nn_optim_get_step(adam), 0);
+    train(net, adam, mse, 1);
+    char *abuf = NULL;
+    size_t alen = 0;
+    f = open_memstream(&abuf, &alen);
+    assert_int_equal(nn_optim_save_fp(adam, f), NN_OK);
+    fclose(f);
+    nn_optim *fresh = make_optim(ADAMW, net, 2.0f);
+    f = fmemopen(abuf, alen, "rb");
+    assert_true(nn_optim_load_fp(fresh, f) < 0);
+    fclose(f);
+    assert_error_mentions("the file holds Adam state, the optimizer is AdamW");
+    assert_int_equal(nn_optim_get_step(fresh), 0);
+    assert_true(nn_optim_get_lr(fresh) == 0.02f);
+    f = fmemopen(buf, len, "rb");
+    assert_int_equal(nn_optim_load_fp(fresh, f), NN_OK);
+    fclose(f);
+    assert_int_equal(nn_optim_get_step(fresh), 2);
+    assert_true(nn_optim_get_lr(fresh) == 0.01f);
+    free(abuf);
+    free(buf);
+    nn_optim_free(fresh);
+    nn_optim_free(adam);
+    nn_optim_free(opt);
+    nn_module_free(net);
+    nn_loss_free(mse);
+}
+
 static void test_refused_checkpoints_change_nothing(void **state)
 {
     (void)state;
@@ -377,6 +448,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_sgd),
         cmocka_unit_test(test_resume_adam),
+        cmocka_unit_test(test_resume_adamw),
+        cmocka_unit_test(test_adamw_metadata_and_type),
         cmocka_unit_test(test_resume_rmsprop),
         cmocka_unit_test(test_resume_adagrad),
         cmocka_unit_test(test_metadata_and_keys),

@@ -139,8 +139,8 @@ static void test_cross_entropy_bad_input(void **state)
     EXPECT_FAIL(l, p, t4, "CrossEntropyLoss", "[5, 7]", "[4]", "[5]");
     nn_tensor *t2 = nn_tensor_from(ce_target, NN_SHAPE(5, 1));
     EXPECT_FAIL(l, p, t2, "[5, 1]");
-    nn_tensor *p3 = nn_tensor_new(NN_SHAPE(2, 3, 4));
-    EXPECT_FAIL(l, p3, t, "[N, C]", "[2, 3, 4]");
+    nn_tensor *p3 = nn_tensor_new(NN_SHAPE(2, 3, 4)); /* [N, C, d1] needs target [N, d1] */
+    EXPECT_FAIL(l, p3, t, "[2, 3, 4]", "expected target of shape [2, 4]", "[5]");
     nn_tensor *p1 = nn_tensor_from(ce_pred, NN_SHAPE(7));
     EXPECT_FAIL(l, p1, t, "[7]", "[5]"); /* [C] logits need a scalar target */
 

@@ -84,6 +84,8 @@ static nn_optim *make_optim(const optim_case *c, nn_module *m, bool use_null)
         return nn_sgd(m, &c->sgd);
     if (strcmp(c->kind, "Adam") == 0)
         return nn_adam(m, use_null ? NULL : &c->adam);
+    if (strcmp(c->kind, "AdamW") == 0)
+        return nn_adamw(m, use_null ? NULL : &c->adamw);
     if (strcmp(c->kind, "RMSprop") == 0)
         return nn_rmsprop(m, use_null ? NULL : &c->rmsprop);
     return nn_adagrad(m, use_null ? NULL : &c->adagrad);
@@ -162,10 +164,13 @@ static void test_null_options_are_torch_defaults(void **state)
         nn_optim_free(o);
         nn_module_free(m);
     }
-    assert_int_equal(seen, 3);
+    assert_int_equal(seen, 4);
     nn_adam_opts a = nn_adam_defaults();
     assert_true(a.lr == 1e-3f && a.beta1 == 0.9f && a.beta2 == 0.999f && a.eps == 1e-8f &&
                 a.weight_decay == 0.0f && !a.amsgrad);
+    nn_adamw_opts aw = nn_adamw_defaults();
+    assert_true(aw.lr == 1e-3f && aw.beta1 == 0.9f && aw.beta2 == 0.999f && aw.eps == 1e-8f &&
+                aw.weight_decay == 1e-2f && !aw.amsgrad && aw.from_defaults == NN_OPTS_FROM_DEFAULTS);
     nn_rmsprop_opts r = nn_rmsprop_defaults();
     assert_true(r.lr == 1e-2f && r.alpha == 0.99f && r.eps == 1e-8f && r.weight_decay == 0.0f &&
                 r.momentum == 0.0f && !r.centered);
@@ -199,6 +204,7 @@ typedef struct {
     const char *kind;
     nn_sgd_opts sgd;
     nn_adam_opts adam;
+    nn_adamw_opts adamw;
     nn_rmsprop_opts rmsprop;
     nn_adagrad_opts adagrad;
     const char *fragment; /* must appear in the message */
@@ -217,6 +223,11 @@ WITH(nn_adam_opts, nn_adam_defaults, eps)
 WITH(nn_adam_opts, nn_adam_defaults, beta1)
 WITH(nn_adam_opts, nn_adam_defaults, beta2)
 WITH(nn_adam_opts, nn_adam_defaults, weight_decay)
+WITH(nn_adamw_opts, nn_adamw_defaults, lr)
+WITH(nn_adamw_opts, nn_adamw_defaults, eps)
+WITH(nn_adamw_opts, nn_adamw_defaults, beta1)
+WITH(nn_adamw_opts, nn_adamw_defaults, beta2)
+WITH(nn_adamw_opts, nn_adamw_defaults, weight_decay)
 WITH(nn_rmsprop_opts, nn_rmsprop_defaults, lr)
 WITH(nn_rmsprop_opts, nn_rmsprop_defaults, eps)
 WITH(nn_rmsprop_opts, nn_rmsprop_defaults, momentum)
@@ -228,6 +239,7 @@ WITH(nn_adagrad_opts, nn_adagrad_defaults, weight_decay)
 WITH(nn_adagrad_opts, nn_adagrad_defaults, initial_accumulator_value)
 WITH(nn_adagrad_opts, nn_adagrad_defaults, eps)
 #define ADAM(field, v) nn_adam_opts_with_##field(v)
+#define ADAMW(field, v) nn_adamw_opts_with_##field(v)
 #define RMS(field, v) nn_rmsprop_opts_with_##field(v)
 #define ADA(field, v) nn_adagrad_opts_with_##field(v)
 
@@ -250,6 +262,12 @@ static void test_bad_options(void **state)
         {"Adam", .adam = ADAM(beta2, 1.5f), .fragment = "beta2 1.5"},
         {"Adam", .adam = ADAM(weight_decay, -0.1f), .fragment = "weight_decay -0.1"},
         {"Adam", .adam = ADAM(lr, INFINITY), .fragment = "lr inf"},
+        {"AdamW", .adamw = ADAMW(lr, -1.0f), .fragment = "lr -1"},
+        {"AdamW", .adamw = ADAMW(eps, -1e-8f), .fragment = "eps -1e-08"},
+        {"AdamW", .adamw = ADAMW(beta1, 1.0f), .fragment = "beta1 1 (expected 0 <= beta1 < 1)"},
+        {"AdamW", .adamw = ADAMW(beta2, -0.5f), .fragment = "beta2 -0.5"},
+        {"AdamW", .adamw = ADAMW(weight_decay, -0.1f), .fragment = "weight_decay -0.1"},
+        {"AdamW", .adamw = ADAMW(weight_decay, NAN), .fragment = "weight_decay nan"},
         {"RMSprop", .rmsprop = RMS(lr, -1.0f), .fragment = "lr -1"},
         {"RMSprop", .rmsprop = RMS(eps, -1.0f), .fragment = "eps -1"},
         {"RMSprop", .rmsprop = RMS(momentum, -1.0f), .fragment = "momentum -1"},
@@ -265,15 +283,16 @@ static void test_bad_options(void **state)
     nn_module *m = toy_new(true);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const bad_case *b = &cases[i];
-        optim_case c = {.kind = b->kind, .sgd = b->sgd, .adam = b->adam, .rmsprop = b->rmsprop,
-                        .adagrad = b->adagrad};
+        optim_case c = {.kind = b->kind, .sgd = b->sgd, .adam = b->adam, .adamw = b->adamw,
+                        .rmsprop = b->rmsprop, .adagrad = b->adagrad};
         nn_optim *o = make_optim(&c, m, false);
         if (o)
             fprintf(stderr, "bad case %zu accepted\n", i);
         assert_null(o);
         char fn[16];
-        snprintf(fn, sizeof fn, "nn_%s", strcmp(b->kind, "SGD") == 0       ? "sgd"
+        snprintf(fn, sizeof fn, "nn_%s:", strcmp(b->kind, "SGD") == 0       ? "sgd"
                                          : strcmp(b->kind, "Adam") == 0    ? "adam"
+                                         : strcmp(b->kind, "AdamW") == 0   ? "adamw"
                                          : strcmp(b->kind, "RMSprop") == 0 ? "rmsprop"
                                                                            : "adagrad");
         assert_error_mentions(fn, b->fragment);
@@ -670,6 +689,21 @@ static void test_hyperparameters(void **state)
     }
     nn_optim_free(o);
 
+    /* AdamW: Adam's names; amsgrad fixed by the buffers, weight_decay free */
+    o = nn_adamw(m, &(nn_adamw_opts){.lr = 0.01f, .amsgrad = true});
+    assert_int_equal(nn_optim_hparam_count(o), 6);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(nn_optim_hparam_at(o, i, &name, &v), NN_OK);
+        assert_string_equal(name, want[i]);
+    }
+    nn_optim_hparam_at(o, 4, &name, &v);
+    assert_true(v == (double)1e-2f);
+    assert_int_equal(nn_optim_hparam_set(o, "weight_decay", 0.0), NN_OK);
+    assert_true(nn_optim_hparam_set(o, "amsgrad", 0.0) < 0);
+    assert_true(nn_optim_hparam_set(o, "weight_decay", -1.0) < 0);
+    assert_error_mentions("nn_optim_hparam_set", "weight_decay -1");
+    nn_optim_free(o);
+
     /* SGD: momentum may change between nonzero values, not to or from 0 */
     o = nn_sgd(m, &(nn_sgd_opts){.lr = 0.1f, .momentum = 0.9f});
     assert_int_equal(nn_optim_hparam_set(o, "momentum", 0.5), NN_OK);
@@ -690,7 +724,7 @@ static void test_set_lr(void **state)
     (void)state;
     const float grad[17] = {0.3f, -0.2f, 0.1f, 0.5f, -0.4f, 0.25f, 0.6f, -0.7f, 0.05f, 0.8f, -0.9f, 0.15f,
                             1.0f, -1.0f, 0.5f, -0.5f, 0.2f};
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 5; kind++) {
         nn_module *m1 = toy_new(true), *m2 = toy_new(true), *m3 = toy_new(true);
         nn_optim *o1, *o2, *o3;
         switch (kind) {
@@ -703,6 +737,11 @@ static void test_set_lr(void **state)
             o1 = nn_adam(m1, &(nn_adam_opts){.lr = 0.05f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f});
             o2 = nn_adam(m2, &(nn_adam_opts){.lr = 0.5f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f});
             o3 = nn_adam(m3, &(nn_adam_opts){.lr = 0.5f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f});
+            break;
+        case 3: /* AdamW: lr also scales the decoupled weight decay */
+            o1 = nn_adamw(m1, &(nn_adamw_opts){.lr = 0.05f, .weight_decay = 0.5f});
+            o2 = nn_adamw(m2, &(nn_adamw_opts){.lr = 0.5f, .weight_decay = 0.5f});
+            o3 = nn_adamw(m3, &(nn_adamw_opts){.lr = 0.5f, .weight_decay = 0.5f});
             break;
         case 2:
             o1 = nn_rmsprop(m1, &(nn_rmsprop_opts){.lr = 0.05f, .alpha = 0.99f, .eps = 1e-8f});
@@ -819,6 +858,14 @@ static nn_optim *train_adam(nn_module *m)
     o.amsgrad = true;
     return nn_adam(m, &o);
 }
+static nn_optim *train_adamw(nn_module *m)
+{
+    nn_adamw_opts o = nn_adamw_defaults();
+    o.lr = 0.01f;
+    o.weight_decay = 0.05f;
+    o.amsgrad = true;
+    return nn_adamw(m, &o);
+}
 static nn_optim *train_rmsprop(nn_module *m)
 {
     nn_rmsprop_opts o = nn_rmsprop_defaults();
@@ -845,6 +892,8 @@ static void test_training_follows_torch(void **state)
                train_rmsprop_bce_final, "rmsprop_bce");
     train_case(train_adagrad, nn_cross_entropy_loss(), true, train_adagrad_ce_losses,
                train_adagrad_ce_final, "adagrad_ce");
+    train_case(train_adamw, nn_cross_entropy_loss(), true, train_adamw_ce_losses, train_adamw_ce_final,
+               "adamw_ce");
 }
 
 int main(void)

@@ -145,6 +145,64 @@ static void test_every_optimizer_written_by_hand(void **state)
     SAME_TRAINING(sgd_by_hand, sgd_from_defaults);
 }
 
+static double hparam(const nn_optim *o, const char *name);
+
+/* AdamW: the same rule, with weight_decay's default 1e-2 filled in too;
+   weight_decay 0 comes from the defaults struct and is then kept. */
+static nn_optim *adamw_by_hand(nn_module *m) { return nn_adamw(m, &(nn_adamw_opts){.lr = 1e-3f}); }
+static nn_optim *adamw_from_defaults(nn_module *m)
+{
+    nn_adamw_opts o = nn_adamw_defaults();
+    return nn_adamw(m, &o);
+}
+static nn_optim *adamw_null(nn_module *m) { return nn_adamw(m, NULL); }
+static nn_optim *adamw_empty(nn_module *m) { return nn_adamw(m, &(nn_adamw_opts){0}); }
+static nn_optim *adamw_wd_by_hand(nn_module *m)
+{
+    return nn_adamw(m, &(nn_adamw_opts){.lr = 0.01f, .weight_decay = 0.01f, .amsgrad = true});
+}
+static nn_optim *adamw_zero_wd(nn_module *m)
+{
+    nn_adamw_opts o = nn_adamw_defaults();
+    o.lr = 0.01f;
+    o.weight_decay = 0.0f;
+    o.amsgrad = true;
+    return nn_adamw(m, &o);
+}
+static nn_optim *adam_like_adamw_zero_wd(nn_module *m)
+{
+    nn_adam_opts o = nn_adam_defaults();
+    o.lr = 0.01f;
+    o.amsgrad = true;
+    return nn_adam(m, &o);
+}
+
+static void test_adamw_written_by_hand_gets_torch_defaults(void **state)
+{
+    (void)state;
+    SAME_TRAINING(adamw_by_hand, adamw_from_defaults);
+    SAME_TRAINING(adamw_empty, adamw_null);
+    SAME_TRAINING(adamw_wd_by_hand, adamw_wd_by_hand);
+    /* AdamW without weight decay is Adam without weight decay, bit for bit */
+    SAME_TRAINING(adamw_zero_wd, adam_like_adamw_zero_wd);
+    nn_module *m = small_net();
+    nn_optim *o = nn_adamw(m, &(nn_adamw_opts){.weight_decay = 0.0f});
+    assert_true(hparam(o, "weight_decay") == (double)1e-2f && hparam(o, "lr") == (double)1e-3f &&
+                hparam(o, "betas.0") == (double)0.9f && hparam(o, "betas.1") == (double)0.999f &&
+                hparam(o, "eps") == (double)1e-8f);
+    nn_optim_free(o);
+    o = adamw_zero_wd(m);
+    assert_true(hparam(o, "weight_decay") == 0.0);
+    nn_optim_free(o);
+    nn_adamw_opts a = nn_adamw_defaults();
+    a.from_defaults = 3u;
+    assert_null(nn_adamw(m, &a));
+    assert_error_mentions("nn_adamw:", "nn_adamw_opts.from_defaults", "nn_adamw_defaults()");
+    assert_null(nn_adamw(m, &(nn_adamw_opts){.beta1 = 1.5f}));
+    assert_error_mentions("nn_adamw:", "beta1");
+    nn_module_free(m);
+}
+
 /* Adam from nn_adam_defaults with beta1 = 0 (GAN recipes): two steps of one
    parameter pair, against the update computed here in double. */
 static void adam_two_steps(const nn_adam_opts *opts, float out[2])
@@ -437,6 +495,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam_written_by_hand_gets_torch_defaults),
+        cmocka_unit_test(test_adamw_written_by_hand_gets_torch_defaults),
         cmocka_unit_test(test_every_optimizer_written_by_hand),
         cmocka_unit_test(test_defaults_struct_is_taken_as_written),
         cmocka_unit_test(test_refused_with_function_and_field),

@@ -30,6 +30,13 @@ typedef struct {
     bool amsgrad;
     uint32_t from_defaults;
 } nn_adam_opts;
+/* AdamW: Adam's fields; weight_decay is decoupled (p *= 1 - lr * wd before
+   the Adam update) and defaults to 1e-2. */
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    bool amsgrad;
+    uint32_t from_defaults;
+} nn_adamw_opts;
 typedef struct {
     float lr, alpha, eps, weight_decay, momentum;
     bool centered;
@@ -43,6 +50,7 @@ typedef struct {
 /* PyTorch's defaults, marked so that every field is taken as written. */
 nn_sgd_opts nn_sgd_defaults(float lr);       /* momentum 0, dampening 0, wd 0 */
 nn_adam_opts nn_adam_defaults(void);         /* lr 1e-3, betas (0.9, 0.999), eps 1e-8 */
+nn_adamw_opts nn_adamw_defaults(void);       /* the same, weight_decay 1e-2 */
 nn_rmsprop_opts nn_rmsprop_defaults(void);   /* lr 1e-2, alpha 0.99, eps 1e-8 */
 nn_adagrad_opts nn_adagrad_defaults(void);   /* lr 1e-2, eps 1e-10 */
 
@@ -60,6 +68,7 @@ nn_adagrad_opts nn_adagrad_defaults(void);   /* lr 1e-2, eps 1e-10 */
    whole model: re-read param->value->data after creating an optimizer. */
 nn_optim *nn_sgd(nn_module *m, const nn_sgd_opts *o);
 nn_optim *nn_adam(nn_module *m, const nn_adam_opts *o);
+nn_optim *nn_adamw(nn_module *m, const nn_adamw_opts *o); /* torch.optim.AdamW */
 nn_optim *nn_rmsprop(nn_module *m, const nn_rmsprop_opts *o);
 nn_optim *nn_adagrad(nn_module *m, const nn_adagrad_opts *o);
 

@@ -2,8 +2,8 @@
 
    OPTIONS STRUCTS: the one rule for all of them -- the optimizers'
    (nn_sgd_opts, nn_adam_opts, ... in nn/optim.h), the layers' (nn_conv2d_opts,
-   nn_maxpool2d_opts, nn_batchnorm2d_opts, ... in nn/module.h) and the
-   DataLoader's (nn_random_crop_opts in nn/data.h).
+   nn_maxpool2d_opts, nn_batchnorm2d_opts, ... in nn/module.h), the losses'
+   (nn/loss.h) and the DataLoader's (nn_random_crop_opts in nn/data.h).
 
    Each ends with `uint32_t from_defaults`. nn_<x>_defaults(...) fills the
    struct with PyTorch's defaults and sets from_defaults to
@@ -21,9 +21,15 @@
       a field you leave out is 0, and 0 means "PyTorch's default":
       - a float field that is 0 takes PyTorch's default where that is not 0:
           Adam     lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8
+          AdamW    lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8,
+                   weight_decay 1e-2 (so AdamW without weight decay is
+                   nn_adamw_defaults() with .weight_decay = 0)
           RMSprop  lr 1e-2, alpha 0.99, eps 1e-8
           Adagrad  lr 1e-2, eps 1e-10
-        (weight_decay, momentum, dampening, lr_decay and
+          NLLLoss / CrossEntropyLoss: ignore_index -100 (to ignore class
+                   0, start from the defaults)
+          BatchNorm eps 1e-5, momentum 0.1
+        (weight_decay except AdamW's, momentum, dampening, lr_decay and
         initial_accumulator_value default to 0 anyway). So
         &(nn_adam_opts){.lr = 1e-3f} is exactly nn_adam_defaults().
       - where PyTorch has no default, 0 is refused with a message naming

@@ -1,23 +1,29 @@
-/* Losses with mean reduction, as torch.nn's MSELoss, CrossEntropyLoss and
-   BCEWithLogitsLoss. Forward validates everything first, then computes the
+/* Losses as torch.nn's MSELoss, BCEWithLogitsLoss, and NLLLoss and
+   CrossEntropyLoss with their options (weight, ignore_index, reduction,
+   label_smoothing). Forward validates everything first, then computes the
    value and the gradient d(loss)/d(pred) in one pass (accumulating in
-   double); backward only hands out that gradient. Strided inputs are
-   gathered into scratch slots the loss owns, so after the first call at a
-   given shape nothing is allocated.
+   double); backward only hands out that gradient, and backward_ex scales
+   it by an upstream gradient. Strided inputs are gathered into scratch
+   slots the loss owns, so after the first call at a given shape nothing is
+   allocated.
 
    Unlike torch (which returns NaN), an empty input is an error: a mean over
    nothing is almost always a bug upstream. */
 #include <math.h>
+#include <string.h>
 
 #include "tensor/tensor_impl.h"
 #include "nn/loss.h"
+#include "nn/module.h" /* NN_OPTS_FROM_DEFAULTS */
 
 typedef struct nn_loss_ops {
     const char *type;        /* "MSELoss", named in error messages */
     const char *constructor; /* "nn_mse_loss" */
     /* NN_OK, or an nn_fail status naming what is wrong with the inputs */
     int (*check)(const nn_tensor *pred, const nn_tensor *target);
-    /* loss value; writes d(loss)/d(pred) into grad (pred's numel floats) */
+    /* loss value; writes d(loss)/d(pred) into grad (pred's numel floats).
+       NULL check and compute: a class-index loss with options (NLLLoss,
+       CrossEntropyLoss), done by class_check and class_compute. */
     double (*compute)(const nn_tensor *pred, const float *p, const float *t, float *grad);
 } nn_loss_ops;
 
@@ -27,6 +33,19 @@ struct nn_loss {
     nn_tensor pred_dense;  /* row-major copies of strided inputs */
     nn_tensor target_dense;
     bool has_forward;
+    /* torch's output: 0-dim, or the target's shape (NN_REDUCTION_NONE) */
+    nn_tensor values;
+    nn_tensor grad_ex;       /* nn_loss_backward_ex's result */
+    nn_tensor upstream_dense; /* its upstream gradient, row-major */
+    /* class-index losses: pred is [N, C, inner] (inner = d1 * d2 ...; N = 1
+       for [C]), set by the last successful forward */
+    int64_t classes, inner;
+    /* options (class-index losses) */
+    float *weight; /* weight_count floats, owned; NULL: all 1 */
+    int64_t weight_count;
+    int64_t ignore_index;
+    nn_reduction reduction;
+    float label_smoothing;
 };
 
 /* --- shared checks ---------------------------------------------------- */
@@ -119,70 +138,173 @@ static double bce_compute(const nn_tensor *pred, const float *p, const float *t,
 
 static const nn_loss_ops bce_ops = {"BCEWithLogitsLoss", "nn_bce_with_logits_loss", bce_check, bce_compute};
 
-/* --- CrossEntropyLoss ------------------------------------------------- */
+/* --- NLLLoss and CrossEntropyLoss ------------------------------------ */
 
-/* logits [N, C] with target [N], or logits [C] with a scalar target */
-static int ce_check(const nn_tensor *pred, const nn_tensor *target)
+/* What the class-index losses call their input in messages. */
+static const char *class_input(const nn_loss *l)
 {
-    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
-    bool batched = pred->ndim == 2;
-    if (pred->ndim != 1 && !batched)
-        return nn_fail(NN_ESHAPE,
-                       "nn_loss_forward: CrossEntropyLoss expected logits of shape [N, C] or [C], got %s",
-                       nn_tensor_shape_str(pred, a));
-    int64_t rows = batched ? pred->shape[0] : 1, classes = pred->shape[pred->ndim - 1];
-    bool ok = batched ? target->ndim == 1 && target->shape[0] == rows : target->ndim == 0;
-    if (!ok) {
-        char want[NN_SHAPE_STR_LEN];
-        return nn_fail(NN_ESHAPE,
-                       "nn_loss_forward: CrossEntropyLoss with logits of shape %s expected target of shape %s, got %s",
-                       nn_tensor_shape_str(pred, a), nn_shape_str(batched ? 1 : 0, &rows, want),
-                       nn_tensor_shape_str(target, b));
+    return strcmp(l->ops->type, "NLLLoss") == 0 ? "log-probabilities" : "logits";
+}
+
+/* "[3]" or "[1, 2]": the index of target element k (row-major) */
+static const char *target_index_str(const nn_tensor *target, int64_t k, char *buf)
+{
+    int64_t idx[NN_MAX_DIMS];
+    for (int d = target->ndim - 1; d >= 0; d--) {
+        idx[d] = k % target->shape[d];
+        k /= target->shape[d];
     }
-    if (rows == 0 || classes == 0)
-        return check_not_empty("CrossEntropyLoss", pred);
-    /* every target must be an integral class index in [0, C) */
-    const float *t = target->data;
-    int64_t step = batched ? target->stride[0] : 0;
-    for (int64_t n = 0; n < rows; n++) {
-        float v = t[n * step];
-        if (!(v >= 0.0f && v < (float)classes) || v != floorf(v))
+    return nn_shape_str(target->ndim, idx, buf);
+}
+
+/* Is v the ignore_index (a whole number equal to it)? */
+static bool is_ignored(float v, int64_t ignore_index)
+{
+    return v == floorf(v) && fabsf(v) < 9.2e18f && (int64_t)v == ignore_index;
+}
+
+/* input [C] with a scalar target, [N, C] with [N], or [N, C, d1, ...] with
+   [N, d1, ...]; targets class indices in 0..C-1 or ignore_index; weight of C */
+static int class_check(const nn_loss *l, const nn_tensor *pred, const nn_tensor *target)
+{
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN], want[NN_SHAPE_STR_LEN];
+    const char *type = l->ops->type;
+    if (pred->ndim < 1)
+        return nn_fail(NN_ESHAPE,
+                       "nn_loss_forward: %s expected %s of shape [C], [N, C] or [N, C, d1, ...], got %s",
+                       type, class_input(l), nn_tensor_shape_str(pred, a));
+    /* the target's shape: pred's without the class dimension (1) */
+    int64_t tshape[NN_MAX_DIMS];
+    int tdim = 0;
+    for (int d = 0; d < pred->ndim; d++)
+        if (d != (pred->ndim == 1 ? 0 : 1))
+            tshape[tdim++] = pred->shape[d];
+    bool ok = target->ndim == tdim;
+    for (int d = 0; ok && d < tdim; d++)
+        ok = target->shape[d] == tshape[d];
+    if (!ok)
+        return nn_fail(NN_ESHAPE, "nn_loss_forward: %s with %s of shape %s expected target of shape %s, got %s",
+                       type, class_input(l), nn_tensor_shape_str(pred, a), nn_shape_str(tdim, tshape, want),
+                       nn_tensor_shape_str(target, b));
+    if (nn_tensor_numel(pred) == 0)
+        return check_not_empty(type, pred);
+    int64_t classes = pred->shape[pred->ndim == 1 ? 0 : 1];
+    if (l->weight && l->weight_count != classes)
+        return nn_fail(NN_EINVAL,
+                       "nn_loss_forward: %s weight should be defined either for all %lld classes or no "
+                       "classes but got %lld weights (%s of shape %s)",
+                       type, (long long)classes, (long long)l->weight_count, class_input(l),
+                       nn_tensor_shape_str(pred, a));
+    /* every target an integral class index in [0, C), or ignore_index */
+    int64_t n = nn_tensor_numel(target);
+    for (int64_t k = 0; k < n; k++) {
+        int64_t off = 0, rest = k;
+        for (int d = target->ndim - 1; d >= 0; d--) {
+            off += rest % target->shape[d] * target->stride[d];
+            rest /= target->shape[d];
+        }
+        float v = target->data[off];
+        if (is_ignored(v, l->ignore_index))
+            continue;
+        if (!(v >= 0.0f && v < (float)classes) || v != floorf(v)) {
+            char at[NN_SHAPE_STR_LEN];
             return nn_fail(NN_EINVAL,
-                           "nn_loss_forward: CrossEntropyLoss target[%lld] = %g is not a class index "
-                           "in 0..%lld (logits of shape %s, target of shape %s)",
-                           (long long)n, (double)v, (long long)(classes - 1),
-                           nn_tensor_shape_str(pred, a), nn_tensor_shape_str(target, b));
+                           "nn_loss_forward: %s target%s = %g is not a class index in 0..%lld nor "
+                           "ignore_index %lld (%s of shape %s, target of shape %s)",
+                           type, target_index_str(target, k, at), (double)v, (long long)(classes - 1),
+                           (long long)l->ignore_index, class_input(l), nn_tensor_shape_str(pred, a),
+                           nn_tensor_shape_str(target, b));
+        }
     }
     return NN_OK;
 }
 
-/* per row: L_n = logsumexp(x) - x[y], shifted by max(x) for stability;
-   dL/dx = (softmax(x) - onehot(y)) / N */
-static double ce_compute(const nn_tensor *pred, const float *p, const float *t, float *grad)
+/* Writes the per-element values with NN_REDUCTION_NONE (into values,
+   target's numel floats).
+   Per target element (n, s) with class y and weight w[y] (1 without
+   weights), over the C entries x[c] = pred[n, c, s]:
+     NLLLoss:          L = -w[y] x[y]
+     CrossEntropyLoss: logp = log_softmax(x) (shifted by max(x)),
+                       L = (1 - eps) (-w[y] logp[y]) + eps / C sum_c (-w[c] logp[c])
+   reduced by mean (divided by D = sum of w[y] over targets not ignored, as
+   torch's weighted mean), sum, or kept (none). The gradient is r dL/dx
+   with r = 1/D (mean) or 1; for the cross-entropy, with L = sum_c a_c
+   logp[c], dL/dx[k] = a_k - softmax(x)[k] sum_c a_c. Ignored targets have
+   L = 0 and zero gradient. D = 0 (everything ignored, or zero weights)
+   gives torch's NaN. */
+static double class_compute(const nn_loss *l, const nn_tensor *pred, const float *p, const float *t,
+                            float *grad, float *values)
 {
-    int64_t rows = pred->ndim == 2 ? pred->shape[0] : 1, classes = pred->shape[pred->ndim - 1];
-    double total = 0.0, inv_rows = 1.0 / (double)rows;
-    for (int64_t n = 0; n < rows; n++) {
-        const float *x = p + n * classes;
-        float *g = grad + n * classes;
-        int64_t y = (int64_t)t[n];
-        double max = x[0];
-        for (int64_t c = 1; c < classes; c++)
-            max = x[c] > max ? x[c] : max;
-        double sum = 0.0;
+    const bool ce = strcmp(l->ops->type, "CrossEntropyLoss") == 0;
+    const int64_t classes = pred->shape[pred->ndim == 1 ? 0 : 1];
+    const int64_t rows = pred->ndim == 1 ? 1 : pred->shape[0];
+    const int64_t inner = nn_tensor_numel(pred) / (rows * classes);
+    const float *w = l->weight;
+    const double eps = ce ? l->label_smoothing : 0.0;
+    double weight_all = (double)classes; /* sum_c w[c] */
+    if (w) {
+        weight_all = 0.0;
         for (int64_t c = 0; c < classes; c++)
-            sum += exp((double)x[c] - max);
-        double log_sum = log(sum), target_logit = x[y];
-        total += max + log_sum - target_logit;
-        for (int64_t c = 0; c < classes; c++) {
-            double prob = exp((double)x[c] - max - log_sum);
-            g[c] = (float)((prob - (c == y ? 1.0 : 0.0)) * inv_rows);
+            weight_all += w[c];
+    }
+    double denom = 0.0;
+    for (int64_t k = 0; k < rows * inner; k++)
+        if (!is_ignored(t[k], l->ignore_index))
+            denom += w ? (double)w[(int64_t)t[k]] : 1.0;
+    const double r = l->reduction == NN_REDUCTION_MEAN ? 1.0 / denom : 1.0;
+    double total = 0.0;
+    for (int64_t n = 0; n < rows; n++) {
+        for (int64_t s = 0; s < inner; s++) {
+            const float *x = p + n * classes * inner + s; /* x[c * inner] */
+            float *g = grad + n * classes * inner + s;
+            float tv = t[n * inner + s];
+            double loss = 0.0;
+            if (is_ignored(tv, l->ignore_index)) {
+                for (int64_t c = 0; c < classes; c++)
+                    g[c * inner] = 0.0f;
+            } else {
+                int64_t y = (int64_t)tv;
+                double wy = w ? (double)w[y] : 1.0;
+                if (!ce) {
+                    loss = -wy * (double)x[y * inner];
+                    for (int64_t c = 0; c < classes; c++)
+                        g[c * inner] = 0.0f;
+                    g[y * inner] = (float)(-wy * r);
+                } else {
+                    double max = x[0];
+                    for (int64_t c = 1; c < classes; c++)
+                        max = x[c * inner] > max ? x[c * inner] : max;
+                    double sum = 0.0;
+                    for (int64_t c = 0; c < classes; c++)
+                        sum += exp((double)x[c * inner] - max);
+                    double log_sum = log(sum);
+                    double nll = -wy * ((double)x[y * inner] - max - log_sum);
+                    double smooth = 0.0;
+                    if (eps > 0.0)
+                        for (int64_t c = 0; c < classes; c++)
+                            smooth -= (w ? (double)w[c] : 1.0) * ((double)x[c * inner] - max - log_sum);
+                    loss = eps > 0.0 ? (1.0 - eps) * nll + eps / (double)classes * smooth : nll;
+                    /* a_c = -(1 - eps) w[y] [c == y] - eps / C w[c] */
+                    double sum_a = -(1.0 - eps) * wy - eps / (double)classes * weight_all;
+                    for (int64_t c = 0; c < classes; c++) {
+                        double prob = exp((double)x[c * inner] - max - log_sum);
+                        double a_c = -eps / (double)classes * (w ? (double)w[c] : 1.0);
+                        if (c == y)
+                            a_c -= (1.0 - eps) * wy;
+                        g[c * inner] = (float)(r * (a_c - prob * sum_a));
+                    }
+                }
+            }
+            if (l->reduction == NN_REDUCTION_NONE)
+                values[n * inner + s] = (float)loss;
+            total += loss;
         }
     }
-    return total * inv_rows;
+    return l->reduction == NN_REDUCTION_MEAN ? total / denom : total;
 }
 
-static const nn_loss_ops ce_ops = {"CrossEntropyLoss", "nn_cross_entropy_loss", ce_check, ce_compute};
+static const nn_loss_ops ce_ops = {"CrossEntropyLoss", "nn_cross_entropy_loss_ex", NULL, NULL};
+static const nn_loss_ops nll_ops = {"NLLLoss", "nn_nll_loss_ex", NULL, NULL};
 
 /* --- the public entry points ------------------------------------------ */
 
@@ -192,24 +314,139 @@ static nn_loss *loss_new(const nn_loss_ops *ops)
     if (!l)
         return nn_fail_context_null("%s", ops->constructor);
     l->ops = ops;
+    l->ignore_index = -100;
     return l;
 }
 
 nn_loss *nn_mse_loss(void) { return loss_new(&mse_ops); }
-nn_loss *nn_cross_entropy_loss(void) { return loss_new(&ce_ops); }
 nn_loss *nn_bce_with_logits_loss(void) { return loss_new(&bce_ops); }
 
-/* Row-major data of an input; copied into scratch when it lives in our own
-   gradient (a caller passing the last gradient back in), which the
-   computation is about to overwrite. */
+nn_nll_loss_opts nn_nll_loss_defaults(void)
+{
+    return (nn_nll_loss_opts){.ignore_index = -100, .reduction = NN_REDUCTION_MEAN,
+                              .from_defaults = NN_OPTS_FROM_DEFAULTS};
+}
+
+nn_cross_entropy_loss_opts nn_cross_entropy_loss_defaults(void)
+{
+    return (nn_cross_entropy_loss_opts){.ignore_index = -100, .reduction = NN_REDUCTION_MEAN,
+                                        .label_smoothing = 0.0f,
+                                        .from_defaults = NN_OPTS_FROM_DEFAULTS};
+}
+
+/* The options both class-index losses share, checked (the rule at the top
+   of nn/optim.h), into a new loss. */
+static nn_loss *class_loss_new(const nn_loss_ops *ops, const char *opts_type, const char *defaults_fn,
+                               const float *weight, int64_t weight_count, int64_t ignore_index,
+                               nn_reduction reduction, float label_smoothing, uint32_t from_defaults)
+{
+    const char *fn = ops->constructor;
+    if (from_defaults != 0 && from_defaults != NN_OPTS_FROM_DEFAULTS)
+        return nn_fail_null(NN_EINVAL,
+                            "%s: %s.from_defaults is %lu (0x%08lx): expected 0 (a struct written by hand) "
+                            "or NN_OPTS_FROM_DEFAULTS (one from %s); is the struct uninitialised?",
+                            fn, opts_type, (unsigned long)from_defaults, (unsigned long)from_defaults,
+                            defaults_fn);
+    if (from_defaults == 0 && ignore_index == 0)
+        ignore_index = -100; /* torch's default */
+    if (weight_count < 0 || (weight_count > 0) != (weight != NULL))
+        return nn_fail_null(NN_EINVAL,
+                            "%s: expected weight NULL with weight_count 0, or weight with weight_count > 0 "
+                            "(one per class), got weight %s with weight_count %lld",
+                            fn, weight ? "set" : "NULL", (long long)weight_count);
+    if ((int)reduction < (int)NN_REDUCTION_MEAN || (int)reduction > (int)NN_REDUCTION_NONE)
+        return nn_fail_null(NN_EINVAL,
+                            "%s: invalid reduction %d (expected NN_REDUCTION_MEAN, NN_REDUCTION_SUM or "
+                            "NN_REDUCTION_NONE)",
+                            fn, (int)reduction);
+    if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
+        return nn_fail_null(NN_EINVAL, "%s: label_smoothing must be between 0.0 and 1.0. Got: %g", fn,
+                            (double)label_smoothing);
+    nn_loss *l = loss_new(ops);
+    if (!l)
+        return NULL;
+    if (weight) {
+        l->weight = nn_alloc((size_t)weight_count * sizeof *l->weight);
+        if (!l->weight) {
+            nn_release(l);
+            return nn_fail_context_null("%s", fn);
+        }
+        memcpy(l->weight, weight, (size_t)weight_count * sizeof *l->weight);
+    }
+    l->weight_count = weight_count;
+    l->ignore_index = ignore_index;
+    l->reduction = reduction;
+    l->label_smoothing = label_smoothing;
+    return l;
+}
+
+nn_loss *nn_nll_loss_ex(const nn_nll_loss_opts *o)
+{
+    nn_nll_loss_opts r = o ? *o : nn_nll_loss_defaults();
+    return class_loss_new(&nll_ops, "nn_nll_loss_opts", "nn_nll_loss_defaults()", r.weight, r.weight_count,
+                          r.ignore_index, r.reduction, 0.0f, r.from_defaults);
+}
+
+nn_loss *nn_cross_entropy_loss_ex(const nn_cross_entropy_loss_opts *o)
+{
+    nn_cross_entropy_loss_opts r = o ? *o : nn_cross_entropy_loss_defaults();
+    return class_loss_new(&ce_ops, "nn_cross_entropy_loss_opts", "nn_cross_entropy_loss_defaults()", r.weight,
+                          r.weight_count, r.ignore_index, r.reduction, r.label_smoothing, r.from_defaults);
+}
+
+nn_loss *nn_nll_loss(void) { return nn_nll_loss_ex(NULL); }
+nn_loss *nn_cross_entropy_loss(void) { return nn_cross_entropy_loss_ex(NULL); }
+
+/* Does x live in one of the loss's own result tensors (a caller passing
+   the last gradient or values back in)? */
+static bool is_own(const nn_loss *l, const nn_tensor *x)
+{
+    return x->storage && (x->storage == l->grad.storage || x->storage == l->values.storage ||
+                          x->storage == l->grad_ex.storage);
+}
+
+/* Row-major data of an input; copied into scratch when it lives in one of
+   our own results, which the computation is about to overwrite. */
 static const float *dense_input(const nn_loss *l, const nn_tensor *x, nn_tensor *scratch)
 {
-    if (!x->storage || x->storage != l->grad.storage)
+    if (!is_own(l, x))
         return nn_tensor_dense(x, scratch);
     if (nn_tensor_resize(scratch, x->ndim, x->shape, x) < 0)
         return NULL;
     nn_tensor_gather(x, scratch->data);
     return scratch->data;
+}
+
+static bool has_room(const nn_tensor *t, int ndim, const int64_t *shape)
+{
+    return t->storage && t->storage->capacity >= nn_shape_numel(ndim, shape);
+}
+
+/* Resizes a and b to the given shapes, both or neither: new storage for
+   either is allocated before anything changes. */
+static int resize_both(nn_tensor *a, int an, const int64_t *ashape, nn_tensor *b, int bn,
+                       const int64_t *bshape)
+{
+    nn_tensor na = {0}, nb = {0};
+    if (!has_room(a, an, ashape) && nn_tensor_resize(&na, an, ashape, NULL) < 0)
+        return NN_ENOMEM;
+    if (!has_room(b, bn, bshape) && nn_tensor_resize(&nb, bn, bshape, NULL) < 0) {
+        nn_tensor_release(&na);
+        return NN_ENOMEM;
+    }
+    if (na.storage) {
+        nn_tensor_release(a);
+        *a = na;
+    } else {
+        (void)nn_tensor_resize(a, an, ashape, NULL); /* fits: cannot fail */
+    }
+    if (nb.storage) {
+        nn_tensor_release(b);
+        *b = nb;
+    } else {
+        (void)nn_tensor_resize(b, bn, bshape, NULL);
+    }
+    return NN_OK;
 }
 
 float nn_loss_forward(nn_loss *l, const nn_tensor *pred, const nn_tensor *target)
@@ -219,17 +456,26 @@ float nn_loss_forward(nn_loss *l, const nn_tensor *pred, const nn_tensor *target
     if (nn_tensor_check("nn_loss_forward", "prediction", pred) < 0 ||
         nn_tensor_check("nn_loss_forward", "target", target) < 0)
         return NAN;
-    if (l->ops->check(pred, target) < 0)
+    if ((l->ops->check ? l->ops->check(pred, target) : class_check(l, pred, target)) < 0)
         return NAN;
-    /* Everything that can fail (allocation) happens before grad is
-       touched, and grad's resize last: a failure leaves the last gradient. */
+    /* Everything that can fail (allocation) happens before the results
+       are touched, and their resize last: a failure leaves the last ones. */
     const float *p = dense_input(l, pred, &l->pred_dense);
     const float *t = p ? dense_input(l, target, &l->target_dense) : NULL;
-    if (!t || nn_tensor_resize(&l->grad, pred->ndim, pred->shape, NULL) < 0) {
+    bool per_element = !l->ops->compute && l->reduction == NN_REDUCTION_NONE;
+    if (!t || resize_both(&l->grad, pred->ndim, pred->shape, &l->values, per_element ? target->ndim : 0,
+                          target->shape) < 0) {
         nn_fail_context(NN_ENOMEM, "nn_loss_forward: %s", l->ops->type);
         return NAN;
     }
-    double value = l->ops->compute(pred, p, t, l->grad.data);
+    double value = l->ops->compute ? l->ops->compute(pred, p, t, l->grad.data)
+                                   : class_compute(l, pred, p, t, l->grad.data, l->values.data);
+    if (!per_element)
+        l->values.data[0] = (float)value;
+    if (!l->ops->compute) {
+        l->classes = pred->shape[pred->ndim == 1 ? 0 : 1];
+        l->inner = nn_tensor_numel(pred) / ((pred->ndim == 1 ? 1 : pred->shape[0]) * l->classes);
+    }
     l->has_forward = true;
     return (float)value;
 }
@@ -244,6 +490,52 @@ nn_tensor *nn_loss_backward(nn_loss *l)
     return &l->grad;
 }
 
+nn_tensor *nn_loss_values(nn_loss *l)
+{
+    if (!l)
+        return nn_fail_null(NN_EINVAL, "nn_loss_values: loss is NULL");
+    if (!l->has_forward)
+        return nn_fail_null(NN_EINVAL, "nn_loss_values: %s called before a successful nn_loss_forward",
+                            l->ops->type);
+    return &l->values;
+}
+
+nn_tensor *nn_loss_backward_ex(nn_loss *l, const nn_tensor *grad_values)
+{
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
+    if (!l)
+        return nn_fail_null(NN_EINVAL, "nn_loss_backward_ex: loss is NULL");
+    if (!l->has_forward)
+        return nn_fail_null(NN_EINVAL, "nn_loss_backward_ex: %s called before a successful nn_loss_forward",
+                            l->ops->type);
+    if (nn_tensor_check("nn_loss_backward_ex", "grad_values", grad_values) < 0)
+        return NULL;
+    bool scalar = l->values.ndim == 0;
+    if (scalar ? nn_tensor_numel(grad_values) != 1 : !nn_tensor_same_shape(grad_values, &l->values))
+        return nn_fail_null(NN_ESHAPE,
+                            "nn_loss_backward_ex: %s expected grad_values of the loss values' shape %s%s, got %s",
+                            l->ops->type, nn_tensor_shape_str(&l->values, a), scalar ? " (or one element)" : "",
+                            nn_tensor_shape_str(grad_values, b));
+    const float *up = dense_input(l, grad_values, &l->upstream_dense);
+    if (!up || nn_tensor_resize(&l->grad_ex, l->grad.ndim, l->grad.shape, NULL) < 0)
+        return nn_fail_context_null("nn_loss_backward_ex: %s", l->ops->type);
+    int64_t n = nn_tensor_numel(&l->grad);
+    const float *g = l->grad.data;
+    float *out = l->grad_ex.data;
+    if (scalar) {
+        float u = up[0];
+        for (int64_t i = 0; i < n; i++)
+            out[i] = g[i] * u;
+    } else { /* pred [N, C, inner], values [N, inner] */
+        int64_t classes = l->classes, inner = l->inner, rows = n / (classes * inner);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < classes; c++)
+                for (int64_t s = 0; s < inner; s++)
+                    out[(r * classes + c) * inner + s] = g[(r * classes + c) * inner + s] * up[r * inner + s];
+    }
+    return &l->grad_ex;
+}
+
 void nn_loss_free(nn_loss *l)
 {
     if (!l)
@@ -251,5 +543,9 @@ void nn_loss_free(nn_loss *l)
     nn_tensor_release(&l->grad);
     nn_tensor_release(&l->pred_dense);
     nn_tensor_release(&l->target_dense);
+    nn_tensor_release(&l->values);
+    nn_tensor_release(&l->grad_ex);
+    nn_tensor_release(&l->upstream_dense);
+    nn_release(l->weight);
     nn_release(l);
 }

@@ -1,7 +1,7 @@
 /* The part every optimizer shares: gathering the parameters, the state
    block, step / zero_grad / free, and the generic state view used by
-   checkpointing. The update rules live in sgd.c, adam.c, rmsprop.c and
-   adagrad.c. */
+   checkpointing. The update rules live in sgd.c, adam.c, adamw.c,
+   rmsprop.c and adagrad.c. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
