@@ -99,7 +99,7 @@ nn_optim *nn_adamw(nn_module *m, const nn_adamw_opts *o)
 {
     const nn_adamw_opts d = nn_adamw_defaults();
     nn_adamw_opts r = o ? *o : d;
-    int by_hand = nn_optim_opts_by_hand("nn_adamw", "nn_adamw_opts", "nn_adamw_defaults()", r.from_defaults);
+    int by_hand = nn_opts_by_hand("nn_adamw", "nn_adamw_opts", "nn_adamw_defaults()", r.from_defaults);
     if (by_hand < 0)
         return NULL;
     if (by_hand) { /* unlike Adam's, AdamW's weight_decay default is not 0 */
