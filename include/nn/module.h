@@ -154,8 +154,10 @@ nn_module *nn_silu_ex(const nn_silu_opts *o);
 nn_module *nn_silu(void);
 
 /* Hardswish: x * relu6(x + 3) / 6; gradient 0 below -3, x / 3 + 1/2 on
-   [-3, 3] (so -1/2 at -3 and 3/2 at 3, as torch), 1 above. Prints
-   Hardswish() whatever inplace is, as torch does. */
+   [-3, 3) (so -1/2 at -3), 1 from 3 on, as torch 1.13's vectorised
+   kernel (its scalar loop, which takes the last n % 16 elements of a
+   tensor, gives 3/2 at exactly 3). Prints Hardswish() whatever inplace
+   is, as torch does. */
 typedef struct {
     bool inplace;           /* false */
     uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_hardswish_defaults, else 0 */

@@ -142,7 +142,7 @@ void nn_hardswish_kernel(const float *x, float *y, int64_t n, float unused)
 void nn_hardswish_grad_kernel(const float *x, const float *g, float *dx, int64_t n, float unused)
 {
     (void)unused;
-    MAP2(v < -3.0f ? 0.0f : v <= 3.0f ? gv * (v / 3.0f + 0.5f) : gv)
+    MAP2(v < -3.0f ? 0.0f : v < 3.0f ? gv * (v / 3.0f + 0.5f) : gv)
 }
 
 /* --- softmax along the middle of [outer, dim, inner]: up to LANES

@@ -37,7 +37,9 @@ void nn_gelu_tanh_grad_kernel(const float *x, const float *g, float *dx, int64_t
 void nn_silu_kernel(const float *x, float *y, int64_t n, float unused);
 void nn_silu_grad_kernel(const float *x, const float *g, float *dx, int64_t n, float unused);
 /* Hardswish: x * min(max(x + 3, 0), 6) / 6;  dx = 0 below -3, g (x / 3 +
-   0.5) on [-3, 3] (so -g/2 at -3 and 3g/2 at 3, as torch), g above. */
+   0.5) on [-3, 3) (so -g/2 at -3), g from 3 on: torch 1.13's vectorised
+   kernel (its scalar loop, used for the last n % 16 elements of a
+   contiguous tensor, gives 3g/2 at exactly 3). */
 void nn_hardswish_kernel(const float *x, float *y, int64_t n, float unused);
 void nn_hardswish_grad_kernel(const float *x, const float *g, float *dx, int64_t n, float unused);
 

@@ -1,5 +1,7 @@
 /* Hardswish: f(x) = x relu6(x + 3) / 6;  df/dx = 0 below -3, x / 3 + 1/2
-   on [-3, 3] (-1/2 at -3, 3/2 at 3, as PyTorch 1.13), 1 above. torch
+   on [-3, 3) (-1/2 at -3), 1 from 3 on, as PyTorch 1.13's vectorised
+   kernel, which computes all but the last n % 16 elements of a contiguous
+   tensor (its scalar loop for those gives 3/2 at exactly 3). torch
    prints Hardswish() whatever its inplace flag, and so does this layer
    (libnn never writes into its input). */
 #include "activation.h"
