@@ -104,14 +104,14 @@ static void pw_run(pw_job *j, int64_t n)
 
 const char *nn_module_label(const nn_module *m, char *buf)
 {
-    char extra[NN_LABEL_LEN];
+    char extra[NN_LABEL_LEN - 32];
     extra[0] = '\0';
     nn_c_numbers cn;
     nn_c_numbers_begin(&cn, "nn_module_label");
     if (m->ops->extra_repr)
         m->ops->extra_repr(m, extra, sizeof extra);
     nn_c_numbers_end(&cn);
-    snprintf(buf, NN_LABEL_LEN, "%s(%s)", nn_module_class(m), extra);
+    snprintf(buf, NN_LABEL_LEN, "%.29s(%s)", nn_module_class(m), extra); /* fits: 29 + 2 + 95 < 128 */
     return buf;
 }
 

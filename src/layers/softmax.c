@@ -60,6 +60,8 @@ static void softmax_chunk(void *ctx, int64_t begin, int64_t end, int tid)
 static void softmax_run(softmax_job *j, int64_t outer)
 {
     int64_t columns = outer * j->inner, n = columns * j->D;
+    if (n == 0) /* empty: nothing to compute (and D may be 0) */
+        return;
     int parts = n < SOFTMAX_PARALLEL_MIN ? 1 : nn_get_num_threads();
     int64_t grain = j->D >= SOFTMAX_GRAIN ? 1 : SOFTMAX_GRAIN / j->D;
     if (parts > 1)
