@@ -704,6 +704,12 @@ static void check_layer_out_of_memory(nn_module *(*make)(void), int ndim, const 
 
 
 static nn_module *make_conv(void) { return nn_conv2d(2, 3, 2, 1, 1); }
+static nn_module *make_leaky_relu(void) { return nn_leaky_relu(0.1f); }
+static nn_module *make_elu(void) { return nn_elu(1.0f); }
+static nn_module *make_elu_inplace(void) { return nn_elu_ex(&(nn_elu_opts){.alpha = 0.5f, .inplace = true}); }
+static nn_module *make_gelu_tanh(void) { return nn_gelu_ex(&(nn_gelu_opts){.approximate = NN_GELU_TANH}); }
+static nn_module *make_softmax(void) { return nn_softmax(1); }
+static nn_module *make_log_softmax(void) { return nn_log_softmax(-1); }
 
 static void test_layers_out_of_memory(void **state)
 {
@@ -712,6 +718,16 @@ static void test_layers_out_of_memory(void **state)
     check_layer_out_of_memory(nn_relu, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "ReLU");
     check_layer_out_of_memory(nn_sigmoid, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Sigmoid");
     check_layer_out_of_memory(nn_tanh, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Tanh");
+    check_layer_out_of_memory(make_leaky_relu, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "LeakyReLU");
+    check_layer_out_of_memory(make_elu, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "ELU");
+    check_layer_out_of_memory(make_elu_inplace, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "ELU");
+    check_layer_out_of_memory(nn_gelu, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "GELU");
+    check_layer_out_of_memory(make_gelu_tanh, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "GELU");
+    check_layer_out_of_memory(nn_silu, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "SiLU");
+    check_layer_out_of_memory(nn_hardswish, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Hardswish");
+    check_layer_out_of_memory(make_softmax, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Softmax");
+    check_layer_out_of_memory(make_log_softmax, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "LogSoftmax");
+    check_layer_out_of_memory(nn_identity, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Identity");
     check_layer_out_of_memory(make_conv, NN_SHAPE(1, 2, 3, 3), (const int64_t[]){2, 2, 5, 4},
                               "Conv2d");
 }

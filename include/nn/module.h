@@ -89,6 +89,103 @@ nn_module *nn_relu_ex(const nn_relu_opts *o);
 nn_module *nn_sigmoid(void); /* f(x) = 1 / (1 + exp(-x)) */
 nn_module *nn_tanh(void);    /* f(x) = tanh(x) */
 
+/* Modern CNNs' activations, as torch.nn's (PyTorch 1.13): forward,
+   backward and printing. Each takes any shape (0-dim and empty too) and
+   strided input; results do not depend on the thread count. Options
+   follow the rule at the top of nn/optim.h: nn_<x>_defaults() is torch's
+   defaults; a struct written by hand (from_defaults 0) gets torch's
+   default for a float left 0, and its bools as written; NULL options are
+   the defaults (but Softmax's dim has none). An inplace flag is printed
+   as torch prints it; libnn never writes into a layer's input, but
+   LeakyReLU and ELU with inplace=True differentiate as torch's in-place
+   functions do: through the result (ELU: g * (y + alpha) where y <= 0),
+   and refuse a negative negative_slope / alpha at backward with torch's
+   message. */
+
+/* LeakyReLU: x > 0 ? x : negative_slope * x; gradient 1 where x > 0,
+   negative_slope elsewhere (also at 0). Any slope (NaN too) is accepted,
+   as torch does. Prints LeakyReLU(negative_slope=0.01[, inplace=True])
+   (torch prints an int slope without ".0"; here it is always a float). */
+typedef struct {
+    float negative_slope;   /* 0.01; written by hand, 0 means 0.01 (use nn_leaky_relu(0.0f) for 0) */
+    bool inplace;           /* false */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_leaky_relu_defaults, else 0 */
+} nn_leaky_relu_opts;
+nn_leaky_relu_opts nn_leaky_relu_defaults(void);
+nn_module *nn_leaky_relu_ex(const nn_leaky_relu_opts *o);
+nn_module *nn_leaky_relu(float negative_slope); /* taken as written, 0 included */
+
+/* ELU: x > 0 ? x : alpha * (exp(x) - 1); gradient alpha * exp(x) where
+   x <= 0. Prints ELU(alpha=1.0[, inplace=True]). */
+typedef struct {
+    float alpha;            /* 1.0; written by hand, 0 means 1.0 (use nn_elu(0.0f) for 0) */
+    bool inplace;           /* false */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_elu_defaults, else 0 */
+} nn_elu_opts;
+nn_elu_opts nn_elu_defaults(void);
+nn_module *nn_elu_ex(const nn_elu_opts *o);
+nn_module *nn_elu(float alpha); /* taken as written */
+
+/* GELU: torch's approximate='none' (the exact x * Phi(x), with erf) or
+   'tanh', as an enum: NN_GELU_NONE is 0, so a struct written by hand
+   without .approximate is the exact form. Any other value is refused.
+   Prints GELU(approximate='none') / GELU(approximate='tanh'). */
+typedef enum { NN_GELU_NONE = 0, NN_GELU_TANH = 1 } nn_gelu_approximate;
+typedef struct {
+    nn_gelu_approximate approximate; /* NN_GELU_NONE */
+    uint32_t from_defaults;          /* NN_OPTS_FROM_DEFAULTS from nn_gelu_defaults, else 0 */
+} nn_gelu_opts;
+nn_gelu_opts nn_gelu_defaults(void);
+nn_module *nn_gelu_ex(const nn_gelu_opts *o);
+nn_module *nn_gelu(void); /* approximate='none' */
+
+/* SiLU: x * sigmoid(x). Prints SiLU() or SiLU(inplace=True). */
+typedef struct {
+    bool inplace;           /* false */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_silu_defaults, else 0 */
+} nn_silu_opts;
+nn_silu_opts nn_silu_defaults(void);
+nn_module *nn_silu_ex(const nn_silu_opts *o);
+nn_module *nn_silu(void);
+
+/* Hardswish: x * relu6(x + 3) / 6; gradient 0 below -3, x / 3 + 1/2 on
+   [-3, 3) (so -1/2 at -3), 1 from 3 on, as torch 1.13's vectorised
+   kernel (its scalar loop, which takes the last n % 16 elements of a
+   tensor, gives 3/2 at exactly 3). Prints Hardswish() whatever inplace
+   is, as torch does. */
+typedef struct {
+    bool inplace;           /* false */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_hardswish_defaults, else 0 */
+} nn_hardswish_opts;
+nn_hardswish_opts nn_hardswish_defaults(void);
+nn_module *nn_hardswish_ex(const nn_hardswish_opts *o);
+nn_module *nn_hardswish(void);
+
+/* Softmax / LogSoftmax along dim (negative: from the end) of an input of
+   any rank, numerically stable (the maximum along dim is subtracted).
+   dim is checked against the input's rank at forward, with torch's
+   message ("Dimension out of range (expected to be in range of [-2, 1],
+   but got 2)"); a 0-dim input counts as rank 1. torch's legacy dim=None
+   is not supported. Print Softmax(dim=1) / LogSoftmax(dim=1). dim has no
+   default: NULL options are refused, and a hand-written 0 is dim 0. */
+typedef struct {
+    int dim;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_softmax_defaults, else 0 */
+} nn_softmax_opts;
+typedef struct {
+    int dim;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_log_softmax_defaults, else 0 */
+} nn_log_softmax_opts;
+nn_softmax_opts nn_softmax_defaults(int dim);
+nn_log_softmax_opts nn_log_softmax_defaults(int dim);
+nn_module *nn_softmax_ex(const nn_softmax_opts *o);
+nn_module *nn_log_softmax_ex(const nn_log_softmax_opts *o);
+nn_module *nn_softmax(int dim);
+nn_module *nn_log_softmax(int dim);
+
+/* Identity: y = x (a copy the module owns), dL/dx = g. Prints Identity(). */
+nn_module *nn_identity(void);
+
 /* Max pooling over windows of [N, C, H, W] or [C, H, W]; stride 0: kernel_size. */
 nn_module *nn_maxpool2d(int kernel_size, int stride);
 /* Rectangular windows, padding (at most half the window; padding never wins),
