@@ -38,8 +38,10 @@ int nn_set_error(nn_status s, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
+    msg[0] = '\0';
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
+    if (fmt)
+        vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return nn_fail(s < 0 ? s : NN_EINVAL, "%s", msg);
 }
