@@ -27,9 +27,9 @@ static nn_tensor *reshape_into(const nn_tensor *src, int ndim, const int64_t *sh
         nn_tensor_set_contiguous_strides(view);
         return view;
     }
-    nn_tensor_release(view);
     if (nn_tensor_resize(copy, ndim, shape, src) < 0)
-        return NULL;
+        return NULL; /* the last result (view or copy) as it was */
+    nn_tensor_release(view);
     nn_tensor_gather(src, copy->data);
     return copy;
 }
