@@ -3,8 +3,9 @@
    free it before the module. The caller owns what the constructors return.
 
    OPTIONS STRUCTS: the one rule for all of them -- nn_sgd_opts,
-   nn_adam_opts, nn_rmsprop_opts, nn_adagrad_opts below, nn_conv2d_opts and
-   nn_maxpool2d_opts in nn/module.h.
+   nn_adam_opts, nn_rmsprop_opts, nn_adagrad_opts below, nn_conv2d_opts,
+   nn_maxpool2d_opts, nn_avgpool2d_opts and nn_adaptive_{avg,max}pool2d_opts
+   in nn/module.h.
 
    Each ends with `uint32_t from_defaults`. nn_<x>_defaults(...) fills the
    struct with PyTorch's defaults and sets from_defaults to
@@ -30,13 +31,16 @@
       - where PyTorch has no default, 0 is refused with a message naming
         the function and the field: SGD's lr (set .lr, or use
         nn_sgd_defaults(lr), which may be 0); Conv2d's channels and kernel
-        sizes; MaxPool2d's kernel sizes.
+        sizes; MaxPool2d's and AvgPool2d's kernel sizes; the adaptive
+        pools' output sizes.
       - int fields of the layers: stride 0 means 1 (Conv2d) or the kernel
-        size (MaxPool2d), dilation 0 means 1, padding 0 is 0.
-      - bool fields (nesterov, amsgrad, centered, ceil_mode, Conv2d's bias)
-        cannot tell "left out" from false, so they are taken as written.
-        PyTorch's default is false for all of them except Conv2d's bias:
-        a hand-written nn_conv2d_opts without .bias = true makes a
+        size (MaxPool2d, AvgPool2d), dilation 0 means 1, padding 0 is 0,
+        divisor_override 0 is none.
+      - bool fields (nesterov, amsgrad, centered, ceil_mode, Conv2d's bias,
+        count_include_pad, size_is_int) cannot tell "left out" from false,
+        so they are taken as written. PyTorch's default is false for all of
+        them except Conv2d's bias and AvgPool2d's count_include_pad: a
+        hand-written nn_conv2d_opts without .bias = true makes a
         convolution WITHOUT bias.
    3. Any other from_defaults (an uninitialised struct, most likely) is
       refused with a message naming the field.
