@@ -46,7 +46,7 @@ typedef enum { NN_REDUCTION_MEAN = 0, NN_REDUCTION_SUM, NN_REDUCTION_NONE } nn_r
    the weights of the targets not ignored (torch's weighted mean), so a
    batch whose targets are all ignored gives NaN for the mean (0 for the
    sum), with a zero gradient, as torch.
-   Options rule: top of nn/optim.h. Written by hand (from_defaults 0),
+   Options rule: nn/opts.h. Written by hand (from_defaults 0),
    ignore_index 0 means torch's default -100: to ignore class 0 start from
    nn_nll_loss_defaults() and set .ignore_index = 0. */
 typedef struct {

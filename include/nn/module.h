@@ -92,7 +92,7 @@ nn_module *nn_tanh(void);    /* f(x) = tanh(x) */
 /* Modern CNNs' activations, as torch.nn's (PyTorch 1.13): forward,
    backward and printing. Each takes any shape (0-dim and empty too) and
    strided input; results do not depend on the thread count. Options
-   follow the rule at the top of nn/optim.h: nn_<x>_defaults() is torch's
+   follow the rule in nn/opts.h: nn_<x>_defaults() is torch's
    defaults; a struct written by hand (from_defaults 0) gets torch's
    default for a float left 0, and its bools as written; NULL options are
    the defaults (but Softmax's dim has none). An inplace flag is printed
@@ -203,7 +203,69 @@ nn_maxpool2d_opts nn_maxpool2d_defaults(int kernel_size);
 /* Written by hand (from_defaults 0): 0 stride is the kernel size, 0
    dilation 1; kernel sizes have no default (0 is refused). */
 nn_module *nn_maxpool2d_ex(const nn_maxpool2d_opts *o);
-/* Flattens every dimension but the first: [N, ...] -> [N, prod(...)]. */
+
+/* --- Modern CNNs: average and adaptive pooling, Flatten's dims. Input
+   [N, C, H, W] or unbatched [C, H, W]; N may be 0 (an empty result) where
+   PyTorch allows it, other empty sizes are refused as PyTorch does. */
+
+/* Average pooling as torch.nn.AvgPool2d(kernel_size, stride); stride 0:
+   kernel_size. Prints AvgPool2d(kernel_size=2, stride=2, padding=0). */
+nn_module *nn_avgpool2d(int kernel_size, int stride);
+/* All of torch.nn.AvgPool2d's arguments. Each window's sum of the taps
+   inside the input is divided by divisor_override when it is not 0, else
+   by the window's size clipped to the padded input (count_include_pad:
+   padding counts, the ceil_mode overhang past it does not) or to the input.
+   Padding at most half the window. Prints kernel_size, stride and padding
+   only, as torch (a side pair prints as one int when equal); the output
+   size rule is MaxPool2d's. Options rule: nn/opts.h. */
+typedef struct {
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    bool ceil_mode, count_include_pad;
+    int divisor_override; /* 0: none (torch's None) */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_avgpool2d_defaults, else 0 */
+} nn_avgpool2d_opts;
+/* torch.nn.AvgPool2d(kernel_size)'s defaults: square window, stride =
+   kernel_size, padding 0, ceil_mode false, count_include_pad TRUE, no
+   divisor_override; taken as written by nn_avgpool2d_ex (stride 0 there
+   is refused). */
+nn_avgpool2d_opts nn_avgpool2d_defaults(int kernel_size);
+/* Written by hand (from_defaults 0): 0 stride is the kernel size; kernel
+   sizes have no default (0 is refused); the bools are taken as written:
+   leaving count_include_pad out means FALSE, unlike torch's default True
+   (write .count_include_pad = true, or start from nn_avgpool2d_defaults). */
+nn_module *nn_avgpool2d_ex(const nn_avgpool2d_opts *o);
+
+/* Adaptive pooling to an output of out_h x out_w (each >= 1; larger than
+   the input is fine): output row i averages (or takes the max of) input
+   rows [floor(i*H/out_h), ceil((i+1)*H/out_h)), columns likewise. These
+   print as torch given a tuple: AdaptiveAvgPool2d(output_size=(1, 1)). */
+nn_module *nn_adaptive_avgpool2d(int out_h, int out_w);
+/* Max of each window, dL/dx to its first maximum (a NaN wins), as
+   torch.nn.AdaptiveMaxPool2d(return_indices=False). */
+nn_module *nn_adaptive_maxpool2d(int out_h, int out_w);
+/* torch's output_size argument: an int (size_is_int, out_h == out_w;
+   prints output_size=7) or a tuple (prints output_size=(7, 7)). */
+typedef struct {
+    int out_h, out_w;
+    bool size_is_int;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_adaptive_*pool2d_defaults, else 0 */
+} nn_adaptive_avgpool2d_opts;
+typedef nn_adaptive_avgpool2d_opts nn_adaptive_maxpool2d_opts;
+/* torch.nn.AdaptiveAvgPool2d(output_size) with an int: out_h = out_w =
+   output_size, size_is_int true. Sizes have no default: 0 is refused
+   (written by hand too). */
+nn_adaptive_avgpool2d_opts nn_adaptive_avgpool2d_defaults(int output_size);
+nn_adaptive_maxpool2d_opts nn_adaptive_maxpool2d_defaults(int output_size);
+nn_module *nn_adaptive_avgpool2d_ex(const nn_adaptive_avgpool2d_opts *o);
+nn_module *nn_adaptive_maxpool2d_ex(const nn_adaptive_maxpool2d_opts *o);
+
+/* torch.nn.Flatten(start_dim, end_dim): dimensions start_dim..end_dim
+   (negative: from the end) become one; prints Flatten(start_dim=1,
+   end_dim=-1). A 0-D input counts as 1-D. start_dim after end_dim (both
+   of one sign) is refused here, the rest at forward as torch does. */
+nn_module *nn_flatten_ex(int start_dim, int end_dim);
+/* Flattens every dimension but the first: [N, ...] -> [N, prod(...)]:
+   nn_flatten_ex(1, -1). */
 nn_module *nn_flatten(void);
 /* Training mode: zeroes each element with probability p and scales the
    rest by 1/(1-p); evaluation mode: identity. */

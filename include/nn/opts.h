@@ -35,14 +35,18 @@
       - where PyTorch has no default, 0 is refused with a message naming
         the function and the field: SGD's lr (set .lr, or use
         nn_sgd_defaults(lr), which may be 0); Conv2d's channels and kernel
-        sizes; MaxPool2d's kernel sizes.
+        sizes; MaxPool2d's and AvgPool2d's kernel sizes; the adaptive
+        pools' output sizes; Softmax's dim.
       - int fields of the layers: stride 0 means 1 (Conv2d) or the kernel
-        size (MaxPool2d), dilation 0 means 1, padding 0 is 0.
-      - bool fields (nesterov, amsgrad, centered, ceil_mode, Conv2d's bias)
-        cannot tell "left out" from false, so they are taken as written.
-        PyTorch's default is false for all of them except Conv2d's bias:
-        a hand-written nn_conv2d_opts without .bias = true makes a
-        convolution WITHOUT bias.
+        size (MaxPool2d, AvgPool2d), dilation and groups 0 mean 1, padding
+        0 is 0, divisor_override 0 is none.
+      - bool fields (nesterov, amsgrad, centered, ceil_mode, Conv2d's bias,
+        count_include_pad, size_is_int, BatchNorm's affine and
+        track_running_stats, the inplace flags) cannot tell "left out" from
+        false, so they are taken as written. PyTorch's default is false for
+        all of them except Conv2d's bias, AvgPool2d's count_include_pad and
+        BatchNorm's two: a hand-written nn_conv2d_opts without .bias = true
+        makes a convolution WITHOUT bias.
    3. Any other from_defaults (an uninitialised struct, most likely) is
       refused with a message naming the field.
    4. NULL options: the defaults (nn_adam, nn_rmsprop, nn_adagrad); refused

@@ -4,6 +4,7 @@
 #ifndef NN_POOL_H
 #define NN_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Window 2x2, stride 2, no padding or dilation; OH = H/2, OW = W/2 (a last
@@ -38,5 +39,36 @@ void nn_maxpool_relu_forward(const nn_pool_geom *g, const float *x, int64_t plan
 /* dx = 0, then dx[p, arg] += dL/dy (overlapping windows accumulate). */
 void nn_maxpool_backward(const nn_pool_geom *g, const float *gy, const int64_t *arg, int64_t planes,
                          float *dx);
+
+/* --- average and adaptive pooling (pool_avg_adaptive.c): plain loops over
+   one plane at a time, planes split over the threads. */
+
+/* PyTorch's pooling_output_shape: the window count along one side, floor
+   or ceil; with ceil_mode the last window must start inside the input or
+   its left padding. <= 0 when the (dilated) window is larger than the
+   padded input. Shared by MaxPool2d and AvgPool2d. */
+int64_t nn_pool_output_size(int64_t in, int k, int pad, int stride, int dilation, bool ceil_mode);
+
+/* Average of each window of g (dilation 1) as torch's avg_pool2d CPU
+   kernel: the float sum of the taps inside the input, row by row, divided
+   by divisor when it is not 0, else by the window's size clipped to the
+   padded input (count_include_pad: the padding counts, the ceil_mode
+   overhang past it does not) or to the input (count_include_pad false). */
+void nn_avgpool_forward(const nn_pool_geom *g, bool count_include_pad, int divisor, const float *x,
+                        int64_t planes, float *y);
+/* dx = 0, then each window's taps inside the input += dL/dy / divisor,
+   in output order. */
+void nn_avgpool_backward(const nn_pool_geom *g, bool count_include_pad, int divisor, const float *gy,
+                         int64_t planes, float *dx);
+
+/* Adaptive windows: output row i covers input rows [floor(i*H/OH),
+   ceil((i+1)*H/OH)), columns likewise; any OH, OW >= 1 (larger than the
+   input too). Only g->H, W, OH, OW are read. */
+void nn_adaptive_avgpool_forward(const nn_pool_geom *g, const float *x, int64_t planes, float *y);
+void nn_adaptive_avgpool_backward(const nn_pool_geom *g, const float *gy, int64_t planes, float *dx);
+/* Max of each adaptive window; arg as nn_maxpool_forward's (first maximum,
+   the last NaN); backward: nn_maxpool_backward with the same g. */
+void nn_adaptive_maxpool_forward(const nn_pool_geom *g, const float *x, int64_t planes, float *y,
+                                 int64_t *arg);
 
 #endif

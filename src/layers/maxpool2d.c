@@ -53,19 +53,6 @@ static const char *maxpool_name(const maxpool2d *p, char *buf, size_t n)
     return buf;
 }
 
-/* PyTorch's pooling_output_shape: floor (or ceil) of the window count, and
-   with ceil_mode the last window must start inside the input or left pad. */
-static int64_t pooled_size(int64_t in, int k, int pad, int stride, int dilation, bool ceil_mode)
-{
-    int64_t span = in + 2 * (int64_t)pad - (int64_t)dilation * (k - 1) - 1;
-    if (span < 0)
-        return 0;
-    int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
-    if (ceil_mode && (out - 1) * stride >= in + pad)
-        out--;
-    return out;
-}
-
 /* The common kernel 2, stride 2 case with whole windows only. */
 static bool is_2x2(const nn_maxpool2d_opts *o, int64_t H, int64_t W, int64_t OH, int64_t OW)
 {
@@ -85,8 +72,8 @@ static nn_tensor *maxpool_run(nn_module *m, const nn_tensor *x, bool relu_first)
                             maxpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s));
     int lead = x->ndim - 3;
     int64_t N = lead ? x->shape[0] : 1, C = x->shape[lead], H = x->shape[lead + 1], W = x->shape[lead + 2];
-    int64_t OH = pooled_size(H, o->kernel_h, o->pad_h, o->stride_h, o->dilation_h, o->ceil_mode);
-    int64_t OW = pooled_size(W, o->kernel_w, o->pad_w, o->stride_w, o->dilation_w, o->ceil_mode);
+    int64_t OH = nn_pool_output_size(H, o->kernel_h, o->pad_h, o->stride_h, o->dilation_h, o->ceil_mode);
+    int64_t OW = nn_pool_output_size(W, o->kernel_w, o->pad_w, o->stride_w, o->dilation_w, o->ceil_mode);
     if (OH < 1 || OW < 1 || N * C == 0)
         return nn_fail_null(NN_ESHAPE, "nn_forward: %s got input of shape %s: output size would be %lldx%lld (too small or empty)",
                             maxpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s), (long long)OH, (long long)OW);

@@ -38,6 +38,7 @@ int nn_set_error(nn_status s, const char *fmt, ...)
 {
     char msg[512] = "";
     va_list ap;
+    msg[0] = '\0';
     va_start(ap, fmt);
     if (fmt)
         vsnprintf(msg, sizeof msg, fmt, ap);
