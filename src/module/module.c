@@ -36,10 +36,11 @@ void nn_module_init(nn_module *m, const nn_module_ops *ops)
 
 int nn_set_error(nn_status s, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[512] = "";
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
+    if (fmt) /* (clang -Wformat-zero-length refused a "" fallback format) */
+        vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return nn_fail(s < 0 ? s : NN_EINVAL, "%s", msg);
 }
