@@ -3,8 +3,9 @@
    free it before the module. The caller owns what the constructors return.
 
    OPTIONS STRUCTS: the one rule for all of them -- nn_sgd_opts,
-   nn_adam_opts, nn_rmsprop_opts, nn_adagrad_opts below, nn_conv2d_opts and
-   nn_maxpool2d_opts in nn/module.h.
+   nn_adam_opts, nn_rmsprop_opts, nn_adagrad_opts below, nn_conv2d_opts,
+   nn_conv_transpose2d_opts and nn_maxpool2d_opts (and the later layers')
+   in nn/module.h.
 
    Each ends with `uint32_t from_defaults`. nn_<x>_defaults(...) fills the
    struct with PyTorch's defaults and sets from_defaults to
@@ -31,9 +32,11 @@
         the function and the field: SGD's lr (set .lr, or use
         nn_sgd_defaults(lr), which may be 0); Conv2d's channels and kernel
         sizes; MaxPool2d's kernel sizes.
-      - int fields of the layers: stride 0 means 1 (Conv2d) or the kernel
-        size (MaxPool2d), dilation 0 means 1, padding 0 is 0.
-      - bool fields (nesterov, amsgrad, centered, ceil_mode, Conv2d's bias)
+      - int fields of the layers: stride 0 means 1 (Conv2d,
+        ConvTranspose2d) or the kernel size (MaxPool2d), dilation and
+        groups 0 mean 1, padding and output padding 0 are 0.
+      - bool fields (nesterov, amsgrad, centered, ceil_mode, padding_same,
+        Conv2d's and ConvTranspose2d's bias)
         cannot tell "left out" from false, so they are taken as written.
         PyTorch's default is false for all of them except Conv2d's bias:
         a hand-written nn_conv2d_opts without .bias = true makes a
