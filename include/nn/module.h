@@ -53,30 +53,79 @@ typedef struct {
 nn_module *nn_linear(int64_t in_features, int64_t out_features, bool bias);
 
 /* 2-D convolution (cross-correlation) on [N, C, H, W] or unbatched [C, H, W]
-   input (output [N, out, OH, OW] or [out, OH, OW]); weight [out, in, kh, kw],
-   bias [out]; zero padding. Initialised as torch.nn.Conv2d. Channels and
+   input (output [N, out, OH, OW] or [out, OH, OW]); weight [out, in/groups,
+   kh, kw], bias [out]; zero padding. Initialised as torch.nn.Conv2d. Channels and
    kernel sizes must be positive, padding >= 0, stride and dilation >= 0
    (0 means 1); NULL otherwise. Bias: yes. Forward fails when the dilated
    kernel is larger than the padded input. */
 nn_module *nn_conv2d(int64_t in_channels, int64_t out_channels, int kernel_size,
                      int stride, int padding);
-/* All of torch.nn.Conv2d's arguments (options rule: nn/opts.h). */
+/* torch.nn.Conv2d's arguments (options rule: nn/opts.h), but for
+   padding_mode, which is always torch's 'zeros'.
+   groups: torch's groups; in_channels and out_channels must be divisible by
+   it (groups == in_channels: depthwise). Channel group g of the output sees
+   only channel group g of the input; weight [out, in/groups, kh, kw], its
+   init's fan_in in/groups*kh*kw, as torch.
+   padding_same: torch's padding='same' (pad_h and pad_w must then be 0,
+   stride 1): the output has the input's size; the total padding
+   dilation*(kernel-1) per dimension is split with the odd one at the
+   bottom / right, as torch. Prints "padding=same". (torch's
+   padding='valid' is padding 0, printed "padding=valid"; not offered.) */
 typedef struct {
     int64_t in_channels, out_channels;
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
     bool bias;
+    int groups;        /* 1 (defaults); written by hand, 0 means 1 */
+    bool padding_same; /* torch's padding='same' */
     uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_conv2d_defaults, else 0 */
 } nn_conv2d_opts;
 /* torch.nn.Conv2d(in_channels, out_channels, kernel_size)'s defaults: square
-   kernel, stride 1, padding 0, dilation 1, bias true. Taken as written by
-   nn_conv2d_ex: stride or dilation 0 there is refused, bias false means no
-   bias. */
+   kernel, stride 1, padding 0, dilation 1, groups 1, bias true, no
+   padding_same. Taken as written by nn_conv2d_ex: stride, dilation or
+   groups 0 there is refused, bias false means no bias. */
 nn_conv2d_opts nn_conv2d_defaults(int64_t in_channels, int64_t out_channels, int kernel_size);
-/* Written by hand (from_defaults 0): stride and dilation 0 mean 1; channels
-   and kernel sizes have no default (0 is refused); bias is a bool and is
-   taken as written: leaving it out means NO bias, unlike torch.nn.Conv2d's
-   bias=True (write .bias = true, or start from nn_conv2d_defaults). */
+/* Written by hand (from_defaults 0): stride, dilation and groups 0 mean 1;
+   channels and kernel sizes have no default (0 is refused); bias is a bool
+   and is taken as written: leaving it out means NO bias, unlike
+   torch.nn.Conv2d's bias=True (write .bias = true, or start from
+   nn_conv2d_defaults). Refused as torch refuses them: groups not dividing
+   both channel counts, padding_same with a stride other than 1. */
 nn_module *nn_conv2d_ex(const nn_conv2d_opts *o);
+
+/* Transposed 2-D convolution as torch.nn.ConvTranspose2d (the gradient of
+   a Conv2d with respect to its input) on [N, in, H, W] or [in, H, W];
+   output [N, out, OH, OW] with OH = (H-1)*stride_h - 2*pad_h +
+   dilation_h*(kernel_h-1) + output_pad_h + 1 (OW alike). Weight [in,
+   out/groups, kh, kw], bias [out]; initialised as torch does (its fan_in
+   from the weight's size(1): out/groups*kh*kw). Zero padding_mode only;
+   torch's forward(input, output_size) is not offered. Prints as torch,
+   e.g. "ConvTranspose2d(16, 8, kernel_size=(2, 2), stride=(2, 2))".
+   nn_conv_transpose2d: square kernel, stride (0 means 1) and padding,
+   bias yes. */
+nn_module *nn_conv_transpose2d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride,
+                               int padding);
+/* torch.nn.ConvTranspose2d's arguments (options rule: nn/opts.h;
+   output_pad_h / output_pad_w are torch's output_padding). */
+typedef struct {
+    int64_t in_channels, out_channels;
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, output_pad_h, output_pad_w, dilation_h,
+        dilation_w;
+    int groups;
+    bool bias;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_conv_transpose2d_defaults, else 0 */
+} nn_conv_transpose2d_opts;
+/* torch.nn.ConvTranspose2d(in_channels, out_channels, kernel_size)'s
+   defaults: square kernel, stride 1, padding 0, output_padding 0, groups 1,
+   dilation 1, bias true; taken as written by nn_conv_transpose2d_ex
+   (stride, dilation or groups 0 there is refused). */
+nn_conv_transpose2d_opts nn_conv_transpose2d_defaults(int64_t in_channels, int64_t out_channels,
+                                                      int kernel_size);
+/* Written by hand (from_defaults 0): stride, dilation and groups 0 mean 1;
+   channels and kernel sizes have no default; bias as written (leaving it
+   out means no bias). Refused as torch refuses them: groups not dividing
+   both channel counts, and (torch: at forward; here at construction) an
+   output padding not smaller than either the stride or the dilation. */
+nn_module *nn_conv_transpose2d_ex(const nn_conv_transpose2d_opts *o);
 
 nn_module *nn_relu(void);    /* f(x) = max{0, x} */
 /* ReLU(inplace=True) as torchvision's blocks print it. inplace changes

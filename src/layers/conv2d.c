@@ -3,6 +3,14 @@
    computed as Y[O, L] = W[O, C*kh*kw] * im2col(x)[C*kh*kw, L] (L = out_h*out_w).
    Backward: dW += dY im2col(x)^T;  db += sum of dY over images and pixels;
    dx = col2im(W^T dY).
+   With groups G (torch's groups), channel group g's rows of im2col(x) and
+   of Y are contiguous blocks, so each product above splits into G of them:
+   Y_g[O/G, L] = W_g[O/G, C/G*kh*kw] * im2col(x)_g; G == 1 is the plain case.
+   padding_same (torch's padding='same', unit stride): total padding
+   dilation*(k-1) per dimension, the odd one at the bottom / right. The
+   geometry's pad is the top / left part; im2col reads outside the image
+   (and so past the bottom / right) as zeros, so only out_h / out_w see the
+   asymmetry.
 
    One image at a time: its im2col matrix stays in cache between the
    im2col and the GEMM that reads it (folding the whole batch into one GEMM
@@ -38,7 +46,7 @@
 
 typedef struct {
     nn_module base;
-    nn_conv2d_opts o;       /* stride and dilation already 0 -> 1 */
+    nn_conv2d_opts o;       /* stride, dilation and groups already 0 -> 1 */
     nn_conv_geometry geom;  /* of the last successful forward */
     int64_t batch;          /* images in it */
     nn_tensor input;        /* dense view of that forward's input */
@@ -56,8 +64,10 @@ typedef struct {
 /* What the per-image workers share. */
 typedef struct {
     const nn_conv_geometry *g;
-    int64_t batch, oc, rows, pixels, in_size, groups;
-    int64_t ones;   /* 1 when the columns carry a row of ones for the bias */
+    /* oc: out channels of one channel group, rows: that group's im2col rows
+       (C/G*kh*kw), cgroups: G; groups: the backward's image groups */
+    int64_t batch, oc, rows, pixels, in_size, groups, cgroups;
+    int64_t ones;   /* 1 when the columns carry a row of ones for the bias (G == 1) */
     bool identity;
     const nn_gemm_arch *arch;
     const float *w_packed;
@@ -78,7 +88,7 @@ static bool im2col_is_identity(const nn_conv_geometry *g)
 static int image_workers(int64_t units, const conv_job *j)
 {
     int threads = nn_get_num_threads();
-    double macs = (double)j->batch * (double)j->oc * (double)j->pixels * (double)j->rows;
+    double macs = (double)j->batch * (double)j->cgroups * (double)j->oc * (double)j->pixels * (double)j->rows;
     if (j->batch < 2 || threads <= 1 || macs < CONV_PARALLEL_MIN_MACS)
         return 1;
     return units < threads ? (int)units : threads;
@@ -93,15 +103,21 @@ static bool packs_weights(int64_t units)
     return units >= 2;
 }
 
-/* C[M, N] = op(W) B + beta C, op(W) the forward's [W | b] or W
-   (M = out_channels) or the backward's W^T (trans). */
-static void weights_times(const conv_job *j, bool trans, int64_t M, int64_t N, int64_t K,
+/* Floats of one channel group's packed weights (forward or backward). */
+static int64_t packed_floats(const conv_job *j, bool trans)
+{
+    return trans ? nn_conv_gemm_a_floats(j->rows, j->oc) : nn_conv_gemm_a_floats(j->oc, j->rows + j->ones);
+}
+
+/* C[M, N] = op(W_cg) B + beta C, op(W_cg) channel group cg's [W | b] or W
+   (M = out channels of a group) or the backward's W^T (trans). */
+static void weights_times(const conv_job *j, int64_t cg, bool trans, int64_t M, int64_t N, int64_t K,
                           const float *B, float beta, float *C, float *panel)
 {
     if (j->w_packed)
-        nn_conv_gemm(j->arch, M, N, K, j->w_packed, B, N, beta, C, N, panel);
+        nn_conv_gemm(j->arch, M, N, K, j->w_packed + cg * packed_floats(j, trans), B, N, beta, C, N, panel);
     else
-        nn_gemm(trans, false, M, N, K, 1.0f, j->w, trans ? M : K, B, N, beta, C, N);
+        nn_gemm(trans, false, M, N, K, 1.0f, j->w + cg * (M * K), trans ? M : K, B, N, beta, C, N);
 }
 
 /* Validates x and fills the geometry; NN_OK or a recorded error. */
@@ -122,10 +138,17 @@ static int conv_geometry_of(const conv2d *c, const nn_tensor *x, nn_conv_geometr
         .dil_h = o->dilation_h, .dil_w = o->dilation_w};
     /* int operands: these fit in int64 */
     int64_t span_h = g->dil_h * (g->kernel_h - 1) + 1, span_w = g->dil_w * (g->kernel_w - 1) + 1;
+    int64_t total_h = 2 * g->pad_h, total_w = 2 * g->pad_w; /* padding on both sides together */
+    if (o->padding_same) { /* torch: the left / top half rounded down */
+        total_h = span_h - 1;
+        total_w = span_w - 1;
+        g->pad_h = total_h / 2;
+        g->pad_w = total_w / 2;
+    }
     /* an empty batch allows any image size: every size used later must fit */
     int64_t padded_h, padded_w, pixels, image, col, out;
-    if (__builtin_add_overflow(g->h, 2 * g->pad_h, &padded_h) ||
-        __builtin_add_overflow(g->w, 2 * g->pad_w, &padded_w) ||
+    if (__builtin_add_overflow(g->h, total_h, &padded_h) ||
+        __builtin_add_overflow(g->w, total_w, &padded_w) ||
         nn_mul_overflows(g->channels * g->h, g->w, &image) ||
         nn_mul_overflows((padded_h - span_h) / g->stride_h + 1, (padded_w - span_w) / g->stride_w + 1, &pixels) ||
         nn_mul_overflows(g->channels * g->kernel_h * g->kernel_w, pixels, &col) ||
@@ -168,10 +191,16 @@ static const float *columns_of(const conv_job *j, int64_t n, float *col)
     return col;
 }
 
+/* Rows of one image's columns: every channel group's, and the row of ones. */
+static int64_t col_rows(const conv_job *j)
+{
+    return j->cgroups * j->rows + j->ones;
+}
+
 /* Scratch floats per worker: one image's columns (and the row of ones). */
 static int64_t col_floats(const conv_job *j)
 {
-    return j->identity ? 0 : (j->rows + j->ones) * j->pixels;
+    return j->identity ? 0 : col_rows(j) * j->pixels;
 }
 
 /* ... then the B panel of the packed-weight GEMMs (K: forward or backward).
@@ -183,28 +212,43 @@ static int64_t worker_floats(const conv_job *j)
     int64_t kb = nn_conv_gemm_b_floats(j->arch, j->oc), cols, total;
     if (j->identity)
         cols = 0;
-    else if (nn_mul_overflows(j->rows + j->ones, j->pixels, &cols))
+    else if (nn_mul_overflows(col_rows(j), j->pixels, &cols))
         return INT64_MAX;
     if (__builtin_add_overflow(cols, kf > kb ? kf : kb, &total))
         return INT64_MAX;
     return total;
 }
 
-/* Y_n = [W | b] [col_n; 1]; without the row of ones (1x1 kernels read the
-   image itself) the output starts as the bias and the GEMM adds to it. */
+/* Y_n = [W | b] [col_n; 1] (per channel group: Y_g = W_g col_g); without
+   the row of ones (1x1 kernels read the image itself; several channel
+   groups) the output starts as the bias and the GEMM adds to it. */
 static void forward_images(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const conv_job *j = ctx;
     float *col = j->col + tid * worker_floats(j), *panel = col + col_floats(j);
-    int64_t k = j->rows + j->ones;
+    const int64_t k = j->rows + j->ones, oc_all = j->cgroups * j->oc;
     bool bias_first = j->b && !j->ones;
     for (int64_t n = begin; n < end; n++) {
         const float *src = columns_of(j, n, col);
-        float *y = j->y + n * j->oc * j->pixels;
-        for (int64_t o = 0; bias_first && o < j->oc; o++)
+        float *y = j->y + n * oc_all * j->pixels;
+        for (int64_t o = 0; bias_first && o < oc_all; o++)
             nn_ew_fill(y + o * j->pixels, j->pixels, j->b[o]);
-        weights_times(j, false, j->oc, j->pixels, k, src, bias_first ? 1.0f : 0.0f, y, panel);
+        for (int64_t cg = 0; cg < j->cgroups; cg++)
+            weights_times(j, cg, false, j->oc, j->pixels, k, src + cg * j->rows * j->pixels,
+                          bias_first ? 1.0f : 0.0f, y + cg * j->oc * j->pixels, panel);
     }
+}
+
+/* The job of a layer call at geometry g (batch images). */
+static conv_job job_of(const conv2d *c, const nn_conv_geometry *g, int64_t batch)
+{
+    const int64_t cgroups = c->o.groups;
+    conv_job j = {.g = g, .batch = batch, .oc = c->o.out_channels / cgroups,
+                  .rows = g->channels / cgroups * g->kernel_h * g->kernel_w, .pixels = g->out_h * g->out_w,
+                  .in_size = g->channels * g->h * g->w, .cgroups = cgroups, .identity = im2col_is_identity(g)};
+    j.ones = c->o.bias && !j.identity && cgroups == 1;
+    j.arch = nn_gemm_current_arch();
+    return j;
 }
 
 static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
@@ -215,11 +259,7 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
     if (conv_geometry_of(c, x, &g, &batch) < 0)
         return NULL;
     int ndim = out_shape(c, &g, batch, x->ndim, shape);
-    conv_job j = {.g = &g, .batch = batch, .oc = c->o.out_channels,
-                  .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
-                  .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
-    j.ones = c->o.bias && !j.identity;
-    j.arch = nn_gemm_current_arch();
+    conv_job j = job_of(c, &g, batch);
     int workers = image_workers(batch, &j);
     /* x may be our own output slot: pin its storage while resizing that.
        Every allocation comes before the first change, so that a failure
@@ -229,7 +269,7 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
     if (nn_tensor_reserve_dense(&c->x_copy, &src) < 0 ||
         (j.batch > 0 && nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0) ||
         (packs_weights(batch) &&
-         nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.oc, j.rows + j.ones)), NULL) < 0) ||
+         nn_tensor_resize(&c->w_packed, NN_SHAPE(j.cgroups * packed_floats(&j, false)), NULL) < 0) ||
         (j.ones && nn_tensor_resize(&c->w_bias, NN_SHAPE(j.oc, j.rows + 1), NULL) < 0) ||
         nn_tensor_resize(&c->out, ndim, shape, &src) < 0) {
         nn_tensor_release(&src);
@@ -250,7 +290,10 @@ static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
         j.w = c->w_bias.data;
     }
     if (packs_weights(batch)) {
-        nn_conv_gemm_pack_a(j.arch, false, j.oc, j.rows + j.ones, j.w, j.rows + j.ones, c->w_packed.data);
+        const int64_t k = j.rows + j.ones;
+        for (int64_t cg = 0; cg < j.cgroups; cg++)
+            nn_conv_gemm_pack_a(j.arch, false, j.oc, k, j.w + cg * j.oc * k, k,
+                                c->w_packed.data + cg * packed_floats(&j, false));
         j.w_packed = c->w_packed.data;
     }
     j.y = c->out.data;
@@ -275,34 +318,38 @@ static void group_range(const conv_job *j, int64_t k, int64_t *first, int64_t *e
    C*kh*kw kernel taps and its columns the out_channels, which fill whole
    register tiles for the usual channel counts (64 rows of dW would leave
    a 4-row tile). The group's first image overwrites its partial sums
-   [dW_k^T, db_k]. */
+   [dW_k^T, db_k] (dW_k^T: one [rows, oc] block per channel group). */
 static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const conv_job *j = ctx;
-    const int64_t oc = j->oc, rows = j->rows, pixels = j->pixels;
-    const int64_t part_floats = oc * (rows + (j->db ? 1 : 0));
+    const int64_t oc = j->oc, rows = j->rows, pixels = j->pixels, cgroups = j->cgroups;
+    const int64_t oc_all = cgroups * oc, part_floats = oc_all * (rows + (j->db ? 1 : 0));
     float *col = j->col + tid * worker_floats(j), *panel = col + col_floats(j);
     for (int64_t k = begin; k < end; k++) {
-        float *part = j->partial + k * part_floats, *part_db = part + rows * oc;
+        float *part = j->partial + k * part_floats, *part_db = part + rows * oc_all;
         int64_t first, stop;
         group_range(j, k, &first, &stop);
         for (int64_t n = first; n < stop; n++) {
             float beta = n == first ? 0.0f : 1.0f;
-            const float *dy = j->dy + n * oc * pixels;
+            const float *dy = j->dy + n * oc_all * pixels;
             float *dx = j->dx ? j->dx + n * j->in_size : NULL;
             const float *src = columns_of(j, n, col);
-            nn_gemm(false, true, rows, oc, pixels, 1.0f, src, pixels, dy, pixels, beta, part, oc);
-            for (int64_t o = 0; j->db && o < oc; o++) {
+            for (int64_t cg = 0; cg < cgroups; cg++)
+                nn_gemm(false, true, rows, oc, pixels, 1.0f, src + cg * rows * pixels, pixels,
+                        dy + cg * oc * pixels, pixels, beta, part + cg * rows * oc, oc);
+            for (int64_t o = 0; j->db && o < oc_all; o++) {
                 float sum = nn_ew_sum(dy + o * pixels, pixels);
                 part_db[o] = n == first ? sum : part_db[o] + sum;
             }
-            /* dcol[rows, L] = W^T[rows, O] dY[O, L], folded back onto the image */
-            if (!j->dx) {
+            /* dcol[rows, L] = W^T[rows, O] dY[O, L] per channel group,
+               folded back onto the image */
+            if (!j->dx)
                 continue;
-            } else if (j->identity) {
-                weights_times(j, true, rows, pixels, oc, dy, 0.0f, dx, panel);
-            } else {
-                weights_times(j, true, rows, pixels, oc, dy, 0.0f, col, panel);
+            float *dcol = j->identity ? dx : col;
+            for (int64_t cg = 0; cg < cgroups; cg++)
+                weights_times(j, cg, true, rows, pixels, oc, dy + cg * oc * pixels, 0.0f,
+                              dcol + cg * rows * pixels, panel);
+            if (!j->identity) {
                 nn_ew_fill(dx, j->in_size, 0.0f);
                 nn_col2im(j->g, col, dx);
             }
@@ -340,12 +387,9 @@ static nn_tensor *conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_
         return nn_fail_null(NN_ESHAPE, "nn_backward: Conv2d(in_channels=%lld) expected grad_out of shape %s, got %s",
                             (long long)c->o.in_channels, nn_shape_str(ndim, want, a),
                             nn_tensor_shape_str(gy, s));
-    conv_job j = {.g = &g, .batch = c->batch, .oc = c->o.out_channels,
-                  .rows = g.channels * g.kernel_h * g.kernel_w, .pixels = g.out_h * g.out_w,
-                  .in_size = g.channels * g.h * g.w, .identity = im2col_is_identity(&g)};
-    j.ones = c->o.bias && !j.identity;
-    j.arch = nn_gemm_current_arch();
-    int64_t ldp = j.rows + (c->o.bias ? 1 : 0), grad_floats = j.oc * ldp;
+    conv_job j = job_of(c, &g, c->batch);
+    const int64_t oc_all = c->o.out_channels;
+    int64_t ldp = j.rows + (c->o.bias ? 1 : 0), grad_floats = oc_all * ldp;
     j.groups = gradient_groups(j.batch, grad_floats);
     int workers = image_workers(j.groups, &j);
     bool packs = need_dx && packs_weights(j.groups); /* W^T only serves dx */
@@ -356,7 +400,7 @@ static nn_tensor *conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_
         return NULL;
     /* the scratch first: once dx is resized nothing may fail */
     if ((j.batch > 0 && nn_tensor_resize(&c->col, NN_SHAPE(workers, worker_floats(&j)), NULL) < 0) ||
-        (packs && nn_tensor_resize(&c->w_packed, NN_SHAPE(nn_conv_gemm_a_floats(j.rows, j.oc)), NULL) < 0) ||
+        (packs && nn_tensor_resize(&c->w_packed, NN_SHAPE(j.cgroups * packed_floats(&j, true)), NULL) < 0) ||
         nn_tensor_resize(&c->partial, NN_SHAPE(j.groups, grad_floats), NULL) < 0 ||
         (need_dx && nn_tensor_resize(&c->grad, x->ndim, x->shape, &c->g_keep) < 0)) {
         nn_tensor_release(&c->g_keep);
@@ -365,7 +409,9 @@ static nn_tensor *conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_
     j.x = x->data;
     j.w = m->params[0].value->data;
     if (packs) {
-        nn_conv_gemm_pack_a(j.arch, true, j.rows, j.oc, j.w, j.rows, c->w_packed.data); /* W^T */
+        for (int64_t cg = 0; cg < j.cgroups; cg++) /* W_g^T */
+            nn_conv_gemm_pack_a(j.arch, true, j.rows, j.oc, j.w + cg * j.oc * j.rows, j.rows,
+                                c->w_packed.data + cg * packed_floats(&j, true));
         j.w_packed = c->w_packed.data;
     }
     j.dy = c->g_keep.data;
@@ -383,11 +429,15 @@ static nn_tensor *conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_
     float *sum = j.partial;
     for (int64_t k = 1; k < j.groups && j.batch > 0; k++)
         nn_ew_add(sum, j.partial + k * grad_floats, grad_floats);
-    for (int64_t r = 0; r < j.rows && j.batch > 0; r++)
-        for (int64_t o = 0; o < j.oc; o++)
-            j.dw[o * j.rows + r] += sum[r * j.oc + o];
-    for (int64_t o = 0; j.db && o < j.oc && j.batch > 0; o++)
-        j.db[o] += sum[j.rows * j.oc + o];
+    for (int64_t cg = 0; cg < j.cgroups && j.batch > 0; cg++) {
+        const float *block = sum + cg * j.rows * j.oc;
+        float *dw = j.dw + cg * j.oc * j.rows;
+        for (int64_t r = 0; r < j.rows; r++)
+            for (int64_t o = 0; o < j.oc; o++)
+                dw[o * j.rows + r] += block[r * j.oc + o];
+    }
+    for (int64_t o = 0; j.db && o < oc_all && j.batch > 0; o++)
+        j.db[o] += sum[j.rows * oc_all + o];
     nn_tensor_release(&c->g_keep); /* no need to pin the caller's storage */
     return &c->grad;
 }
@@ -398,18 +448,23 @@ static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
 }
 
 /* torch's Conv2d extra_repr: "1, 20, kernel_size=(5, 5), stride=(1, 1)"
-   then padding, dilation and bias only when not their defaults */
+   then padding ("padding=same" for padding='same'), dilation, groups and
+   bias only when not their defaults */
 static int conv_extra_repr(const nn_module *m, char *buf, size_t size)
 {
     const nn_conv2d_opts *o = &((const conv2d *)m)->o;
-    char pad[48] = "", dil[48] = "";
-    if (o->pad_h != 0 || o->pad_w != 0)
+    char pad[48] = "", dil[48] = "", grp[32] = "";
+    if (o->padding_same)
+        snprintf(pad, sizeof pad, ", padding=same");
+    else if (o->pad_h != 0 || o->pad_w != 0)
         snprintf(pad, sizeof pad, ", padding=(%d, %d)", o->pad_h, o->pad_w);
     if (o->dilation_h != 1 || o->dilation_w != 1)
         snprintf(dil, sizeof dil, ", dilation=(%d, %d)", o->dilation_h, o->dilation_w);
-    return snprintf(buf, size, "%lld, %lld, kernel_size=(%d, %d), stride=(%d, %d)%s%s%s", (long long)o->in_channels,
-                    (long long)o->out_channels, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, pad, dil,
-                    o->bias ? "" : ", bias=False");
+    if (o->groups != 1)
+        snprintf(grp, sizeof grp, ", groups=%d", o->groups);
+    return snprintf(buf, size, "%lld, %lld, kernel_size=(%d, %d), stride=(%d, %d)%s%s%s%s",
+                    (long long)o->in_channels, (long long)o->out_channels, o->kernel_h, o->kernel_w, o->stride_h,
+                    o->stride_w, pad, dil, grp, o->bias ? "" : ", bias=False");
 }
 
 static void conv_destroy(nn_module *m)
@@ -437,8 +492,8 @@ static const nn_module_ops conv_ops = {
 };
 
 /* Options as the rule in nn/opts.h says: from
-   nn_conv2d_defaults taken as written; written by hand, 0 stride and
-   dilation mean 1 and bias is as written. */
+   nn_conv2d_defaults taken as written; written by hand, 0 stride,
+   dilation and groups mean 1 and bias is as written. */
 static nn_module *conv_new(const char *fn, const nn_conv2d_opts *opts)
 {
     if (!opts)
@@ -469,27 +524,51 @@ static nn_module *conv_new(const char *fn, const nn_conv2d_opts *opts)
     if (o.pad_h < 0 || o.pad_w < 0)
         return nn_fail_null(NN_EINVAL, "%s: expected non-negative padding (pad_h, pad_w), got (%d, %d)", fn,
                             o.pad_h, o.pad_w);
+    if (o.groups < least)
+        return nn_fail_null(NN_EINVAL, "%s: groups must be a positive integer (%s), got groups=%d", fn,
+                            by_hand ? "0 means 1 in options written by hand"
+                                    : "options from nn_conv2d_defaults are taken as written",
+                            o.groups);
     o.stride_h = o.stride_h ? o.stride_h : 1;
     o.stride_w = o.stride_w ? o.stride_w : 1;
     o.dilation_h = o.dilation_h ? o.dilation_h : 1;
     o.dilation_w = o.dilation_w ? o.dilation_w : 1;
+    o.groups = o.groups ? o.groups : 1;
+    if (o.in_channels % o.groups != 0)
+        return nn_fail_null(NN_EINVAL, "%s: in_channels must be divisible by groups, got in_channels=%lld, groups=%d",
+                            fn, (long long)o.in_channels, o.groups);
+    if (o.out_channels % o.groups != 0)
+        return nn_fail_null(NN_EINVAL,
+                            "%s: out_channels must be divisible by groups, got out_channels=%lld, groups=%d", fn,
+                            (long long)o.out_channels, o.groups);
+    if (o.padding_same && (o.stride_h != 1 || o.stride_w != 1))
+        return nn_fail_null(NN_EINVAL,
+                            "%s: padding_same (torch's padding='same') is not supported for strided convolutions, "
+                            "got stride (%d, %d)",
+                            fn, o.stride_h, o.stride_w);
+    if (o.padding_same && (o.pad_h != 0 || o.pad_w != 0))
+        return nn_fail_null(NN_EINVAL,
+                            "%s: padding_same computes the padding itself: expected pad_h and pad_w 0, got (%d, %d)",
+                            fn, o.pad_h, o.pad_w);
     o.from_defaults = NN_OPTS_FROM_DEFAULTS; /* complete now */
-    if (nn_shape_numel(NN_SHAPE(o.out_channels, o.in_channels, o.kernel_h, o.kernel_w)) < 0)
+    const int64_t in_per_group = o.in_channels / o.groups;
+    if (nn_shape_numel(NN_SHAPE(o.out_channels, in_per_group, o.kernel_h, o.kernel_w)) < 0 ||
+        nn_shape_numel(NN_SHAPE(o.in_channels, o.kernel_h, o.kernel_w)) < 0) /* im2col's rows */
         return nn_fail_null(NN_EINVAL, "%s: weight of shape [%lld, %lld, %d, %d] is too large", fn,
-                            (long long)o.out_channels, (long long)o.in_channels, o.kernel_h, o.kernel_w);
+                            (long long)o.out_channels, (long long)in_per_group, o.kernel_h, o.kernel_w);
     conv2d *c = nn_alloc_zeroed(1, sizeof *c);
     if (!c)
         return NULL;
     NN_MODULE_INIT(&c->base, &conv_ops);
     c->o = o;
     nn_tensor *w = nn_module_add_param(&c->base, "weight",
-                                       NN_SHAPE(o.out_channels, o.in_channels, o.kernel_h, o.kernel_w));
+                                       NN_SHAPE(o.out_channels, in_per_group, o.kernel_h, o.kernel_w));
     nn_tensor *b = w && o.bias ? nn_module_add_param(&c->base, "bias", NN_SHAPE(o.out_channels)) : NULL;
     if (!w || (o.bias && !b)) {
         nn_module_free(&c->base);
         return NULL;
     }
-    nn_init_kaiming_uniform(w, b, (double)o.in_channels * o.kernel_h * o.kernel_w);
+    nn_init_kaiming_uniform(w, b, (double)in_per_group * o.kernel_h * o.kernel_w);
     return &c->base;
 }
 
@@ -497,8 +576,8 @@ nn_conv2d_opts nn_conv2d_defaults(int64_t in_channels, int64_t out_channels, int
 {
     return (nn_conv2d_opts){.in_channels = in_channels, .out_channels = out_channels,
                             .kernel_h = kernel_size, .kernel_w = kernel_size, .stride_h = 1, .stride_w = 1,
-                            .dilation_h = 1, .dilation_w = 1, .bias = true,
-                            .from_defaults = NN_OPTS_FROM_DEFAULTS};
+                            .dilation_h = 1, .dilation_w = 1, .bias = true, .groups = 1,
+                            .padding_same = false, .from_defaults = NN_OPTS_FROM_DEFAULTS};
 }
 
 nn_module *nn_conv2d_ex(const nn_conv2d_opts *o)
@@ -511,6 +590,6 @@ nn_module *nn_conv2d(int64_t in_channels, int64_t out_channels, int kernel_size,
     nn_conv2d_opts o = {.in_channels = in_channels, .out_channels = out_channels,
                         .kernel_h = kernel_size, .kernel_w = kernel_size,
                         .stride_h = stride, .stride_w = stride, .pad_h = padding, .pad_w = padding,
-                        .dilation_h = 1, .dilation_w = 1, .bias = true};
+                        .dilation_h = 1, .dilation_w = 1, .bias = true, .groups = 1};
     return conv_new("nn_conv2d", &o);
 }
