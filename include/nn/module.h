@@ -459,6 +459,18 @@ int nn_module_params(nn_module *m, nn_param **params);
    negative nn_status). Owned by m; valid until m's structure changes. */
 int nn_module_buffers(nn_module *m, nn_buffer **buffers);
 
+/* Folds every BatchNorm (in evaluation mode, with running statistics)
+   that directly and alone follows a Conv2d or Linear, in any container of
+   m, into that layer's weight and bias (a bias is added when it had
+   none), and puts an Identity in the BatchNorm's place under the same
+   name, as torch's fuse_conv_bn_eval does for each pair: outputs equal the
+   unfolded model's to float rounding. m must be in evaluation mode (a
+   training model is refused, NN_EINVAL). Returns the number of pairs
+   folded, or a negative nn_status; each pair is folded whole or not at
+   all, so after a failure part-way (no memory) the model still computes
+   what it did. The parameter list changes: make optimizers afterwards. */
+int nn_fold_batchnorm(nn_module *m);
+
 /* Training (default) or evaluation mode for m and every module inside it. */
 void nn_module_train(nn_module *m, bool training);
 

@@ -106,6 +106,19 @@ typedef struct nn_module_ops {
     const char *pointwise;
     const char *absorbs;
     nn_tensor *(*forward_absorbing)(nn_module *m, const nn_tensor *x);
+    /* Optional folding for inference (nn_fold_batchnorm). A layer that is
+       now a per-channel affine map y[:, c] = x[:, c] * scale[c] + shift[c]
+       (BatchNorm in evaluation mode) says so: with scale NULL it returns
+       its channel count, else fills both arrays; negative when it is not
+       one now. A layer whose output channels can take such a map into its
+       weights (Conv2d, Linear) does so in absorb_channel_affine (NN_OK, or
+       negative and nothing changed). */
+    int64_t (*channel_affine)(const nn_module *m, float *scale, float *shift);
+    int (*absorb_channel_affine)(nn_module *m, const float *scale, const float *shift, int64_t channels);
+    /* Optional, for containers: the child whose input is exactly child
+       i's output and nothing else reads that output (Sequential: i + 1),
+       or -1. Folding pairs children through it. */
+    int (*next_exclusive)(const nn_module *m, int i);
 } nn_module_ops;
 
 /* A child: a named submodule, owned by its parent. */

@@ -207,13 +207,30 @@ static void bn_destroy(nn_module *m)
     nn_tensor_release(&b->grad);
 }
 
+/* In evaluation mode with running statistics, y = x * scale + shift per
+   channel: scale = weight / sqrt(running_var + eps), shift = bias -
+   running_mean * scale (torch's fuse_conv_bn_weights, in double here). */
+static int64_t bn_channel_affine(const nn_module *m, float *scale, float *shift)
+{
+    const batchnorm *b = (const batchnorm *)m;
+    if (m->training || !b->o.track_running_stats)
+        return NN_EINVAL;
+    int64_t c = b->o.num_features;
+    for (int64_t i = 0; scale && i < c; i++) {
+        double s = (b->weight ? b->weight->data[i] : 1.0) / sqrt((double)b->running_var->data[i] + b->o.eps);
+        scale[i] = (float)s;
+        shift[i] = (float)((b->bias ? b->bias->data[i] : 0.0) - b->running_mean->data[i] * s);
+    }
+    return c;
+}
+
 static const nn_module_ops bn1d_ops = {
     .type = "BatchNorm1d", .forward = bn_forward, .backward = bn_backward, .backward_ex = bn_backward_ex,
-    .extra_repr = bn_extra_repr, .destroy = bn_destroy,
+    .extra_repr = bn_extra_repr, .destroy = bn_destroy, .channel_affine = bn_channel_affine,
 };
 static const nn_module_ops bn2d_ops = {
     .type = "BatchNorm2d", .forward = bn_forward, .backward = bn_backward, .backward_ex = bn_backward_ex,
-    .extra_repr = bn_extra_repr, .destroy = bn_destroy,
+    .extra_repr = bn_extra_repr, .destroy = bn_destroy, .channel_affine = bn_channel_affine,
 };
 
 nn_batchnorm2d_opts nn_batchnorm2d_defaults(int64_t num_features)

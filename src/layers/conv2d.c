@@ -482,6 +482,11 @@ static void conv_destroy(nn_module *m)
     nn_tensor_release(&c->grad);
 }
 
+static int conv_absorb_channel_affine(nn_module *m, const float *scale, const float *shift, int64_t channels)
+{
+    return nn_absorb_rows_affine(m, &((conv2d *)m)->o.bias, scale, shift, channels);
+}
+
 static const nn_module_ops conv_ops = {
     .type = "Conv2d",
     .forward = conv_forward,
@@ -489,6 +494,7 @@ static const nn_module_ops conv_ops = {
     .backward_ex = conv_backward_ex,
     .extra_repr = conv_extra_repr,
     .destroy = conv_destroy,
+    .absorb_channel_affine = conv_absorb_channel_affine,
 };
 
 /* Options as the rule in nn/opts.h says: from

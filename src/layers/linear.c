@@ -215,6 +215,11 @@ static void linear_destroy(nn_module *m)
     nn_tensor_release(&l->grad);
 }
 
+static int linear_absorb_channel_affine(nn_module *m, const float *scale, const float *shift, int64_t channels)
+{
+    return nn_absorb_rows_affine(m, &((linear *)m)->has_bias, scale, shift, channels);
+}
+
 static const nn_module_ops linear_ops = {
     .type = "Linear",
     .forward = linear_forward,
@@ -222,6 +227,7 @@ static const nn_module_ops linear_ops = {
     .backward_ex = linear_backward_ex,
     .extra_repr = linear_extra_repr,
     .destroy = linear_destroy,
+    .absorb_channel_affine = linear_absorb_channel_affine,
 };
 
 nn_module *nn_linear(int64_t in_features, int64_t out_features, bool bias)

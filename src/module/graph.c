@@ -465,6 +465,32 @@ static void graph_destroy(nn_module *m)
     nn_tensor_release(&g->zero_dx);
 }
 
+/* Child j whose one use reads the value child i's one use makes, when no
+   other node (nor the output) reads that value. */
+static int graph_next_exclusive(const nn_module *m, int i)
+{
+    const graph *g = (const graph *)m;
+    int at = -1, uses = 0;
+    for (int k = 0; k < g->n_nodes; k++)
+        if (g->nodes[k].kind == NODE_APPLY && g->nodes[k].child == i) {
+            at = k;
+            uses++;
+        }
+    int v = at + 1;
+    if (uses != 1 || g->values[v].consumers != 1 || g->output == v)
+        return -1;
+    for (int k = at + 1; k < g->n_nodes; k++) {
+        const node *n = &g->nodes[k];
+        if (n->kind != NODE_APPLY || n->in[0] != v)
+            continue;
+        int j = n->child, juses = 0;
+        for (int q = 0; q < g->n_nodes; q++)
+            juses += g->nodes[q].kind == NODE_APPLY && g->nodes[q].child == j;
+        return juses == 1 ? j : -1;
+    }
+    return -1;
+}
+
 static const nn_module_ops graph_ops = {
     .type = "Graph",
     .forward = graph_forward,
@@ -472,6 +498,7 @@ static const nn_module_ops graph_ops = {
     .backward_ex = graph_backward_ex,
     .set_training = graph_set_training,
     .destroy = graph_destroy,
+    .next_exclusive = graph_next_exclusive,
 };
 
 nn_module *nn_residual(nn_module *body, nn_module *shortcut)

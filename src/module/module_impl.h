@@ -28,6 +28,12 @@ const char *nn_repr_float(float v, char *buf);
 /* After a failed backward of a container: m and every module under it
    whose backward had already run may run it again (NULL: no-op). */
 void nn_module_rearm(nn_module *m);
+/* For absorb_channel_affine of a layer whose params[0] is a weight with
+   one row per output channel (Conv2d, Linear): row c scaled by scale[c],
+   the bias (params[1], added as "bias" when *has_bias is false, which it
+   then sets) becomes bias * scale + shift. NN_ESHAPE when channels is
+   not the row count, NN_ENOMEM; nothing changes on failure. */
+int nn_absorb_rows_affine(nn_module *m, bool *has_bias, const float *scale, const float *shift, int64_t channels);
 /* The class name printed for m. */
 const char *nn_module_class(const nn_module *m);
 /* Bumps the structure version of m and of every container above it. */

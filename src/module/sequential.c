@@ -63,12 +63,16 @@ static void seq_destroy(nn_module *m)
     nn_tensor_release(&((sequential *)m)->passthrough);
 }
 
+/* a chain: child i + 1 alone reads child i's output */
+static int seq_next_exclusive(const nn_module *m, int i) { return i + 1 < m->n_children ? i + 1 : -1; }
+
 static const nn_module_ops seq_ops = {
     .type = "Sequential",
     .forward = seq_forward,
     .backward = seq_backward,
     .backward_ex = seq_backward_ex,
     .destroy = seq_destroy,
+    .next_exclusive = seq_next_exclusive,
 };
 
 nn_module *nn_sequential(void)

@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""Fixtures for tests/test_fold.c: models with BatchNorm after Conv2d and
+Linear, in PyTorch 1.13, with running statistics moved by a few training
+steps, then in evaluation mode: their state_dict (parameters and buffers,
+num_batches_tracked as int64) as safetensors files, an input, the output,
+and the output of the same model after torch's own fusion
+(torch.nn.utils.fusion.fuse_conv_bn_eval / fuse_linear_bn_eval). Run with
+the Python that has torch:
+
+    /usr/bin/python3 tests/gen_fold.py
+"""
+import os
+import sys
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from gen_buffers import st_bytes  # noqa: E402  (the reference layout, int64 included)
+
+OUT = os.path.join(HERE, "fixtures", "fold")
+
+
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock with its BatchNorms."""
+
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False),
+                                            nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+def chain():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, 4, 3, bias=True), nn.BatchNorm2d(4, momentum=None),
+                         nn.Flatten(), nn.Linear(4 * 6 * 6, 6), nn.BatchNorm1d(6, eps=1e-3))
+
+
+def fused(model):
+    """torch's per-pair fusion of the same pairs nn_fold_batchnorm folds."""
+    import copy
+    m = copy.deepcopy(model)
+    for parent in m.modules():
+        kids = list(parent.named_children())
+        for (na, a), (nb, b) in zip(kids, kids[1:]):
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                setattr(parent, na, fuse_conv_bn_eval(a, b))
+                setattr(parent, nb, nn.Identity())
+            if isinstance(a, nn.Linear) and isinstance(b, nn.BatchNorm1d):
+                setattr(parent, na, fuse_linear_bn_eval(a, b))
+                setattr(parent, nb, nn.Identity())
+    return m
+
+
+def make(name, model, xshape, seed):
+    torch.manual_seed(seed)
+    for p in model.parameters():  # not the default ones, so the affine part matters
+        with torch.no_grad():
+            p.add_(torch.randn(p.shape) * 0.1)
+    model.train()
+    for _ in range(3):
+        model(torch.randn(*xshape) * 2 + 0.5)
+    model.eval()
+    x = torch.randn(*xshape)
+    with torch.no_grad():
+        y = model(x)
+        y_fused = fused(model)(x)
+    tensors = dict(model.state_dict())
+    with open(os.path.join(OUT, name + ".safetensors"), "wb") as f:
+        f.write(st_bytes(tensors, {"format": "pt"}))
+    with open(os.path.join(OUT, name + "_ref.safetensors"), "wb") as f:
+        f.write(st_bytes({"x": x, "y": y, "y_fused": y_fused}, {"format": "pt"}))
+    print(name, "max |y - y_fused|", float((y - y_fused).abs().max()))
+
+
+os.makedirs(OUT, exist_ok=True)
+torch.manual_seed(0)
+make("chain", chain(), (2, 3, 8, 8), 1)
+torch.manual_seed(0)
+make("basic_block", BasicBlock(4, 8, 2), (2, 4, 8, 8), 2)
