@@ -90,6 +90,24 @@ static void check(nn_module *m, const char *name, int xndim, const int64_t *xs, 
     snprintf(path, sizeof path, FIXDIR "%s.safetensors", name);
     if (nn_load(m, path) < 0) /* torch's file: parameters, running stats, int64 counters */
         fail_msg("%s", nn_last_error());
+    /* and saved again, the file is torch's byte for byte */
+    char out[] = "/tmp/nn_fold_XXXXXX";
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(nn_save(m, out), NN_OK);
+    FILE *fa = fopen(path, "rb"), *fb = fopen(out, "rb");
+    assert_true(fa && fb);
+    for (int ca, cb;;) {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        assert_int_equal(ca, cb);
+        if (ca == EOF)
+            break;
+    }
+    fclose(fa);
+    fclose(fb);
+    unlink(out);
     reference r = load_ref(name, xndim, xs, yndim, ys);
     int64_t n = nn_tensor_numel(r.y);
     /* folding is for evaluation: refused in training mode, nothing changed */
