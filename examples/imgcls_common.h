@@ -21,6 +21,12 @@ typedef struct {
     unsigned long long seed;
     float lr;
     bool normalize; /* inputs to [-1, 1]: Normalize(0.5, 0.5) per channel, as the tutorial */
+    /* the recipe beyond the tutorial's Adam (resnet_fashion_mnist): AdamW
+       with this weight decay, a cosine schedule stepped per batch over the
+       whole run, RandomCrop(side, padding) + RandomHorizontalFlip(flip_p) */
+    bool adamw, cosine;
+    float weight_decay, flip_p;
+    int crop_padding; /* 0: no augmentation */
 } run_opts;
 
 static void usage(const char *prog, const run_opts *d, FILE *f)
@@ -115,7 +121,7 @@ static void parse_args(int argc, char **argv, run_opts *o)
 /* The image-classification CNN for square images of the given side:
    Conv2d(c,32,3,1,1) -> ReLU -> MaxPool2d(2) -> Conv2d(32,64,3,1,1) -> ReLU
    -> MaxPool2d(2) -> Flatten -> Linear(64*(side/4)^2,128) -> ReLU -> Linear(128,10) */
-static nn_module *imgcls_net(int64_t channels, int64_t side)
+static inline nn_module *imgcls_net(int64_t channels, int64_t side)
 {
     nn_module *net = nn_sequential();
     nn_module *layers[] = {nn_conv2d(channels, 32, 3, 1, 1), nn_relu(), nn_maxpool2d(2, 0),
@@ -195,8 +201,8 @@ static void progress(bool tty, long epoch, long epochs, long step, long steps, d
 
 /* One pass over the training set. Returns images per second, or -1 after
    printing why training stopped. */
-static double train_epoch(nn_module *net, nn_loss *ce, nn_optim *opt, nn_dataloader *dl, long epoch, long epochs,
-                          curves *c)
+static double train_epoch(nn_module *net, nn_loss *ce, nn_optim *opt, nn_lr_scheduler *sched, nn_dataloader *dl,
+                          long epoch, long epochs, curves *c)
 {
     bool tty = isatty(STDERR_FILENO);
     long steps = (long)nn_dataloader_len(dl), step = 0, images = 0;
@@ -220,7 +226,8 @@ static double train_epoch(nn_module *net, nn_loss *ce, nn_optim *opt, nn_dataloa
                     (long long)x->shape[0]);
             return -1;
         }
-        if (nn_backward_params(net, nn_loss_backward(ce)) < 0 || nn_optim_step(opt) < 0) {
+        if (nn_backward_params(net, nn_loss_backward(ce)) < 0 || nn_optim_step(opt) < 0 ||
+            (sched && nn_lr_scheduler_step(sched) < 0)) {
             fprintf(stderr, "\nerror at epoch %ld step %ld: %s\n", epoch, step, nn_last_error());
             return -1;
         }
@@ -446,6 +453,29 @@ static long load_checkpoint(const char *path, nn_module *net, nn_optim *opt)
     return epoch;
 }
 
+/* Adam(lr), or AdamW(lr, weight_decay) for the ResNet recipe. */
+static nn_optim *make_optim(const run_opts *o, nn_module *net)
+{
+    if (o->adamw) {
+        nn_adamw_opts w = nn_adamw_defaults();
+        w.lr = o->lr;
+        w.weight_decay = o->weight_decay;
+        return nn_adamw(net, &w);
+    }
+    nn_adam_opts ao = nn_adam_defaults();
+    ao.lr = o->lr;
+    return nn_adam(net, &ao);
+}
+
+/* The epoch count a checkpoint's state file records (0 when unreadable:
+   load_checkpoint then says why). */
+static long read_epochs_done(const char *path)
+{
+    uint8_t rng[NN_RANDOM_STATE_BYTES];
+    long done = read_state(path, rng);
+    return done > 0 ? done : 0;
+}
+
 /* The whole run: load, train, evaluate each epoch, report. Returns the exit code. */
 static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool, nn_dataset *),
                const char *install_hint, const char *title, const char *const names[10])
@@ -476,21 +506,35 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
     nn_module_print(net, stdout);
     fflush(stdout); /* before the progress lines on stderr */
     nn_loss *ce = nn_cross_entropy_loss();
-    nn_adam_opts ao = nn_adam_defaults();
-    ao.lr = o->lr;
-    nn_optim *opt = nn_adam(net, &ao);
+    nn_optim *opt = make_optim(o, net);
     nn_dataloader *train_dl = nn_dataloader_new(&train, o->batch_size, true, false);
     nn_dataloader *test_dl = nn_dataloader_new(&test, o->batch_size, false, false);
-    if (!ce || !opt || !train_dl || !test_dl) {
+    nn_lr_scheduler *sched = opt && train_dl && o->cosine
+                                 ? nn_cosine_annealing_lr(opt, o->epochs * nn_dataloader_len(train_dl), 0.0)
+                                 : NULL;
+    if (!ce || !opt || !train_dl || !test_dl || (o->cosine && !sched) ||
+        (o->crop_padding && (nn_dataloader_random_crop(train_dl, &(nn_random_crop_opts){
+                                                                     .size_h = (int)train.images->shape[2],
+                                                                     .size_w = (int)train.images->shape[3],
+                                                                     .padding = o->crop_padding}) < 0 ||
+                             nn_dataloader_random_horizontal_flip(train_dl, o->flip_p) < 0))) {
         fprintf(stderr, "setup failed: %s\n", nn_last_error());
         return 1;
     }
+    if (o->crop_padding)
+        printf("augmentation: RandomCrop(%lld, padding=%d), RandomHorizontalFlip(%g)\n",
+               (long long)train.images->shape[2], o->crop_padding, (double)o->flip_p);
     static curves c;
     static long confusion[10][10];
     int rc = 0;
     long first = 1;
     if (o->resume) {
-        long done = load_checkpoint(o->resume, net, opt);
+        /* the schedule's steps so far first (from the base lr, as they
+           went), then the checkpoint, whose lr they reach */
+        long done = sched ? read_epochs_done(o->resume) : 0;
+        for (long s = 0; sched && done > 0 && s < done * (long)nn_dataloader_len(train_dl); s++)
+            nn_lr_scheduler_step(sched);
+        done = load_checkpoint(o->resume, net, opt);
         if (done < 0)
             rc = 1;
         else if (done >= o->epochs) {
@@ -503,7 +547,7 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
     c.first_epoch = first;
     for (long e = first; e <= o->epochs && rc == 0; e++) {
         double t0 = now_s();
-        double ips = train_epoch(net, ce, opt, train_dl, e, o->epochs, &c);
+        double ips = train_epoch(net, ce, opt, sched, train_dl, e, o->epochs, &c);
         double t_train = now_s() - t0;
         double acc = ips < 0 ? -1 : evaluate(net, test_dl, confusion);
         if (acc < 0) {
@@ -532,6 +576,7 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
     }
     nn_dataloader_free(train_dl);
     nn_dataloader_free(test_dl);
+    nn_lr_scheduler_free(sched);
     nn_optim_free(opt);
     nn_loss_free(ce);
     nn_dataset_free(&train);

@@ -413,6 +413,10 @@ int nn_graph_sum(nn_module *graph, int a, int b);
 /* torch.cat of n values (1 .. NN_GRAPH_MAX_INPUTS) along dim (negative:
    from the end); the other sizes must agree. */
 int nn_graph_cat(nn_module *graph, const int *values, int n, int dim);
+/* torch.flatten(v, start_dim, end_dim) as a forward written in PyTorch
+   calls it (no module: nothing printed or named); dims negative from the
+   end. */
+int nn_graph_flatten(nn_module *graph, int v, int start_dim, int end_dim);
 /* Makes value v what forward returns; NN_OK, or the first error any
    builder call on this graph met (its message again in nn_last_error). */
 int nn_graph_output(nn_module *graph, int v);

@@ -8,7 +8,7 @@
 
 #include "module_impl.h"
 
-typedef enum { NODE_APPLY, NODE_SUM, NODE_CAT } node_kind;
+typedef enum { NODE_APPLY, NODE_SUM, NODE_CAT, NODE_FLATTEN } node_kind;
 
 typedef struct {
     node_kind kind;
@@ -16,7 +16,8 @@ typedef struct {
     nn_module *clone;  /* APPLY at a second place: own instance (owned) */
     int in[NN_GRAPH_MAX_INPUTS];
     int n_in;
-    int dim;           /* CAT, as given (negative: from the end) */
+    int dim;           /* CAT, FLATTEN's start: as given (negative: from the end) */
+    int end_dim;       /* FLATTEN */
     nn_tensor out;     /* SUM / CAT result */
     nn_tensor scratch; /* CAT: dense copy of a strided input */
     nn_tensor views[NN_GRAPH_MAX_INPUTS]; /* CAT backward: slices of dL/dy */
@@ -199,6 +200,14 @@ int nn_graph_cat(nn_module *m, const int *values, int n, int dim)
     return add_multi(m, "nn_graph_cat", NODE_CAT, values, n, dim);
 }
 
+int nn_graph_flatten(nn_module *m, int v, int start_dim, int end_dim)
+{
+    int rc = add_multi(m, "nn_graph_flatten", NODE_FLATTEN, &v, 1, start_dim);
+    if (rc > 0)
+        ((graph *)m)->nodes[rc - 1].end_dim = end_dim;
+    return rc;
+}
+
 int nn_graph_output(nn_module *m, int v)
 {
     graph *g = as_graph(m);
@@ -291,6 +300,54 @@ static nn_tensor *cat_forward(const nn_module *m, node *n, nn_tensor *const *in,
     return &n->out;
 }
 
+/* torch.flatten(x, start_dim, end_dim): a view of x when it is
+   contiguous, else a dense copy in the node's own slot. */
+static nn_tensor *flatten_forward(const nn_module *m, node *n, const nn_tensor *x, const nn_tensor *avoid)
+{
+    char a[NN_SHAPE_STR_LEN];
+    int nd = x->ndim ? x->ndim : 1, s = resolve_dim(n->dim, nd), e = resolve_dim(n->end_dim, nd);
+    if (s < 0 || e < 0 || s > e)
+        return nn_fail_null(NN_EINVAL, "nn_forward: %s: flatten(start_dim=%d, end_dim=%d) of a tensor of shape %s",
+                            nn_module_class(m), n->dim, n->end_dim, nn_tensor_shape_str(x, a));
+    int64_t shape[NN_MAX_DIMS];
+    int k = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        if (i > s && i <= e)
+            shape[k - 1] *= x->shape[i];
+        else
+            shape[k++] = x->shape[i];
+    }
+    if (x->ndim == 0)
+        shape[k++] = 1;
+    if (nn_tensor_is_contiguous(x)) {
+        nn_tensor *v = &n->views[0];
+        nn_tensor_retain_into(v, x);
+        v->ndim = k;
+        memcpy(v->shape, shape, (size_t)k * sizeof *shape);
+        nn_tensor_set_contiguous_strides(v);
+        return v;
+    }
+    if (nn_tensor_resize(&n->out, k, shape, avoid) < 0)
+        return NULL;
+    nn_tensor_gather(x, n->out.data);
+    return &n->out;
+}
+
+/* dL/dx of a flatten: dL/dy in x's shape */
+static const nn_tensor *flatten_backward(node *n, const nn_tensor *gy, const nn_tensor *x)
+{
+    const float *d = nn_tensor_dense(gy, &n->scratch);
+    if (!d)
+        return NULL;
+    nn_tensor *v = &n->views[1];
+    nn_tensor_retain_into(v, d == gy->data ? gy : &n->scratch);
+    v->data = (float *)d;
+    v->ndim = x->ndim;
+    memcpy(v->shape, x->shape, (size_t)x->ndim * sizeof *x->shape);
+    nn_tensor_set_contiguous_strides(v);
+    return v;
+}
+
 static nn_tensor *apply_forward(nn_module *m, node *n, nn_tensor *x)
 {
     const nn_child *c = &m->children[n->child];
@@ -313,9 +370,10 @@ static nn_tensor *graph_forward(nn_module *m, const nn_tensor *x)
         nn_tensor *in[NN_GRAPH_MAX_INPUTS] = {0};
         for (int i = 0; i < n->n_in; i++)
             in[i] = g->values[n->in[i]].val;
-        nn_tensor *y = n->kind == NODE_APPLY ? apply_forward(m, n, in[0])
-                       : n->kind == NODE_SUM ? sum_forward(m, n, in, &g->input)
-                                             : cat_forward(m, n, in, &g->input);
+        nn_tensor *y = n->kind == NODE_APPLY     ? apply_forward(m, n, in[0])
+                       : n->kind == NODE_SUM     ? sum_forward(m, n, in, &g->input)
+                       : n->kind == NODE_FLATTEN ? flatten_forward(m, n, in[0], &g->input)
+                                                 : cat_forward(m, n, in, &g->input);
         if (!y)
             return NULL;
         g->values[k + 1].val = y;
@@ -386,6 +444,12 @@ static int run_nodes_backward(nn_module *m, bool need_dx)
                 return nn_fail_context(NN_ENOMEM, "nn_backward: %s", nn_module_class(m));
             continue;
         }
+        if (n->kind == NODE_FLATTEN) {
+            const nn_tensor *dx = flatten_backward(n, gy, g->values[n->in[0]].val);
+            if (!dx || accumulate(&g->values[n->in[0]], dx) < 0)
+                return nn_fail_context(NN_ENOMEM, "nn_backward: %s", nn_module_class(m));
+            continue;
+        }
         if (n->kind == NODE_CAT)
             cat_views(g, n, gy);
         for (int i = 0; i < n->n_in; i++)
@@ -452,7 +516,7 @@ static void graph_destroy(nn_module *m)
         nn_module_free(n->clone);
         nn_tensor_release(&n->out);
         nn_tensor_release(&n->scratch);
-        for (int i = 0; i < n->n_in; i++)
+        for (int i = 0; i < NN_GRAPH_MAX_INPUTS; i++)
             nn_tensor_release(&n->views[i]);
     }
     for (int v = 0; v <= g->n_nodes; v++)
