@@ -8,6 +8,7 @@
 # augmentation RandomCrop(28, padding=2) + RandomHorizontalFlip(0.5);
 # AdamW(lr 2e-3, weight decay 5e-4), CosineAnnealingLR over all steps of
 # all epochs (stepped once per batch); batch 64; cross-entropy.
+# Imported (tests/gen_resnet_print.py), it only defines the model.
 import argparse, gzip, os, struct, time
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ p.add_argument("--epochs", type=int, default=10)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--limit", type=int, default=0, help="train on the first N images only")
-a = p.parse_args()
+a = p.parse_args([]) if __name__ != "__main__" else p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
 
@@ -95,28 +96,33 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-(xtr, ytr), (xte, yte) = load(True), load(False)
-net = ResNet()
-print(net)
-print("parameters:", sum(p.numel() for p in net.parameters()))
-tl = torch.utils.data.DataLoader(Augmented(xtr, ytr), batch_size=64, shuffle=True)
-el = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xte, yte), batch_size=1000)
-opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
-sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs * len(tl))
-ce = nn.CrossEntropyLoss()
-for epoch in range(1, a.epochs + 1):
-    t0 = time.time()
-    net.train()
-    for x, y in tl:
-        opt.zero_grad()
-        ce(net(x), y).backward()
-        opt.step()
-        sched.step()
-    t1 = time.time()
-    net.eval()
-    correct = 0
-    with torch.no_grad():
-        for x, y in el:
-            correct += (net(x).argmax(1) == y).sum().item()
-    print("epoch %d: %.1f s training, %.1f s evaluation" % (epoch, t1 - t0, time.time() - t1))
-    print("test accuracy: %.4f" % (correct / len(yte)), flush=True)
+def main():
+    (xtr, ytr), (xte, yte) = load(True), load(False)
+    net = ResNet()
+    print(net)
+    print("parameters:", sum(p.numel() for p in net.parameters()))
+    tl = torch.utils.data.DataLoader(Augmented(xtr, ytr), batch_size=64, shuffle=True)
+    el = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xte, yte), batch_size=1000)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs * len(tl))
+    ce = nn.CrossEntropyLoss()
+    for epoch in range(1, a.epochs + 1):
+        t0 = time.time()
+        net.train()
+        for x, y in tl:
+            opt.zero_grad()
+            ce(net(x), y).backward()
+            opt.step()
+            sched.step()
+        t1 = time.time()
+        net.eval()
+        correct = 0
+        with torch.no_grad():
+            for x, y in el:
+                correct += (net(x).argmax(1) == y).sum().item()
+        print("epoch %d: %.1f s training, %.1f s evaluation" % (epoch, t1 - t0, time.time() - t1))
+        print("test accuracy: %.4f" % (correct / len(yte)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

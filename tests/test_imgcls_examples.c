@@ -223,6 +223,46 @@ static void test_fashion_mnist_save_resume(void **state)
     free(straight.out);
 }
 
+/* The ResNet example: prints the model exactly as PyTorch prints the same
+   structure (tests/gen_resnet_print.py), trains with augmentation, AdamW
+   and the cosine schedule on the tiny set, and resumes bit-identically
+   (the schedule replayed, the generator restored). */
+static void test_resnet_tiny_run(void **state)
+{
+    (void)state;
+    FILE *f = fopen("tests/fixtures/resnet_print.txt", "r");
+    assert_non_null(f);
+    char *want = slurp(f);
+    fclose(f);
+    char args[1024], ckpt[128];
+    const char *data = "--data tests/fixtures/data/mnist_gz --batch-size 8 --seed 4 --svg /dev/null";
+    snprintf(args, sizeof args, "%s --epochs 2", data);
+    result whole = run("resnet_fashion_mnist", args);
+    assert_int_equal(whole.status, 0);
+    expect_in(&whole, want);
+    expect_in(&whole, "augmentation: RandomCrop(28, padding=2), RandomHorizontalFlip(0.5)");
+    expect_in(&whole, "epoch 2: ");
+    snprintf(ckpt, sizeof ckpt, "%s/resnet_ckpt", tmp);
+    snprintf(args, sizeof args, "%s --epochs 1 --save %s", data, ckpt);
+    result first = run("resnet_fashion_mnist", args);
+    assert_int_equal(first.status, 0);
+    snprintf(args, sizeof args, "%s --epochs 2 --resume %s", data, ckpt);
+    result resumed = run("resnet_fashion_mnist", args);
+    assert_int_equal(resumed.status, 0);
+    /* the second epoch's accuracy line is the uninterrupted run's */
+    const char *a = strstr(whole.out, "epoch 2: "), *b = strstr(resumed.out, "epoch 2: ");
+    assert_non_null(a);
+    assert_non_null(b);
+    a = strstr(a, "test accuracy: ");
+    b = strstr(b, "test accuracy: ");
+    assert_true(a && b);
+    assert_memory_equal(a, b, strlen("test accuracy: 0.0000"));
+    free(want);
+    free(whole.out);
+    free(first.out);
+    free(resumed.out);
+}
+
 static void test_cifar10_tiny_run(void **state)
 {
     (void)state;
@@ -316,6 +356,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fashion_mnist_tiny_run),
         cmocka_unit_test(test_fashion_mnist_errors),
         cmocka_unit_test(test_fashion_mnist_save_resume),
+        cmocka_unit_test(test_resnet_tiny_run),
         cmocka_unit_test(test_cifar10_tiny_run),
         cmocka_unit_test(test_two_conv_cifar10),
     };

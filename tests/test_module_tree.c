@@ -330,6 +330,52 @@ static void test_names_checked_across_kinds(void **state)
     nn_module_free(net);
 }
 
+/* torch.flatten inside a graph's forward: a view when it can, a copy of a
+   strided input otherwise, its gradient in the input's shape. */
+static void test_graph_flatten(void **state)
+{
+    (void)state;
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "fc", nn_linear(12, 2, true));
+    int v = nn_graph_flatten(g, nn_graph_input(g), 1, -1);
+    assert_int_equal(nn_graph_output(g, nn_graph_apply(g, "fc", v)), NN_OK);
+    nn_module *ref = nn_sequential();
+    assert_int_equal(nn_sequential_add(ref, NULL, nn_flatten()), NN_OK);
+    float data[24];
+    for (int i = 0; i < 24; i++)
+        data[i] = (float)(i % 7) - 3.0f;
+    nn_tensor *x = nn_tensor_from(data, NN_SHAPE(2, 3, 4));
+    nn_tensor *xt = nn_tensor_transpose(x, 1, 2); /* [2, 4, 3], strided */
+    for (int pass = 0; pass < 2; pass++) {
+        nn_tensor *in = pass ? xt : x;
+        nn_tensor *flat = nn_forward(ref, in);
+        assert_non_null(flat);
+        nn_tensor *want = nn_forward(nn_module_child(g, "fc"), flat);
+        float w[4];
+        memcpy(w, want->data, sizeof w);
+        nn_tensor *y = nn_forward(g, in);
+        assert_non_null(y);
+        assert_memory_equal(y->data, w, sizeof w);
+        nn_tensor *gy = nn_tensor_new(NN_SHAPE(2, 2));
+        nn_tensor_fill(gy, 1.0f);
+        nn_tensor *dx = nn_backward(g, gy);
+        assert_non_null(dx);
+        assert_int_equal(dx->ndim, 3);
+        assert_int_equal(dx->shape[1], in->shape[1]);
+        nn_tensor_free(gy);
+    }
+    /* dims out of range or start after end: refused at forward */
+    nn_module *bad = nn_graph();
+    assert_int_equal(nn_graph_output(bad, nn_graph_flatten(bad, nn_graph_input(bad), 2, 1)), NN_OK);
+    assert_null(nn_forward(bad, x));
+    assert_error_mentions("flatten(start_dim=2, end_dim=1)", "[2, 3, 4]");
+    nn_tensor_free(xt);
+    nn_tensor_free(x);
+    nn_module_free(bad);
+    nn_module_free(ref);
+    nn_module_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_optimizer_refuses_grown_model),
         cmocka_unit_test(test_relu_inplace_prints_as_torch),
         cmocka_unit_test(test_names_checked_across_kinds),
+        cmocka_unit_test(test_graph_flatten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
