@@ -1,6 +1,6 @@
 /* Figures: the PNG encoder (checksums against Python's zlib, stored blocks
-   decoded back here), the SVG writer, viridis, bad input, and that failed
-   writes leave no file behind. */
+   decoded back here), the SVG writer, viridis, the bitmap font's
+   descenders, bad input, and that failed writes leave no file behind. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -307,6 +307,55 @@ static void test_curve(void **state)
     assert_int_equal(nn_viz_curve_svg(in_dir("one.svg"), loss, 1, NULL, NULL, NULL), NN_OK);
 }
 
+static bool ink(const uint8_t *rgb, int w, int x, int y) { return rgb[3 * ((size_t)y * (size_t)w + (size_t)x)] != 0xff; }
+
+static void test_font_descenders(void **state)
+{
+    (void)state;
+    for (int c = 32; c < 127; c++) {
+        const char *g = font_glyph((char)c);
+        if (g)
+            assert_int_equal(strlen(g), FONT_ROWS * FONT_COLS);
+    }
+    /* each letter alone: ink below the baseline for g, j, p, q, y, none for e */
+    const char *letters = "gjpqye";
+    for (int k = 0; letters[k]; k++) {
+        figure f = {.width = 40, .height = 40};
+        fig_item it = {.kind = ITEM_TEXT, .x = 10, .y = 15, .anchor = ANCHOR_START};
+        it.text[0] = letters[k];
+        f.items = &it;
+        f.n_items = 1;
+        uint8_t rgb[3 * 40 * 40];
+        raster_render(&f, rgb);
+        int baseline = 15 + FIG_TEXT_PX / 2; /* the first row below the baseline */
+        int above = 0, below = 0, lowest = 0;
+        for (int y = 0; y < 40; y++)
+            for (int x = 0; x < 40; x++)
+                if (ink(rgb, 40, x, y)) {
+                    *(y < baseline ? &above : &below) += 1;
+                    lowest = y;
+                }
+        assert_true(above > 0);
+        if (letters[k] == 'e') {
+            assert_int_equal(below, 0);
+        } else {
+            assert_true(below >= 2 * FONT_SCALE * FONT_SCALE); /* two glyph rows' worth at least */
+            assert_int_equal(lowest, baseline + FIG_DESCENT - 1);
+        }
+    }
+    /* the words of the issue, for the eye */
+    figure f = {.width = 420, .height = 40};
+    fig_item it = {.kind = ITEM_TEXT, .x = 10, .y = 15, .anchor = ANCHOR_START};
+    snprintf(it.text, sizeof it.text, "%s", "training epoch gpqyj +0.56 -0.56");
+    f.items = &it;
+    f.n_items = 1;
+    uint8_t *rgb = malloc(3 * 420 * 40);
+    assert_non_null(rgb);
+    raster_render(&f, rgb);
+    assert_int_equal(nn_viz_png_write(in_dir("words.png"), rgb, 420, 40), NN_OK);
+    free(rgb);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -418,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_heatmaps),
         cmocka_unit_test(test_heatmaps_comma_locale),
         cmocka_unit_test(test_curve),
+        cmocka_unit_test(test_font_descenders),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_failed_write_leaves_nothing),
         cmocka_unit_test(test_allocation_failures),

@@ -106,9 +106,9 @@ static int add_text(figure *f, double x, double y, text_anchor anchor, bool vert
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
-/* Width in pixels of text as both renderers draw it (6 font columns per
-   character, scaled by 2). */
-static double text_width(const char *s) { return 12.0 * (double)strlen(s); }
+/* Width in pixels of text as both renderers draw it (FONT_ADVANCE pixels
+   per character). */
+static double text_width(const char *s) { return (double)FONT_ADVANCE * (double)strlen(s); }
 
 /* --- heat maps */
 #define MAP_BOX 240.0 /* the longer side of a heat map, in pixels, at most */
@@ -242,7 +242,7 @@ int fig_heatmaps(figure *f, const char *fn, const nn_viz_panel *panels, int n_pa
     double widths[NN_VIZ_MAX_PANELS];
     for (int i = 0; i < n_panels; i++) {
         double label = text_width(or_empty(xlabel));
-        double body = g[i].map_w + 14 + BAR_W + 7 + 12 * 6 + 20;
+        double body = g[i].map_w + 14 + BAR_W + 7 + FONT_ADVANCE * 6 + 20;
         double title = text_width(or_empty(panels[i].title));
         widths[i] = 60 + (body > label ? body : label);
         if (60 + title > widths[i])

@@ -15,7 +15,19 @@ typedef enum { ITEM_RECT, ITEM_TEXT, ITEM_LINE, ITEM_POLYLINE } item_kind;
 typedef enum { ANCHOR_START, ANCHOR_MIDDLE, ANCHOR_END } text_anchor;
 
 #define FIG_TEXT_LEN 64
-#define FIG_TEXT_PX 14 /* text height; the PNG font is 7 rows scaled by 2 */
+#define FIG_TEXT_PX 14 /* text height above the baseline: the PNG font's 7 rows scaled by 2 */
+
+/* The PNG font: FONT_COLS x FONT_ROWS cells, FONT_BASE_ROWS of them on or
+   above the baseline and the rest for descenders, drawn FONT_SCALE times
+   larger with FONT_ADVANCE pixels per character. A text item's y is the
+   middle of the part above the baseline, so its ink spans
+   y - FIG_TEXT_PX / 2 .. y + FIG_TEXT_PX / 2 + FIG_DESCENT. */
+#define FONT_COLS 5
+#define FONT_ROWS 9
+#define FONT_BASE_ROWS 7
+#define FONT_SCALE 2
+#define FONT_ADVANCE 12
+#define FIG_DESCENT ((FONT_ROWS - FONT_BASE_ROWS) * FONT_SCALE)
 
 typedef struct {
     item_kind kind;
@@ -51,8 +63,8 @@ bool svg_render(const figure *f, FILE *out);
 /* Rasterise into rgb (width * height * 3 bytes, white background). */
 void raster_render(const figure *f, uint8_t *rgb);
 
-/* The 5x7 bitmap font: 35 characters, row by row, '#' for ink; NULL for a
-   character the font lacks (drawn as blank). */
+/* The bitmap font: FONT_ROWS * FONT_COLS characters, row by row, '#' for
+   ink; NULL for a character the font lacks (drawn as blank). */
 const char *font_glyph(char c);
 
 /* Files written in one piece: write into a temporary file beside path

@@ -167,27 +167,28 @@ static void draw_line(const canvas *c, double fx0, double fy0, double fx1, doubl
     }
 }
 
-/* 5x7 glyphs scaled by 2, 12 pixels per character. Vertical text reads
-   bottom to top. */
+/* FONT_COLS x FONT_ROWS glyphs scaled by FONT_SCALE, FONT_ADVANCE pixels
+   per character; rows below FONT_BASE_ROWS hang under the baseline.
+   Vertical text reads bottom to top. */
 static void draw_text(const canvas *c, const fig_item *it)
 {
     static const uint8_t black[3] = {0, 0, 0};
-    const int scale = FIG_TEXT_PX / 7;
-    double len = 12.0 * (double)strlen(it->text);
+    const int scale = FONT_SCALE;
+    double len = (double)FONT_ADVANCE * (double)strlen(it->text);
     double shift = it->anchor == ANCHOR_START ? 0 : it->anchor == ANCHOR_MIDDLE ? len / 2 : len;
     long along0 = lround(-shift), across0 = -FIG_TEXT_PX / 2;
     for (size_t i = 0; it->text[i]; i++) {
         const char *g = font_glyph(it->text[i]);
         if (!g)
             continue;
-        for (int row = 0; row < 7; row++)
-            for (int col = 0; col < 5; col++) {
-                if (g[row * 5 + col] != '#')
+        for (int row = 0; row < FONT_ROWS; row++)
+            for (int col = 0; col < FONT_COLS; col++) {
+                if (g[row * FONT_COLS + col] != '#')
                     continue;
                 for (int sy = 0; sy < scale; sy++)
                     for (int sx = 0; sx < scale; sx++) {
-                        long a = along0 + (long)(12 * i) + col * scale + sx; /* along the text */
-                        long b = across0 + row * scale + sy;                /* down the glyph */
+                        long a = along0 + (long)(FONT_ADVANCE * i) + col * scale + sx; /* along the text */
+                        long b = across0 + row * scale + sy;                          /* down the glyph */
                         if (it->vertical)
                             plot(c, lround(it->x) + b, lround(it->y) - a, black);
                         else
