@@ -32,7 +32,8 @@ typedef enum { ANCHOR_START, ANCHOR_MIDDLE, ANCHOR_END } text_anchor;
 typedef struct {
     item_kind kind;
     double x, y, w, h;   /* rect: corner + size; line: (x, y) to (x + w, y + h) */
-    uint8_t rgb[3];
+    uint8_t rgb[3];      /* rect, line (black for axes and ticks), polyline */
+    int thick;           /* line, polyline: width in pixels (0 means 1) */
     bool has_value;      /* rect: the cell's value, shown as a tooltip in SVG */
     float value;
     text_anchor anchor;  /* text: (x, y) is the anchor point, y the middle */
@@ -57,6 +58,26 @@ int fig_heatmaps(figure *f, const char *fn, const nn_viz_panel *panels, int n_pa
                  const char *xlabel, const char *ylabel);
 int fig_curve(figure *f, const char *fn, const float *values, int64_t n, const char *title,
               const char *xlabel, const char *ylabel);
+int fig_lines(figure *f, const char *fn, const nn_viz_series *s, int count, const nn_viz_plot_opts *o);
+
+#define FIG_MAX_POINTS (INT64_C(1) << 24) /* per line plot, all series together */
+
+/* Round ticks along an axis: n ticks (4..FIG_MAX_TICKS, or fewer on an
+   integer axis with a short range) at (k0 + i) * step, step = mant *
+   10^exp10 with mant 1, 2 or 5; the axis runs from the first tick (lo) to
+   the last (hi), covering the data. integer: no step below 1. */
+#define FIG_MAX_TICKS 8
+typedef struct {
+    double step, lo, hi;
+    int mant, exp10, n;
+    int64_t k0;
+} fig_ticks;
+void fig_nice_ticks(double lo, double hi, bool integer, fig_ticks *t);
+double fig_tick_value(const fig_ticks *t, int i);
+/* The i-th tick's label with as many decimals as the step has ("0.1", not
+   "0.10000000149"), '.' decimals in any locale; e notation beyond 1e9 or
+   below steps of 1e-5. */
+void fig_tick_label(char *buf, size_t size, const fig_ticks *t, int i);
 
 /* Render into an open stream; false when writing failed. */
 bool svg_render(const figure *f, FILE *out);
