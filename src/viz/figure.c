@@ -1,6 +1,7 @@
 /* Figure layout: heat-map panels with colour bars, and line plots, as a
    list of rectangles, lines and text in pixel coordinates. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
@@ -17,12 +18,15 @@ static const uint8_t viridis_stops[9][3] = {
 
 /* A tick label with '.' decimals whatever setlocale chose (if the "C"
    locale cannot be made, the program's). */
-static void tick_label(char *buf, size_t size, const char *fmt, double v) NN_PRINTF(3, 0);
-static void tick_label(char *buf, size_t size, const char *fmt, double v)
+static void tick_label(char *buf, size_t size, const char *fmt, ...) NN_PRINTF(3, 4);
+static void tick_label(char *buf, size_t size, const char *fmt, ...)
 {
     nn_c_numbers cn;
     nn_c_numbers_begin(&cn, "nn_viz");
-    snprintf(buf, size, fmt, v);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
     nn_c_numbers_end(&cn);
 }
 
@@ -83,13 +87,23 @@ static int add_rect(figure *f, double x, double y, double w, double h, const uin
     return NN_OK;
 }
 
-static int add_line(figure *f, double x0, double y0, double x1, double y1)
+static int add_line_rgb(figure *f, double x0, double y0, double x1, double y1, const uint8_t rgb[3],
+                        int thick)
 {
     fig_item *it = add_item(f, ITEM_LINE);
     if (!it)
         return NN_ENOMEM;
     it->x = x0, it->y = y0, it->w = x1 - x0, it->h = y1 - y0;
-    return NN_OK; /* black */
+    memcpy(it->rgb, rgb, 3);
+    it->thick = thick;
+    return NN_OK;
+}
+
+static const uint8_t black[3] = {0, 0, 0};
+
+static int add_line(figure *f, double x0, double y0, double x1, double y1)
+{
+    return add_line_rgb(f, x0, y0, x1, y1, black, 1);
 }
 
 static int add_text(figure *f, double x, double y, text_anchor anchor, bool vertical, const char *s)
@@ -100,15 +114,29 @@ static int add_text(figure *f, double x, double y, text_anchor anchor, bool vert
     it->x = x, it->y = y;
     it->anchor = anchor;
     it->vertical = vertical;
-    snprintf(it->text, sizeof it->text, "%s", s ? s : "");
+    size_t n = 0; /* as much as fits, cut on purpose */
+    for (; s && s[n] && n < sizeof it->text - 1; n++)
+        it->text[n] = s[n];
+    it->text[n] = '\0';
     return NN_OK;
 }
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
-/* Width in pixels of text as both renderers draw it (6 font columns per
-   character, scaled by 2). */
-static double text_width(const char *s) { return 12.0 * (double)strlen(s); }
+/* Width in pixels of text as both renderers draw it (FONT_ADVANCE per
+   character, as much of it as a text item keeps). */
+static double text_width(const char *s)
+{
+    size_t n = strlen(s);
+    return (double)FONT_ADVANCE * (double)(n < FIG_TEXT_LEN - 1 ? n : FIG_TEXT_LEN - 1);
+}
+
+/* Tick marks and their labels: a tick TICK_LEN pixels long, then at least
+   TICK_GAP pixels of background before the label's ink -- more than the
+   gap between a '-' and the digit after it, so a tick never reads as a
+   minus sign. */
+#define TICK_LEN 5.0
+#define TICK_GAP 8.0
 
 /* --- heat maps */
 #define MAP_BOX 240.0 /* the longer side of a heat map, in pixels, at most */
@@ -223,9 +251,9 @@ static int draw_panel(figure *f, const nn_viz_panel *p, const panel_geometry *g,
         double v = g->lo + (double)span * k / 2.0;
         tick_label(buf, sizeof buf, "%.2f", v);
         double y = my + g->map_h * (1.0 - k / 2.0);
-        rc = add_line(f, bx + BAR_W, y, bx + BAR_W + 4, y);
-        if (rc == NN_OK)
-            rc = add_text(f, bx + BAR_W + 7, y, ANCHOR_START, false, buf);
+        rc = add_line(f, bx + BAR_W, y, bx + BAR_W + TICK_LEN, y);
+        if (rc == NN_OK) /* a label's first column may have ink */
+            rc = add_text(f, bx + BAR_W + TICK_LEN + 1 + TICK_GAP, y, ANCHOR_START, false, buf);
     }
     return rc;
 }
@@ -242,7 +270,7 @@ int fig_heatmaps(figure *f, const char *fn, const nn_viz_panel *panels, int n_pa
     double widths[NN_VIZ_MAX_PANELS];
     for (int i = 0; i < n_panels; i++) {
         double label = text_width(or_empty(xlabel));
-        double body = g[i].map_w + 14 + BAR_W + 7 + 12 * 6 + 20;
+        double body = g[i].map_w + 14 + BAR_W + TICK_LEN + 1 + TICK_GAP + FONT_ADVANCE * 6 + 20;
         double title = text_width(or_empty(panels[i].title));
         widths[i] = 60 + (body > label ? body : label);
         if (60 + title > widths[i])
@@ -262,91 +290,281 @@ int fig_heatmaps(figure *f, const char *fn, const nn_viz_panel *panels, int n_pa
     return rc;
 }
 
-/* --- line plot */
-static int add_polyline(figure *f, const float *values, int64_t n, double x0, double y0, double w,
-                        double h, double lo, double hi)
+/* --- line plots: several series, nice ticks, grid, legend */
+
+/* matplotlib's "tab10" colours, one per series */
+static const uint8_t palette[NN_VIZ_MAX_SERIES][3] = {
+    {0x1f, 0x77, 0xb4}, {0xff, 0x7f, 0x0e}, {0x2c, 0xa0, 0x2c}, {0xd6, 0x27, 0x28}, {0x94, 0x67, 0xbd},
+    {0x8c, 0x56, 0x4b}, {0xe3, 0x77, 0xc2}, {0x7f, 0x7f, 0x7f}, {0xbc, 0xbd, 0x22}, {0x17, 0xbe, 0xcf},
+};
+static const uint8_t grid_rgb[3] = {0xe6, 0xe6, 0xe6};
+static const uint8_t legend_rgb[3] = {0xb0, 0xb0, 0xb0};
+
+void fig_nice_ticks(double lo, double hi, bool integer, fig_ticks *t)
 {
-    double *pts = nn_alloc_zeroed((size_t)n, 2 * sizeof(double));
-    if (!pts)
-        return NN_ENOMEM;
-    nn_release(f->points);
-    f->points = pts;
-    int64_t k = 0;
-    int rc = NN_OK;
-    /* one polyline per run of finite values */
-    for (int64_t i = 0; i <= n && rc == NN_OK; i++) {
-        bool ok = i < n && isfinite(values[i]);
-        if (ok) {
-            pts[2 * k] = x0 + (n > 1 ? w * (double)i / (double)(n - 1) : w / 2);
-            pts[2 * k + 1] = y0 + h - (hi > lo ? h * ((double)values[i] - lo) / (hi - lo) : h / 2);
-            k++;
+    memset(t, 0, sizeof *t);
+    if (!(hi > lo)) { /* one value: a range around it */
+        double d = lo != 0 ? fabs(lo) * 0.1 : 1.0;
+        if (integer && d < 1)
+            d = 1;
+        lo -= d, hi += d;
+    }
+    static const int mant[3] = {1, 2, 5};
+    for (int e = (int)floor(log10(hi - lo)) - 2;; e++)
+        for (int m = 0; m < 3; m++) {
+            double step = mant[m] * pow(10.0, e);
+            if (integer && step < 1)
+                continue;
+            double k0 = floor(lo / step), k1 = ceil(hi / step);
+            if (k1 - k0 > FIG_MAX_TICKS - 1)
+                continue;
+            t->step = step;
+            t->mant = mant[m];
+            t->exp10 = e;
+            t->k0 = (int64_t)k0;
+            t->n = (int)(k1 - k0) + 1;
+            t->lo = (double)t->k0 * step;
+            t->hi = (double)(t->k0 + t->n - 1) * step;
+            return;
+        }
+}
+
+double fig_tick_value(const fig_ticks *t, int i)
+{
+    /* m * (k0 + i) is an exact integer; one rounding for the power of ten */
+    double units = (double)t->mant * (double)(t->k0 + i);
+    return t->exp10 >= 0 ? units * pow(10.0, t->exp10) : units / pow(10.0, -t->exp10);
+}
+
+void fig_tick_label(char *buf, size_t size, const fig_ticks *t, int i)
+{
+    double v = fig_tick_value(t, i);
+    double top = fmax(fabs(t->lo), fabs(t->hi));
+    if (t->exp10 < -5 || top >= 1e9) { /* 2.5e-07, 1.2e+10: as many digits as the step needs */
+        int digits = (int)floor(log10(top)) - t->exp10 + 1;
+        digits = digits < 1 ? 1 : digits > 17 ? 17 : digits;
+        tick_label(buf, size, "%.*g", digits, v);
+    } else {
+        tick_label(buf, size, "%.*f", t->exp10 < 0 ? -t->exp10 : 0, v);
+    }
+}
+
+static int check_series(const char *fn, const nn_viz_series *s, int count, int64_t *total)
+{
+    if (!s || count < 1 || count > NN_VIZ_MAX_SERIES)
+        return nn_fail(NN_EINVAL, "%s: expected 1..%d series, got %d%s", fn, NN_VIZ_MAX_SERIES, count,
+                       s ? "" : " (NULL)");
+    *total = 0;
+    for (int i = 0; i < count; i++) {
+        if (!s[i].y)
+            return nn_fail(NN_EINVAL, "%s: series %d has no y values (NULL)", fn, i);
+        if (s[i].n < 1 || s[i].n > FIG_MAX_POINTS)
+            return nn_fail(NN_EINVAL, "%s: series %d expected 1..%lld values, got %lld", fn, i,
+                           (long long)FIG_MAX_POINTS, (long long)s[i].n);
+        *total += s[i].n;
+    }
+    if (*total > FIG_MAX_POINTS)
+        return nn_fail(NN_EINVAL, "%s: %lld values in all, at most %lld", fn, (long long)*total,
+                       (long long)FIG_MAX_POINTS);
+    return NN_OK;
+}
+
+static double series_x(const nn_viz_series *s, int64_t i) { return s->x ? (double)s->x[i] : (double)i; }
+
+static bool point_ok(const nn_viz_series *s, int64_t i)
+{
+    return isfinite(s->y[i]) && (!s->x || isfinite(s->x[i]));
+}
+
+/* One polyline per run of points with finite x and y, in colour rgb;
+   f->points has room for them. */
+static int add_series(figure *f, const nn_viz_series *s, double x0, double y0, double w, double h,
+                      const fig_ticks *tx, const fig_ticks *ty, const uint8_t rgb[3])
+{
+    int64_t run = f->n_points; /* where the current run of points began */
+    for (int64_t i = 0; i <= s->n; i++) {
+        if (i < s->n && point_ok(s, i)) {
+            double *p = &f->points[2 * f->n_points++];
+            p[0] = x0 + w * (series_x(s, i) - tx->lo) / (tx->hi - tx->lo);
+            p[1] = y0 + h - h * ((double)s->y[i] - ty->lo) / (ty->hi - ty->lo);
             continue;
         }
-        int64_t first = f->n_points;
-        if (k > first) {
+        if (f->n_points > run) {
             fig_item *it = add_item(f, ITEM_POLYLINE);
             if (!it)
                 return NN_ENOMEM;
-            it->first = first;
-            it->count = k - first;
-            it->rgb[0] = 0x21, it->rgb[1] = 0x91, it->rgb[2] = 0x8c;
+            it->first = run;
+            it->count = f->n_points - run;
+            it->thick = 2;
+            memcpy(it->rgb, rgb, 3);
         }
-        f->n_points = k;
+        run = f->n_points;
     }
+    return NN_OK;
+}
+
+/* The plot area: PLOT_W x PLOT_H pixels, PLOT_TOP below the figure's top;
+   its left edge follows from the widest y tick label. */
+#define PLOT_W 520.0
+#define PLOT_H 300.0
+#define PLOT_TOP 50.0
+
+int fig_lines(figure *f, const char *fn, const nn_viz_series *s, int count, const nn_viz_plot_opts *o)
+{
+    memset(f, 0, sizeof *f);
+    const nn_viz_plot_opts d = nn_viz_plot_defaults();
+    nn_viz_plot_opts opts = o ? *o : d;
+    int by_hand = nn_opts_by_hand(fn, "nn_viz_plot_opts", "nn_viz_plot_defaults()", opts.from_defaults);
+    if (by_hand < 0)
+        return by_hand;
+    int64_t total = 0;
+    int rc = check_series(fn, s, count, &total);
+    if (rc < 0)
+        return rc;
+    /* the data's ranges over the points that are drawn */
+    double xlo = 0, xhi = 0, ylo = 0, yhi = 0;
+    bool any = false, index_x = true;
+    int64_t longest = 0;
+    for (int k = 0; k < count; k++) {
+        index_x = index_x && !s[k].x;
+        longest = s[k].n > longest ? s[k].n : longest;
+        for (int64_t i = 0; i < s[k].n; i++) {
+            if (!point_ok(&s[k], i))
+                continue;
+            double x = series_x(&s[k], i), y = s[k].y[i];
+            if (!any || x < xlo)
+                xlo = x;
+            if (!any || x > xhi)
+                xhi = x;
+            if (!any || y < ylo)
+                ylo = y;
+            if (!any || y > yhi)
+                yhi = y;
+            any = true;
+        }
+    }
+    if (!any) /* nothing to draw: the axes of an empty plot */
+        xlo = 0, xhi = (double)(longest - 1), ylo = 0, yhi = 1;
+    fig_ticks tx, ty;
+    fig_nice_ticks(xlo, xhi, index_x, &tx);
+    fig_nice_ticks(ylo, yhi, false, &ty);
+
+    char ylab[FIG_MAX_TICKS][FIG_TEXT_LEN], xlab[FIG_MAX_TICKS][FIG_TEXT_LEN];
+    double ylab_w = 0;
+    for (int i = 0; i < ty.n; i++) {
+        fig_tick_label(ylab[i], sizeof ylab[i], &ty, i);
+        ylab_w = fmax(ylab_w, text_width(ylab[i]));
+    }
+    for (int i = 0; i < tx.n; i++)
+        fig_tick_label(xlab[i], sizeof xlab[i], &tx, i);
+    /* left to right: the rotated y label (ink 7 left and 11 right of its
+       centre line at x = 16), 8 pixels, the y tick labels, the gap, the
+       tick, the plot */
+    const double x0 = 16 + FIG_DESCENT + 3 + 8 + ylab_w + TICK_GAP + 1 + TICK_LEN, y0 = PLOT_TOP;
+    const double w = PLOT_W, h = PLOT_H;
+    int labelled = 0;
+    double legend_w = 0;
+    for (int k = 0; k < count; k++)
+        if (s[k].label && *s[k].label) {
+            labelled++;
+            legend_w = fmax(legend_w, text_width(s[k].label));
+        }
+    const double lx = x0 + w + 20, ly = y0; /* the legend, right of the plot */
+    legend_w += 10 + 24 + 8 + 10;          /* margin, swatch, gap, text, margin */
+    double right = x0 + w + fmax(40, text_width(xlab[tx.n - 1]) / 2 + 10);
+    if (labelled)
+        right = fmax(right, lx + legend_w + 10);
+    double title_w = text_width(or_empty(opts.title));
+    f->width = (int)ceil(fmax(right, x0 + w / 2 + title_w / 2 + 10));
+    f->height = (int)(y0 + h + 66);
+    f->points = nn_alloc_zeroed((size_t)total, 2 * sizeof(double));
+    if (!f->points)
+        return NN_ENOMEM;
+
+    /* grid lines under the data, at every tick inside the plot */
+    for (int i = 0; i < ty.n && rc == NN_OK; i++) {
+        double y = y0 + h - h * (fig_tick_value(&ty, i) - ty.lo) / (ty.hi - ty.lo);
+        if (i > 0 && i < ty.n - 1)
+            rc = add_line_rgb(f, x0, y, x0 + w, y, grid_rgb, 1);
+    }
+    for (int i = 0; i < tx.n && rc == NN_OK; i++) {
+        double x = x0 + w * (fig_tick_value(&tx, i) - tx.lo) / (tx.hi - tx.lo);
+        if (i > 0 && i < tx.n - 1)
+            rc = add_line_rgb(f, x, y0, x, y0 + h, grid_rgb, 1);
+    }
+    for (int k = 0; k < count && rc == NN_OK; k++)
+        rc = add_series(f, &s[k], x0, y0, w, h, &tx, &ty, palette[k]);
+    /* the frame, ticks and their labels */
+    if (rc == NN_OK)
+        rc = add_line(f, x0, y0, x0, y0 + h);
+    if (rc == NN_OK)
+        rc = add_line(f, x0, y0 + h, x0 + w, y0 + h);
+    if (rc == NN_OK)
+        rc = add_line(f, x0 + w, y0, x0 + w, y0 + h);
+    if (rc == NN_OK)
+        rc = add_line(f, x0, y0, x0 + w, y0);
+    for (int i = 0; i < ty.n && rc == NN_OK; i++) {
+        double y = y0 + h - h * (fig_tick_value(&ty, i) - ty.lo) / (ty.hi - ty.lo);
+        rc = add_line(f, x0 - TICK_LEN, y, x0, y);
+        if (rc == NN_OK) /* the last column of a glyph is blank */
+            rc = add_text(f, x0 - TICK_LEN - 1 - TICK_GAP + (FONT_ADVANCE - FONT_COLS * FONT_SCALE), y,
+                          ANCHOR_END, false, ylab[i]);
+    }
+    for (int i = 0; i < tx.n && rc == NN_OK; i++) {
+        double x = x0 + w * (fig_tick_value(&tx, i) - tx.lo) / (tx.hi - tx.lo);
+        rc = add_line(f, x, y0 + h, x, y0 + h + TICK_LEN);
+        if (rc == NN_OK)
+            rc = add_text(f, x, y0 + h + TICK_LEN + 1 + TICK_GAP + FIG_TEXT_PX / 2, ANCHOR_MIDDLE, false,
+                          xlab[i]);
+    }
+    if (rc == NN_OK)
+        rc = add_text(f, x0 + w / 2, 24, ANCHOR_MIDDLE, false, or_empty(opts.title));
+    if (rc == NN_OK)
+        rc = add_text(f, x0 + w / 2, y0 + h + 48, ANCHOR_MIDDLE, false, or_empty(opts.xlabel));
+    if (rc == NN_OK)
+        rc = add_text(f, 16, y0 + h / 2, ANCHOR_MIDDLE, true, or_empty(opts.ylabel));
+    /* the legend: a box of swatches and labels, outside the plot */
+    if (labelled && rc == NN_OK) {
+        double lh = 22.0 * labelled + 8;
+        rc = add_rect(f, lx, ly, legend_w, lh, (const uint8_t[3]){0xff, 0xff, 0xff});
+        if (rc == NN_OK)
+            rc = add_line_rgb(f, lx, ly, lx + legend_w, ly, legend_rgb, 1);
+        if (rc == NN_OK)
+            rc = add_line_rgb(f, lx, ly + lh, lx + legend_w, ly + lh, legend_rgb, 1);
+        if (rc == NN_OK)
+            rc = add_line_rgb(f, lx, ly, lx, ly + lh, legend_rgb, 1);
+        if (rc == NN_OK)
+            rc = add_line_rgb(f, lx + legend_w, ly, lx + legend_w, ly + lh, legend_rgb, 1);
+        for (int k = 0, row = 0; k < count && rc == NN_OK; k++) {
+            if (!s[k].label || !*s[k].label)
+                continue;
+            double y = ly + 14 + 22.0 * row++;
+            rc = add_line_rgb(f, lx + 10, y, lx + 34, y, palette[k], 2);
+            if (rc == NN_OK)
+                rc = add_text(f, lx + 42, y, ANCHOR_START, false, s[k].label);
+        }
+    }
+    if (rc < 0)
+        fig_free(f);
     return rc;
+}
+
+nn_viz_plot_opts nn_viz_plot_defaults(void)
+{
+    return (nn_viz_plot_opts){.title = NULL, .xlabel = NULL, .ylabel = NULL,
+                              .from_defaults = NN_OPTS_FROM_DEFAULTS};
 }
 
 int fig_curve(figure *f, const char *fn, const float *values, int64_t n, const char *title,
               const char *xlabel, const char *ylabel)
 {
     memset(f, 0, sizeof *f);
-    if (!values || n < 1 || n > (INT64_C(1) << 24))
-        return nn_fail(NN_EINVAL, "%s: expected 1..16777216 values, got %lld%s", fn, (long long)n,
-                       values ? "" : " (NULL)");
-    double lo = 0, hi = 0;
-    bool any = false;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(values[i]))
-            continue;
-        if (!any || values[i] < lo)
-            lo = values[i];
-        if (!any || values[i] > hi)
-            hi = values[i];
-        any = true;
-    }
-    const double x0 = 110, y0 = 50, w = 520, h = 300;
-    f->width = (int)(x0 + w + 40);
-    f->height = (int)(y0 + h + 70);
-    char buf[FIG_TEXT_LEN];
-    int rc = add_text(f, x0 + w / 2, 24, ANCHOR_MIDDLE, false, or_empty(title));
-    if (rc == NN_OK)
-        rc = add_line(f, x0, y0, x0, y0 + h);
-    if (rc == NN_OK)
-        rc = add_line(f, x0, y0 + h, x0 + w, y0 + h);
-    for (int k = 0; k < 3 && rc == NN_OK; k++) { /* y ticks: low, middle, high */
-        double y = y0 + h * (1.0 - k / 2.0);
-        tick_label(buf, sizeof buf, "%.3g", lo + (hi - lo) * k / 2.0);
-        rc = add_line(f, x0 - 4, y, x0, y);
-        if (rc == NN_OK)
-            rc = add_text(f, x0 - 8, y, ANCHOR_END, false, buf);
-    }
-    for (int k = 0; k < 3 && rc == NN_OK; k++) { /* x ticks: first, middle, last index */
-        int64_t i = k * (n - 1) / 2;
-        double x = x0 + (n > 1 ? w * (double)i / (double)(n - 1) : w / 2);
-        snprintf(buf, sizeof buf, "%lld", (long long)i);
-        rc = add_line(f, x, y0 + h, x, y0 + h + 4);
-        if (rc == NN_OK)
-            rc = add_text(f, x, y0 + h + 16, ANCHOR_MIDDLE, false, buf);
-    }
-    if (rc == NN_OK)
-        rc = add_text(f, x0 + w / 2, y0 + h + 44, ANCHOR_MIDDLE, false, or_empty(xlabel));
-    if (rc == NN_OK)
-        rc = add_text(f, 18, y0 + h / 2, ANCHOR_MIDDLE, true, or_empty(ylabel));
-    if (rc == NN_OK && any)
-        rc = add_polyline(f, values, n, x0, y0, w, h, lo, hi);
-    if (rc < 0)
-        fig_free(f);
-    return rc;
+    if (!values || n < 1 || n > FIG_MAX_POINTS)
+        return nn_fail(NN_EINVAL, "%s: expected 1..%lld values, got %lld%s", fn, (long long)FIG_MAX_POINTS,
+                       (long long)n, values ? "" : " (NULL)");
+    nn_viz_series one = {NULL, NULL, values, n};
+    nn_viz_plot_opts o = {.title = title, .xlabel = xlabel, .ylabel = ylabel};
+    return fig_lines(f, fn, &one, 1, &o);
 }
 
 /* --- writing a file in one piece */

@@ -167,27 +167,28 @@ static void draw_line(const canvas *c, double fx0, double fy0, double fx1, doubl
     }
 }
 
-/* 5x7 glyphs scaled by 2, 12 pixels per character. Vertical text reads
-   bottom to top. */
+/* FONT_COLS x FONT_ROWS glyphs scaled by FONT_SCALE, FONT_ADVANCE pixels
+   per character; rows below FONT_BASE_ROWS hang under the baseline.
+   Vertical text reads bottom to top. */
 static void draw_text(const canvas *c, const fig_item *it)
 {
     static const uint8_t black[3] = {0, 0, 0};
-    const int scale = FIG_TEXT_PX / 7;
-    double len = 12.0 * (double)strlen(it->text);
+    const int scale = FONT_SCALE;
+    double len = (double)FONT_ADVANCE * (double)strlen(it->text);
     double shift = it->anchor == ANCHOR_START ? 0 : it->anchor == ANCHOR_MIDDLE ? len / 2 : len;
     long along0 = lround(-shift), across0 = -FIG_TEXT_PX / 2;
     for (size_t i = 0; it->text[i]; i++) {
         const char *g = font_glyph(it->text[i]);
         if (!g)
             continue;
-        for (int row = 0; row < 7; row++)
-            for (int col = 0; col < 5; col++) {
-                if (g[row * 5 + col] != '#')
+        for (int row = 0; row < FONT_ROWS; row++)
+            for (int col = 0; col < FONT_COLS; col++) {
+                if (g[row * FONT_COLS + col] != '#')
                     continue;
                 for (int sy = 0; sy < scale; sy++)
                     for (int sx = 0; sx < scale; sx++) {
-                        long a = along0 + (long)(12 * i) + col * scale + sx; /* along the text */
-                        long b = across0 + row * scale + sy;                /* down the glyph */
+                        long a = along0 + (long)(FONT_ADVANCE * i) + col * scale + sx; /* along the text */
+                        long b = across0 + row * scale + sy;                          /* down the glyph */
                         if (it->vertical)
                             plot(c, lround(it->x) + b, lround(it->y) - a, black);
                         else
@@ -201,17 +202,22 @@ void raster_render(const figure *f, uint8_t *rgb)
 {
     canvas c = {rgb, f->width, f->height};
     memset(rgb, 0xff, 3 * (size_t)f->width * (size_t)f->height);
-    static const uint8_t black[3] = {0, 0, 0};
     for (int i = 0; i < f->n_items; i++) {
         const fig_item *it = &f->items[i];
         switch (it->kind) {
         case ITEM_RECT: fill_rect(&c, it->x, it->y, it->w, it->h, it->rgb); break;
-        case ITEM_LINE: draw_line(&c, it->x, it->y, it->x + it->w, it->y + it->h, 1, black); break;
+        case ITEM_LINE:
+            draw_line(&c, it->x, it->y, it->x + it->w, it->y + it->h, it->thick > 0 ? it->thick : 1, it->rgb);
+            break;
         case ITEM_TEXT: draw_text(&c, it); break;
         case ITEM_POLYLINE:
+            if (it->count == 1) { /* a point alone between gaps: a dot */
+                const double *p = &f->points[2 * it->first];
+                draw_line(&c, p[0] - 1, p[1] - 1, p[0] - 1, p[1] - 1, 3, it->rgb);
+            }
             for (int64_t k = 1; k < it->count; k++) {
                 const double *p = &f->points[2 * (it->first + k - 1)];
-                draw_line(&c, p[0], p[1], p[2], p[3], 2, it->rgb);
+                draw_line(&c, p[0], p[1], p[2], p[3], it->thick > 0 ? it->thick : 2, it->rgb);
             }
             break;
         }
@@ -251,6 +257,17 @@ int nn_viz_curve_png(const char *path, const float *values, int64_t n, const cha
     if (rc < 0)
         return rc;
     rc = figure_png("nn_viz_curve_png", path, &f);
+    fig_free(&f);
+    return rc;
+}
+
+int nn_viz_lines_png(const char *path, const nn_viz_series *series, int count, const nn_viz_plot_opts *o)
+{
+    figure f;
+    int rc = fig_lines(&f, "nn_viz_lines_png", series, count, o);
+    if (rc < 0)
+        return rc;
+    rc = figure_png("nn_viz_lines_png", path, &f);
     fig_free(&f);
     return rc;
 }

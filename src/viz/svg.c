@@ -34,8 +34,15 @@ static void put_item(FILE *out, const figure *f, const fig_item *it)
             fputs("/>\n", out);
         break;
     case ITEM_LINE:
-        fprintf(out, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"black\"/>\n", it->x,
-                it->y, it->x + it->w, it->y + it->h);
+        fprintf(out, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"", it->x, it->y, it->x + it->w,
+                it->y + it->h);
+        if (it->rgb[0] | it->rgb[1] | it->rgb[2])
+            fprintf(out, " stroke=\"#%02x%02x%02x\"", it->rgb[0], it->rgb[1], it->rgb[2]);
+        else
+            fputs(" stroke=\"black\"", out);
+        if (it->thick > 1)
+            fprintf(out, " stroke-width=\"%d\"", it->thick);
+        fputs("/>\n", out);
         break;
     case ITEM_TEXT:
         fprintf(out, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"%s\" dominant-baseline=\"middle\"", it->x,
@@ -47,8 +54,14 @@ static void put_item(FILE *out, const figure *f, const fig_item *it)
         fputs("</text>\n", out);
         break;
     case ITEM_POLYLINE:
-        fprintf(out, "<polyline fill=\"none\" stroke=\"#%02x%02x%02x\" stroke-width=\"2\" points=\"",
-                it->rgb[0], it->rgb[1], it->rgb[2]);
+        if (it->count == 1) { /* a point alone between gaps: a dot */
+            fprintf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%.1f\" fill=\"#%02x%02x%02x\"/>\n",
+                    f->points[2 * it->first], f->points[2 * it->first + 1], it->thick > 0 ? it->thick : 2.0,
+                    it->rgb[0], it->rgb[1], it->rgb[2]);
+            break;
+        }
+        fprintf(out, "<polyline fill=\"none\" stroke=\"#%02x%02x%02x\" stroke-width=\"%d\" points=\"",
+                it->rgb[0], it->rgb[1], it->rgb[2], it->thick > 0 ? it->thick : 2);
         for (int64_t k = 0; k < it->count; k++) {
             const double *p = &f->points[2 * (it->first + k)];
             fprintf(out, k ? " %.2f,%.2f" : "%.2f,%.2f", p[0], p[1]);
@@ -98,6 +111,17 @@ int nn_viz_curve_svg(const char *path, const float *values, int64_t n, const cha
     if (rc < 0)
         return rc;
     rc = viz_write_atomically("nn_viz_curve_svg", path, emit_svg, &f);
+    fig_free(&f);
+    return rc;
+}
+
+int nn_viz_lines_svg(const char *path, const nn_viz_series *series, int count, const nn_viz_plot_opts *o)
+{
+    figure f;
+    int rc = fig_lines(&f, "nn_viz_lines_svg", series, count, o);
+    if (rc < 0)
+        return rc;
+    rc = viz_write_atomically("nn_viz_lines_svg", path, emit_svg, &f);
     fig_free(&f);
     return rc;
 }
