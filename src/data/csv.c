@@ -145,12 +145,21 @@ static int64_t count_breaks(const unsigned char *p, const unsigned char *e)
 static int parse_record(nn_csv_reader *r)
 {
     unsigned char *s = r->buf + r->start, *e = r->buf + r->end, *p = s;
+    /* Look no further than max_line + 2 bytes (a record of max_line and
+       a CRLF): a record not ended there is too long, whatever lies beyond
+       and however much of it the buffer holds, so the outcome does not
+       depend on the block size. */
+    bool eof = r->eof;
+    if ((size_t)(e - s) >= r->max_line + 2) {
+        e = s + r->max_line + 2;
+        eof = false;
+    }
     const unsigned char delim = r->delim;
     const int64_t row = r->row + 1, line = r->next_line;
     int64_t breaks = 0;
     int n = 0;
     if (p == e)
-        return r->eof ? 0 : NEED_MORE;
+        return eof ? 0 : NEED_MORE;
     r->nfields = 0;
     for (;;) {
         if (n == r->fields_cap) {
@@ -165,12 +174,12 @@ static int parse_record(nn_csv_reader *r)
             for (;;) {
                 unsigned char *z = memchr(q, '"', (size_t)(e - q));
                 if (!z) {
-                    if (!r->eof)
+                    if (!eof)
                         return NEED_MORE;
                     return csv_fail(r, NN_EFORMAT, row, line, n + 1,
                                     "unterminated quote: the quoted field runs to the end of the file");
                 }
-                if (z + 1 == e && !r->eof)
+                if (z + 1 == e && !eof)
                     return NEED_MORE;
                 if (z + 1 < e && z[1] == '"') {
                     escaped = true;
@@ -197,7 +206,7 @@ static int parse_record(nn_csv_reader *r)
                 return csv_fail(r, NN_EFORMAT, row, line, n + 1,
                                 "quote inside an unquoted field (a field with quotes must be quoted as a whole, "
                                 "with each quote doubled)");
-            if (q == e && !r->eof)
+            if (q == e && !eof)
                 return NEED_MORE;
             fd->off = (size_t)(p - s);
             fd->len = (size_t)(q - p);
@@ -216,7 +225,7 @@ static int parse_record(nn_csv_reader *r)
             continue;
         }
         if (*p == '\r') {
-            if (p + 1 == e && !r->eof)
+            if (p + 1 == e && !eof)
                 return NEED_MORE;
             p++;
             if (p < e && *p == '\n')
