@@ -495,6 +495,9 @@ static void test_malformed(void **state)
         expect_error("a,b\n1,2\n1234567,8\n9,9", &(nn_csv_opts){.max_line = 7}, NN_EFORMAT, 3, 2);
         expect_error("a,b\n1,2\n12345678,8\n9,9", &(nn_csv_opts){.max_line = 7}, NN_EFORMAT, 3, 1);
         expect_error("a,b\n1,2\n\"12\r\n34\",5\r\n", &(nn_csv_opts){.max_line = 7}, NN_EFORMAT, 3, 1);
+        /* max_line + 2 bytes to the end of the file: too long, before the unterminated quote (fuzz finding) */
+        expect_error("a,\"xyz\r", &(nn_csv_opts){.max_line = 5}, NN_EFORMAT, 1, 2);
+        expect_error("a,b\xD8\x9C\xF5\xCE\xD3\xDD\xDD\xD3\"\"\n", &(nn_csv_opts){.max_line = 8}, NN_EFORMAT, 1, 2);
         nn_table t;
         load_ok("a,b\n1,2\n12345,7\r\n12345,7", &(nn_csv_opts){.max_line = 7}, &t);
         expect_values(&t, 3, 2, (const float[]){1, 2, 12345, 7, 12345, 7});
