@@ -70,7 +70,11 @@ $(BUILD)/bench: tests/bench/bench.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) $(LDLIBS)
 
-bench: $(BUILD)/bench
+$(BUILD)/csv_bench: tests/bench/csv_bench.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+bench: $(BUILD)/bench $(BUILD)/csv_bench
 
 # --- install with a pkg-config file
 install: $(LIB)
@@ -90,7 +94,7 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d
+-include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d $(BUILD)/csv_bench.d
 
 # --- fuzzing (clang + libFuzzer): every tests/fuzz/fuzz_<name>.c is a harness,
 # seeded from tests/fuzz/corpus/<name>/ and run for FUZZ_SECONDS each; new inputs

@@ -39,6 +39,7 @@
 #include "nn/parallel.h"
 #include "nn/io.h"
 #include "nn/data.h"
+#include "nn/csv.h"
 #include "nn/viz.h"
 
 #endif

@@ -111,6 +111,102 @@ int nn_dataloader_random_crop(nn_dataloader *dl, const nn_random_crop_opts *o);
 int nn_dataloader_random_horizontal_flip(nn_dataloader *dl, float p);
 int nn_dataloader_no_augmentation(nn_dataloader *dl);
 
+/* --- Tables and series: datasets from arrays, splits, scalers, windows */
+
+/* A dataset holding copies of the caller's arrays: images = x with shape
+   x_shape (x_ndim >= 1 dims, the first one N), labels = y with shape
+   y_shape (first dim N too): features [N, F] and targets [N, T] or [N]
+   (class indices for cross-entropy), or any shapes with the same first
+   dimension. Pass shapes with NN_SHAPE:
+       nn_dataset_from_arrays(x, NN_SHAPE(100, 3), y, NN_SHAPE(100, 1), &d);
+   The DataLoader batches it as any dataset ([B, F] and [B, T]). NN_OK and
+   *out filled, or a negative nn_status and *out untouched. */
+int nn_dataset_from_arrays(const float *x, int x_ndim, const int64_t *x_shape, const float *y, int y_ndim,
+                           const int64_t *y_shape, nn_dataset *out);
+
+/* Splits d into train, validation and test parts (new datasets: copies,
+   d is unchanged) of sizes from fractions[3] (each in [0, 1], summing to
+   1 within 1e-6) as torch.utils.data.random_split computes lengths from
+   fractions: floor(N * fraction) each, then the remaining items one at a
+   time to train, val, test, train, ... in turn. Not shuffled (the
+   chronological split for series: train is the first part, test the
+   last), items keep their order; shuffled: the items are permuted first
+   as torch.randperm(N) on the CPU draws it from the library generator
+   (for i < N - 1: swap item i with item i + u32 % (N - i)), so
+   nn_manual_seed(s) makes the split reproducible. A part may be empty
+   (first dimension 0). On failure nothing is allocated and the three
+   outputs are untouched. val and test may be NULL to drop those parts. */
+int nn_dataset_split(const nn_dataset *d, const double fractions[3], bool shuffle, nn_dataset *train,
+                     nn_dataset *val, nn_dataset *test);
+
+/* Scalers, per column (the last dimension of the tensors, all the leading
+   dimensions being rows), as scikit-learn's:
+   - nn_standard_scaler: StandardScaler: fit stores mean and the
+     population standard deviation (ddof 0), computed in double; a
+     constant column (variance within rounding of 0) gets scale 1;
+     transform x = (x - mean) / scale, inverse x = x * scale + mean.
+   - nn_minmax_scaler(lo, hi): MinMaxScaler(feature_range=(lo, hi)), lo <
+     hi: scale = (hi - lo) / (max - min) (1 for a constant column), offset =
+     lo - min * scale, in float as scikit-learn does for float32 data;
+     transform x = x * scale + offset, inverse x = (x - offset) / scale.
+   Fit on the training part only, then transform every part; inverse
+   transform predictions back to the data's units. NaN cells are ignored by
+   fit and stay NaN, as scikit-learn does; an infinite cell, or a column
+   with no number, is refused. transform and inverse_transform work in
+   place on any (strided) tensor whose last dimension is the number of
+   fitted columns. The _columns forms take a tensor whose last dimension
+   holds only the fitted columns columns[0..n) (predictions of the target
+   columns of a scaled series, say). Each returns NN_OK or a negative
+   nn_status and changes nothing; refit replaces the previous fit. */
+typedef struct nn_scaler nn_scaler;
+nn_scaler *nn_standard_scaler(void);
+nn_scaler *nn_minmax_scaler(float lo, float hi);
+int nn_scaler_fit(nn_scaler *s, const nn_tensor *x);
+int nn_scaler_transform(const nn_scaler *s, nn_tensor *x);
+int nn_scaler_inverse_transform(const nn_scaler *s, nn_tensor *x);
+int nn_scaler_transform_columns(const nn_scaler *s, nn_tensor *x, const int *columns, int n);
+int nn_scaler_inverse_transform_columns(const nn_scaler *s, nn_tensor *x, const int *columns, int n);
+/* Number of fitted columns: 0 before a fit, -1 on NULL. */
+int64_t nn_scaler_num_features(const nn_scaler *s);
+void nn_scaler_free(nn_scaler *s); /* NULL: no-op */
+
+/* Sliding windows over a series [T, F] (rows are time steps, oldest
+   first) as a dataset: window i starts at row s = i * stride and gives
+   images [N, input_len, F_in] = rows s .. s+input_len-1 of the input
+   columns, and labels [N, horizon * F_out] = rows s+input_len ..
+   s+input_len+horizon-1 of the target columns, flattened time-major
+   (element h * F_out + j is step h of target column j), so a model's
+   [B, horizon * F_out] output compares with it directly (reshape to
+   [N, horizon, F_out] if wanted: contiguous). N = (T - input_len -
+   horizon) / stride + 1, which must be at least 1. Options rule
+   nn/opts.h: by hand, horizon 0 means 1, stride 0 means 1, input_columns
+   NULL with num_input_columns 0 means every column, and so do the target
+   ones; input_len has no default (0 is refused). */
+typedef struct {
+    int64_t input_len, horizon, stride;
+    const int *input_columns;
+    int num_input_columns;
+    const int *target_columns;
+    int num_target_columns;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_window_defaults, else 0 */
+} nn_window_opts;
+nn_window_opts nn_window_defaults(int64_t input_len); /* horizon 1, stride 1, every column both ways */
+int nn_sliding_windows(const nn_tensor *series, const nn_window_opts *o, nn_dataset *out);
+
+/* --- Helpers for evaluating a classifier */
+
+/* Index of the largest element of each row of x [N, C] (the first one on
+   ties, NaN counting as the largest, as torch.argmax), as floats [N]
+   (class indices, like the datasets' labels). New tensor; NULL on error. */
+nn_tensor *nn_argmax(const nn_tensor *x);
+/* Fraction of rows of logits [N, C] whose argmax equals labels [N] (class
+   indices as floats); NaN on error (shapes, N == 0). */
+float nn_accuracy(const nn_tensor *logits, const nn_tensor *labels);
+/* Softmax of each row of x [N, C] (torch.softmax(x, dim=1): max
+   subtracted, exp, divided by the sum), as a new contiguous tensor; NULL
+   on error. */
+nn_tensor *nn_softmax_rows(const nn_tensor *x);
+
 void nn_dataloader_free(nn_dataloader *dl); /* NULL: no-op */
 
 #ifdef __cplusplus
