@@ -252,6 +252,36 @@ static void *cnn_setup(const void *arg)
 }
 #endif
 
+#if defined(__has_include)
+#if __has_include("../../examples/resnet_model.h") && __has_include("layers/batchnorm.c")
+#define HAVE_RESNET 1
+#include "../../examples/resnet_model.h"
+#endif
+#endif
+
+#ifdef HAVE_RESNET
+/* The ResNet example's model (308k parameters) on a Fashion-MNIST batch of
+   64, cross-entropy, AdamW(2e-3, weight decay 5e-4): one training step */
+static void *resnet_setup(const void *arg)
+{
+    (void)arg;
+    net_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->net = resnet();
+    s->x = random_tensor(NN_SHAPE(64, 1, 28, 28), 1.0f);
+    s->y = nn_tensor_new(NN_SHAPE(64));
+    for (int i = 0; s->y && i < 64; i++)
+        s->y->data[i] = (float)(i * 3 % 10);
+    s->loss = nn_cross_entropy_loss();
+    nn_adamw_opts w = nn_adamw_defaults();
+    w.lr = 2e-3f;
+    w.weight_decay = 5e-4f;
+    s->opt = s->net ? nn_adamw(s->net, &w) : NULL;
+    return net_checked(s, s->y && s->loss && s->opt);
+}
+#endif
+
 static const gemm_shape g256 = {256, 256, 256}, g1024 = {1024, 1024, 1024},
                         gconv = {64, 3136, 128};
 
@@ -330,6 +360,9 @@ static const bench_case cases[] = {
     {"batchnorm2d 64x64x16x16 fwd+bwd", 0, batchnorm_setup, fwd_bwd_run, net_teardown, NULL, NULL, false},
 #ifdef HAVE_POOLING
     {"cnn step", 0, cnn_setup, step_run, net_teardown, NULL, NULL, false},
+#endif
+#ifdef HAVE_RESNET
+    {"resnet step", 0, resnet_setup, step_run, net_teardown, NULL, NULL, false},
 #endif
     {"simplenet step", 0, simplenet_setup, step_run, net_teardown, NULL, NULL, false},
 };

@@ -41,6 +41,7 @@ CASES = [
     ("conv 32->64 fwd+bwd", 3 * 2 * 64 * 64 * 32 * 9 * 16 * 16),
     ("batchnorm2d 64x64x16x16 fwd+bwd", 0),
     ("cnn step", 0),
+    ("resnet step", 0),
     ("simplenet step", 0),
 ]
 
@@ -141,6 +142,23 @@ def make(name):
             ce(net(x), y).backward()
             opt.step()
         return run
+    if name == "resnet step":
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "ref_resnet", __import__("os").path.join(__import__("os").environ["NN_ROOT"], "tests",
+                                                     "ref_resnet_fashion_mnist.py"))
+        ref = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ref)
+        net = ref.ResNet()
+        opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
+        ce = nn.CrossEntropyLoss()
+        x = torch.randn(64, 1, 28, 28)
+        y = torch.randint(0, 10, (64,))
+        def run():
+            opt.zero_grad()
+            ce(net(x), y).backward()
+            opt.step()
+        return run
     if name == "simplenet step":
         net = nn.Sequential(nn.Linear(2, 5), nn.ReLU(), nn.Linear(5, 1))
         opt = torch.optim.SGD(net.parameters(), lr=0.01)
@@ -206,7 +224,7 @@ def run_openblas(exe, name, threads, reps):
 
 class Torch:
     def __init__(self, python):
-        env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
+        env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", NN_ROOT=ROOT)
         self.p = subprocess.Popen([python, "-c", TORCH_SERVER], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True, env=env)
 
