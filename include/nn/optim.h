@@ -86,6 +86,33 @@ void nn_optim_free(nn_optim *o); /* NULL: no-op */
 float nn_optim_get_lr(const nn_optim *o);
 int nn_optim_set_lr(nn_optim *o, float lr);
 
+/* Gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_
+   on model.parameters(): call between nn_backward and nn_optim_step.
+
+   nn_clip_grad_norm: the total norm of order norm_type (> 0, or INFINITY)
+   of all the module's gradients together -- computed as torch 1.13 does,
+   one norm per parameter then the norm of those norms, in float -- and
+   every gradient multiplied by min(max_norm / (total + 1e-6), 1) (always
+   multiplied, as torch 1.13; a NaN or infinite total makes the gradients
+   NaN or 0, as torch's). Returns the total norm (before clipping), 0 for a
+   module without parameters. The norms follow the order of torch's CPU
+   kernels (AVX2 build) and agree with it bit for bit, except for a
+   gradient of 32768 elements or more with norm_type other than 2 and inf
+   when torch runs several threads (then within an ulp or so).
+   Bad arguments (NULL, max_norm < 0 or NaN, norm_type <= 0 or NaN; torch's
+   p = 0 and negative p are not offered): NaN + nn_last_error(), nothing
+   changed. nn_clip_grad_norm_ex with error_if_nonfinite true refuses a
+   NaN or infinite total in the same way (torch's RuntimeError) and leaves
+   the gradients as they were; with false (torch 1.13's default, and
+   nn_clip_grad_norm's) a NaN return is a success: test it with isfinite.
+
+   nn_clip_grad_value: every gradient element clamped to
+   [-clip_value, clip_value] (NaN stays NaN). NN_OK, or NN_EINVAL (NULL,
+   clip_value < 0 or NaN) with nothing changed. */
+float nn_clip_grad_norm(nn_module *m, float max_norm, float norm_type);
+float nn_clip_grad_norm_ex(nn_module *m, float max_norm, float norm_type, bool error_if_nonfinite);
+int nn_clip_grad_value(nn_module *m, float clip_value);
+
 /* Learning-rate schedules, as torch.optim.lr_scheduler: call
    nn_lr_scheduler_step after nn_optim_step, once per epoch (or per batch,
    as you count T_max and step_size). Each step computes the next rate from
@@ -109,6 +136,65 @@ int nn_lr_scheduler_step(nn_lr_scheduler *s);
    torch's get_last_lr(); NaN for NULL. */
 double nn_lr_scheduler_get_last_lr(const nn_lr_scheduler *s);
 void nn_lr_scheduler_free(nn_lr_scheduler *s); /* NULL: no-op */
+
+/* ReduceLROnPlateau (torch.optim.lr_scheduler.ReduceLROnPlateau): an
+   nn_lr_scheduler (get_last_lr and free as the others) that steps on a
+   metric, once per epoch after validation:
+       nn_reduce_lr_on_plateau_step(sched, val_loss);
+   Each step, as torch 1.13's step(metrics):
+     better = mode min: metric < best * (1 - threshold)  (rel)
+                        metric < best - threshold        (abs)
+              mode max: metric > best * (1 + threshold)  (rel)
+                        metric > best + threshold        (abs)
+     (best starts at +inf for min, -inf for max; a NaN metric is never
+     better);
+     better: best = metric, num_bad_epochs = 0; else num_bad_epochs += 1;
+     if cooldown_counter > 0: cooldown_counter -= 1, num_bad_epochs = 0;
+     if num_bad_epochs > patience: new = max(lr * factor, min_lr), set on
+     the optimizer only if lr - new > eps; cooldown_counter = cooldown,
+     num_bad_epochs = 0.
+   The rate is kept in double as torch's group["lr"], starting from the
+   optimizer's float rate (so it agrees with torch exactly when the initial
+   rate is exact in float); a rate set by hand in between is the current
+   one. nn_lr_scheduler_step refuses it (it needs the metric), and
+   nn_reduce_lr_on_plateau_step refuses the other schedules.
+
+   Options (rule: nn/opts.h; torch's keyword arguments, one parameter group
+   so min_lr is one value, no verbose). Written by hand, factor, patience,
+   threshold and eps left 0 take torch's defaults (0.1, 10, 1e-4, 1e-8): for
+   a 0 there (patience 0 reduces after every epoch without improvement),
+   start from nn_reduce_lr_on_plateau_defaults(). Validated: mode and
+   threshold_mode in their enums, 0 <= factor < 1 (torch: factor < 1),
+   patience and cooldown >= 0, threshold, min_lr and eps finite and >= 0
+   (torch takes anything there); refusals: NULL + nn_last_error(). */
+typedef enum { NN_PLATEAU_MIN = 0, NN_PLATEAU_MAX } nn_plateau_mode;
+typedef enum { NN_THRESHOLD_REL = 0, NN_THRESHOLD_ABS } nn_threshold_mode;
+typedef struct {
+    nn_plateau_mode mode;
+    double factor;
+    int64_t patience;
+    double threshold;
+    nn_threshold_mode threshold_mode;
+    int64_t cooldown;
+    double min_lr;
+    double eps;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_reduce_lr_on_plateau_defaults, else 0 */
+} nn_reduce_lr_on_plateau_opts;
+/* min, factor 0.1, patience 10, threshold 1e-4, rel, cooldown 0, min_lr 0, eps 1e-8 */
+nn_reduce_lr_on_plateau_opts nn_reduce_lr_on_plateau_defaults(void);
+/* NULL opts: the defaults. */
+nn_lr_scheduler *nn_reduce_lr_on_plateau(nn_optim *o, const nn_reduce_lr_on_plateau_opts *opts);
+/* One epoch's metric (any double; NaN counts as no improvement). NN_OK,
+   or NN_EINVAL (NULL, another kind of scheduler) with nothing changed. */
+int nn_reduce_lr_on_plateau_step(nn_lr_scheduler *s, double metric);
+/* torch's attributes after the last step: best, num_bad_epochs,
+   cooldown_counter, last_epoch (steps taken), and the options in force. */
+typedef struct {
+    double best;
+    int64_t num_bad_epochs, cooldown_counter, last_epoch;
+    nn_reduce_lr_on_plateau_opts opts;
+} nn_reduce_lr_on_plateau_state;
+int nn_reduce_lr_on_plateau_get_state(const nn_lr_scheduler *s, nn_reduce_lr_on_plateau_state *out);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,11 @@
           Adagrad  lr 1e-2, eps 1e-10
           NLLLoss / CrossEntropyLoss: ignore_index -100 (to ignore class
                    0, start from the defaults)
+          SmoothL1Loss beta 1.0 (beta 0, which torch allows and which is
+                   L1Loss's value, needs the defaults); HuberLoss delta 1.0
+          ReduceLROnPlateau factor 0.1, patience 10, threshold 1e-4,
+                   eps 1e-8 (for patience 0 or factor 0, start from the
+                   defaults)
           BatchNorm eps 1e-5, momentum 0.1
         (weight_decay except AdamW's, momentum, dampening, lr_decay and
         initial_accumulator_value default to 0 anyway). So
@@ -51,6 +56,8 @@
       refused with a message naming the field.
    4. NULL options: the defaults (nn_adam, nn_rmsprop, nn_adagrad); refused
       where there are none (nn_sgd, nn_conv2d_ex, nn_maxpool2d_ex).
+   5. Enums (a loss's reduction, ReduceLROnPlateau's mode and
+      threshold_mode) have torch's default as their 0 value.
    The values are then validated as PyTorch does; every refusal
    returns NULL and nn_last_error() names the function and the field.
    Checkpoints (nn_optim_save / nn_optim_load) hold the values in force

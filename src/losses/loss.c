@@ -1,9 +1,10 @@
-/* Losses as torch.nn's MSELoss, BCEWithLogitsLoss, and NLLLoss and
-   CrossEntropyLoss with their options (weight, ignore_index, reduction,
-   label_smoothing). Forward validates everything first, then computes the
-   value and the gradient d(loss)/d(pred) in one pass (accumulating in
-   double); backward only hands out that gradient, and backward_ex scales
-   it by an upstream gradient. Strided inputs are gathered into scratch
+/* Losses as torch.nn's MSELoss, L1Loss, SmoothL1Loss, HuberLoss,
+   BCEWithLogitsLoss (weight, pos_weight), and NLLLoss and CrossEntropyLoss
+   (weight, ignore_index, label_smoothing), all with torch's reduction.
+   Forward validates everything first, then computes the value and the
+   gradient d(loss)/d(pred) in one pass (accumulating in double); backward
+   only hands out that gradient, and backward_ex scales it by an upstream
+   gradient. Strided inputs are gathered into scratch
    slots the loss owns, so after the first call at a given shape nothing is
    allocated.
 
@@ -18,13 +19,17 @@
 
 typedef struct nn_loss_ops {
     const char *type;        /* "MSELoss", named in error messages */
-    const char *constructor; /* "nn_mse_loss" */
+    const char *constructor; /* "nn_mse_loss_ex" */
     /* NN_OK, or an nn_fail status naming what is wrong with the inputs */
-    int (*check)(const nn_tensor *pred, const nn_tensor *target);
-    /* loss value; writes d(loss)/d(pred) into grad (pred's numel floats).
-       NULL check and compute: a class-index loss with options (NLLLoss,
-       CrossEntropyLoss), done by class_check and class_compute. */
-    double (*compute)(const nn_tensor *pred, const float *p, const float *t, float *grad);
+    int (*check)(const struct nn_loss *l, const nn_tensor *pred, const nn_tensor *target);
+    /* Elementwise losses (target of pred's shape): the loss value, reduced
+       by l->reduction, over the n elements of p and t; writes
+       d(value)/d(pred) into grad and, with NN_REDUCTION_NONE, the
+       per-element losses into values (both n floats). NULL: a class-index
+       loss (NLLLoss, CrossEntropyLoss), done by class_check and
+       class_compute. */
+    double (*compute)(const struct nn_loss *l, const nn_tensor *pred, const float *p, const float *t, float *grad,
+                      float *values);
 } nn_loss_ops;
 
 struct nn_loss {
@@ -40,9 +45,13 @@ struct nn_loss {
     /* class-index losses: pred is [N, C, inner] (inner = d1 * d2 ...; N = 1
        for [C]), set by the last successful forward */
     int64_t classes, inner;
-    /* options (class-index losses) */
+    /* options (class-index losses; BCEWithLogitsLoss's weight and
+       pos_weight, along the last dimension) */
     float *weight; /* weight_count floats, owned; NULL: all 1 */
     int64_t weight_count;
+    float *pos_weight; /* BCEWithLogitsLoss; pos_weight_count floats, owned; NULL: none */
+    int64_t pos_weight_count;
+    float beta;        /* SmoothL1Loss's beta, HuberLoss's delta */
     int64_t ignore_index;
     nn_reduction reduction;
     float label_smoothing;
@@ -70,23 +79,34 @@ static int check_not_empty(const char *type, const nn_tensor *pred)
     return NN_OK;
 }
 
-/* --- MSELoss ---------------------------------------------------------- */
+/* --- elementwise losses: MSELoss, L1Loss, SmoothL1Loss, HuberLoss,
+   BCEWithLogitsLoss. The target has the prediction's shape (no
+   broadcasting); the value is the mean (divided by den = n), the sum
+   (den = 1) or, with NN_REDUCTION_NONE, the sum of the per-element losses
+   written to values (den = 1). */
 
-static int mse_check(const nn_tensor *pred, const nn_tensor *target)
+static int elementwise_check(const nn_loss *l, const nn_tensor *pred, const nn_tensor *target)
 {
-    int s = check_same_shape("MSELoss", pred, target);
-    return s < 0 ? s : check_not_empty("MSELoss", pred);
+    int s = check_same_shape(l->ops->type, pred, target);
+    return s < 0 ? s : check_not_empty(l->ops->type, pred);
 }
 
-/* L = mean((p - t)^2);  dL/dp = 2 (p - t) / n. Four elements at a time
-   in double vectors: lane k sums the elements i = k mod 4. */
+static double denominator(const nn_loss *l, int64_t n)
+{
+    return l->reduction == NN_REDUCTION_MEAN ? (double)n : 1.0;
+}
+
+/* L = (p - t)^2;  dL/dp = 2 (p - t). Four elements at a time in double
+   vectors: lane k sums the elements i = k mod 4. */
 typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
 typedef double v4d __attribute__((vector_size(32)));
 
-static double mse_compute(const nn_tensor *pred, const float *p, const float *t, float *grad)
+static double mse_compute(const nn_loss *l, const nn_tensor *pred, const float *p, const float *t, float *grad,
+                          float *values)
 {
     int64_t n = nn_tensor_numel(pred);
-    const double scale = 2.0 / (double)n;
+    const double den = denominator(l, n);
+    const double scale = 2.0 / den;
     const v4d vscale = {scale, scale, scale, scale};
     v4d s = {0.0, 0.0, 0.0, 0.0};
     int64_t i = 0;
@@ -101,17 +121,95 @@ static double mse_compute(const nn_tensor *pred, const float *p, const float *t,
         s[0] += d * d;
         grad[i] = (float)(scale * d);
     }
-    return ((s[0] + s[1]) + (s[2] + s[3])) / (double)n;
+    if (l->reduction == NN_REDUCTION_NONE)
+        for (i = 0; i < n; i++) {
+            double d = (double)p[i] - (double)t[i];
+            values[i] = (float)(d * d);
+        }
+    return ((s[0] + s[1]) + (s[2] + s[3])) / den;
 }
 
-static const nn_loss_ops mse_ops = {"MSELoss", "nn_mse_loss", mse_check, mse_compute};
+/* The smooth losses branch on d = p - t rounded to float, as torch
+   computes it, so that ties at |d| = beta (delta) fall as torch's do. */
 
-/* --- BCEWithLogitsLoss ------------------------------------------------ */
-
-static int bce_check(const nn_tensor *pred, const nn_tensor *target)
+/* L = |d|;  dL/dp = sign(d) (0 at d = 0, and for a NaN d, as torch's sgn) */
+static double l1_compute(const nn_loss *l, const nn_tensor *pred, const float *p, const float *t, float *grad,
+                         float *values)
 {
-    int s = check_same_shape("BCEWithLogitsLoss", pred, target);
-    return s < 0 ? s : check_not_empty("BCEWithLogitsLoss", pred);
+    int64_t n = nn_tensor_numel(pred);
+    const double den = denominator(l, n);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float d = p[i] - t[i];
+        sum += fabsf(d);
+        grad[i] = (float)((d > 0.0f ? 1.0 : d < 0.0f ? -1.0 : 0.0) / den);
+        if (values)
+            values[i] = fabsf(d);
+    }
+    return sum / den;
+}
+
+/* z = |d|:  L = z < beta ? z^2 / (2 beta) : z - beta / 2;
+   dL/dp = d <= -beta ? -1 : d >= beta ? 1 : d / beta (torch's order of the
+   tests: beta 0 gives L1's value, and -1 for d = 0) */
+static double smooth_l1_compute(const nn_loss *l, const nn_tensor *pred, const float *p, const float *t,
+                                float *grad, float *values)
+{
+    int64_t n = nn_tensor_numel(pred);
+    const double den = denominator(l, n);
+    const float beta = l->beta;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float d = p[i] - t[i], z = fabsf(d);
+        double v = z < beta ? 0.5 * (double)z * (double)z / (double)beta : (double)z - 0.5 * (double)beta;
+        double g = d <= -beta ? -1.0 : d >= beta ? 1.0 : (double)d / (double)beta;
+        sum += v;
+        grad[i] = (float)(g / den);
+        if (values)
+            values[i] = (float)v;
+    }
+    return sum / den;
+}
+
+/* z = |d|:  L = z < delta ? z^2 / 2 : delta (z - delta / 2);
+   dL/dp = d <= -delta ? -delta : d >= delta ? delta : d */
+static double huber_compute(const nn_loss *l, const nn_tensor *pred, const float *p, const float *t, float *grad,
+                            float *values)
+{
+    int64_t n = nn_tensor_numel(pred);
+    const double den = denominator(l, n);
+    const float delta = l->beta;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float d = p[i] - t[i], z = fabsf(d);
+        double v = z < delta ? 0.5 * (double)z * (double)z : (double)delta * ((double)z - 0.5 * (double)delta);
+        double g = d <= -delta ? -(double)delta : d >= delta ? (double)delta : (double)d;
+        sum += v;
+        grad[i] = (float)(g / den);
+        if (values)
+            values[i] = (float)v;
+    }
+    return sum / den;
+}
+
+/* BCEWithLogitsLoss's weight and pos_weight: 1 or one per entry of the
+   prediction's last dimension (torch broadcasting a [C] tensor). */
+static int bce_check(const nn_loss *l, const nn_tensor *pred, const nn_tensor *target)
+{
+    char a[NN_SHAPE_STR_LEN];
+    int s = elementwise_check(l, pred, target);
+    if (s < 0)
+        return s;
+    int64_t last = pred->ndim > 0 ? pred->shape[pred->ndim - 1] : 1;
+    const char *names[2] = {"weight", "pos_weight"};
+    int64_t counts[2] = {l->weight ? l->weight_count : 1, l->pos_weight ? l->pos_weight_count : 1};
+    for (int k = 0; k < 2; k++)
+        if (counts[k] != 1 && counts[k] != last)
+            return nn_fail(NN_ESHAPE,
+                           "nn_loss_forward: BCEWithLogitsLoss %s of %lld values does not broadcast to the "
+                           "prediction of shape %s (expected 1 or the last dimension's %lld)",
+                           names[k], (long long)counts[k], nn_tensor_shape_str(pred, a), (long long)last);
+    return NN_OK;
 }
 
 /* sigmoid(x) = 1 / (1 + exp(-x)), evaluated without overflow */
@@ -123,20 +221,49 @@ static double stable_sigmoid(double x)
     return e / (1.0 + e);
 }
 
-/* L = mean(max(x,0) - x t + log(1 + exp(-|x|)));  dL/dx = (sigmoid(x) - t) / n */
-static double bce_compute(const nn_tensor *pred, const float *p, const float *t, float *grad)
+/* Without pos_weight: L = w (max(x,0) - x t + log(1 + exp(-|x|))),
+   dL/dx = w (sigmoid(x) - t).
+   With pos_weight q: lw = 1 + (q - 1) t,
+   L = w ((1 - t) x + lw (max(-x,0) + log(1 + exp(-|x|)))),
+   dL/dx = w (lw sigmoid(x) - q t). w and q indexed by the last dimension. */
+static double bce_compute(const nn_loss *l, const nn_tensor *pred, const float *p, const float *t, float *grad,
+                          float *values)
 {
     int64_t n = nn_tensor_numel(pred);
+    const double den = denominator(l, n);
+    const int64_t last = pred->ndim > 0 ? pred->shape[pred->ndim - 1] : 1;
+    const bool per_w = l->weight && l->weight_count > 1, per_q = l->pos_weight && l->pos_weight_count > 1;
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
-        double x = p[i], y = t[i];
-        sum += (x > 0.0 ? x : 0.0) - x * y + log1p(exp(-fabs(x)));
-        grad[i] = (float)((stable_sigmoid(x) - y) / (double)n);
+        double x = p[i], y = t[i], v, g;
+        int64_t c = last > 1 ? i % last : 0;
+        if (!l->pos_weight) {
+            v = (x > 0.0 ? x : 0.0) - x * y + log1p(exp(-fabs(x)));
+            g = stable_sigmoid(x) - y;
+        } else {
+            double q = l->pos_weight[per_q ? c : 0], lw = 1.0 + (q - 1.0) * y;
+            v = (1.0 - y) * x + lw * ((x < 0.0 ? -x : 0.0) + log1p(exp(-fabs(x))));
+            g = lw * stable_sigmoid(x) - q * y;
+        }
+        if (l->weight) {
+            double w = l->weight[per_w ? c : 0];
+            v *= w;
+            g *= w;
+        }
+        sum += v;
+        grad[i] = (float)(g / den);
+        if (values)
+            values[i] = (float)v;
     }
-    return sum / (double)n;
+    return sum / den;
 }
 
-static const nn_loss_ops bce_ops = {"BCEWithLogitsLoss", "nn_bce_with_logits_loss", bce_check, bce_compute};
+static const nn_loss_ops mse_ops = {"MSELoss", "nn_mse_loss_ex", elementwise_check, mse_compute};
+static const nn_loss_ops l1_ops = {"L1Loss", "nn_l1_loss_ex", elementwise_check, l1_compute};
+static const nn_loss_ops smooth_l1_ops = {"SmoothL1Loss", "nn_smooth_l1_loss_ex", elementwise_check,
+                                          smooth_l1_compute};
+static const nn_loss_ops huber_ops = {"HuberLoss", "nn_huber_loss_ex", elementwise_check, huber_compute};
+static const nn_loss_ops bce_ops = {"BCEWithLogitsLoss", "nn_bce_with_logits_loss_ex", bce_check, bce_compute};
 
 /* --- NLLLoss and CrossEntropyLoss ------------------------------------ */
 
@@ -303,8 +430,8 @@ static double class_compute(const nn_loss *l, const nn_tensor *pred, const float
     return l->reduction == NN_REDUCTION_MEAN ? total / denom : total;
 }
 
-static const nn_loss_ops ce_ops = {"CrossEntropyLoss", "nn_cross_entropy_loss_ex", NULL, NULL};
-static const nn_loss_ops nll_ops = {"NLLLoss", "nn_nll_loss_ex", NULL, NULL};
+static const nn_loss_ops ce_ops = {"CrossEntropyLoss", "nn_cross_entropy_loss_ex", class_check, NULL};
+static const nn_loss_ops nll_ops = {"NLLLoss", "nn_nll_loss_ex", class_check, NULL};
 
 /* --- the public entry points ------------------------------------------ */
 
@@ -318,8 +445,159 @@ static nn_loss *loss_new(const nn_loss_ops *ops)
     return l;
 }
 
-nn_loss *nn_mse_loss(void) { return loss_new(&mse_ops); }
-nn_loss *nn_bce_with_logits_loss(void) { return loss_new(&bce_ops); }
+/* --- the elementwise losses' options (the rule in nn/opts.h) ---------- */
+
+/* from_defaults and reduction, shared by every elementwise loss: 1 when
+   written by hand, 0 from the defaults, else a negative status. */
+static int elementwise_opts(const nn_loss_ops *ops, const char *opts_type, const char *defaults_fn,
+                            nn_reduction reduction, uint32_t from_defaults)
+{
+    int by_hand = nn_opts_by_hand(ops->constructor, opts_type, defaults_fn, from_defaults);
+    if (by_hand < 0)
+        return by_hand;
+    if ((int)reduction < (int)NN_REDUCTION_MEAN || (int)reduction > (int)NN_REDUCTION_NONE)
+        return nn_fail(NN_EINVAL,
+                       "%s: invalid reduction %d (expected NN_REDUCTION_MEAN, NN_REDUCTION_SUM or "
+                       "NN_REDUCTION_NONE)",
+                       ops->constructor, (int)reduction);
+    return by_hand;
+}
+
+static nn_loss *elementwise_new(const nn_loss_ops *ops, nn_reduction reduction, float beta)
+{
+    nn_loss *l = loss_new(ops);
+    if (l) {
+        l->reduction = reduction;
+        l->beta = beta;
+    }
+    return l;
+}
+
+nn_mse_loss_opts nn_mse_loss_defaults(void)
+{
+    return (nn_mse_loss_opts){.reduction = NN_REDUCTION_MEAN, .from_defaults = NN_OPTS_FROM_DEFAULTS};
+}
+
+nn_l1_loss_opts nn_l1_loss_defaults(void)
+{
+    return (nn_l1_loss_opts){.reduction = NN_REDUCTION_MEAN, .from_defaults = NN_OPTS_FROM_DEFAULTS};
+}
+
+nn_smooth_l1_loss_opts nn_smooth_l1_loss_defaults(void)
+{
+    return (nn_smooth_l1_loss_opts){.reduction = NN_REDUCTION_MEAN, .beta = 1.0f,
+                                    .from_defaults = NN_OPTS_FROM_DEFAULTS};
+}
+
+nn_huber_loss_opts nn_huber_loss_defaults(void)
+{
+    return (nn_huber_loss_opts){.reduction = NN_REDUCTION_MEAN, .delta = 1.0f,
+                                .from_defaults = NN_OPTS_FROM_DEFAULTS};
+}
+
+nn_bce_with_logits_loss_opts nn_bce_with_logits_loss_defaults(void)
+{
+    return (nn_bce_with_logits_loss_opts){.reduction = NN_REDUCTION_MEAN, .from_defaults = NN_OPTS_FROM_DEFAULTS};
+}
+
+nn_loss *nn_mse_loss_ex(const nn_mse_loss_opts *o)
+{
+    nn_mse_loss_opts r = o ? *o : nn_mse_loss_defaults();
+    if (elementwise_opts(&mse_ops, "nn_mse_loss_opts", "nn_mse_loss_defaults()", r.reduction, r.from_defaults) < 0)
+        return NULL;
+    return elementwise_new(&mse_ops, r.reduction, 0.0f);
+}
+
+nn_loss *nn_l1_loss_ex(const nn_l1_loss_opts *o)
+{
+    nn_l1_loss_opts r = o ? *o : nn_l1_loss_defaults();
+    if (elementwise_opts(&l1_ops, "nn_l1_loss_opts", "nn_l1_loss_defaults()", r.reduction, r.from_defaults) < 0)
+        return NULL;
+    return elementwise_new(&l1_ops, r.reduction, 0.0f);
+}
+
+nn_loss *nn_smooth_l1_loss_ex(const nn_smooth_l1_loss_opts *o)
+{
+    nn_smooth_l1_loss_opts r = o ? *o : nn_smooth_l1_loss_defaults();
+    int by_hand = elementwise_opts(&smooth_l1_ops, "nn_smooth_l1_loss_opts", "nn_smooth_l1_loss_defaults()",
+                                   r.reduction, r.from_defaults);
+    if (by_hand < 0)
+        return NULL;
+    if (by_hand && r.beta == 0.0f)
+        r.beta = 1.0f; /* torch's default */
+    if (!(r.beta >= 0.0f) || isinf(r.beta))
+        return nn_fail_null(NN_EINVAL,
+                            "nn_smooth_l1_loss_ex: smooth_l1_loss does not support negative values for beta "
+                            "(expected a finite beta >= 0, got %g)",
+                            (double)r.beta);
+    return elementwise_new(&smooth_l1_ops, r.reduction, r.beta);
+}
+
+nn_loss *nn_huber_loss_ex(const nn_huber_loss_opts *o)
+{
+    nn_huber_loss_opts r = o ? *o : nn_huber_loss_defaults();
+    int by_hand = elementwise_opts(&huber_ops, "nn_huber_loss_opts", "nn_huber_loss_defaults()", r.reduction,
+                                   r.from_defaults);
+    if (by_hand < 0)
+        return NULL;
+    if (by_hand && r.delta == 0.0f)
+        r.delta = 1.0f; /* torch's default */
+    if (!(r.delta > 0.0f) || isinf(r.delta))
+        return nn_fail_null(NN_EINVAL,
+                            "nn_huber_loss_ex: huber_loss does not support non-positive values for delta "
+                            "(expected a finite delta > 0, got %g)",
+                            (double)r.delta);
+    return elementwise_new(&huber_ops, r.reduction, r.delta);
+}
+
+/* A copy of count floats into *dst (NULL for none), named what in messages */
+static int copy_weights(const char *fn, const char *what, const float *src, int64_t count, float **dst)
+{
+    *dst = NULL;
+    if (count < 0 || (count > 0) != (src != NULL))
+        return nn_fail(NN_EINVAL,
+                       "%s: expected %s NULL with %s_count 0, or %s with %s_count > 0, got %s %s with %s_count %lld",
+                       fn, what, what, what, what, what, src ? "set" : "NULL", what, (long long)count);
+    if (!src)
+        return NN_OK;
+    if ((uint64_t)count > SIZE_MAX / sizeof(float) || !(*dst = nn_alloc((size_t)count * sizeof(float))))
+        return nn_fail_context(NN_ENOMEM, "%s", fn);
+    memcpy(*dst, src, (size_t)count * sizeof(float));
+    return NN_OK;
+}
+
+nn_loss *nn_bce_with_logits_loss_ex(const nn_bce_with_logits_loss_opts *o)
+{
+    const char *fn = bce_ops.constructor;
+    nn_bce_with_logits_loss_opts r = o ? *o : nn_bce_with_logits_loss_defaults();
+    if (elementwise_opts(&bce_ops, "nn_bce_with_logits_loss_opts", "nn_bce_with_logits_loss_defaults()",
+                         r.reduction, r.from_defaults) < 0)
+        return NULL;
+    float *w, *q;
+    if (copy_weights(fn, "weight", r.weight, r.weight_count, &w) < 0)
+        return NULL;
+    if (copy_weights(fn, "pos_weight", r.pos_weight, r.pos_weight_count, &q) < 0) {
+        nn_release(w);
+        return NULL;
+    }
+    nn_loss *l = elementwise_new(&bce_ops, r.reduction, 0.0f);
+    if (!l) {
+        nn_release(q);
+        nn_release(w);
+        return NULL;
+    }
+    l->weight = w;
+    l->weight_count = r.weight_count;
+    l->pos_weight = q;
+    l->pos_weight_count = r.pos_weight_count;
+    return l;
+}
+
+nn_loss *nn_mse_loss(void) { return nn_mse_loss_ex(NULL); }
+nn_loss *nn_l1_loss(void) { return nn_l1_loss_ex(NULL); }
+nn_loss *nn_smooth_l1_loss(void) { return nn_smooth_l1_loss_ex(NULL); }
+nn_loss *nn_huber_loss(void) { return nn_huber_loss_ex(NULL); }
+nn_loss *nn_bce_with_logits_loss(void) { return nn_bce_with_logits_loss_ex(NULL); }
 
 nn_nll_loss_opts nn_nll_loss_defaults(void)
 {
@@ -456,25 +734,29 @@ float nn_loss_forward(nn_loss *l, const nn_tensor *pred, const nn_tensor *target
     if (nn_tensor_check("nn_loss_forward", "prediction", pred) < 0 ||
         nn_tensor_check("nn_loss_forward", "target", target) < 0)
         return NAN;
-    if ((l->ops->check ? l->ops->check(pred, target) : class_check(l, pred, target)) < 0)
+    if (l->ops->check(l, pred, target) < 0)
         return NAN;
     /* Everything that can fail (allocation) happens before the results
        are touched, and their resize last: a failure leaves the last ones. */
     const float *p = dense_input(l, pred, &l->pred_dense);
     const float *t = p ? dense_input(l, target, &l->target_dense) : NULL;
-    bool per_element = !l->ops->compute && l->reduction == NN_REDUCTION_NONE;
+    bool per_element = l->reduction == NN_REDUCTION_NONE;
     if (!t || resize_both(&l->grad, pred->ndim, pred->shape, &l->values, per_element ? target->ndim : 0,
                           target->shape) < 0) {
         nn_fail_context(NN_ENOMEM, "nn_loss_forward: %s", l->ops->type);
         return NAN;
     }
-    double value = l->ops->compute ? l->ops->compute(pred, p, t, l->grad.data)
-                                   : class_compute(l, pred, p, t, l->grad.data, l->values.data);
+    double value = l->ops->compute
+                       ? l->ops->compute(l, pred, p, t, l->grad.data, per_element ? l->values.data : NULL)
+                       : class_compute(l, pred, p, t, l->grad.data, l->values.data);
     if (!per_element)
         l->values.data[0] = (float)value;
     if (!l->ops->compute) {
         l->classes = pred->shape[pred->ndim == 1 ? 0 : 1];
         l->inner = nn_tensor_numel(pred) / ((pred->ndim == 1 ? 1 : pred->shape[0]) * l->classes);
+    } else { /* one loss per prediction element */
+        l->classes = 1;
+        l->inner = nn_tensor_numel(pred);
     }
     l->has_forward = true;
     return (float)value;
@@ -547,5 +829,6 @@ void nn_loss_free(nn_loss *l)
     nn_tensor_release(&l->grad_ex);
     nn_tensor_release(&l->upstream_dense);
     nn_release(l->weight);
+    nn_release(l->pos_weight);
     nn_release(l);
 }
