@@ -159,11 +159,13 @@ static nn_tensor *ln_forward(nn_module *m, const nn_tensor *x)
     bool fits = x->ndim >= o->ndim;
     for (int d = 0; fits && d < o->ndim; d++)
         fits = x->shape[x->ndim - o->ndim + d] == o->normalized_shape[d];
-    if (!fits)
+    if (!fits) {
+        nn_shape_str(o->ndim, o->normalized_shape, want); /* "[3, 4]" */
         return nn_fail_null(NN_ESHAPE, "nn_forward: %s: Given normalized_shape=%s, expected input with shape "
                             "[*, %.*s], but got input of size %s",
-                            ln_name(l, name, sizeof name), nn_shape_str(o->ndim, o->normalized_shape, want),
-                            (int)strlen(want) - 2, want + 1, nn_tensor_shape_str(x, s));
+                            ln_name(l, name, sizeof name), want, (int)strlen(want) - 2, want + 1,
+                            nn_tensor_shape_str(x, s));
+    }
     int64_t rows = 1;
     for (int d = 0; d < x->ndim - o->ndim; d++)
         rows *= x->shape[d];
