@@ -881,11 +881,27 @@ static void test_forward_backward_errors(void **state)
     nn_module_free(m);
 }
 
-/* A failed allocation leaves the layer as it was; the next call works. */
+/* A failed allocation leaves the layer as it was: after a failed forward
+   the backward of the forward before it gives that forward's dx and
+   gradients; after a failed backward the gradients are as they were; the
+   next calls work. Each case's module runs on the fixture's input, then
+   on its strided twin (a copy to make) with each allocation failing in
+   turn. (tests/test_errors.c sweeps a change to a larger input.) */
 static long fail_at, n_calls;
 static void *failing_alloc(size_t n)
 {
     return ++n_calls == fail_at ? NULL : malloc(n);
+}
+
+static void grads_out(nn_module *m, float *dst)
+{
+    nn_param *p;
+    int np = nn_module_params(m, &p);
+    for (int i = 0; i < np; i++) {
+        int64_t n = nn_tensor_numel(p[i].grad);
+        memcpy(dst, p[i].grad->data, (size_t)n * sizeof(float));
+        dst += n;
+    }
 }
 
 static void test_allocation_failures(void **state)
@@ -899,23 +915,51 @@ static void test_allocation_failures(void **state)
             load_case(m, c, &p);
             nn_tensor *x = tensor_of(c->x, c->xndim, c->xshape), *g = tensor_of(c->gy, c->yndim, c->yshape);
             nn_tensor *xs = strided_copy(x), *gs = strided_copy(g);
-            run_result want = run_once(m, x, 6);
+            run_result want = run_once(m, x, 6); /* zero_grad, forward(x), backward(random gy 6) */
+            nn_tensor *gy6 = random_tensor(c->yndim, c->yshape, 6);
+            float *grads = malloc((size_t)(want.nw + want.nb + 1) * sizeof(float));
+            nn_zero_grad(m);
+            assert_non_null(nn_forward(m, x));
             n_calls = 0;
             nn_set_allocator(failing_alloc, free);
             nn_tensor *y = nn_forward(m, xs);
-            nn_tensor *dx = y ? nn_backward(m, gs) : NULL;
             nn_set_allocator(NULL, NULL);
             bool done = n_calls < fail_at;
-            if (!y || !dx) {
+            if (!y) {
                 assert_false(done);
-                /* the last good results are intact: a full step works */
-                run_result again = run_once(m, x, 6);
-                assert_memory_equal(again.y, want.y, (size_t)want.ny * sizeof(float));
-                assert_memory_equal(again.dx, want.dx, (size_t)want.nx * sizeof(float));
-                assert_memory_equal(again.dw, want.dw, (size_t)want.nw * sizeof(float));
-                free_result(&again);
+                assert_error_mentions("nn_forward", "out of memory");
+                nn_tensor *dx = nn_backward(m, gy6); /* still x's forward */
+                assert_non_null(dx);
+                float *got = malloc((size_t)(want.nx + 1) * sizeof(float));
+                nn_tensor_copy_out(dx, got);
+                assert_memory_equal(got, want.dx, (size_t)want.nx * sizeof(float));
+                free(got);
+                grads_out(m, grads);
+                assert_memory_equal(grads, want.dw, (size_t)want.nw * sizeof(float));
+                assert_memory_equal(grads + want.nw, want.db, (size_t)want.nb * sizeof(float));
+            } else {
+                nn_zero_grad(m);
+                n_calls = 0;
+                nn_set_allocator(failing_alloc, free);
+                nn_tensor *dx = nn_backward(m, gs);
+                nn_set_allocator(NULL, NULL);
+                done = done && n_calls < fail_at;
+                if (!dx) {
+                    assert_error_mentions("nn_backward", "out of memory");
+                    grads_out(m, grads);
+                    for (int64_t i = 0; i < want.nw + want.nb; i++)
+                        assert_true(grads[i] == 0.0f);
+                }
             }
+            /* and the layer works on */
+            run_result again = run_once(m, x, 6);
+            assert_memory_equal(again.y, want.y, (size_t)want.ny * sizeof(float));
+            assert_memory_equal(again.dx, want.dx, (size_t)want.nx * sizeof(float));
+            assert_memory_equal(again.dw, want.dw, (size_t)want.nw * sizeof(float));
+            free_result(&again);
+            free(grads);
             free_result(&want);
+            nn_tensor_free(gy6);
             nn_tensor_free(gs);
             nn_tensor_free(xs);
             nn_tensor_free(g);

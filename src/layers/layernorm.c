@@ -21,7 +21,9 @@ typedef struct {
     nn_tensor input;    /* dense view of the last input */
     nn_tensor x_copy;   /* owned copy when it was strided */
     nn_tensor out;      /* forward result */
-    nn_tensor stats;    /* [2, M]: mean and rstd per row */
+    nn_tensor stats;    /* backward's scratch: [2, M] mean and rstd per row (recomputed
+                           there, bit for bit the forward's, so that a forward failing
+                           midway cannot leave backward with another input's) */
     int64_t rows;       /* M of the last forward */
     nn_tensor g_keep;   /* dense view of grad_out during backward */
     nn_tensor g_copy;
@@ -55,29 +57,44 @@ typedef struct {
     float *y, *dx, *dw, *db;
 } ln_job;
 
+/* Mean and 1 / sqrt(biased var + eps) of one row: sums in double, the
+   last steps in float as torch's kernel. */
+static void row_moments(const float *x, int64_t n, float eps, float *mean_out, float *rstd_out)
+{
+    double sum = 0.0, sq = 0.0;
+    for (int64_t k = 0; k < n; k++)
+        sum += x[k];
+    double mean = sum / (double)n;
+    for (int64_t k = 0; k < n; k++) {
+        double d = (double)x[k] - mean;
+        sq += d * d;
+    }
+    float var = (float)(sq / (double)n);
+    *mean_out = (float)mean;
+    *rstd_out = 1.0f / sqrtf(var + eps);
+}
+
+static void moments_rows(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const ln_job *j = ctx;
+    const layernorm *l = j->l;
+    for (int64_t i = begin; i < end; i++)
+        row_moments(j->x + i * l->n, l->n, l->o.eps, &l->stats.data[i], &l->stats.data[l->rows + i]);
+}
+
 static void forward_rows(void *ctx, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     const ln_job *j = ctx;
     const layernorm *l = j->l;
     const int64_t n = l->n;
-    float *mean_out = l->stats.data, *rstd_out = l->stats.data + l->rows;
     for (int64_t i = begin; i < end; i++) {
         const float *x = j->x + i * n;
         float *y = j->y + i * n;
-        double sum = 0.0, sq = 0.0;
-        for (int64_t k = 0; k < n; k++)
-            sum += x[k];
-        double mean = sum / (double)n;
-        for (int64_t k = 0; k < n; k++) {
-            double d = (double)x[k] - mean;
-            sq += d * d;
-        }
-        float m = (float)mean, var = (float)(sq / (double)n);
-        float rstd = 1.0f / sqrtf(var + l->o.eps);
+        float m, rstd;
+        row_moments(x, n, l->o.eps, &m, &rstd);
         float shift = -rstd * m;
-        mean_out[i] = m;
-        rstd_out[i] = rstd;
         for (int64_t k = 0; k < n; k++) {
             float v = x[k] * rstd;
             v = v + shift;
@@ -171,8 +188,7 @@ static nn_tensor *ln_forward(nn_module *m, const nn_tensor *x)
         rows *= x->shape[d];
     nn_tensor src = {0};
     nn_tensor_retain_into(&src, x); /* x may be our own slot */
-    if (nn_tensor_reserve_dense(&l->x_copy, &src) < 0 || nn_tensor_resize(&l->stats, NN_SHAPE(2, rows), NULL) < 0 ||
-        nn_tensor_resize(&l->out, x->ndim, x->shape, &src) < 0) {
+    if (nn_tensor_reserve_dense(&l->x_copy, &src) < 0 || nn_tensor_resize(&l->out, x->ndim, x->shape, &src) < 0) {
         nn_tensor_release(&src);
         return NULL;
     }
@@ -202,12 +218,14 @@ static nn_tensor *ln_backward_ex(nn_module *m, const nn_tensor *g, bool need_dx)
         nn_tensor_release(&l->grad);
     if (nn_tensor_keep_dense(&l->g_keep, &l->g_copy, g) < 0)
         return NULL;
-    if (need_dx && nn_tensor_resize(&l->grad, l->input.ndim, l->input.shape, &l->g_keep) < 0) {
+    if (nn_tensor_resize(&l->stats, NN_SHAPE(2, l->rows), NULL) < 0 ||
+        (need_dx && nn_tensor_resize(&l->grad, l->input.ndim, l->input.shape, &l->g_keep) < 0)) {
         nn_tensor_release(&l->g_keep);
         return NULL;
     }
     ln_job j = {.l = l, .x = l->input.data, .dy = l->g_keep.data, .dx = need_dx ? l->grad.data : NULL};
     const int workers = workers_for(l->rows * l->n);
+    run(moments_rows, l->rows, 1, workers, &j);
     if (l->o.elementwise_affine) {
         j.w = m->params[0].value->data;
         j.dw = m->params[0].grad->data;
