@@ -710,6 +710,11 @@ static nn_module *make_elu_inplace(void) { return nn_elu_ex(&(nn_elu_opts){.alph
 static nn_module *make_gelu_tanh(void) { return nn_gelu_ex(&(nn_gelu_opts){.approximate = NN_GELU_TANH}); }
 static nn_module *make_softmax(void) { return nn_softmax(1); }
 static nn_module *make_log_softmax(void) { return nn_log_softmax(-1); }
+static nn_module *make_conv1d(void) { return nn_conv1d(2, 3, 2, 1, 1, 2); }
+static nn_module *make_maxpool1d(void) { return nn_maxpool1d(2, 0); }
+static nn_module *make_avgpool1d(void) { return nn_avgpool1d(2, 1); }
+static nn_module *make_layernorm(void) { return nn_layernorm(NN_SHAPE(3)); }
+static nn_module *make_chomp1d(void) { return nn_chomp1d(1); }
 
 static void test_layers_out_of_memory(void **state)
 {
@@ -730,6 +735,11 @@ static void test_layers_out_of_memory(void **state)
     check_layer_out_of_memory(nn_identity, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Identity");
     check_layer_out_of_memory(make_conv, NN_SHAPE(1, 2, 3, 3), (const int64_t[]){2, 2, 5, 4},
                               "Conv2d");
+    check_layer_out_of_memory(make_conv1d, NN_SHAPE(1, 2, 3), (const int64_t[]){2, 2, 5}, "Conv1d");
+    check_layer_out_of_memory(make_maxpool1d, NN_SHAPE(1, 2, 4), (const int64_t[]){2, 2, 6}, "MaxPool1d");
+    check_layer_out_of_memory(make_avgpool1d, NN_SHAPE(1, 2, 4), (const int64_t[]){2, 2, 6}, "AvgPool1d");
+    check_layer_out_of_memory(make_layernorm, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "LayerNorm");
+    check_layer_out_of_memory(make_chomp1d, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Chomp1d");
 }
 
 /* Linear fed its own dx (forward(dx)), then out of memory in backward:

@@ -127,6 +127,129 @@ nn_conv_transpose2d_opts nn_conv_transpose2d_defaults(int64_t in_channels, int64
    output padding not smaller than either the stride or the dilation. */
 nn_module *nn_conv_transpose2d_ex(const nn_conv_transpose2d_opts *o);
 
+/* --- Sequences and tables: Conv1d, MaxPool1d, AvgPool1d, Embedding,
+   LayerNorm as torch.nn's (PyTorch 1.13), plus Chomp1d (a libnn
+   addition for causal convolutions). */
+
+/* 1-D convolution (cross-correlation) as torch.nn.Conv1d on [N, C, L] or
+   unbatched [C, L] (output [N, out, OL] or [out, OL], OL = (L + 2*padding
+   - dilation*(kernel_size-1) - 1) / stride + 1); weight [out, in/groups,
+   kernel_size], bias [out], initialised as torch (fan_in
+   in/groups*kernel_size). Runs on Conv2d's machinery (the input seen as
+   [N, C, 1, L]): the same speed, and results independent of the thread
+   count. Zero padding_mode only. Prints as torch, with one-element
+   tuples: "Conv1d(4, 8, kernel_size=(3,), stride=(1,), dilation=(2,))".
+   nn_conv1d: bias yes, groups 1; stride and dilation 0 mean 1. */
+nn_module *nn_conv1d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride, int padding,
+                     int dilation);
+/* torch.nn.Conv1d's arguments (options rule: nn/opts.h). padding_same is
+   torch's padding='same' (padding must then be 0 and stride 1): total
+   padding dilation*(kernel_size-1), the odd one on the right, as torch. */
+typedef struct {
+    int64_t in_channels, out_channels;
+    int kernel_size, stride, padding, dilation;
+    int groups;        /* 1 (defaults); written by hand, 0 means 1 */
+    bool bias;         /* true (defaults); written by hand: as written */
+    bool padding_same; /* torch's padding='same' */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_conv1d_defaults, else 0 */
+} nn_conv1d_opts;
+/* torch.nn.Conv1d(in_channels, out_channels, kernel_size)'s defaults:
+   stride 1, padding 0, dilation 1, groups 1, bias true, no padding_same;
+   taken as written by nn_conv1d_ex (stride, dilation or groups 0 there is
+   refused). Written by hand (from_defaults 0): stride, dilation and
+   groups 0 mean 1; channels and kernel_size have no default; bias as
+   written (leaving it out means NO bias). */
+nn_conv1d_opts nn_conv1d_defaults(int64_t in_channels, int64_t out_channels, int kernel_size);
+nn_module *nn_conv1d_ex(const nn_conv1d_opts *o);
+
+/* Max / average pooling over windows along the last dimension of
+   [N, C, L] or [C, L], as torch.nn.MaxPool1d / AvgPool1d (torch runs them
+   as the 2-D poolings on [N, C, 1, L]; so does libnn, with the 2-D
+   kernels): ties go to the first maximum, a NaN wins; padding at most half
+   the window (checked here at construction, by torch at forward).
+   return_indices is not offered. Print as torch:
+   "MaxPool1d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)",
+   "AvgPool1d(kernel_size=(3,), stride=(3,), padding=(0,))".
+   nn_maxpool1d / nn_avgpool1d: stride 0 is kernel_size. */
+nn_module *nn_maxpool1d(int kernel_size, int stride);
+typedef struct {
+    int kernel_size, stride, padding, dilation;
+    bool ceil_mode;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_maxpool1d_defaults, else 0 */
+} nn_maxpool1d_opts;
+/* stride = kernel_size, padding 0, dilation 1, ceil_mode false; taken as
+   written by nn_maxpool1d_ex. Written by hand: stride 0 is kernel_size,
+   dilation 0 is 1; kernel_size has no default. */
+nn_maxpool1d_opts nn_maxpool1d_defaults(int kernel_size);
+nn_module *nn_maxpool1d_ex(const nn_maxpool1d_opts *o);
+nn_module *nn_avgpool1d(int kernel_size, int stride);
+typedef struct {
+    int kernel_size, stride, padding;
+    bool ceil_mode, count_include_pad;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_avgpool1d_defaults, else 0 */
+} nn_avgpool1d_opts;
+/* stride = kernel_size, padding 0, ceil_mode false, count_include_pad
+   TRUE; taken as written by nn_avgpool1d_ex. Written by hand: stride 0 is
+   kernel_size; the bools as written (leaving count_include_pad out means
+   false, unlike torch's default). */
+nn_avgpool1d_opts nn_avgpool1d_defaults(int kernel_size);
+nn_module *nn_avgpool1d_ex(const nn_avgpool1d_opts *o);
+
+/* libnn addition (not a torch.nn class): Chomp1d(chomp_size) drops the
+   last chomp_size entries of the last dimension, y = x[..., :L - chomp],
+   as the Chomp1d module of the temporal convolutional networks (TCN)
+   code does after a Conv1d padded by (kernel_size-1)*dilation on both
+   sides: Conv1d + Chomp1d is a causal convolution. Input of 1 to 8
+   dimensions whose last is larger than chomp_size (>= 1; 0 is refused).
+   dL/dx: g, zero in the chomped entries. Prints "Chomp1d(chomp_size=4)". */
+nn_module *nn_chomp1d(int64_t chomp_size);
+
+/* A lookup table as torch.nn.Embedding: weight [num_embeddings,
+   embedding_dim] ~ N(0, 1) from the library generator, bit for bit
+   torch's normal_ (see nn_init_normal); the row padding_idx is then zeroed
+   and never gets a gradient. Input: indices as a float tensor of any shape
+   (0-dim too, strided too) holding whole numbers in [0, num_embeddings)
+   (libnn tensors are float only: torch's LongTensor of indices, as floats;
+   a fraction, NaN or an index out of range is refused with the index and
+   its position). Output [*input shape, embedding_dim]. Backward adds
+   g[pos] into weight.grad's row input[pos] (in input order) and returns a
+   zero tensor of the input's shape: indices have no gradient (torch
+   gives None). max_norm, norm_type, scale_grad_by_freq and sparse are not
+   offered. Prints "Embedding(10, 3)" / "Embedding(10, 3, padding_idx=0)". */
+nn_module *nn_embedding(int64_t num_embeddings, int64_t embedding_dim);
+typedef struct {
+    int64_t num_embeddings, embedding_dim;
+    /* torch's padding_idx: used when has_padding_idx; negative counts from
+       the end (-1: the last row) and is stored as num_embeddings +
+       padding_idx, as torch does; outside [-num_embeddings,
+       num_embeddings) is refused */
+    bool has_padding_idx;
+    int64_t padding_idx;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_embedding_defaults, else 0 */
+} nn_embedding_opts;
+/* No padding_idx. Sizes have no default (0 is refused). */
+nn_embedding_opts nn_embedding_defaults(int64_t num_embeddings, int64_t embedding_dim);
+nn_module *nn_embedding_ex(const nn_embedding_opts *o);
+
+/* Layer normalisation as torch.nn.LayerNorm over the last ndim (1 to 8)
+   dimensions of the input, whose sizes must equal normalized_shape: per
+   leading index, y = (x - mean) / sqrt(var + eps) * weight + bias with the
+   biased variance. weight (1) and bias (0), of shape normalized_shape,
+   when elementwise_affine. Prints "LayerNorm((16,), eps=1e-05,
+   elementwise_affine=True)". nn_layernorm(NN_SHAPE(16)): the defaults. */
+typedef struct {
+    int ndim;
+    int64_t normalized_shape[NN_MAX_DIMS];
+    float eps;               /* 1e-5; written by hand, 0 means 1e-5 */
+    bool elementwise_affine; /* true (defaults); written by hand: as written */
+    uint32_t from_defaults;  /* NN_OPTS_FROM_DEFAULTS from nn_layernorm_defaults, else 0 */
+} nn_layernorm_opts;
+/* eps 1e-5, elementwise_affine true (ndim outside 1..8 is refused by the
+   constructor, which names it). */
+nn_layernorm_opts nn_layernorm_defaults(int ndim, const int64_t *normalized_shape);
+nn_module *nn_layernorm(int ndim, const int64_t *normalized_shape);
+nn_module *nn_layernorm_ex(const nn_layernorm_opts *o);
+
 nn_module *nn_relu(void);    /* f(x) = max{0, x} */
 /* ReLU(inplace=True) as torchvision's blocks print it. inplace changes
    only the printing: libnn never writes into a layer's input. NULL opts:

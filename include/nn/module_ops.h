@@ -201,6 +201,13 @@ int nn_set_error(nn_status s, const char *fmt, ...)
 /* Initialisation from the library generator, as torch.nn.init does. */
 void nn_init_uniform(nn_tensor *t, double bound);        /* U(-bound, bound), memory order */
 void nn_init_kaiming_uniform(nn_tensor *weight, nn_tensor *bias, double fan_in);
+/* N(mean, std) as torch.nn.init.normal_ (tensor.normal_) on a contiguous
+   t: bit for bit torch's CPU kernel with the AVX2 capability (the usual
+   x86-64 build: its Box-Muller over blocks of 16 uniform floats, with
+   avx_mathfun's log / sin / cos); fewer than 16 elements: torch's double
+   Box-Muller, whose spare second value the generator keeps for the next
+   normal draw as torch's does (not part of nn_random_get_state). */
+void nn_init_normal(nn_tensor *t, double mean, double std);
 
 #ifdef __cplusplus
 }

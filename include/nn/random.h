@@ -34,7 +34,10 @@ float nn_random_uniform(double from, double to);
 void nn_random_get_state(uint8_t state[NN_RANDOM_STATE_BYTES]);
 
 /* Restores a state from nn_random_get_state. Returns NN_OK, or NN_EINVAL
-   (generator untouched) when the bytes are not such a state. */
+   (generator untouched) when the bytes are not such a state. A normal
+   sample torch would keep for its next normal draw (nn_init_normal of
+   fewer than 16 elements leaves one) is not in the state: it is dropped
+   here, and by nn_manual_seed as torch does. */
 int nn_random_set_state(const uint8_t state[NN_RANDOM_STATE_BYTES]);
 
 #ifdef __cplusplus

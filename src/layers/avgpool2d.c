@@ -5,11 +5,12 @@
 #include <string.h>
 
 #include "kernels/pool.h"
-#include "module/module_impl.h"
+#include "layers/pool_impl.h"
 
 typedef struct {
     nn_module base;
     nn_avgpool2d_opts o;
+    int dims;          /* 2: AvgPool2d; 1: AvgPool1d, an [N, C, L] input run as [N, C, 1, L] */
     nn_tensor out;     /* forward result */
     nn_tensor grad;    /* dL/dx */
     nn_tensor scratch; /* dense copy of a strided input or grad_out */
@@ -39,8 +40,8 @@ static int avgpool_extra_repr(const nn_module *m, char *buf, size_t size)
 static const char *avgpool_name(const avgpool2d *p, char *buf, size_t n)
 {
     char extra[128];
-    avgpool_extra_repr(&p->base, extra, sizeof extra);
-    snprintf(buf, n, "AvgPool2d(%s)", extra);
+    p->base.ops->extra_repr(&p->base, extra, sizeof extra);
+    snprintf(buf, n, "%s(%s)", p->base.ops->type, extra);
     return buf;
 }
 
@@ -50,20 +51,25 @@ static nn_pool_geom geom_of(const avgpool2d *p, int64_t H, int64_t W, int64_t OH
     return (nn_pool_geom){H, W, OH, OW, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->pad_h, o->pad_w, 1, 1};
 }
 
-static nn_tensor *avgpool_forward(nn_module *m, const nn_tensor *x)
+nn_tensor *nn_avgpool_module_forward(nn_module *m, const nn_tensor *x)
 {
     avgpool2d *p = (avgpool2d *)m;
     const nn_avgpool2d_opts *o = &p->o;
     char name[192], s[NN_SHAPE_STR_LEN];
-    if (x->ndim != 3 && x->ndim != 4)
-        return nn_fail_null(NN_ESHAPE, "nn_forward: %s expected a 3-D [C, H, W] or 4-D [N, C, H, W] input, got shape %s",
-                            avgpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s));
-    int lead = x->ndim - 3;
-    int64_t N = lead ? x->shape[0] : 1, C = x->shape[lead], H = x->shape[lead + 1], W = x->shape[lead + 2];
+    const int d = p->dims;
+    if (x->ndim != d + 1 && x->ndim != d + 2)
+        return nn_fail_null(NN_ESHAPE, "nn_forward: %s expected a %s input, got shape %s",
+                            avgpool_name(p, name, sizeof name),
+                            d == 1 ? "2-D [C, L] or 3-D [N, C, L]" : "3-D [C, H, W] or 4-D [N, C, H, W]",
+                            nn_tensor_shape_str(x, s));
+    int lead = x->ndim - d - 1;
+    int64_t N = lead ? x->shape[0] : 1, C = x->shape[lead], H = d == 1 ? 1 : x->shape[lead + 1],
+            W = x->shape[x->ndim - 1];
     /* torch: only the batch may be empty */
     if (C == 0 || H == 0 || W == 0)
-        return nn_fail_null(NN_ESHAPE, "nn_forward: %s expected C, H and W > 0 (only the batch N may be 0), got input of shape %s",
-                            avgpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s));
+        return nn_fail_null(NN_ESHAPE, "nn_forward: %s expected %s > 0 (only the batch N may be 0), got input of shape %s",
+                            avgpool_name(p, name, sizeof name), d == 1 ? "C and L" : "C, H and W",
+                            nn_tensor_shape_str(x, s));
     int64_t OH = nn_pool_output_size(H, o->kernel_h, o->pad_h, o->stride_h, 1, o->ceil_mode);
     int64_t OW = nn_pool_output_size(W, o->kernel_w, o->pad_w, o->stride_w, 1, o->ceil_mode);
     if (OH < 1 || OW < 1)
@@ -72,12 +78,14 @@ static nn_tensor *avgpool_forward(nn_module *m, const nn_tensor *x)
                             avgpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s), o->kernel_h, o->kernel_w,
                             (long long)(H + 2 * o->pad_h), (long long)(W + 2 * o->pad_w), (long long)(OH < 0 ? 0 : OH),
                             (long long)(OW < 0 ? 0 : OW));
-    int64_t oshape[4] = {N, C, OH, OW};
-    if (!lead) {
-        oshape[0] = C;
-        oshape[1] = OH;
-        oshape[2] = OW;
-    }
+    int64_t oshape[4];
+    int k = 0;
+    if (lead)
+        oshape[k++] = N;
+    oshape[k++] = C;
+    if (d == 2)
+        oshape[k++] = OH;
+    oshape[k++] = OW;
     const float *xd = nn_tensor_dense(x, &p->scratch);
     if (!xd || nn_tensor_resize(&p->out, x->ndim, oshape, x) < 0)
         return NULL;
@@ -88,7 +96,7 @@ static nn_tensor *avgpool_forward(nn_module *m, const nn_tensor *x)
     return &p->out;
 }
 
-static nn_tensor *avgpool_backward(nn_module *m, const nn_tensor *g)
+nn_tensor *nn_avgpool_backward_m(nn_module *m, const nn_tensor *g)
 {
     avgpool2d *p = (avgpool2d *)m;
     char name[192], a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
@@ -101,15 +109,16 @@ static nn_tensor *avgpool_backward(nn_module *m, const nn_tensor *g)
     const float *gd = nn_tensor_dense(g, &p->scratch);
     if (!gd || nn_tensor_resize(&p->grad, p->in_ndim, p->in_shape, g) < 0)
         return NULL;
-    int lead = p->in_ndim - 3;
+    const int d = p->dims, nd = p->in_ndim;
+    int lead = nd - d - 1;
     int64_t planes = lead ? p->in_shape[0] * p->in_shape[1] : p->in_shape[0];
-    nn_pool_geom geom = geom_of(p, p->in_shape[lead + 1], p->in_shape[lead + 2], p->out.shape[lead + 1],
-                                p->out.shape[lead + 2]);
+    nn_pool_geom geom = geom_of(p, d == 1 ? 1 : p->in_shape[nd - 2], p->in_shape[nd - 1],
+                                d == 1 ? 1 : p->out.shape[nd - 2], p->out.shape[nd - 1]);
     nn_avgpool_backward(&geom, p->o.count_include_pad, p->o.divisor_override, gd, planes, p->grad.data);
     return &p->grad;
 }
 
-static void avgpool_destroy(nn_module *m)
+void nn_avgpool_destroy(nn_module *m)
 {
     avgpool2d *p = (avgpool2d *)m;
     nn_tensor_release(&p->out);
@@ -121,10 +130,10 @@ static nn_module *avgpool_clone(const nn_module *m);
 
 static const nn_module_ops avgpool_ops = {
     .type = "AvgPool2d",
-    .forward = avgpool_forward,
-    .backward = avgpool_backward,
+    .forward = nn_avgpool_module_forward,
+    .backward = nn_avgpool_backward_m,
     .extra_repr = avgpool_extra_repr,
-    .destroy = avgpool_destroy,
+    .destroy = nn_avgpool_destroy,
     .clone = avgpool_clone,
 };
 
@@ -132,6 +141,16 @@ static const nn_module_ops avgpool_ops = {
    nn_avgpool2d_defaults taken as written; written by hand, 0 stride is the
    kernel size. */
 static nn_module *avgpool_new(const char *fn, const nn_avgpool2d_opts *opts)
+{
+    return nn_avgpool_create(fn, opts, 2, &avgpool_ops);
+}
+
+const nn_avgpool2d_opts *nn_avgpool_opts_of(const nn_module *m)
+{
+    return &((const avgpool2d *)m)->o;
+}
+
+nn_module *nn_avgpool_create(const char *fn, const nn_avgpool2d_opts *opts, int dims, const nn_module_ops *ops)
 {
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: options are NULL", fn);
@@ -166,8 +185,9 @@ static nn_module *avgpool_new(const char *fn, const nn_avgpool2d_opts *opts)
     avgpool2d *p = nn_alloc_zeroed(1, sizeof *p);
     if (!p)
         return NULL;
-    NN_MODULE_INIT(&p->base, &avgpool_ops);
+    NN_MODULE_INIT(&p->base, ops);
     p->o = o;
+    p->dims = dims;
     return &p->base;
 }
 
@@ -195,5 +215,11 @@ nn_module *nn_avgpool2d(int kernel_size, int stride)
 
 static nn_module *avgpool_clone(const nn_module *m)
 {
-    return nn_avgpool2d_ex(&((const avgpool2d *)m)->o);
+    return nn_avgpool_clone(m);
+}
+
+nn_module *nn_avgpool_clone(const nn_module *m)
+{
+    const avgpool2d *p = (const avgpool2d *)m;
+    return nn_avgpool_create(p->dims == 1 ? "nn_avgpool1d_ex" : "nn_avgpool2d_ex", &p->o, p->dims, m->ops);
 }

@@ -30,6 +30,7 @@
    separate pass (and writes y without reading it). */
 #include <string.h>
 
+#include "layers/conv_impl.h"
 #include "kernels/conv_gemm.h"
 #include "kernels/elementwise.h"
 #include "kernels/im2col.h"
@@ -47,6 +48,7 @@
 typedef struct {
     nn_module base;
     nn_conv2d_opts o;       /* stride, dilation and groups already 0 -> 1 */
+    int dims;               /* 2: Conv2d; 1: Conv1d, run as a [N, C, 1, L] image */
     nn_conv_geometry geom;  /* of the last successful forward */
     int64_t batch;          /* images in it */
     nn_tensor input;        /* dense view of that forward's input */
@@ -125,14 +127,16 @@ static int conv_geometry_of(const conv2d *c, const nn_tensor *x, nn_conv_geometr
 {
     char s[NN_SHAPE_STR_LEN];
     const nn_conv2d_opts *o = &c->o;
-    bool batched = x->ndim == 4;
-    if ((x->ndim != 3 && x->ndim != 4) || x->shape[x->ndim - 3] != o->in_channels)
-        return nn_fail(NN_ESHAPE,
-                       "nn_forward: Conv2d(in_channels=%lld) expected input of shape [N, %lld, H, W] or [%lld, H, W], got %s",
-                       (long long)o->in_channels, (long long)o->in_channels, (long long)o->in_channels,
-                       nn_tensor_shape_str(x, s));
+    const char *cls = c->base.ops->type;
+    const int d = c->dims;
+    bool batched = x->ndim == d + 2;
+    if ((x->ndim != d + 1 && x->ndim != d + 2) || x->shape[x->ndim - d - 1] != o->in_channels)
+        return nn_fail(NN_ESHAPE, "nn_forward: %s(in_channels=%lld) expected input of shape [N, %lld, %s] or [%lld, %s], got %s",
+                       cls, (long long)o->in_channels, (long long)o->in_channels, d == 1 ? "L" : "H, W",
+                       (long long)o->in_channels, d == 1 ? "L" : "H, W", nn_tensor_shape_str(x, s));
+    /* Conv1d: an image of one row (its kernel_h, stride_h, dilation_h are 1, pad_h 0) */
     *g = (nn_conv_geometry){
-        .channels = o->in_channels, .h = x->shape[x->ndim - 2], .w = x->shape[x->ndim - 1],
+        .channels = o->in_channels, .h = d == 1 ? 1 : x->shape[x->ndim - 2], .w = x->shape[x->ndim - 1],
         .kernel_h = o->kernel_h, .kernel_w = o->kernel_w, .stride_h = o->stride_h,
         .stride_w = o->stride_w, .pad_h = o->pad_h, .pad_w = o->pad_w,
         .dil_h = o->dilation_h, .dil_w = o->dilation_w};
@@ -153,12 +157,17 @@ static int conv_geometry_of(const conv2d *c, const nn_tensor *x, nn_conv_geometr
         nn_mul_overflows((padded_h - span_h) / g->stride_h + 1, (padded_w - span_w) / g->stride_w + 1, &pixels) ||
         nn_mul_overflows(g->channels * g->kernel_h * g->kernel_w, pixels, &col) ||
         nn_mul_overflows(o->out_channels, pixels, &out))
-        return nn_fail(NN_ESHAPE, "nn_forward: Conv2d(in_channels=%lld) sizes for input of shape %s are too large",
-                       (long long)o->in_channels, nn_tensor_shape_str(x, s));
+        return nn_fail(NN_ESHAPE, "nn_forward: %s(in_channels=%lld) sizes for input of shape %s are too large",
+                       cls, (long long)o->in_channels, nn_tensor_shape_str(x, s));
+    if (d == 1 && span_w > padded_w)
+        return nn_fail(NN_ESHAPE,
+                       "nn_forward: %s(in_channels=%lld) kernel of extent %lld (size times dilation) is larger than the padded input (%lld) of input shape %s",
+                       cls, (long long)o->in_channels, (long long)span_w, (long long)padded_w,
+                       nn_tensor_shape_str(x, s));
     if (span_h > padded_h || span_w > padded_w)
         return nn_fail(NN_ESHAPE,
-                       "nn_forward: Conv2d(in_channels=%lld) kernel of extent (%lld, %lld) (size times dilation) is larger than the padded input (%lld, %lld) of input shape %s",
-                       (long long)o->in_channels, (long long)span_h, (long long)span_w,
+                       "nn_forward: %s(in_channels=%lld) kernel of extent (%lld, %lld) (size times dilation) is larger than the padded input (%lld, %lld) of input shape %s",
+                       cls, (long long)o->in_channels, (long long)span_h, (long long)span_w,
                        (long long)padded_h, (long long)padded_w, nn_tensor_shape_str(x, s));
     g->out_h = (padded_h - span_h) / g->stride_h + 1;
     g->out_w = (padded_w - span_w) / g->stride_w + 1;
@@ -170,10 +179,11 @@ static int conv_geometry_of(const conv2d *c, const nn_tensor *x, nn_conv_geometr
 static int out_shape(const conv2d *c, const nn_conv_geometry *g, int64_t batch, int ndim, int64_t *shape)
 {
     int k = 0;
-    if (ndim == 4)
+    if (ndim == c->dims + 2)
         shape[k++] = batch;
     shape[k++] = c->o.out_channels;
-    shape[k++] = g->out_h;
+    if (c->dims == 2)
+        shape[k++] = g->out_h;
     shape[k++] = g->out_w;
     return k;
 }
@@ -251,7 +261,7 @@ static conv_job job_of(const conv2d *c, const nn_conv_geometry *g, int64_t batch
     return j;
 }
 
-static nn_tensor *conv_forward(nn_module *m, const nn_tensor *x)
+nn_tensor *nn_conv_forward(nn_module *m, const nn_tensor *x)
 {
     conv2d *c = (conv2d *)m;
     nn_conv_geometry g;
@@ -369,13 +379,13 @@ static int64_t gradient_groups(int64_t batch, int64_t grad_floats)
 }
 
 /* need_dx false: the parameter gradients only (dx left as it was). */
-static nn_tensor *conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_dx)
+nn_tensor *nn_conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_dx)
 {
     conv2d *c = (conv2d *)m;
     char a[NN_SHAPE_STR_LEN], s[NN_SHAPE_STR_LEN];
-    if (c->input.ndim == 0) /* an input has 3 or 4 dimensions; its storage may be NULL (wrapped) */
-        return nn_fail_null(NN_EINVAL, "nn_backward: Conv2d(in_channels=%lld) called before forward",
-                            (long long)c->o.in_channels);
+    if (c->input.ndim == 0) /* an input has 2 to 4 dimensions; its storage may be NULL (wrapped) */
+        return nn_fail_null(NN_EINVAL, "nn_backward: %s(in_channels=%lld) called before forward",
+                            m->ops->type, (long long)c->o.in_channels);
     const nn_conv_geometry g = c->geom;
     const nn_tensor *x = &c->input;
     int64_t want[4];
@@ -384,8 +394,8 @@ static nn_tensor *conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_
     for (int i = 0; i < ndim; i++)
         expected.shape[i] = want[i];
     if (!nn_tensor_same_shape(gy, &expected))
-        return nn_fail_null(NN_ESHAPE, "nn_backward: Conv2d(in_channels=%lld) expected grad_out of shape %s, got %s",
-                            (long long)c->o.in_channels, nn_shape_str(ndim, want, a),
+        return nn_fail_null(NN_ESHAPE, "nn_backward: %s(in_channels=%lld) expected grad_out of shape %s, got %s",
+                            m->ops->type, (long long)c->o.in_channels, nn_shape_str(ndim, want, a),
                             nn_tensor_shape_str(gy, s));
     conv_job j = job_of(c, &g, c->batch);
     const int64_t oc_all = c->o.out_channels;
@@ -442,9 +452,9 @@ static nn_tensor *conv_backward_ex(nn_module *m, const nn_tensor *gy, bool need_
     return &c->grad;
 }
 
-static nn_tensor *conv_backward(nn_module *m, const nn_tensor *gy)
+nn_tensor *nn_conv_backward(nn_module *m, const nn_tensor *gy)
 {
-    return conv_backward_ex(m, gy, true);
+    return nn_conv_backward_ex(m, gy, true);
 }
 
 /* torch's Conv2d extra_repr: "1, 20, kernel_size=(5, 5), stride=(1, 1)"
@@ -467,7 +477,7 @@ static int conv_extra_repr(const nn_module *m, char *buf, size_t size)
                     o->stride_w, pad, dil, grp, o->bias ? "" : ", bias=False");
 }
 
-static void conv_destroy(nn_module *m)
+void nn_conv_destroy(nn_module *m)
 {
     conv2d *c = (conv2d *)m;
     nn_tensor_release(&c->input);
@@ -482,25 +492,35 @@ static void conv_destroy(nn_module *m)
     nn_tensor_release(&c->grad);
 }
 
-static int conv_absorb_channel_affine(nn_module *m, const float *scale, const float *shift, int64_t channels)
+int nn_conv_absorb_channel_affine(nn_module *m, const float *scale, const float *shift, int64_t channels)
 {
     return nn_absorb_rows_affine(m, &((conv2d *)m)->o.bias, scale, shift, channels);
 }
 
 static const nn_module_ops conv_ops = {
     .type = "Conv2d",
-    .forward = conv_forward,
-    .backward = conv_backward,
-    .backward_ex = conv_backward_ex,
+    .forward = nn_conv_forward,
+    .backward = nn_conv_backward,
+    .backward_ex = nn_conv_backward_ex,
     .extra_repr = conv_extra_repr,
-    .destroy = conv_destroy,
-    .absorb_channel_affine = conv_absorb_channel_affine,
+    .destroy = nn_conv_destroy,
+    .absorb_channel_affine = nn_conv_absorb_channel_affine,
 };
 
 /* Options as the rule in nn/opts.h says: from
    nn_conv2d_defaults taken as written; written by hand, 0 stride,
    dilation and groups mean 1 and bias is as written. */
 static nn_module *conv_new(const char *fn, const nn_conv2d_opts *opts)
+{
+    return nn_conv_create(fn, opts, 2, &conv_ops);
+}
+
+const nn_conv2d_opts *nn_conv_opts_of(const nn_module *m)
+{
+    return &((const conv2d *)m)->o;
+}
+
+nn_module *nn_conv_create(const char *fn, const nn_conv2d_opts *opts, int dims, const nn_module_ops *ops)
 {
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: opts is NULL", fn);
@@ -565,10 +585,13 @@ static nn_module *conv_new(const char *fn, const nn_conv2d_opts *opts)
     conv2d *c = nn_alloc_zeroed(1, sizeof *c);
     if (!c)
         return NULL;
-    NN_MODULE_INIT(&c->base, &conv_ops);
+    NN_MODULE_INIT(&c->base, ops);
     c->o = o;
-    nn_tensor *w = nn_module_add_param(&c->base, "weight",
-                                       NN_SHAPE(o.out_channels, in_per_group, o.kernel_h, o.kernel_w));
+    c->dims = dims;
+    /* Conv1d: weight [out, in/groups, k] as torch; the kernels read only its data */
+    nn_tensor *w = dims == 1 ? nn_module_add_param(&c->base, "weight", NN_SHAPE(o.out_channels, in_per_group, o.kernel_w))
+                             : nn_module_add_param(&c->base, "weight",
+                                                   NN_SHAPE(o.out_channels, in_per_group, o.kernel_h, o.kernel_w));
     nn_tensor *b = w && o.bias ? nn_module_add_param(&c->base, "bias", NN_SHAPE(o.out_channels)) : NULL;
     if (!w || (o.bias && !b)) {
         nn_module_free(&c->base);

@@ -4,11 +4,12 @@
 #include <string.h>
 
 #include "kernels/pool.h"
-#include "module/module_impl.h"
+#include "layers/pool_impl.h"
 
 typedef struct {
     nn_module base;
     nn_maxpool2d_opts o;
+    int dims;          /* 2: MaxPool2d; 1: MaxPool1d, an [N, C, L] input run as [N, C, 1, L] */
     nn_tensor out;     /* forward result */
     nn_tensor grad;    /* dL/dx */
     nn_tensor scratch; /* dense copy of a strided input or grad_out */
@@ -45,7 +46,9 @@ static int maxpool_extra_repr(const nn_module *m, char *buf, size_t size)
 static const char *maxpool_name(const maxpool2d *p, char *buf, size_t n)
 {
     const nn_maxpool2d_opts *o = &p->o;
-    if (o->kernel_h == o->kernel_w && o->stride_h == o->stride_w)
+    if (p->dims == 1)
+        snprintf(buf, n, "MaxPool1d(kernel_size=%d, stride=%d)", o->kernel_w, o->stride_w);
+    else if (o->kernel_h == o->kernel_w && o->stride_h == o->stride_w)
         snprintf(buf, n, "MaxPool2d(kernel_size=%d, stride=%d)", o->kernel_h, o->stride_h);
     else
         snprintf(buf, n, "MaxPool2d(kernel_size=(%d, %d), stride=(%d, %d))", o->kernel_h, o->kernel_w,
@@ -67,22 +70,28 @@ static nn_tensor *maxpool_run(nn_module *m, const nn_tensor *x, bool relu_first)
     maxpool2d *p = (maxpool2d *)m;
     const nn_maxpool2d_opts *o = &p->o;
     char name[128], s[NN_SHAPE_STR_LEN];
-    if (x->ndim != 3 && x->ndim != 4)
-        return nn_fail_null(NN_ESHAPE, "nn_forward: %s expected a 3-D [C, H, W] or 4-D [N, C, H, W] input, got shape %s",
-                            maxpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s));
-    int lead = x->ndim - 3;
-    int64_t N = lead ? x->shape[0] : 1, C = x->shape[lead], H = x->shape[lead + 1], W = x->shape[lead + 2];
+    const int d = p->dims;
+    if (x->ndim != d + 1 && x->ndim != d + 2)
+        return nn_fail_null(NN_ESHAPE, "nn_forward: %s expected a %s input, got shape %s",
+                            maxpool_name(p, name, sizeof name),
+                            d == 1 ? "2-D [C, L] or 3-D [N, C, L]" : "3-D [C, H, W] or 4-D [N, C, H, W]",
+                            nn_tensor_shape_str(x, s));
+    int lead = x->ndim - d - 1;
+    int64_t N = lead ? x->shape[0] : 1, C = x->shape[lead], H = d == 1 ? 1 : x->shape[lead + 1],
+            W = x->shape[x->ndim - 1];
     int64_t OH = nn_pool_output_size(H, o->kernel_h, o->pad_h, o->stride_h, o->dilation_h, o->ceil_mode);
     int64_t OW = nn_pool_output_size(W, o->kernel_w, o->pad_w, o->stride_w, o->dilation_w, o->ceil_mode);
     if (OH < 1 || OW < 1 || N * C == 0)
         return nn_fail_null(NN_ESHAPE, "nn_forward: %s got input of shape %s: output size would be %lldx%lld (too small or empty)",
                             maxpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s), (long long)OH, (long long)OW);
-    int64_t oshape[4] = {N, C, OH, OW};
-    if (!lead) {
-        oshape[0] = C;
-        oshape[1] = OH;
-        oshape[2] = OW;
-    }
+    int64_t oshape[4];
+    int k = 0;
+    if (lead)
+        oshape[k++] = N;
+    oshape[k++] = C;
+    if (d == 2)
+        oshape[k++] = OH;
+    oshape[k++] = OW;
     bool fast = is_2x2(o, H, W, OH, OW);
     size_t need = (size_t)(N * C * OH * OW) * (fast ? sizeof(uint8_t) : sizeof(int64_t));
     /* every allocation before any change: a failure leaves the last
@@ -114,11 +123,11 @@ static nn_tensor *maxpool_run(nn_module *m, const nn_tensor *x, bool relu_first)
     return &p->out;
 }
 
-static nn_tensor *maxpool_forward(nn_module *m, const nn_tensor *x) { return maxpool_run(m, x, false); }
+nn_tensor *nn_maxpool_module_forward(nn_module *m, const nn_tensor *x) { return maxpool_run(m, x, false); }
 
-static nn_tensor *maxpool_forward_after_relu(nn_module *m, const nn_tensor *x) { return maxpool_run(m, x, true); }
+nn_tensor *nn_maxpool_forward_after_relu(nn_module *m, const nn_tensor *x) { return maxpool_run(m, x, true); }
 
-static nn_tensor *maxpool_backward(nn_module *m, const nn_tensor *g)
+nn_tensor *nn_maxpool_backward_m(nn_module *m, const nn_tensor *g)
 {
     maxpool2d *p = (maxpool2d *)m;
     char name[128], a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN];
@@ -131,21 +140,23 @@ static nn_tensor *maxpool_backward(nn_module *m, const nn_tensor *g)
     const float *gd = nn_tensor_dense(g, &p->scratch);
     if (!gd || nn_tensor_resize(&p->grad, p->in_ndim, p->in_shape, g) < 0)
         return NULL;
-    int lead = p->in_ndim - 3;
+    const int d = p->dims, nd = p->in_ndim;
+    int lead = nd - d - 1;
     int64_t planes = lead ? p->in_shape[0] * p->in_shape[1] : p->in_shape[0];
-    int64_t H = p->in_shape[lead + 1], W = p->in_shape[lead + 2];
+    int64_t H = d == 1 ? 1 : p->in_shape[nd - 2], W = p->in_shape[nd - 1];
+    int64_t OH = d == 1 ? 1 : p->out.shape[nd - 2], OW = p->out.shape[nd - 1];
     const nn_maxpool2d_opts *o = &p->o;
     if (p->fast) {
         nn_maxpool2x2_backward(gd, p->argmax, planes, H, W, p->grad.data);
     } else {
-        nn_pool_geom geom = {H, W, p->out.shape[lead + 1], p->out.shape[lead + 2], o->kernel_h, o->kernel_w,
+        nn_pool_geom geom = {H, W, OH, OW, o->kernel_h, o->kernel_w,
                              o->stride_h, o->stride_w, o->pad_h, o->pad_w, o->dilation_h, o->dilation_w};
         nn_maxpool_backward(&geom, gd, p->argmax, planes, p->grad.data);
     }
     return &p->grad;
 }
 
-static void maxpool_destroy(nn_module *m)
+void nn_maxpool_destroy(nn_module *m)
 {
     maxpool2d *p = (maxpool2d *)m;
     nn_tensor_release(&p->out);
@@ -158,20 +169,30 @@ static nn_module *maxpool_clone(const nn_module *m);
 
 static const nn_module_ops maxpool_ops = {
     .type = "MaxPool2d",
-    .forward = maxpool_forward,
-    .backward = maxpool_backward,
+    .forward = nn_maxpool_module_forward,
+    .backward = nn_maxpool_backward_m,
     .extra_repr = maxpool_extra_repr,
-    .destroy = maxpool_destroy,
+    .destroy = nn_maxpool_destroy,
     .clone = maxpool_clone,
     /* max commutes with the non-decreasing relu: pool relu(x) in one pass */
     .absorbs = "relu",
-    .forward_absorbing = maxpool_forward_after_relu,
+    .forward_absorbing = nn_maxpool_forward_after_relu,
 };
 
 /* Options as the rule in nn/opts.h says: from
    nn_maxpool2d_defaults taken as written; written by hand, 0 stride is the
    kernel size and 0 dilation 1. */
 static nn_module *pool_new(const char *fn, const nn_maxpool2d_opts *opts)
+{
+    return nn_maxpool_create(fn, opts, 2, &maxpool_ops);
+}
+
+const nn_maxpool2d_opts *nn_maxpool_opts_of(const nn_module *m)
+{
+    return &((const maxpool2d *)m)->o;
+}
+
+nn_module *nn_maxpool_create(const char *fn, const nn_maxpool2d_opts *opts, int dims, const nn_module_ops *ops)
 {
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: options are NULL", fn);
@@ -216,8 +237,9 @@ static nn_module *pool_new(const char *fn, const nn_maxpool2d_opts *opts)
     maxpool2d *p = nn_alloc_zeroed(1, sizeof *p);
     if (!p)
         return NULL;
-    NN_MODULE_INIT(&p->base, &maxpool_ops);
+    NN_MODULE_INIT(&p->base, ops);
     p->o = o;
+    p->dims = dims;
     return &p->base;
 }
 
@@ -244,5 +266,11 @@ nn_module *nn_maxpool2d(int kernel_size, int stride)
 
 static nn_module *maxpool_clone(const nn_module *m)
 {
-    return nn_maxpool2d_ex(&((const maxpool2d *)m)->o);
+    return nn_maxpool_clone(m);
+}
+
+nn_module *nn_maxpool_clone(const nn_module *m)
+{
+    const maxpool2d *p = (const maxpool2d *)m;
+    return nn_maxpool_create(p->dims == 1 ? "nn_maxpool1d_ex" : "nn_maxpool2d_ex", &p->o, p->dims, m->ops);
 }

@@ -693,6 +693,11 @@ void nn_init_uniform(nn_tensor *t, double bound)
         t->data[i] = nn_random_uniform(-bound, bound);
 }
 
+void nn_init_normal(nn_tensor *t, double mean, double std)
+{
+    nn_random_normal_fill(t->data, nn_tensor_numel(t), mean, std);
+}
+
 void nn_init_kaiming_uniform(nn_tensor *weight, nn_tensor *bias, double fan_in)
 {
     /* the bound in double exactly as torch computes it; a*a is

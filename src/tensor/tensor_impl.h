@@ -68,4 +68,8 @@ int nn_tensor_keep_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x);
 int nn_tensor_reserve_dense(nn_tensor *copy, const nn_tensor *x);
 void nn_tensor_commit_dense(nn_tensor *cache, nn_tensor *copy, const nn_tensor *x);
 
+/* --- random (rng.c): n floats ~ N(mean, std) exactly as torch's CPU
+   normal_ fills a contiguous float tensor of n elements (AVX2 build). */
+void nn_random_normal_fill(float *data, int64_t n, double mean, double std);
+
 #endif

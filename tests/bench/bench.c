@@ -171,6 +171,20 @@ static void *conv_setup(const void *arg)
     return net_checked(s, s->g != NULL);
 }
 
+/* Conv1d(32, 64, 3, padding=2, dilation=2) on [64, 32, 256]: a TCN layer
+   (length kept; a causal one would chomp the padding after) */
+static void *conv1d_setup(const void *arg)
+{
+    (void)arg;
+    net_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->net = nn_conv1d(32, 64, 3, 1, 2, 2);
+    s->x = random_tensor(NN_SHAPE(64, 32, 256), 1.0f);
+    s->g = random_tensor(NN_SHAPE(64, 64, 256), 1.0f);
+    return net_checked(s, s->g != NULL);
+}
+
 /* BatchNorm2d(64) in training mode on [64, 64, 16, 16] */
 static void *batchnorm_setup(const void *arg)
 {
@@ -356,6 +370,8 @@ static const bench_case cases[] = {
     GEMM_CASE("sgemm 64x3136x128", gconv),
     {"linear 1024 fwd+bwd", 3 * 2.0 * 1024 * 1024 * 1024, linear_setup, fwd_bwd_run, net_teardown, NULL, NULL, false},
     {"conv 32->64 fwd+bwd", 3 * 2.0 * 64 * 64 * 32 * 9 * 16 * 16, conv_setup, fwd_bwd_run,
+     net_teardown, NULL, NULL, false},
+    {"conv1d 32->64 k3 d2 L256 b64 fwd+bwd", 3 * 2.0 * 64 * 64 * 32 * 3 * 256, conv1d_setup, fwd_bwd_run,
      net_teardown, NULL, NULL, false},
     {"batchnorm2d 64x64x16x16 fwd+bwd", 0, batchnorm_setup, fwd_bwd_run, net_teardown, NULL, NULL, false},
 #ifdef HAVE_POOLING

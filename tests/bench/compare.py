@@ -39,6 +39,7 @@ CASES = [
     ("sgemm 64x3136x128", 2 * 64 * 3136 * 128),
     ("linear 1024 fwd+bwd", 3 * 2 * 1024 ** 3),
     ("conv 32->64 fwd+bwd", 3 * 2 * 64 * 64 * 32 * 9 * 16 * 16),
+    ("conv1d 32->64 k3 d2 L256 b64 fwd+bwd", 3 * 2 * 64 * 64 * 32 * 3 * 256),
     ("batchnorm2d 64x64x16x16 fwd+bwd", 0),
     ("cnn step", 0),
     ("resnet step", 0),
@@ -119,6 +120,13 @@ def make(name):
         conv = nn.Conv2d(32, 64, 3, 1, 1)
         x = torch.randn(64, 32, 16, 16, requires_grad=True)
         g = torch.randn(64, 64, 16, 16)
+        def run():
+            conv(x).backward(g)
+        return run
+    if name == "conv1d 32->64 k3 d2 L256 b64 fwd+bwd":
+        conv = nn.Conv1d(32, 64, 3, padding=2, dilation=2)
+        x = torch.randn(64, 32, 256, requires_grad=True)
+        g = torch.randn(64, 64, 256)
         def run():
             conv(x).backward(g)
         return run
