@@ -710,6 +710,22 @@ static nn_module *make_elu_inplace(void) { return nn_elu_ex(&(nn_elu_opts){.alph
 static nn_module *make_gelu_tanh(void) { return nn_gelu_ex(&(nn_gelu_opts){.approximate = NN_GELU_TANH}); }
 static nn_module *make_softmax(void) { return nn_softmax(1); }
 static nn_module *make_log_softmax(void) { return nn_log_softmax(-1); }
+static nn_module *make_lstm(void)
+{
+    nn_lstm_opts o = nn_lstm_defaults(4, 5);
+    o.num_layers = 2;
+    o.bidirectional = true;
+    o.proj_size = 3;
+    return nn_lstm_ex(&o);
+}
+static nn_module *make_gru(void)
+{
+    nn_gru_opts o = nn_gru_defaults(4, 5);
+    o.batch_first = true;
+    return nn_gru_ex(&o);
+}
+static nn_module *make_rnn(void) { return nn_rnn(4, 5); }
+static nn_module *make_select(void) { return nn_select(1, -1); }
 
 static void test_layers_out_of_memory(void **state)
 {
@@ -730,6 +746,10 @@ static void test_layers_out_of_memory(void **state)
     check_layer_out_of_memory(nn_identity, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Identity");
     check_layer_out_of_memory(make_conv, NN_SHAPE(1, 2, 3, 3), (const int64_t[]){2, 2, 5, 4},
                               "Conv2d");
+    check_layer_out_of_memory(make_lstm, NN_SHAPE(3, 2, 4), (const int64_t[]){6, 3, 4}, "LSTM");
+    check_layer_out_of_memory(make_gru, NN_SHAPE(2, 3, 4), (const int64_t[]){3, 7, 4}, "GRU");
+    check_layer_out_of_memory(make_rnn, NN_SHAPE(3, 4), (const int64_t[]){9, 4}, "RNN");
+    check_layer_out_of_memory(make_select, NN_SHAPE(2, 3, 4), (const int64_t[]){3, 5, 4}, "Select");
 }
 
 /* Linear fed its own dx (forward(dx)), then out of memory in backward:
