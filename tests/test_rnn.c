@@ -161,6 +161,12 @@ static void check_case(const rnn_case *c, bool strided, int threads, bool traini
         assert_null(c_n);
 
     nn_tensor *gy = tensor_of(c->gy, xn, ys, strided);
+    nn_tensor *ghn = NULL, *gcn = NULL;
+    if (c->final_grad) {
+        ghn = tensor_of(c->ghn, hn, hs, strided);
+        gcn = c->kind == 2 ? tensor_of(c->gcn, hn, cs, strided) : NULL;
+        assert_int_equal(nn_rnn_set_final_state_grad(m, ghn, gcn), NN_OK);
+    }
     nn_zero_grad(m);
     nn_tensor *dx = nn_backward(m, gy);
     if (!dx)
@@ -182,6 +188,8 @@ static void check_case(const rnn_case *c, bool strided, int threads, bool traini
     }
     nn_tensor_free(x);
     nn_tensor_free(gy);
+    nn_tensor_free(ghn);
+    nn_tensor_free(gcn);
     nn_tensor_free(h0);
     nn_tensor_free(c0);
     nn_module_free(m);
@@ -335,6 +343,7 @@ static void test_second_step_allocates_nothing(void **state)
             nn_tensor *y = nn_forward(m, x);
             if (!y)
                 fail_msg("%s", nn_last_error());
+            assert_int_equal(nn_rnn_set_final_state_grad(m, h0, kind == 0 ? c0 : NULL), NN_OK);
             assert_non_null(nn_backward(m, y)); /* y as its own gradient: loss = |y|^2 / 2 */
             nn_tensor *h_n, *c_n;
             assert_int_equal(nn_rnn_final_state(m, &h_n, &c_n), NN_OK);
@@ -493,6 +502,9 @@ static void test_errors_change_nothing(void **state)
     assert_error_mentions("nn_forward", "h0", "[1, 2, 5]", "[1, 3, 5]");
     assert_true(y->data[7] == y0);
     assert_int_equal(nn_rnn_set_state(m, NULL, NULL), NN_OK);
+    /* final-state gradients: the last forward's shapes */
+    assert_int_equal(nn_rnn_set_final_state_grad(m, h_b3, NULL), NN_ESHAPE);
+    assert_error_mentions("nn_rnn_set_final_state_grad", "LSTM(4, 5)", "dh_n", "[1, 2, 5]", "[1, 3, 5]");
     /* backward: a wrong gradient shape leaves the gradients alone */
     nn_param *p;
     nn_module_params(m, &p);
@@ -512,9 +524,13 @@ static void test_errors_change_nothing(void **state)
     nn_tensor *hn;
     assert_int_equal(nn_rnn_final_state(gru, &hn, NULL), NN_EINVAL);
     assert_error_mentions("nn_rnn_final_state", "GRU(4, 5)");
+    assert_int_equal(nn_rnn_set_final_state_grad(gru, h_ok, NULL), NN_EINVAL);
+    assert_error_mentions("nn_rnn_set_final_state_grad", "GRU(4, 5)", "forward");
     assert_non_null(nn_forward(gru, x));
     assert_int_equal(nn_rnn_state_grad(gru, &hn, NULL), NN_EINVAL);
     assert_error_mentions("nn_rnn_state_grad", "GRU(4, 5)");
+    assert_int_equal(nn_rnn_set_final_state_grad(gru, h_ok, h_ok), NN_EINVAL);
+    assert_error_mentions("nn_rnn_set_final_state_grad", "GRU(4, 5)", "dc_n");
     /* an empty batch works as torch's */
     nn_tensor *nobatch = nn_tensor_new(NN_SHAPE(3, 0, 4));
     nn_tensor *ye = nn_forward(gru, nobatch);

@@ -348,7 +348,7 @@ nn_module *nn_dropout(float p);
    and returns dL/dx, adding into the parameter gradients (backward
    through time over the whole sequence; memory is the forward's cache,
    nothing grows with the steps taken); the gradient with respect to the
-   final state is taken as zero (losses on the output sequence only). The
+   final state is zero unless nn_rnn_set_final_state_grad gave one. The
    initial state is zero unless nn_rnn_set_state gave one; the final state
    is read with nn_rnn_final_state and dL/d(initial state) with
    nn_rnn_state_grad. Threads: the products are nn_gemm's, the gate
@@ -430,6 +430,13 @@ int nn_rnn_final_state(nn_module *m, nn_tensor **h_n, nn_tensor **c_n);
    whether or not nn_rnn_set_state gave a state. Owned by m, valid until
    its next forward or backward. */
 int nn_rnn_state_grad(nn_module *m, nn_tensor **dh0, nn_tensor **dc0);
+/* For a loss that uses the final state too (torch: fc(h_n[-1]), or
+   h_n in the loss): dL/dh_n and, LSTM only, dL/dc_n, of h_n's and c_n's
+   shapes from the last forward, which the next nn_backward adds to what
+   flows back from the output sequence. NULL: zero. Copied; called after
+   the forward, before the backward; the next forward clears them. NN_OK,
+   or a negative nn_status with nothing changed. */
+int nn_rnn_set_final_state_grad(nn_module *m, const nn_tensor *dh_n, const nn_tensor *dc_n);
 
 /* libnn addition, not a torch class: Select(dim, index) is torch.select
    as a layer -- x.select(dim, index), which drops dimension dim; PyTorch

@@ -52,6 +52,8 @@ typedef struct {
     nn_tensor out, h_n, c_n;
     fgeo fg;
     bool forwarded;
+    nn_tensor dh_n, dc_n; /* dL/dh_n, dL/dc_n for the next backward (copies) */
+    bool has_dh_n, has_dc_n;
     nn_tensor ba;    /* backward arena */
     nn_tensor dx, dh0, dc0;
     bool backwarded;
@@ -439,6 +441,7 @@ nn_tensor *nn_recurrent_forward(nn_module *m, const nn_tensor *x)
     }
     r->forwarded = true;
     r->backwarded = false;
+    r->has_dh_n = r->has_dc_n = false;
     return &r->out;
 }
 
@@ -456,8 +459,13 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     float *dG = B + b->dgi, *dGh = is_gru(r) ? B + b->dgh : dG, *carry = B + b->carry, *dc = B + b->dc;
     bool proj = r->c.proj_size > 0;
     int64_t cg = is_lstm(r) ? 5 * H : 4 * H;
-    memset(carry, 0, (size_t)(N * P) * sizeof(float));
-    if (is_lstm(r))
+    if (r->has_dh_n) /* the loss's own gradient for the final state */
+        memcpy(carry, r->dh_n.data + k * N * P, (size_t)(N * P) * sizeof(float));
+    else
+        memset(carry, 0, (size_t)(N * P) * sizeof(float));
+    if (is_lstm(r) && r->has_dc_n)
+        memcpy(dc, r->dc_n.data + k * N * H, (size_t)(N * H) * sizeof(float));
+    else if (is_lstm(r))
         memset(dc, 0, (size_t)(N * H) * sizeof(float));
     for (int64_t s = 0; s < T; s++) {
         int64_t t = d == 0 ? T - 1 - s : s, in_slot = d == 0 ? t : t + 1, out_slot = d == 0 ? t + 1 : t;
@@ -599,7 +607,7 @@ void nn_recurrent_destroy(nn_module *m)
 {
     recurrent *r = (recurrent *)m;
     nn_tensor *slots[] = {&r->h0, &r->c0, &r->fa, &r->input, &r->out, &r->h_n, &r->c_n,
-                          &r->ba, &r->dx, &r->dh0, &r->dc0};
+                          &r->dh_n, &r->dc_n, &r->ba, &r->dx, &r->dh0, &r->dc0};
     for (size_t i = 0; i < sizeof slots / sizeof *slots; i++)
         nn_tensor_release(slots[i]);
 }
@@ -700,6 +708,35 @@ static bool fits(const nn_tensor *slot, const nn_tensor *t)
     return slot->storage && slot->storage->capacity >= nn_tensor_numel(t);
 }
 
+/* Copies a into slot sa and b (may be NULL) into sb; when a slot must grow,
+   the room is made in fresh slots first, so that a failure changes nothing. */
+static int store_copies(nn_tensor *sa, const nn_tensor *a, nn_tensor *sb, const nn_tensor *b)
+{
+    nn_tensor na = {0}, nb = {0};
+    bool grow_a = !fits(sa, a), grow_b = b && !fits(sb, b);
+    if ((grow_a && nn_tensor_resize(&na, a->ndim, a->shape, NULL) < 0) ||
+        (grow_b && nn_tensor_resize(&nb, b->ndim, b->shape, NULL) < 0)) {
+        nn_tensor_release(&na);
+        nn_tensor_release(&nb);
+        return nn_last_status();
+    }
+    if (grow_a) {
+        nn_tensor_release(sa);
+        *sa = na;
+    }
+    if (grow_b) {
+        nn_tensor_release(sb);
+        *sb = nb;
+    }
+    nn_tensor_resize(sa, a->ndim, a->shape, NULL); /* fits: cannot fail */
+    nn_tensor_gather(a, sa->data);
+    if (b) {
+        nn_tensor_resize(sb, b->ndim, b->shape, NULL);
+        nn_tensor_gather(b, sb->data);
+    }
+    return NN_OK;
+}
+
 int nn_rnn_set_state(nn_module *m, const nn_tensor *h0, const nn_tensor *c0)
 {
     recurrent *r = recurrent_of(m, "nn_rnn_set_state");
@@ -719,29 +756,8 @@ int nn_rnn_set_state(nn_module *m, const nn_tensor *h0, const nn_tensor *c0)
     if (c0 && (c0->ndim != h0->ndim || (h0->ndim == 3 && c0->shape[1] != h0->shape[1])))
         return nn_fail(NN_ESHAPE, "nn_rnn_set_state: %s: h0 of shape %s and c0 of shape %s differ in batch size",
                        name_of(r, nm, sizeof nm), nn_tensor_shape_str(h0, a), nn_tensor_shape_str(c0, b));
-    /* make room in fresh slots when a slot must grow, so that a failure changes nothing */
-    nn_tensor nh = {0}, nc = {0};
-    bool grow_h = !fits(&r->h0, h0), grow_c = c0 && !fits(&r->c0, c0);
-    if ((grow_h && nn_tensor_resize(&nh, h0->ndim, h0->shape, NULL) < 0) ||
-        (grow_c && nn_tensor_resize(&nc, c0->ndim, c0->shape, NULL) < 0)) {
-        nn_tensor_release(&nh);
-        nn_tensor_release(&nc);
+    if (store_copies(&r->h0, h0, &r->c0, c0) < 0)
         return nn_fail_context(nn_last_status(), "nn_rnn_set_state");
-    }
-    if (grow_h) {
-        nn_tensor_release(&r->h0);
-        r->h0 = nh;
-    }
-    if (grow_c) {
-        nn_tensor_release(&r->c0);
-        r->c0 = nc;
-    }
-    nn_tensor_resize(&r->h0, h0->ndim, h0->shape, NULL); /* fits: cannot fail */
-    nn_tensor_gather(h0, r->h0.data);
-    if (c0) {
-        nn_tensor_resize(&r->c0, c0->ndim, c0->shape, NULL);
-        nn_tensor_gather(c0, r->c0.data);
-    }
     r->has_h0 = true;
     r->has_c0 = c0 != NULL;
     return NN_OK;
@@ -775,5 +791,42 @@ int nn_rnn_state_grad(nn_module *m, nn_tensor **dh0, nn_tensor **dc0)
         *dh0 = &r->dh0;
     if (dc0)
         *dc0 = is_lstm(r) ? &r->dc0 : NULL;
+    return NN_OK;
+}
+
+int nn_rnn_set_final_state_grad(nn_module *m, const nn_tensor *dh_n, const nn_tensor *dc_n)
+{
+    recurrent *r = recurrent_of(m, "nn_rnn_set_final_state_grad");
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN], nm[256];
+    if (!r)
+        return NN_EINVAL;
+    if (!r->forwarded)
+        return nn_fail(NN_EINVAL, "nn_rnn_set_final_state_grad: %s has not run a forward yet", name_of(r, nm, sizeof nm));
+    if (dc_n && !is_lstm(r))
+        return nn_fail(NN_EINVAL, "nn_rnn_set_final_state_grad: %s has no cell state: dc_n must be NULL",
+                       name_of(r, nm, sizeof nm));
+    const nn_tensor *given[2] = {dh_n, dc_n}, *want[2] = {&r->h_n, &r->c_n};
+    const char *what[2] = {"dh_n", "dc_n"};
+    for (int i = 0; i < 2; i++) {
+        if (!given[i])
+            continue;
+        if (nn_tensor_check("nn_rnn_set_final_state_grad", what[i], given[i]) < 0)
+            return nn_last_status();
+        if (!nn_tensor_same_shape(given[i], want[i]))
+            return nn_fail(NN_ESHAPE, "nn_rnn_set_final_state_grad: %s expected %s of shape %s (the last forward's), got %s",
+                           name_of(r, nm, sizeof nm), what[i], nn_tensor_shape_str(want[i], a),
+                           nn_tensor_shape_str(given[i], b));
+    }
+    /* a NULL one of the two is zeros: stored as zeros when the other is given */
+    const nn_tensor *first = dh_n ? dh_n : dc_n, *second = dh_n ? dc_n : NULL;
+    nn_tensor *s1 = dh_n ? &r->dh_n : &r->dc_n;
+    if (!first) {
+        r->has_dh_n = r->has_dc_n = false;
+        return NN_OK;
+    }
+    if (store_copies(s1, first, &r->dc_n, second) < 0)
+        return nn_fail_context(nn_last_status(), "nn_rnn_set_final_state_grad");
+    r->has_dh_n = dh_n != NULL;
+    r->has_dc_n = dc_n != NULL;
     return NN_OK;
 }
