@@ -412,6 +412,48 @@ static void test_dropout_between_layers(void **state)
     nn_tensor_free(x);
     nn_tensor_free(g);
     nn_module_free(m);
+
+    /* dropout 1 in training: the upper layer sees zeros, so nothing flows
+       back to the lower layer or to x (LSTM and GRU); in evaluation mode
+       everything does */
+    for (int kind = 0; kind < 2; kind++) {
+        nn_module *r;
+        if (kind == 0) {
+            nn_lstm_opts lo = nn_lstm_defaults(3, 4);
+            lo.num_layers = 2;
+            lo.dropout = 1.0f;
+            lo.bidirectional = true;
+            r = nn_lstm_ex(&lo);
+        } else {
+            nn_gru_opts go = nn_gru_defaults(3, 4);
+            go.num_layers = 2;
+            go.dropout = 1.0f;
+            r = nn_gru_ex(&go);
+        }
+        nn_tensor *xs = nn_tensor_new(NN_SHAPE(4, 2, 3));
+        fill(xs, 29);
+        for (int train = 1; train >= 0; train--) {
+            nn_module_train(r, train);
+            nn_zero_grad(r);
+            nn_tensor *ys = nn_forward(r, xs);
+            assert_non_null(ys);
+            nn_tensor *gs = nn_tensor_new(ys->ndim, ys->shape);
+            nn_tensor_fill(gs, 1.0f);
+            nn_tensor *dxs = nn_backward(r, gs);
+            assert_non_null(dxs);
+            double sum = 0;
+            for (int64_t i = 0; i < nn_tensor_numel(dxs); i++)
+                sum += fabs(dxs->data[i]);
+            nn_param *pp;
+            nn_module_params(r, &pp);
+            for (int64_t i = 0; i < nn_tensor_numel(pp[0].grad); i++)
+                sum += fabs(pp[0].grad->data[i]);
+            assert_true(train ? sum == 0.0 : sum > 0.0);
+            nn_tensor_free(gs);
+        }
+        nn_tensor_free(xs);
+        nn_module_free(r);
+    }
 }
 
 /* A long sequence run in two chunks, the state carried over, gives the
@@ -583,6 +625,22 @@ static void test_last_step_model(void **state)
         assert_close(p[i].grad->data, seq_dw + off, nn_tensor_numel(p[i].grad), RTOL, 1e-5);
         off += nn_tensor_numel(p[i].grad);
     }
+    /* nn_backward_params: the same parameter gradients, dL/dx skipped */
+    float *grads = malloc((size_t)off * sizeof(float));
+    off = 0;
+    for (int i = 0; i < np; i++) {
+        memcpy(grads + off, p[i].grad->data, (size_t)nn_tensor_numel(p[i].grad) * sizeof(float));
+        off += nn_tensor_numel(p[i].grad);
+    }
+    nn_zero_grad(net);
+    assert_non_null(nn_forward(net, x));
+    assert_int_equal(nn_backward_params(net, g), NN_OK);
+    off = 0;
+    for (int i = 0; i < np; i++) {
+        assert_memory_equal(p[i].grad->data, grads + off, (size_t)nn_tensor_numel(p[i].grad) * sizeof(float));
+        off += nn_tensor_numel(p[i].grad);
+    }
+    free(grads);
     nn_tensor_free(x);
     nn_tensor_free(g);
     nn_module_free(net);
