@@ -716,6 +716,23 @@ static nn_module *make_avgpool1d(void) { return nn_avgpool1d(2, 1); }
 static nn_module *make_layernorm(void) { return nn_layernorm(NN_SHAPE(3)); }
 static nn_module *make_chomp1d(void) { return nn_chomp1d(1); }
 
+static nn_module *make_lstm(void)
+{
+    nn_lstm_opts o = nn_lstm_defaults(4, 5);
+    o.num_layers = 2;
+    o.bidirectional = true;
+    o.proj_size = 3;
+    return nn_lstm_ex(&o);
+}
+static nn_module *make_gru(void)
+{
+    nn_gru_opts o = nn_gru_defaults(4, 5);
+    o.batch_first = true;
+    return nn_gru_ex(&o);
+}
+static nn_module *make_rnn(void) { return nn_rnn(4, 5); }
+static nn_module *make_select(void) { return nn_select(1, -1); }
+
 static void test_layers_out_of_memory(void **state)
 {
     (void)state;
@@ -740,6 +757,11 @@ static void test_layers_out_of_memory(void **state)
     check_layer_out_of_memory(make_avgpool1d, NN_SHAPE(1, 2, 4), (const int64_t[]){2, 2, 6}, "AvgPool1d");
     check_layer_out_of_memory(make_layernorm, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "LayerNorm");
     check_layer_out_of_memory(make_chomp1d, NN_SHAPE(2, 3), (const int64_t[]){7, 3}, "Chomp1d");
+
+    check_layer_out_of_memory(make_lstm, NN_SHAPE(3, 2, 4), (const int64_t[]){6, 3, 4}, "LSTM");
+    check_layer_out_of_memory(make_gru, NN_SHAPE(2, 3, 4), (const int64_t[]){3, 7, 4}, "GRU");
+    check_layer_out_of_memory(make_rnn, NN_SHAPE(3, 4), (const int64_t[]){9, 4}, "RNN");
+    check_layer_out_of_memory(make_select, NN_SHAPE(2, 3, 4), (const int64_t[]){3, 5, 4}, "Select");
 }
 
 /* Linear fed its own dx (forward(dx)), then out of memory in backward:

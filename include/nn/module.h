@@ -443,6 +443,140 @@ nn_module *nn_flatten(void);
    rest by 1/(1-p); evaluation mode: identity. */
 nn_module *nn_dropout(float p);
 
+/* --- Sequences: RNN, LSTM, GRU as torch.nn.RNN / LSTM / GRU (PyTorch
+   1.13): the same equations and gate order (LSTM i, f, g, o; GRU r, z, n
+   with the reset gate applied to the hidden product plus its bias), two
+   biases, the same parameter names in the same order, per layer k and
+   direction: weight_ih_l<k>, weight_hh_l<k>, bias_ih_l<k>, bias_hh_l<k>
+   (LSTM with proj_size: then weight_hr_l<k>), the reverse direction's with
+   the suffix "_reverse" (weight_ih_l0_reverse). Shapes: weight_ih [G*H,
+   in], weight_hh [G*H, H_out], biases [G*H], weight_hr [proj_size, H]
+   with G = 1 (RNN), 4 (LSTM), 3 (GRU), H = hidden_size, H_out = proj_size
+   or H, in = input_size for layer 0 and D*H_out above (D = 2 when
+   bidirectional, else 1). Every parameter is drawn from U(-1/sqrt(H),
+   1/sqrt(H)) in that order from the library generator: bit-identical to
+   torch's reset_parameters for the same seed.
+
+   nn_forward(m, x): x is [T, N, input_size] (sequence first), or [N, T,
+   input_size] with batch_first, or unbatched [T, input_size]; it may be
+   strided. Returns the output sequence [T, N, D*H_out] ([N, T, D*H_out]
+   with batch_first, [T, D*H_out] unbatched): the last layer's h at every
+   step, the two directions side by side (forward first), as torch's
+   output. T must be >= 1 (torch: "Expected sequence length to be larger
+   than 0"); N may be 0. In training mode with dropout > 0, each layer's
+   output but the last is multiplied by a Bernoulli(1 - dropout) mask
+   scaled by 1/(1 - dropout) before the next layer, drawn from the
+   library generator (so it cannot match torch's draws); in evaluation
+   mode never. nn_backward(m, g) takes dL/d(output) of the output's shape
+   and returns dL/dx, adding into the parameter gradients (backward
+   through time over the whole sequence; memory is the forward's cache,
+   nothing grows with the steps taken); the gradient with respect to the
+   final state is zero unless nn_rnn_set_final_state_grad gave one. The
+   initial state is zero unless nn_rnn_set_state gave one; the final state
+   is read with nn_rnn_final_state and dL/d(initial state) with
+   nn_rnn_state_grad. Threads: the products are nn_gemm's, the gate
+   arithmetic is split over the batch: results are bit-identical for any
+   thread count. After the first step at a given shape nothing allocates.
+
+   Printing as torch, e.g. "LSTM(32, 128, num_layers=2, batch_first=True,
+   dropout=0.1, bidirectional=True)" (RNN never prints its nonlinearity,
+   as torch). Options rule: nn/opts.h. Written by hand (from_defaults 0):
+   num_layers 0 means 1; input_size and hidden_size have no default (0 is
+   refused); the bools are taken as written, so leaving .bias out means NO
+   biases, unlike torch's bias=True (write .bias = true, or start from
+   nn_<x>_defaults). Refused as torch refuses them: dropout outside [0, 1],
+   proj_size not smaller than hidden_size. (torch warns about dropout > 0
+   with one layer; libnn accepts it silently: it then has no effect.) */
+typedef enum { NN_RNN_TANH = 0, NN_RNN_RELU = 1 } nn_rnn_nonlinearity;
+typedef struct {
+    int64_t input_size, hidden_size;
+    int num_layers;        /* 1 */
+    bool bias;             /* true (defaults); by hand: as written */
+    bool batch_first;      /* false */
+    float dropout;         /* 0 */
+    bool bidirectional;    /* false */
+    nn_rnn_nonlinearity nonlinearity; /* NN_RNN_TANH: h = tanh(...), NN_RNN_RELU: relu */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_rnn_defaults, else 0 */
+} nn_rnn_opts;
+/* LSTM: proj_size > 0 gives torch's projected LSTM: h = W_hr (o * tanh(c)),
+   h of size proj_size (h0, h_n and the output use it; c keeps H). */
+typedef struct {
+    int64_t input_size, hidden_size;
+    int num_layers;
+    bool bias;
+    bool batch_first;
+    float dropout;
+    bool bidirectional;
+    int64_t proj_size;     /* 0: none */
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_lstm_defaults, else 0 */
+} nn_lstm_opts;
+typedef struct {
+    int64_t input_size, hidden_size;
+    int num_layers;
+    bool bias;
+    bool batch_first;
+    float dropout;
+    bool bidirectional;
+    uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_gru_defaults, else 0 */
+} nn_gru_opts;
+/* torch's defaults: one layer, bias, sequence first, no dropout, one
+   direction, tanh, no projection. */
+nn_rnn_opts nn_rnn_defaults(int64_t input_size, int64_t hidden_size);
+nn_lstm_opts nn_lstm_defaults(int64_t input_size, int64_t hidden_size);
+nn_gru_opts nn_gru_defaults(int64_t input_size, int64_t hidden_size);
+nn_module *nn_rnn(int64_t input_size, int64_t hidden_size);  /* torch.nn.RNN(input_size, hidden_size) */
+nn_module *nn_lstm(int64_t input_size, int64_t hidden_size); /* torch.nn.LSTM(input_size, hidden_size) */
+nn_module *nn_gru(int64_t input_size, int64_t hidden_size);  /* torch.nn.GRU(input_size, hidden_size) */
+nn_module *nn_rnn_ex(const nn_rnn_opts *o);
+nn_module *nn_lstm_ex(const nn_lstm_opts *o);
+nn_module *nn_gru_ex(const nn_gru_opts *o);
+
+/* The initial state of every following forward of m (an RNN, LSTM or
+   GRU), until the next call: torch's hx (h_0, c_0). h0 is [L*D, N, H_out]
+   for batched input, [L*D, H_out] for unbatched (L = num_layers); c0,
+   LSTM only, is [L*D, N, H] / [L*D, H]. NULL h0: zeros (c0 must then be
+   NULL); NULL c0 with an LSTM: zeros. The values are copied (strided
+   tensors too), so h0 may be what nn_rnn_final_state just gave (carrying
+   the state from one chunk of a long sequence to the next, as torch's
+   truncated backpropagation does with h.detach()). The number of
+   dimensions and the sizes of dim 0 and the last dim are checked here;
+   the batch size against the input at forward. NN_OK, or a negative
+   nn_status with nothing changed. */
+int nn_rnn_set_state(nn_module *m, const nn_tensor *h0, const nn_tensor *c0);
+/* After a successful forward: torch's h_n [L*D, N, H_out] ([L*D, H_out]
+   unbatched; the reverse direction's is its state after its last step,
+   at time 0) and, LSTM only, c_n [L*D, N, H] (else *c_n = NULL). Either
+   pointer may be NULL. Owned by m, valid until its next forward. */
+int nn_rnn_final_state(nn_module *m, nn_tensor **h_n, nn_tensor **c_n);
+/* After a successful nn_backward (or nn_backward_params): dL/dh0 and,
+   LSTM only, dL/dc0 (else NULL), of h0's and c0's shapes; computed
+   whether or not nn_rnn_set_state gave a state. Owned by m, valid until
+   its next forward or backward. */
+int nn_rnn_state_grad(nn_module *m, nn_tensor **dh0, nn_tensor **dc0);
+/* For a loss that uses the final state too (torch: fc(h_n[-1]), or
+   h_n in the loss): dL/dh_n and, LSTM only, dL/dc_n, of h_n's and c_n's
+   shapes from the last forward, which the next nn_backward adds to what
+   flows back from the output sequence. NULL: zero. Copied; called after
+   the forward, before the backward; the next forward clears them. NN_OK,
+   or a negative nn_status with nothing changed. */
+int nn_rnn_set_final_state_grad(nn_module *m, const nn_tensor *dh_n, const nn_tensor *dc_n);
+
+/* libnn addition, not a torch class: Select(dim, index) is torch.select
+   as a layer -- x.select(dim, index), which drops dimension dim; PyTorch
+   code writes it as out[:, -1, :] (dim 1, index -1). Negative dim and
+   index count from the end, checked against the input at forward with
+   torch's message ("select(): index 5 out of range for tensor of size
+   [2, 5, 8] at dimension 1"). Backward puts the gradient at the selected
+   slice and zeros elsewhere. Prints "Select(dim=1, index=-1)". The usual
+   forecasting model, last time step to a linear head:
+       nn_module *net = nn_sequential();
+       nn_lstm_opts o = nn_lstm_defaults(8, 64);
+       o.batch_first = true;
+       nn_sequential_add(net, "lstm", nn_lstm_ex(&o));   // [N, T, 64]
+       nn_sequential_add(net, "last", nn_select(1, -1)); // [N, 64]
+       nn_sequential_add(net, "head", nn_linear(64, 1, true)); */
+nn_module *nn_select(int dim, int64_t index);
+
 /* Batch normalisation as torch.nn.BatchNorm1d ([N, C] or [N, C, L]) and
    BatchNorm2d ([N, C, H, W]): per channel c, y = (x - mean) / sqrt(var +
    eps) * weight + bias. Training mode (or track_running_stats false) uses

@@ -198,6 +198,30 @@ static void *batchnorm_setup(const void *arg)
     return net_checked(s, s->g != NULL);
 }
 
+/* LSTM / GRU(32, 128), one layer, on [48, 64, 32] (sequence 48, batch 64) */
+static void *recurrent_setup(bool lstm)
+{
+    net_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->net = lstm ? nn_lstm(32, 128) : nn_gru(32, 128);
+    s->x = random_tensor(NN_SHAPE(48, 64, 32), 1.0f);
+    s->g = random_tensor(NN_SHAPE(48, 64, 128), 1.0f);
+    return net_checked(s, s->g != NULL);
+}
+
+static void *lstm_setup(const void *arg)
+{
+    (void)arg;
+    return recurrent_setup(true);
+}
+
+static void *gru_setup(const void *arg)
+{
+    (void)arg;
+    return recurrent_setup(false);
+}
+
 /* one training step: zero_grad, forward, loss, backward, optimizer step */
 static int step_run(void *state)
 {
@@ -374,6 +398,8 @@ static const bench_case cases[] = {
     {"conv1d 32->64 k3 d2 L256 b64 fwd+bwd", 3 * 2.0 * 64 * 64 * 32 * 3 * 256, conv1d_setup, fwd_bwd_run,
      net_teardown, NULL, NULL, false},
     {"batchnorm2d 64x64x16x16 fwd+bwd", 0, batchnorm_setup, fwd_bwd_run, net_teardown, NULL, NULL, false},
+    {"lstm 32x128 seq48 b64 fwd+bwd", 0, lstm_setup, fwd_bwd_run, net_teardown, NULL, NULL, false},
+    {"gru 32x128 seq48 b64 fwd+bwd", 0, gru_setup, fwd_bwd_run, net_teardown, NULL, NULL, false},
 #ifdef HAVE_POOLING
     {"cnn step", 0, cnn_setup, step_run, net_teardown, NULL, NULL, false},
 #endif

@@ -41,6 +41,8 @@ CASES = [
     ("conv 32->64 fwd+bwd", 3 * 2 * 64 * 64 * 32 * 9 * 16 * 16),
     ("conv1d 32->64 k3 d2 L256 b64 fwd+bwd", 3 * 2 * 64 * 64 * 32 * 3 * 256),
     ("batchnorm2d 64x64x16x16 fwd+bwd", 0),
+    ("lstm 32x128 seq48 b64 fwd+bwd", 0),
+    ("gru 32x128 seq48 b64 fwd+bwd", 0),
     ("cnn step", 0),
     ("resnet step", 0),
     ("simplenet step", 0),
@@ -136,6 +138,13 @@ def make(name):
         g = torch.randn(64, 64, 16, 16)
         def run():
             bn(x).backward(g)
+        return run
+    if name in ("lstm 32x128 seq48 b64 fwd+bwd", "gru 32x128 seq48 b64 fwd+bwd"):
+        rnn = (nn.LSTM if name.startswith("lstm") else nn.GRU)(32, 128)
+        x = torch.randn(48, 64, 32, requires_grad=True)
+        g = torch.randn(48, 64, 128)
+        def run():
+            rnn(x)[0].backward(g)
         return run
     if name == "cnn step":
         net = nn.Sequential(nn.Conv2d(1, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),

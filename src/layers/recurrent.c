@@ -1,0 +1,832 @@
+/* RNN / LSTM / GRU: the stacking of layers and directions and the time
+   loop, shared by rnn.c, lstm.c and gru.c.
+
+   Forward, per layer l and direction d (a "pair" k = l*D + d): one GEMM
+   makes the input projections of every step, xw = X W_ih^T + b_ih
+   [T*N, G*H]; then each step does gh = h_prev W_hh^T (one GEMM [N, G*H])
+   and the cell's gate arithmetic (kernels/rnn_cells.c, split over the
+   batch). The pair keeps its hidden states in T+1 slots (slot 0 the
+   initial state of the forward direction, slot T that of the reverse one;
+   step t reads slot t / t+1 and writes slot t+1 / t), which is also what
+   backward needs for dW_hh, plus the cell's gate cache per step.
+
+   Backward, layers top down, each pair in reverse time order: the gate
+   gradients of every step land in one [T*N, G*H] block, the hidden-state
+   gradient goes back one step through one GEMM with W_hh; then
+   dW_ih += dG^T X, dW_hh += dGh^T H_prev and dX (+)= dG W_ih are one GEMM
+   each over all the steps. Memory: the forward's caches (an arena sized
+   for the shape, reused), the backward's scratch (another); nothing grows
+   with the number of steps beyond them. */
+#include <math.h>
+#include <string.h>
+
+#include "base/parallel_impl.h"
+#include "kernels/elementwise.h"
+#include "kernels/kernels.h"
+#include "kernels/rnn_cells.h"
+#include "layers/recurrent.h"
+#include "nn/random.h"
+
+/* Layout of the forward arena (offsets in floats). */
+typedef struct {
+    int64_t T, N, F;
+    bool unbatched, copy_x, drop;
+    int64_t x0, xw, gh, out, out_sz, mask, msz, pair, pair_sz, hs, cs, cache, hfull, yb, hn, cn, total;
+} fgeo;
+
+/* Layout of the backward arena. */
+typedef struct {
+    bool copy_g;
+    int64_t gy, dgi, dgh, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
+} bgeo;
+
+typedef struct {
+    nn_module base;
+    nn_rec_config c;
+    int L, D, G, np; /* layers, directions, gates, parameters per pair */
+    int64_t H, P;    /* hidden size, size of h (proj_size or H) */
+    nn_tensor h0, c0; /* initial state from nn_rnn_set_state (copies) */
+    bool has_h0, has_c0;
+    nn_tensor fa;    /* forward arena */
+    nn_tensor input; /* the caller's x when read in place */
+    nn_tensor out, h_n, c_n;
+    fgeo fg;
+    bool forwarded;
+    nn_tensor dh_n, dc_n; /* dL/dh_n, dL/dc_n for the next backward (copies) */
+    bool has_dh_n, has_dc_n;
+    nn_tensor ba;    /* backward arena */
+    nn_tensor dx, dh0, dc0;
+    bool backwarded;
+} recurrent;
+
+static const char *class_of(const recurrent *r) { return nn_module_class(&r->base); }
+static bool is_lstm(const recurrent *r) { return r->c.mode == NN_REC_LSTM; }
+static bool is_gru(const recurrent *r) { return r->c.mode == NN_REC_GRU; }
+static int64_t al(int64_t n) { return (n + 15) / 16 * 16; }
+
+/* "LSTM(32, 128, ...)" for messages */
+static const char *name_of(const recurrent *r, char *buf, size_t size)
+{
+    char extra[192];
+    nn_recurrent_extra_repr(&r->base, extra, sizeof extra);
+    snprintf(buf, size, "%s(%s)", class_of(r), extra);
+    return buf;
+}
+
+/* --- parameters of pair k */
+typedef struct {
+    const float *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
+    float *dw_ih, *dw_hh, *db_ih, *db_hh, *dw_hr;
+} pair_params;
+
+static pair_params params_of(const recurrent *r, int k)
+{
+    const nn_param *p = r->base.params + (size_t)k * (size_t)r->np;
+    pair_params q = {p[0].value->data, p[1].value->data, NULL, NULL, NULL,
+                     p[0].grad->data,  p[1].grad->data,  NULL, NULL, NULL};
+    int i = 2;
+    if (r->c.bias) {
+        q.b_ih = p[2].value->data;
+        q.b_hh = p[3].value->data;
+        q.db_ih = p[2].grad->data;
+        q.db_hh = p[3].grad->data;
+        i = 4;
+    }
+    if (r->c.proj_size > 0) {
+        q.w_hr = p[i].value->data;
+        q.dw_hr = p[i].grad->data;
+    }
+    return q;
+}
+
+/* --- layouts; false when the sizes do not fit */
+static bool place(int64_t *off, int64_t *at, double *shadow, double n)
+{
+    *shadow += n + 16;
+    if (*shadow > 4e15)
+        return false;
+    *at = *off;
+    *off += al((int64_t)n);
+    return true;
+}
+
+static bool forward_layout(const recurrent *r, fgeo *g)
+{
+    double T = (double)g->T, N = (double)g->N, GH = (double)(r->G * r->H), DP = (double)(r->D * r->P),
+           H = (double)r->H, P = (double)r->P, LD = (double)(r->L * r->D);
+    int64_t off = 0;
+    double s = 0;
+    bool ok = place(&off, &g->x0, &s, g->copy_x ? T * N * (double)g->F : 0) && place(&off, &g->xw, &s, T * N * GH) &&
+              place(&off, &g->gh, &s, N * GH);
+    g->out_sz = al(g->T * g->N * r->D * r->P);
+    ok = ok && place(&off, &g->out, &s, (double)r->L * (double)g->out_sz);
+    g->msz = g->drop ? g->out_sz : 0;
+    ok = ok && place(&off, &g->mask, &s, 2.0 * (double)(r->L - 1) * (double)g->msz);
+    /* a pair: hs, cs, cache, hfull */
+    int64_t p = 0;
+    double ps = 0;
+    int64_t cg = is_lstm(r) ? 5 : is_gru(r) ? 4 : 0;
+    ok = ok && place(&p, &g->hs, &ps, (T + 1) * N * P) && place(&p, &g->cs, &ps, is_lstm(r) ? (T + 1) * N * H : 0) &&
+         place(&p, &g->cache, &ps, T * N * (double)cg * H) &&
+         place(&p, &g->hfull, &ps, r->c.proj_size > 0 ? T * N * H : 0);
+    g->pair_sz = p;
+    ok = ok && place(&off, &g->pair, &s, LD * (double)p) &&
+         place(&off, &g->yb, &s, r->c.batch_first && !g->unbatched ? T * N * DP : 0) &&
+         place(&off, &g->hn, &s, LD * N * P) && place(&off, &g->cn, &s, is_lstm(r) ? LD * N * H : 0);
+    g->total = off + 16;
+    return ok;
+}
+
+static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
+{
+    double T = (double)f->T, N = (double)f->N, GH = (double)(r->G * r->H), DP = (double)(r->D * r->P),
+           H = (double)r->H, P = (double)r->P, LD = (double)(r->L * r->D), F = (double)f->F;
+    int64_t off = 0;
+    double s = 0;
+    bool proj = r->c.proj_size > 0, multi = r->L > 1;
+    bool ok = place(&off, &b->gy, &s, b->copy_g ? T * N * DP : 0) && place(&off, &b->dgi, &s, T * N * GH) &&
+              place(&off, &b->dgh, &s, is_gru(r) ? T * N * GH : 0) && place(&off, &b->dy[0], &s, multi ? T * N * DP : 0) &&
+              place(&off, &b->dy[1], &s, multi ? T * N * DP : 0) && place(&off, &b->dx0, &s, T * N * F) &&
+              place(&off, &b->dxb, &s, r->c.batch_first && !f->unbatched ? T * N * F : 0) &&
+              place(&off, &b->dht, &s, N * P) && place(&off, &b->carry, &s, N * P) && place(&off, &b->dc, &s, N * H) &&
+              place(&off, &b->dhfull, &s, proj ? N * H : 0) && place(&off, &b->dhp, &s, proj ? T * N * P : 0) &&
+              place(&off, &b->dh0, &s, LD * N * P) && place(&off, &b->dc0, &s, is_lstm(r) ? LD * N * H : 0);
+    b->total = off + 16;
+    return ok;
+}
+
+/* t: a view into arena's storage at data, contiguous, of the given shape */
+static void view_into(nn_tensor *t, const nn_tensor *arena, float *data, int ndim, const int64_t *shape)
+{
+    nn_tensor_retain_into(t, arena);
+    t->data = data;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    nn_tensor_set_contiguous_strides(t);
+}
+
+/* --- the cells over the batch, split across threads */
+typedef struct {
+    const recurrent *r;
+    const float *xw, *gh, *b_hh, *prev, *cache_in, *dh;
+    float *cache, *c, *h, *dc, *dg, *dgh, *carry;
+} cell_job;
+
+static void forward_rows(void *ctx, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    const cell_job *j = ctx;
+    int64_t H = j->r->H, GH = j->r->G * H, n = e - b;
+    switch (j->r->c.mode) {
+    case NN_REC_RNN_TANH:
+    case NN_REC_RNN_RELU:
+        nn_rnn_cell_forward(n, H, j->xw + b * GH, j->gh + b * GH, j->b_hh, j->r->c.mode == NN_REC_RNN_RELU,
+                            j->h + b * H);
+        break;
+    case NN_REC_LSTM:
+        nn_lstm_cell_forward(n, H, j->xw + b * GH, j->gh + b * GH, j->b_hh, j->prev + b * H, j->cache + b * 5 * H,
+                             j->c + b * H, j->h + b * H);
+        break;
+    case NN_REC_GRU:
+        nn_gru_cell_forward(n, H, j->xw + b * GH, j->gh + b * GH, j->b_hh, j->prev + b * H, j->cache + b * 4 * H,
+                            j->h + b * H);
+        break;
+    }
+}
+
+static void backward_rows(void *ctx, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    const cell_job *j = ctx;
+    int64_t H = j->r->H, GH = j->r->G * H, n = e - b;
+    switch (j->r->c.mode) {
+    case NN_REC_RNN_TANH:
+    case NN_REC_RNN_RELU:
+        nn_rnn_cell_backward(n, H, j->prev + b * H, j->dh + b * H, j->r->c.mode == NN_REC_RNN_RELU, j->dg + b * GH);
+        break;
+    case NN_REC_LSTM:
+        nn_lstm_cell_backward(n, H, j->cache_in + b * 5 * H, j->prev + b * H, j->dh + b * H, j->dc + b * H,
+                              j->dg + b * GH);
+        break;
+    case NN_REC_GRU:
+        nn_gru_cell_backward(n, H, j->cache_in + b * 4 * H, j->prev + b * H, j->dh + b * H, j->dg + b * GH,
+                             j->dgh + b * GH, j->carry + b * H);
+        break;
+    }
+}
+
+static void run_rows(const recurrent *r, int64_t N, nn_parallel_fn fn, cell_job *j)
+{
+    int64_t per_row = r->G * r->H, grain = per_row >= 4096 ? 1 : 4096 / per_row;
+    nn_parallel_for(N, grain, nn_get_num_threads(), fn, j);
+}
+
+/* db[j] += sum over rows of g[r, j], in row order, split over columns */
+typedef struct {
+    const float *g;
+    float *db;
+    int64_t rows, cols;
+} colsum_job;
+
+static void colsum_cols(void *ctx, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    const colsum_job *j = ctx;
+    double acc[256];
+    for (int64_t c0 = b; c0 < e; c0 += 256) {
+        int64_t w = e - c0 < 256 ? e - c0 : 256;
+        for (int64_t c = 0; c < w; c++)
+            acc[c] = 0.0;
+        for (int64_t rr = 0; rr < j->rows; rr++) {
+            const float *row = j->g + rr * j->cols + c0;
+            for (int64_t c = 0; c < w; c++)
+                acc[c] += row[c];
+        }
+        for (int64_t c = 0; c < w; c++)
+            j->db[c0 + c] += (float)acc[c];
+    }
+}
+
+static void add_colsum(float *db, const float *g, int64_t rows, int64_t cols)
+{
+    colsum_job j = {g, db, rows, cols};
+    int64_t grain = rows >= 4096 ? 16 : 65536 / (rows ? rows : 1);
+    nn_parallel_for(cols, grain < 16 ? 16 : grain, nn_get_num_threads(), colsum_cols, &j);
+}
+
+/* --- forward */
+static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, const float *X, int64_t in)
+{
+    int k = l * r->D + d;
+    pair_params q = params_of(r, k);
+    int64_t T = g->T, N = g->N, H = r->H, P = r->P, GH = r->G * H, DP = r->D * P;
+    float *xw = A + g->xw, *gh = A + g->gh, *pb = A + g->pair + k * g->pair_sz;
+    float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
+    bool proj = r->c.proj_size > 0;
+    nn_gemm(false, true, T * N, GH, in, 1.0f, X, in, q.w_ih, in, 0.0f, xw, GH);
+    if (q.b_ih)
+        for (int64_t i = 0; i < T * N; i++)
+            nn_ew_add(xw + i * GH, q.b_ih, GH);
+    int64_t first = d == 0 ? 0 : T; /* the slot of the initial state */
+    if (r->has_h0)
+        memcpy(hs + first * N * P, r->h0.data + k * N * P, (size_t)(N * P) * sizeof(float));
+    else
+        memset(hs + first * N * P, 0, (size_t)(N * P) * sizeof(float));
+    if (is_lstm(r)) {
+        if (r->has_c0)
+            memcpy(cs + first * N * H, r->c0.data + k * N * H, (size_t)(N * H) * sizeof(float));
+        else
+            memset(cs + first * N * H, 0, (size_t)(N * H) * sizeof(float));
+    }
+    int64_t cg = is_lstm(r) ? 5 * H : 4 * H;
+    for (int64_t s = 0; s < T; s++) {
+        int64_t t = d == 0 ? s : T - 1 - s, in_slot = d == 0 ? t : t + 1, out_slot = d == 0 ? t + 1 : t;
+        const float *hin = hs + in_slot * N * P;
+        float *hout = hs + out_slot * N * P;
+        nn_gemm(false, true, N, GH, P, 1.0f, hin, P, q.w_hh, P, 0.0f, gh, GH);
+        cell_job j = {.r = r, .xw = xw + t * N * GH, .gh = gh, .b_hh = q.b_hh, .h = hout};
+        if (is_lstm(r)) {
+            j.prev = cs + in_slot * N * H;
+            j.c = cs + out_slot * N * H;
+            j.cache = cache + t * N * cg;
+            j.h = proj ? hfull + t * N * H : hout;
+        } else if (is_gru(r)) {
+            j.prev = hin;
+            j.cache = cache + t * N * cg;
+        }
+        run_rows(r, N, forward_rows, &j);
+        if (proj)
+            nn_gemm(false, true, N, P, H, 1.0f, hfull + t * N * H, H, q.w_hr, H, 0.0f, hout, P);
+    }
+    float *out = A + g->out + l * g->out_sz;
+    for (int64_t t = 0; t < T; t++) {
+        const float *src = hs + (d == 0 ? t + 1 : t) * N * P;
+        for (int64_t n = 0; n < N; n++)
+            memcpy(out + (t * N + n) * DP + d * P, src + n * P, (size_t)P * sizeof(float));
+    }
+    int64_t last = d == 0 ? T : 0;
+    memcpy(A + g->hn + k * N * P, hs + last * N * P, (size_t)(N * P) * sizeof(float));
+    if (is_lstm(r))
+        memcpy(A + g->cn + k * N * H, cs + last * N * H, (size_t)(N * H) * sizeof(float));
+}
+
+/* The input of layer l: x (time-major) for 0, else the layer below's
+   output, with dropout's mask applied when it was drawn. */
+static const float *layer_input(const recurrent *r, const fgeo *g, const float *A, int l, int64_t *in)
+{
+    if (l == 0) {
+        *in = g->F;
+        return g->copy_x ? A + g->x0 : r->input.data;
+    }
+    *in = r->D * r->P;
+    return g->drop ? A + g->mask + (2 * (l - 1) + 1) * g->msz : A + g->out + (l - 1) * g->out_sz;
+}
+
+/* x viewed time-major: [T, N, F] with batch_first's two dims swapped, or
+   [T, 1, F] for unbatched input */
+static nn_tensor time_major(const nn_tensor *x, bool batch_first)
+{
+    nn_tensor v = *x;
+    if (x->ndim == 2) {
+        v.ndim = 3;
+        v.shape[2] = x->shape[1];
+        v.stride[2] = x->stride[1];
+        v.shape[1] = 1;
+        v.stride[1] = 0;
+    } else if (batch_first) {
+        v.shape[0] = x->shape[1];
+        v.shape[1] = x->shape[0];
+        v.stride[0] = x->stride[1];
+        v.stride[1] = x->stride[0];
+    }
+    return v;
+}
+
+static int check_state(const recurrent *r, const nn_tensor *s, const char *what, int64_t N, bool unbatched,
+                       int64_t last)
+{
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN], nm[256];
+    int64_t want[3] = {(int64_t)r->L * r->D, N, last};
+    int wn = 3;
+    if (unbatched) {
+        want[1] = last;
+        wn = 2;
+    }
+    if (s->ndim == wn && s->shape[0] == want[0] && s->shape[wn - 1] == want[wn - 1] && (unbatched || s->shape[1] == N))
+        return NN_OK;
+    return nn_fail(NN_ESHAPE, "nn_forward: %s expected %s of shape %s for input with %s, got %s (given by nn_rnn_set_state)",
+                   name_of(r, nm, sizeof nm), what, nn_shape_str(wn, want, a),
+                   unbatched ? "no batch dimension" : "batch size N", nn_shape_str(s->ndim, s->shape, b));
+}
+
+nn_tensor *nn_recurrent_forward(nn_module *m, const nn_tensor *x)
+{
+    recurrent *r = (recurrent *)m;
+    char a[NN_SHAPE_STR_LEN], nm[256];
+    if ((x->ndim != 2 && x->ndim != 3) || x->shape[x->ndim - 1] != r->c.input_size)
+        return nn_fail_null(NN_ESHAPE, "nn_forward: %s expected input of shape %s (or unbatched [T, %lld]), got %s",
+                            name_of(r, nm, sizeof nm), r->c.batch_first ? "[N, T, input_size]" : "[T, N, input_size]",
+                            (long long)r->c.input_size, nn_tensor_shape_str(x, a));
+    fgeo g = {.F = x->shape[x->ndim - 1], .unbatched = x->ndim == 2};
+    g.T = g.unbatched || !r->c.batch_first ? x->shape[0] : x->shape[1];
+    g.N = g.unbatched ? 1 : r->c.batch_first ? x->shape[0] : x->shape[1];
+    if (g.T == 0)
+        return nn_fail_null(NN_ESHAPE, "nn_forward: %s: expected sequence length to be larger than 0, got input of shape %s",
+                            name_of(r, nm, sizeof nm), nn_tensor_shape_str(x, a));
+    if ((r->has_h0 && check_state(r, &r->h0, "h0", g.N, g.unbatched, r->P) < 0) ||
+        (r->has_c0 && check_state(r, &r->c0, "c0", g.N, g.unbatched, r->H) < 0))
+        return NULL;
+    g.copy_x = !nn_tensor_is_contiguous(x) || (r->c.batch_first && !g.unbatched && g.N > 1 && g.T > 1);
+    g.drop = m->training && r->c.dropout > 0.0f && r->L > 1;
+    if (!forward_layout(r, &g))
+        return nn_fail_null(NN_ENOMEM, "nn_forward: %s: the caches for input of shape %s do not fit in memory",
+                            name_of(r, nm, sizeof nm), nn_tensor_shape_str(x, a));
+    /* one allocation (when the arena must grow, or holds x), before any change */
+    nn_tensor src = {0};
+    nn_tensor_retain_into(&src, x);
+    if (nn_tensor_resize(&r->fa, 1, &g.total, &src) < 0) {
+        nn_tensor_release(&src);
+        return nn_fail_context_null("nn_forward: %s", name_of(r, nm, sizeof nm));
+    }
+    if (g.copy_x)
+        nn_tensor_release(&r->input);
+    else
+        nn_tensor_retain_into(&r->input, &src);
+    float *A = r->fa.data;
+    if (g.copy_x) {
+        nn_tensor v = time_major(&src, r->c.batch_first);
+        nn_tensor_gather(&v, A + g.x0);
+    }
+    nn_tensor_release(&src);
+    r->fg = g;
+    int64_t T = g.T, N = g.N, DP = r->D * r->P;
+    for (int l = 0; l < r->L && N > 0; l++) {
+        int64_t in;
+        const float *X = layer_input(r, &g, A, l, &in);
+        for (int d = 0; d < r->D; d++)
+            forward_pair(r, &g, A, l, d, X, in);
+        if (g.drop && l < r->L - 1) { /* the mask, then the masked output the next layer reads */
+            float *out = A + g.out + l * g.out_sz, *mk = A + g.mask + 2 * l * g.msz, *dr = mk + g.msz;
+            float p = r->c.dropout, scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+            for (int64_t i = 0; i < T * N * DP; i++) {
+                double u = (double)(nn_random_u32() & 0xFFFFFFu) / 16777216.0;
+                mk[i] = u < (double)p ? 0.0f : scale;
+                dr[i] = out[i] * mk[i];
+            }
+        }
+    }
+    float *last = A + g.out + (r->L - 1) * g.out_sz;
+    if (g.unbatched) {
+        view_into(&r->out, &r->fa, last, 2, (int64_t[]){T, DP});
+    } else if (r->c.batch_first) {
+        float *y = A + g.yb;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t t = 0; t < T; t++)
+                memcpy(y + (n * T + t) * DP, last + (t * N + n) * DP, (size_t)DP * sizeof(float));
+        view_into(&r->out, &r->fa, y, 3, (int64_t[]){N, T, DP});
+    } else {
+        view_into(&r->out, &r->fa, last, 3, (int64_t[]){T, N, DP});
+    }
+    int64_t LD = (int64_t)r->L * r->D;
+    if (g.unbatched)
+        view_into(&r->h_n, &r->fa, A + g.hn, 2, (int64_t[]){LD, r->P});
+    else
+        view_into(&r->h_n, &r->fa, A + g.hn, 3, (int64_t[]){LD, N, r->P});
+    if (is_lstm(r)) {
+        if (g.unbatched)
+            view_into(&r->c_n, &r->fa, A + g.cn, 2, (int64_t[]){LD, r->H});
+        else
+            view_into(&r->c_n, &r->fa, A + g.cn, 3, (int64_t[]){LD, N, r->H});
+    }
+    r->forwarded = true;
+    r->backwarded = false;
+    r->has_dh_n = r->has_dc_n = false;
+    return &r->out;
+}
+
+/* --- backward */
+static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, const float *DY, const float *X,
+                          int64_t in, float *DX, bool need_dx)
+{
+    const fgeo *g = &r->fg;
+    int k = l * r->D + d;
+    pair_params q = params_of(r, k);
+    int64_t T = g->T, N = g->N, H = r->H, P = r->P, GH = r->G * H, DP = r->D * P;
+    const float *A = r->fa.data;
+    const float *pb = A + g->pair + k * g->pair_sz;
+    const float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
+    float *dG = B + b->dgi, *dGh = is_gru(r) ? B + b->dgh : dG, *carry = B + b->carry, *dc = B + b->dc;
+    bool proj = r->c.proj_size > 0;
+    int64_t cg = is_lstm(r) ? 5 * H : 4 * H;
+    if (r->has_dh_n) /* the loss's own gradient for the final state */
+        memcpy(carry, r->dh_n.data + k * N * P, (size_t)(N * P) * sizeof(float));
+    else
+        memset(carry, 0, (size_t)(N * P) * sizeof(float));
+    if (is_lstm(r) && r->has_dc_n)
+        memcpy(dc, r->dc_n.data + k * N * H, (size_t)(N * H) * sizeof(float));
+    else if (is_lstm(r))
+        memset(dc, 0, (size_t)(N * H) * sizeof(float));
+    for (int64_t s = 0; s < T; s++) {
+        int64_t t = d == 0 ? T - 1 - s : s, in_slot = d == 0 ? t : t + 1, out_slot = d == 0 ? t + 1 : t;
+        const float *dyt = DY + t * N * DP + d * P;
+        float *dh = proj ? B + b->dhp + t * N * P : B + b->dht;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < P; i++)
+                dh[n * P + i] = dyt[n * DP + i] + carry[n * P + i];
+        if (proj) {
+            nn_gemm(false, false, N, H, P, 1.0f, dh, P, q.w_hr, H, 0.0f, B + b->dhfull, H);
+            dh = B + b->dhfull;
+        }
+        cell_job j = {.r = r, .dh = dh, .dg = dG + t * N * GH, .dgh = dGh + t * N * GH, .carry = carry, .dc = dc};
+        if (is_lstm(r)) {
+            j.cache_in = cache + t * N * cg;
+            j.prev = cs + in_slot * N * H;
+        } else if (is_gru(r)) {
+            j.cache_in = cache + t * N * cg;
+            j.prev = hs + in_slot * N * P;
+        } else {
+            j.prev = hs + out_slot * N * P; /* the step's result */
+        }
+        run_rows(r, N, backward_rows, &j);
+        nn_gemm(false, false, N, P, GH, 1.0f, dGh + t * N * GH, GH, q.w_hh, P, is_gru(r) ? 1.0f : 0.0f, carry, P);
+    }
+    memcpy(B + b->dh0 + k * N * P, carry, (size_t)(N * P) * sizeof(float));
+    if (is_lstm(r))
+        memcpy(B + b->dc0 + k * N * H, dc, (size_t)(N * H) * sizeof(float));
+    int64_t rows = T * N;
+    nn_gemm(true, false, GH, in, rows, 1.0f, dG, GH, X, in, 1.0f, q.dw_ih, in);
+    nn_gemm(true, false, GH, P, rows, 1.0f, dGh, GH, hs + (d == 0 ? 0 : N * P), P, 1.0f, q.dw_hh, P);
+    if (q.db_ih) {
+        add_colsum(q.db_ih, dG, rows, GH);
+        add_colsum(q.db_hh, dGh, rows, GH);
+    }
+    if (proj)
+        nn_gemm(true, false, P, H, rows, 1.0f, B + b->dhp, P, hfull, H, 1.0f, q.dw_hr, H);
+    if (need_dx)
+        nn_gemm(false, false, rows, in, GH, 1.0f, dG, GH, q.w_ih, in, d == 0 ? 0.0f : 1.0f, DX, in);
+}
+
+nn_tensor *nn_recurrent_backward_ex(nn_module *m, const nn_tensor *g, bool need_dx)
+{
+    recurrent *r = (recurrent *)m;
+    char a[NN_SHAPE_STR_LEN], c[NN_SHAPE_STR_LEN], nm[256];
+    if (!r->forwarded)
+        return nn_fail_null(NN_EINVAL, "nn_backward: %s called before forward", name_of(r, nm, sizeof nm));
+    if (!nn_tensor_same_shape(g, &r->out))
+        return nn_fail_null(NN_ESHAPE, "nn_backward: %s expected grad_out of shape %s, got %s", name_of(r, nm, sizeof nm),
+                            nn_tensor_shape_str(&r->out, a), nn_tensor_shape_str(g, c));
+    const fgeo *f = &r->fg;
+    bgeo b = {.copy_g = !nn_tensor_is_contiguous(g) || (r->c.batch_first && !f->unbatched && f->N > 1 && f->T > 1)};
+    if (!backward_layout(r, f, &b))
+        return nn_fail_null(NN_ENOMEM, "nn_backward: %s: the scratch for grad_out of shape %s does not fit in memory",
+                            name_of(r, nm, sizeof nm), nn_tensor_shape_str(g, a));
+    nn_tensor src = {0};
+    nn_tensor_retain_into(&src, g);
+    if (nn_tensor_resize(&r->ba, 1, &b.total, &src) < 0) {
+        nn_tensor_release(&src);
+        return nn_fail_context_null("nn_backward: %s", name_of(r, nm, sizeof nm));
+    }
+    float *B = r->ba.data;
+    const float *GY = src.data;
+    if (b.copy_g) {
+        nn_tensor v = time_major(&src, r->c.batch_first);
+        nn_tensor_gather(&v, B + b.gy);
+        GY = B + b.gy;
+    }
+    int64_t T = f->T, N = f->N, DP = r->D * r->P, F = f->F, LD = (int64_t)r->L * r->D;
+    for (int l = r->L - 1; l >= 0 && N > 0; l--) {
+        const float *DY = l == r->L - 1 ? GY : B + b.dy[(l + 1) & 1];
+        int64_t in;
+        const float *X = layer_input(r, f, r->fa.data, l, &in);
+        float *DX = l == 0 ? B + b.dx0 : B + b.dy[l & 1];
+        bool need = l > 0 || need_dx;
+        for (int d = 0; d < r->D; d++)
+            backward_pair(r, &b, B, l, d, DY, X, in, DX, need);
+        if (l > 0 && f->drop) {
+            const float *mk = r->fa.data + f->mask + 2 * (l - 1) * f->msz;
+            for (int64_t i = 0; i < T * N * DP; i++)
+                DX[i] *= mk[i];
+        }
+    }
+    nn_tensor_release(&src);
+    if (need_dx) {
+        float *dx = B + b.dx0;
+        if (f->unbatched) {
+            view_into(&r->dx, &r->ba, dx, 2, (int64_t[]){T, F});
+        } else if (r->c.batch_first) {
+            float *y = B + b.dxb;
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t t = 0; t < T; t++)
+                    memcpy(y + (n * T + t) * F, dx + (t * N + n) * F, (size_t)F * sizeof(float));
+            view_into(&r->dx, &r->ba, y, 3, (int64_t[]){N, T, F});
+        } else {
+            view_into(&r->dx, &r->ba, dx, 3, (int64_t[]){T, N, F});
+        }
+    }
+    if (f->unbatched)
+        view_into(&r->dh0, &r->ba, B + b.dh0, 2, (int64_t[]){LD, r->P});
+    else
+        view_into(&r->dh0, &r->ba, B + b.dh0, 3, (int64_t[]){LD, N, r->P});
+    if (is_lstm(r)) {
+        if (f->unbatched)
+            view_into(&r->dc0, &r->ba, B + b.dc0, 2, (int64_t[]){LD, r->H});
+        else
+            view_into(&r->dc0, &r->ba, B + b.dc0, 3, (int64_t[]){LD, N, r->H});
+    }
+    r->backwarded = true;
+    return &r->dx;
+}
+
+nn_tensor *nn_recurrent_backward(nn_module *m, const nn_tensor *g) { return nn_recurrent_backward_ex(m, g, true); }
+
+/* --- printing, freeing */
+int nn_recurrent_extra_repr(const nn_module *m, char *buf, size_t size)
+{
+    const nn_rec_config *c = &((const recurrent *)m)->c;
+    char more[256] = "", p[NN_REPR_FLOAT_LEN];
+    size_t n = 0;
+#define MORE(...) n += (size_t)snprintf(more + n, n < sizeof more ? sizeof more - n : 0, __VA_ARGS__)
+    if (c->proj_size != 0)
+        MORE(", proj_size=%lld", (long long)c->proj_size);
+    if (c->num_layers != 1)
+        MORE(", num_layers=%d", c->num_layers);
+    if (!c->bias)
+        MORE(", bias=False");
+    if (c->batch_first)
+        MORE(", batch_first=True");
+    if (c->dropout != 0.0f)
+        MORE(", dropout=%s", nn_repr_float(c->dropout, p));
+    if (c->bidirectional)
+        MORE(", bidirectional=True");
+#undef MORE
+    return snprintf(buf, size, "%lld, %lld%s", (long long)c->input_size, (long long)c->hidden_size, more);
+}
+
+void nn_recurrent_destroy(nn_module *m)
+{
+    recurrent *r = (recurrent *)m;
+    nn_tensor *slots[] = {&r->h0, &r->c0, &r->fa, &r->input, &r->out, &r->h_n, &r->c_n,
+                          &r->dh_n, &r->dc_n, &r->ba, &r->dx, &r->dh0, &r->dc0};
+    for (size_t i = 0; i < sizeof slots / sizeof *slots; i++)
+        nn_tensor_release(slots[i]);
+}
+
+/* --- construction */
+nn_module *nn_recurrent_new(const nn_rec_config *c, const nn_module_ops *ops, const char *fn)
+{
+    if (c->input_size <= 0)
+        return nn_fail_null(NN_EINVAL, "%s: input_size must be greater than zero, got %lld", fn, (long long)c->input_size);
+    if (c->hidden_size <= 0)
+        return nn_fail_null(NN_EINVAL, "%s: hidden_size must be greater than zero, got %lld", fn,
+                            (long long)c->hidden_size);
+    if (c->num_layers <= 0)
+        return nn_fail_null(NN_EINVAL, "%s: num_layers must be greater than zero, got %d", fn, c->num_layers);
+    if (!(c->dropout >= 0.0f && c->dropout <= 1.0f))
+        return nn_fail_null(NN_EINVAL, "%s: dropout should be a number in range [0, 1] representing the probability "
+                            "of an element being zeroed, got %g", fn, (double)c->dropout);
+    if (c->proj_size < 0)
+        return nn_fail_null(NN_EINVAL, "%s: proj_size should be a positive integer or zero to disable projections, got %lld",
+                            fn, (long long)c->proj_size);
+    if (c->proj_size >= c->hidden_size)
+        return nn_fail_null(NN_EINVAL, "%s: proj_size has to be smaller than hidden_size, got proj_size %lld and "
+                            "hidden_size %lld", fn, (long long)c->proj_size, (long long)c->hidden_size);
+    int G = c->mode == NN_REC_LSTM ? 4 : c->mode == NN_REC_GRU ? 3 : 1, D = c->bidirectional ? 2 : 1;
+    int64_t H = c->hidden_size, P = c->proj_size > 0 ? c->proj_size : H;
+    int64_t widest = c->input_size > D * P ? c->input_size : D * P;
+    if (c->num_layers > 65536 || H > ((int64_t)1 << 40) || nn_shape_numel(NN_SHAPE(G * H, widest)) < 0)
+        return nn_fail_null(NN_EINVAL, "%s: weights of input_size %lld, hidden_size %lld, num_layers %d are too large", fn,
+                            (long long)c->input_size, (long long)H, c->num_layers);
+    recurrent *r = nn_alloc_zeroed(1, sizeof *r);
+    if (!r)
+        return nn_fail_context_null("%s", fn);
+    NN_MODULE_INIT(&r->base, ops);
+    r->c = *c;
+    r->L = c->num_layers;
+    r->D = D;
+    r->G = G;
+    r->H = H;
+    r->P = P;
+    r->np = 2 + (c->bias ? 2 : 0) + (c->proj_size > 0 ? 1 : 0);
+    bool ok = true;
+    for (int l = 0; l < r->L && ok; l++)
+        for (int d = 0; d < D && ok; d++) {
+            const char *sfx = d ? "_reverse" : "";
+            int64_t in = l == 0 ? c->input_size : D * P;
+            char name[64];
+            snprintf(name, sizeof name, "weight_ih_l%d%s", l, sfx);
+            ok = nn_module_add_param(&r->base, name, NN_SHAPE(G * H, in)) != NULL;
+            snprintf(name, sizeof name, "weight_hh_l%d%s", l, sfx);
+            ok = ok && nn_module_add_param(&r->base, name, NN_SHAPE(G * H, P)) != NULL;
+            if (c->bias) {
+                snprintf(name, sizeof name, "bias_ih_l%d%s", l, sfx);
+                ok = ok && nn_module_add_param(&r->base, name, NN_SHAPE(G * H)) != NULL;
+                snprintf(name, sizeof name, "bias_hh_l%d%s", l, sfx);
+                ok = ok && nn_module_add_param(&r->base, name, NN_SHAPE(G * H)) != NULL;
+            }
+            if (c->proj_size > 0) {
+                snprintf(name, sizeof name, "weight_hr_l%d%s", l, sfx);
+                ok = ok && nn_module_add_param(&r->base, name, NN_SHAPE(P, H)) != NULL;
+            }
+        }
+    if (!ok) {
+        nn_module_free(&r->base);
+        return nn_fail_context_null("%s", fn);
+    }
+    /* torch's reset_parameters: every parameter in order from U(-stdv, stdv) */
+    double stdv = 1.0 / sqrt((double)H);
+    for (int i = 0; i < r->base.n_params; i++)
+        nn_init_uniform(r->base.params[i].value, stdv);
+    return &r->base;
+}
+
+/* --- the state */
+static recurrent *recurrent_of(nn_module *m, const char *fn)
+{
+    if (!m)
+        return nn_fail_null(NN_EINVAL, "%s: module is NULL", fn);
+    if (m->ops->forward != nn_recurrent_forward)
+        return nn_fail_null(NN_EINVAL, "%s: expected an RNN, LSTM or GRU, got %s", fn, nn_module_class(m));
+    return (recurrent *)m;
+}
+
+static int check_given(const recurrent *r, const nn_tensor *t, const char *what, int64_t last)
+{
+    char a[NN_SHAPE_STR_LEN], nm[256];
+    int64_t LD = (int64_t)r->L * r->D;
+    if (nn_tensor_check("nn_rnn_set_state", what, t) < 0)
+        return NN_EINVAL;
+    if ((t->ndim != 2 && t->ndim != 3) || t->shape[0] != LD || t->shape[t->ndim - 1] != last)
+        return nn_fail(NN_ESHAPE, "nn_rnn_set_state: %s expected %s of shape [%lld, N, %lld] (or [%lld, %lld] for "
+                       "unbatched input), got %s", name_of(r, nm, sizeof nm), what, (long long)LD, (long long)last,
+                       (long long)LD, (long long)last, nn_tensor_shape_str(t, a));
+    return NN_OK;
+}
+
+static bool fits(const nn_tensor *slot, const nn_tensor *t)
+{
+    return slot->storage && slot->storage->capacity >= nn_tensor_numel(t);
+}
+
+/* Copies a into slot sa and b (may be NULL) into sb; when a slot must grow,
+   the room is made in fresh slots first, so that a failure changes nothing. */
+static int store_copies(nn_tensor *sa, const nn_tensor *a, nn_tensor *sb, const nn_tensor *b)
+{
+    nn_tensor na = {0}, nb = {0};
+    bool grow_a = !fits(sa, a), grow_b = b && !fits(sb, b);
+    if ((grow_a && nn_tensor_resize(&na, a->ndim, a->shape, NULL) < 0) ||
+        (grow_b && nn_tensor_resize(&nb, b->ndim, b->shape, NULL) < 0)) {
+        nn_tensor_release(&na);
+        nn_tensor_release(&nb);
+        return nn_last_status();
+    }
+    if (grow_a) {
+        nn_tensor_release(sa);
+        *sa = na;
+    }
+    if (grow_b) {
+        nn_tensor_release(sb);
+        *sb = nb;
+    }
+    nn_tensor_resize(sa, a->ndim, a->shape, NULL); /* fits: cannot fail */
+    nn_tensor_gather(a, sa->data);
+    if (b) {
+        nn_tensor_resize(sb, b->ndim, b->shape, NULL);
+        nn_tensor_gather(b, sb->data);
+    }
+    return NN_OK;
+}
+
+int nn_rnn_set_state(nn_module *m, const nn_tensor *h0, const nn_tensor *c0)
+{
+    recurrent *r = recurrent_of(m, "nn_rnn_set_state");
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN], nm[256];
+    if (!r)
+        return NN_EINVAL;
+    if (c0 && !is_lstm(r))
+        return nn_fail(NN_EINVAL, "nn_rnn_set_state: %s has no cell state: c0 must be NULL", name_of(r, nm, sizeof nm));
+    if (!h0) {
+        if (c0)
+            return nn_fail(NN_EINVAL, "nn_rnn_set_state: %s: c0 given without h0", name_of(r, nm, sizeof nm));
+        r->has_h0 = r->has_c0 = false;
+        return NN_OK;
+    }
+    if (check_given(r, h0, "h0", r->P) < 0 || (c0 && check_given(r, c0, "c0", r->H) < 0))
+        return nn_last_status();
+    if (c0 && (c0->ndim != h0->ndim || (h0->ndim == 3 && c0->shape[1] != h0->shape[1])))
+        return nn_fail(NN_ESHAPE, "nn_rnn_set_state: %s: h0 of shape %s and c0 of shape %s differ in batch size",
+                       name_of(r, nm, sizeof nm), nn_tensor_shape_str(h0, a), nn_tensor_shape_str(c0, b));
+    if (store_copies(&r->h0, h0, &r->c0, c0) < 0)
+        return nn_fail_context(nn_last_status(), "nn_rnn_set_state");
+    r->has_h0 = true;
+    r->has_c0 = c0 != NULL;
+    return NN_OK;
+}
+
+int nn_rnn_final_state(nn_module *m, nn_tensor **h_n, nn_tensor **c_n)
+{
+    recurrent *r = recurrent_of(m, "nn_rnn_final_state");
+    char nm[256];
+    if (!r)
+        return NN_EINVAL;
+    if (!r->forwarded)
+        return nn_fail(NN_EINVAL, "nn_rnn_final_state: %s has not run a forward yet", name_of(r, nm, sizeof nm));
+    if (h_n)
+        *h_n = &r->h_n;
+    if (c_n)
+        *c_n = is_lstm(r) ? &r->c_n : NULL;
+    return NN_OK;
+}
+
+int nn_rnn_state_grad(nn_module *m, nn_tensor **dh0, nn_tensor **dc0)
+{
+    recurrent *r = recurrent_of(m, "nn_rnn_state_grad");
+    char nm[256];
+    if (!r)
+        return NN_EINVAL;
+    if (!r->backwarded)
+        return nn_fail(NN_EINVAL, "nn_rnn_state_grad: %s has not run a backward since its last forward",
+                       name_of(r, nm, sizeof nm));
+    if (dh0)
+        *dh0 = &r->dh0;
+    if (dc0)
+        *dc0 = is_lstm(r) ? &r->dc0 : NULL;
+    return NN_OK;
+}
+
+int nn_rnn_set_final_state_grad(nn_module *m, const nn_tensor *dh_n, const nn_tensor *dc_n)
+{
+    recurrent *r = recurrent_of(m, "nn_rnn_set_final_state_grad");
+    char a[NN_SHAPE_STR_LEN], b[NN_SHAPE_STR_LEN], nm[256];
+    if (!r)
+        return NN_EINVAL;
+    if (!r->forwarded)
+        return nn_fail(NN_EINVAL, "nn_rnn_set_final_state_grad: %s has not run a forward yet", name_of(r, nm, sizeof nm));
+    if (dc_n && !is_lstm(r))
+        return nn_fail(NN_EINVAL, "nn_rnn_set_final_state_grad: %s has no cell state: dc_n must be NULL",
+                       name_of(r, nm, sizeof nm));
+    const nn_tensor *given[2] = {dh_n, dc_n}, *want[2] = {&r->h_n, &r->c_n};
+    const char *what[2] = {"dh_n", "dc_n"};
+    for (int i = 0; i < 2; i++) {
+        if (!given[i])
+            continue;
+        if (nn_tensor_check("nn_rnn_set_final_state_grad", what[i], given[i]) < 0)
+            return nn_last_status();
+        if (!nn_tensor_same_shape(given[i], want[i]))
+            return nn_fail(NN_ESHAPE, "nn_rnn_set_final_state_grad: %s expected %s of shape %s (the last forward's), got %s",
+                           name_of(r, nm, sizeof nm), what[i], nn_tensor_shape_str(want[i], a),
+                           nn_tensor_shape_str(given[i], b));
+    }
+    /* a NULL one of the two is zeros: stored as zeros when the other is given */
+    const nn_tensor *first = dh_n ? dh_n : dc_n, *second = dh_n ? dc_n : NULL;
+    nn_tensor *s1 = dh_n ? &r->dh_n : &r->dc_n;
+    if (!first) {
+        r->has_dh_n = r->has_dc_n = false;
+        return NN_OK;
+    }
+    if (store_copies(s1, first, &r->dc_n, second) < 0)
+        return nn_fail_context(nn_last_status(), "nn_rnn_set_final_state_grad");
+    r->has_dh_n = dh_n != NULL;
+    r->has_dc_n = dc_n != NULL;
+    return NN_OK;
+}
