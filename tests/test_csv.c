@@ -393,6 +393,30 @@ static void test_column_selection(void **state)
     assert_error_mentions("no_header");
 }
 
+/* skip_rows: scikit-learn's bundled files open with a row of counts and
+   class names (its own shape), then the data; a title row above a header. */
+static void test_skip_rows(void **state)
+{
+    (void)state;
+    nn_table t;
+    load_ok("569,30,malignant,benign\n1.5,2,0\n3,4,1\n", &(nn_csv_opts){.no_header = true, .skip_rows = 1}, &t);
+    expect_values(&t, 2, 3, (const float[]){1.5f, 2, 0, 3, 4, 1});
+    assert_string_equal(t.names[2], "2");
+    nn_table_free(&t);
+    load_ok("Daily counts, 2011\nday,count\n1,985\n2,801\n", &(nn_csv_opts){.skip_rows = 1, .column_names = (const char *[]){"count"}, .num_columns = 1}, &t);
+    expect_values(&t, 2, 1, (const float[]){985, 801});
+    nn_table_free(&t);
+    /* rows keep the file's numbering in messages */
+    expect_error("title\na,b\n1,x\n", &(nn_csv_opts){.skip_rows = 1}, NN_EFORMAT, 3, 2);
+    nn_table u = untouched;
+    assert_int_equal(nn_csv_load(write_tmp("a,b\n1,2\n"), &(nn_csv_opts){.skip_rows = 5}, &u), NN_EFORMAT);
+    assert_error_mentions("no record after the skipped rows");
+    assert_untouched(&u);
+    assert_int_equal(nn_csv_load(write_tmp("a\n1\n"), &(nn_csv_opts){.skip_rows = -1}, &u), NN_EINVAL);
+    assert_error_mentions("skip_rows", "-1");
+    assert_untouched(&u);
+}
+
 static void test_options_rule(void **state)
 {
     (void)state;
@@ -751,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_conformance_copies_match_shared),
         cmocka_unit_test(test_rfc4180_cases),
         cmocka_unit_test(test_column_selection),
+        cmocka_unit_test(test_skip_rows),
         cmocka_unit_test(test_options_rule),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_numbers_match_strtod),

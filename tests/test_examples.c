@@ -206,6 +206,28 @@ static void test_custom_layer_matches_python(void **state)
     expect_refusal("custom_layer", (const char *const[]){"--seed", NULL}, 2, "usage: custom_layer");
 }
 
+/* The table classifier on a tiny committed CSV in scikit-learn's layout
+   (a count row, then rows of features and the class). */
+static void test_tabular_tiny(void **state)
+{
+    (void)state;
+    run_result r = run("tabular", (const char *const[]){"--data", "tests/fixtures/tabular_tiny.csv", "--epochs", "20",
+                                                         "--seed", "1", NULL});
+    if (r.status != 0 || !strstr(r.out, "40 rows, 3 features, 2 classes; train 24, validation 8, test 8") ||
+        !strstr(r.out, "epoch 20: loss ") || !strstr(r.out, "test accuracy: "))
+        fail_msg("tabular: exit %d\n%s\n%s", r.status, r.out, r.err);
+    run_free(&r);
+    r = run("tabular", (const char *const[]){"--help", NULL});
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "usage: tabular"));
+    run_free(&r);
+    expect_refusal("tabular", (const char *const[]){"--epochs", "0", NULL}, 2, "tabular: unknown flag or bad value: --epochs 0");
+    r = run("tabular", (const char *const[]){"--data", "/nonexistent.csv", NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cannot load /nonexistent.csv"));
+    run_free(&r);
+}
+
 static void test_files_written(void **state)
 {
     (void)state;
@@ -305,6 +327,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_random_seed),
         cmocka_unit_test(test_bad_flags),
         cmocka_unit_test(test_custom_layer_matches_python),
+        cmocka_unit_test(test_tabular_tiny),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
