@@ -9,6 +9,7 @@
 
 #include "elementwise.h"
 #include "kernels.h"
+#include "simd.h"
 #include "base/parallel_impl.h"
 
 #define BLOCK 8
@@ -48,13 +49,7 @@
 /* Sigmoid and tanh need exp, which the compiler would call from libm one
    element at a time (and it sinks the selects below into branches it then
    cannot vectorise): they use explicit 4-float vectors (GCC/Clang vector
-   extensions: SSE2 on x86-64, scalar code elsewhere). */
-typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
-typedef int32_t v4i __attribute__((vector_size(16), aligned(4), may_alias));
-
-static inline v4f splat(float x) { return (v4f){x, x, x, x}; }
-/* lanes of a where mask (all ones), of b elsewhere */
-static inline v4f select4(v4i mask, v4f a, v4f b) { return (v4f)(((v4i)a & mask) | ((v4i)b & ~mask)); }
+   extensions, simd.h: SSE2 on x86-64, scalar code elsewhere). */
 static inline v4f abs4(v4f x) { return (v4f)((v4i)x & (v4i){0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff}); }
 
 /* e^x for x <= 0, down to the subnormal range (0 below -104); NaN stays
@@ -63,18 +58,18 @@ static inline v4f abs4(v4f x) { return (v4f)((v4i)x & (v4i){0x7fffffff, 0x7fffff
    normal powers of two so that results below 2^-126 round as subnormals. */
 static inline v4f exp_nonpositive(v4f x)
 {
-    x = select4(x < splat(-104.0f), splat(-104.0f), x);
+    x = select4(x < splat4(-104.0f), splat4(-104.0f), x);
     /* adding 1.5 * 2^23 rounds x log2(e) to the integer n, held in t's low bits */
-    v4f t = x * splat(1.44269504f) + splat(12582912.0f);
-    v4f n = t - splat(12582912.0f);
-    v4f r = (x - n * splat(0.693359375f)) + n * splat(2.12194440e-4f); /* ln 2 = 0.693359375 - 2.12194440e-4 */
-    v4f p = splat(1.0f / 720);
-    p = p * r + splat(1.0f / 120);
-    p = p * r + splat(1.0f / 24);
-    p = p * r + splat(1.0f / 6);
-    p = p * r + splat(0.5f);
-    p = p * r + splat(1.0f);
-    p = p * r + splat(1.0f);
+    v4f t = x * splat4(1.44269504f) + splat4(12582912.0f);
+    v4f n = t - splat4(12582912.0f);
+    v4f r = (x - n * splat4(0.693359375f)) + n * splat4(2.12194440e-4f); /* ln 2 = 0.693359375 - 2.12194440e-4 */
+    v4f p = splat4(1.0f / 720);
+    p = p * r + splat4(1.0f / 120);
+    p = p * r + splat4(1.0f / 24);
+    p = p * r + splat4(1.0f / 6);
+    p = p * r + splat4(0.5f);
+    p = p * r + splat4(1.0f);
+    p = p * r + splat4(1.0f);
     v4i k = (v4i)t - (v4i){0x4B400000, 0x4B400000, 0x4B400000, 0x4B400000}; /* n, in [-150, 0] */
     v4i half = k >> 1, bias = {127, 127, 127, 127};
     v4f s1 = (v4f)((half + bias) << 23), s2 = (v4f)((k - half + bias) << 23);
@@ -85,7 +80,7 @@ static inline v4f exp_nonpositive(v4f x)
 static inline v4f sigmoid4(v4f x)
 {
     v4f e = exp_nonpositive(-abs4(x));
-    return select4(x >= splat(0.0f), splat(1.0f), e) / (splat(1.0f) + e);
+    return select4(x >= splat4(0.0f), splat4(1.0f), e) / (splat4(1.0f) + e);
 }
 
 /* Small |x|: the odd Taylor series to x^13 (relative error < 4e-7 below
@@ -93,17 +88,17 @@ static inline v4f sigmoid4(v4f x)
 static inline v4f tanh4(v4f x)
 {
     v4f a = abs4(x), s = x * x;
-    v4f p = splat(21844.0f / 6081075);
-    p = p * s + splat(-1382.0f / 155925);
-    p = p * s + splat(62.0f / 2835);
-    p = p * s + splat(-17.0f / 315);
-    p = p * s + splat(2.0f / 15);
-    p = p * s + splat(-1.0f / 3);
-    p = (p * s + splat(1.0f)) * x;
-    v4f e = exp_nonpositive(splat(-2.0f) * a);
-    v4f q = (splat(1.0f) - e) / (splat(1.0f) + e);
+    v4f p = splat4(21844.0f / 6081075);
+    p = p * s + splat4(-1382.0f / 155925);
+    p = p * s + splat4(62.0f / 2835);
+    p = p * s + splat4(-17.0f / 315);
+    p = p * s + splat4(2.0f / 15);
+    p = p * s + splat4(-1.0f / 3);
+    p = (p * s + splat4(1.0f)) * x;
+    v4f e = exp_nonpositive(splat4(-2.0f) * a);
+    v4f q = (splat4(1.0f) - e) / (splat4(1.0f) + e);
     q = (v4f)((v4i)q | ((v4i)x & (v4i){INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN})); /* sign of x */
-    return select4(a < splat(0.55f), p, q);
+    return select4(a < splat4(0.55f), p, q);
 }
 
 /* y[i] = f(x[i]), the tail through a zero-padded block so that every
