@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "tensor/tensor_impl.h"
+#include "kernels/loss_kernels.h"
 #include "nn/loss.h"
 
 typedef struct nn_loss_ops {
@@ -59,30 +60,10 @@ static int mse_check(const nn_tensor *pred, const nn_tensor *target)
     return s < 0 ? s : check_not_empty("MSELoss", pred);
 }
 
-/* L = mean((p - t)^2);  dL/dp = 2 (p - t) / n. Four elements at a time
-   in double vectors: lane k sums the elements i = k mod 4. */
-typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
-typedef double v4d __attribute__((vector_size(32)));
-
+/* L = mean((p - t)^2);  dL/dp = 2 (p - t) / n (kernels/loss_kernels.h) */
 static double mse_compute(const nn_tensor *pred, const float *p, const float *t, float *grad)
 {
-    int64_t n = nn_tensor_numel(pred);
-    const double scale = 2.0 / (double)n;
-    const v4d vscale = {scale, scale, scale, scale};
-    v4d s = {0.0, 0.0, 0.0, 0.0};
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4d d = __builtin_convertvector(*(const v4f *)(p + i), v4d) -
-                __builtin_convertvector(*(const v4f *)(t + i), v4d);
-        s += d * d;
-        *(v4f *)(grad + i) = __builtin_convertvector(vscale * d, v4f);
-    }
-    for (; i < n; i++) {
-        double d = (double)p[i] - (double)t[i];
-        s[0] += d * d;
-        grad[i] = (float)(scale * d);
-    }
-    return ((s[0] + s[1]) + (s[2] + s[3])) / (double)n;
+    return nn_mse_kernel(p, t, grad, nn_tensor_numel(pred));
 }
 
 static const nn_loss_ops mse_ops = {"MSELoss", "nn_mse_loss", mse_check, mse_compute};

@@ -1,0 +1,12 @@
+/* Internal: the losses' element loops on raw float arrays. No allocation,
+   no knowledge of tensors or losses. */
+#ifndef NN_LOSS_KERNELS_H
+#define NN_LOSS_KERNELS_H
+
+#include <stdint.h>
+
+/* Mean squared error of p against t (n >= 1 floats each), accumulated in
+   double; writes its gradient grad[i] = 2 (p[i] - t[i]) / n. */
+double nn_mse_kernel(const float *p, const float *t, float *grad, int64_t n);
+
+#endif
