@@ -30,4 +30,10 @@ void nn_ew_add(float *dst, const float *src, int64_t n);
 /* sum of x[0:n] in a fixed order (eight interleaved partial sums). */
 float nn_ew_sum(const float *x, int64_t n);
 
+/* y[r, :] += b[0:n] for each row r < rows of y [rows, n] (a bias). */
+void nn_ew_add_rows(float *y, const float *b, int64_t rows, int64_t n);
+/* db[0:n] += the sum over rows of g[r, :], g [rows, n] (a bias gradient),
+   in a fixed order that depends only on rows and n. */
+void nn_ew_sum_rows(float *db, const float *g, int64_t rows, int64_t n);
+
 #endif
