@@ -46,7 +46,11 @@ check-test-deps:
 
 $(BUILD)/tests/%: tests/%.c $(LIB) | check-test-deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) -lcmocka $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(LDFLAGS) $< $(filter %.o,$^) -o $@ $(LIB) -lcmocka $(LDLIBS)
+
+# code only the tests use (tests/support/), linked into the tests that call it
+GEMM_REF := $(BUILD)/obj/tests/support/gemm_ref.o
+$(BUILD)/tests/test_gemm $(BUILD)/tests/test_conv_gemm: $(GEMM_REF)
 
 test: $(TESTS) $(EXAMPLES) # tests/test_examples runs the examples
 	@failed=0; for t in $(TESTS); do \
@@ -90,7 +94,7 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d
+-include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d $(GEMM_REF:.o=.d)
 
 # --- fuzzing (clang + libFuzzer): every tests/fuzz/fuzz_<name>.c is a harness,
 # seeded from tests/fuzz/corpus/<name>/ and run for FUZZ_SECONDS each; new inputs

@@ -14,11 +14,7 @@ void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
              int64_t ldc);
 
-/* The plain triple loop with the same contract, accumulating in double:
-   the yardstick the tests hold every faster path against. */
-void nn_gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-                 int64_t ldc);
+/* (The tests' reference, nn_gemm_ref, is in tests/support/gemm_ref.c.) */
 
 /* ReLU: y = max{0, x} (NaN stays NaN, -0 stays -0, as torch.relu);
    backward: dx = g where y > 0, else 0. Both may run in place. */
