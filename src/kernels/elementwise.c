@@ -121,20 +121,6 @@ static inline float sigmoid_grad1(float y, float g) { return g * (1.0f - y) * y;
 static inline float tanh_grad1(float y, float g) { return g * (1.0f - y * y); }
 
 /* ReLU with explicit vectors (memory bound: 128 bits is enough) */
-void nn_relu_kernel(const float *x, float *y, int64_t n)
-{
-    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v4f a = *(const v4f *)(x + i), b = *(const v4f *)(x + i + 4);
-        /* clear the lanes below zero; NaN compares false and stays */
-        *(v4f *)(y + i) = (v4f)((v4i)a & ~(v4i)(a < zero));
-        *(v4f *)(y + i + 4) = (v4f)((v4i)b & ~(v4i)(b < zero));
-    }
-    for (; i < n; i++)
-        y[i] = x[i] < 0.0f ? 0.0f : x[i];
-}
-
 void nn_relu_backward_kernel(const float *y, const float *g, float *dx, int64_t n)
 {
     const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};

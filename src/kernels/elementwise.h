@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-/* (ReLU's kernels, nn_relu_kernel and nn_relu_backward_kernel, are in kernels.h.) */
+/* (ReLU's kernels, nn_relu_mask_kernel and the backward ones, are in kernels.h.) */
 /* y = 1 / (1 + exp(-x)), never overflowing; NaN stays NaN. */
 void nn_ew_sigmoid(const float *x, float *y, int64_t n);
 /* dx = g (1 - y) y. */
