@@ -46,11 +46,21 @@ check-test-deps:
 
 $(BUILD)/tests/%: tests/%.c $(LIB) | check-test-deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) -lcmocka $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(LDFLAGS) $< $(filter %.o,$^) -o $@ $(LIB) -lcmocka $(LDLIBS)
 
-test: $(TESTS) $(EXAMPLES) # tests/test_examples runs the examples
+# code only the tests use (tests/support/), linked into the tests that call it
+GEMM_REF := $(BUILD)/obj/tests/support/gemm_ref.o
+$(BUILD)/tests/test_gemm $(BUILD)/tests/test_conv_gemm: $(GEMM_REF)
+
+# the tests' comma-decimal locale (tests/testutil.h), compiled once per build
+TEST_LOCALE := $(BUILD)/locale/de_DE.UTF-8
+$(TEST_LOCALE): | check-test-deps
+	@mkdir -p $(dir $@)
+	@localedef -i de_DE -f UTF-8 $@ >/dev/null 2>&1 || { rm -rf $@; echo "localedef -i de_DE failed" >&2; exit 1; }
+
+test: $(TESTS) $(EXAMPLES) $(TEST_LOCALE) # tests/test_examples runs the examples
 	@failed=0; for t in $(TESTS); do \
-	  echo "== $$t"; $$t || failed=$$((failed + 1)); \
+	  echo "== $$t"; NN_TEST_LOCPATH=$(abspath $(dir $(TEST_LOCALE))) $$t || failed=$$((failed + 1)); \
 	done; \
 	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
 	echo "all $(words $(TESTS)) test programs passed"
@@ -94,7 +104,7 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d $(BUILD)/csv_bench.d
+-include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d $(BUILD)/csv_bench.d $(GEMM_REF:.o=.d)
 
 # --- fuzzing (clang + libFuzzer): every tests/fuzz/fuzz_<name>.c is a harness,
 # seeded from tests/fuzz/corpus/<name>/ and run for FUZZ_SECONDS each; new inputs

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Makes sure the tests can build and run: cmocka to compile against, and
-# the locale sources (Debian's locales package) from which
-# test_checkpoint compiles a de_DE locale. On a fresh Debian machine, as
-# root, installs what is missing; otherwise says exactly what to run.
+# the locale sources (Debian's locales package) from which make test
+# compiles a de_DE locale once, into $(BUILD)/locale (tests/testutil.h).
+# On a fresh Debian machine, as root, installs what is missing; otherwise
+# says exactly what to run.
 cc=${1:-cc}
 probe_cmocka() {
     printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\nint main(void){return 0;}\n' |

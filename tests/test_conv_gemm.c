@@ -8,6 +8,7 @@
 #include "testutil.h"
 #include "kernels/conv_gemm.h"
 #include "kernels/kernels.h"
+#include "support/gemm_ref.h"
 
 static uint32_t rng_state = 99u;
 static float rnd(void)

@@ -11,6 +11,7 @@
 #include "tensor/tensor_impl.h"
 #include "kernels/gemm_internal.h"
 #include "kernels/kernels.h"
+#include "support/gemm_ref.h"
 
 static uint32_t rng_state = 12345u;
 static float rnd(void) /* uniform in [-1, 1) */

@@ -3,6 +3,7 @@
 #define NN_TESTUTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -47,22 +48,33 @@ static inline void assert_close_at(const float *got, const float *want, int64_t 
     } while (0)
 
 /* A comma-decimal LC_NUMERIC (de_DE) for checking that the library's text
-   keeps '.' decimals: compiled with glibc's localedef into a temporary
-   directory named by LOCPATH, so no installed locale is needed, only the
-   locales package's sources (make test installs them). Fails the test when
-   that cannot be done; checks that printf really writes "0,5" then. */
-static char comma_locale_dir_[64];
+   keeps '.' decimals, found through LOCPATH, so no installed locale is
+   needed, only the locales package's sources (make test installs them).
+   make test compiles it once into $(BUILD)/locale and names that directory
+   in NN_TEST_LOCPATH; a test program run by hand without it compiles its
+   own with glibc's localedef into a temporary directory. Fails the test
+   when that cannot be done; checks that printf really writes "0,5" then. */
+static char comma_locale_dir_[512];
+static bool comma_locale_own_; /* compiled here, removed by comma_locale_end */
 
 static inline void comma_locale_begin(void)
 {
-    char cmd[256];
-    snprintf(comma_locale_dir_, sizeof comma_locale_dir_, "/tmp/nn_test_locale_%ld", (long)getpid());
-    snprintf(cmd, sizeof cmd, "mkdir -p %s && localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8 >/dev/null 2>&1",
-             comma_locale_dir_, comma_locale_dir_);
-    if (system(cmd) != 0)
-        fail_msg("localedef -i de_DE failed: install the locales package (apt-get install locales)");
+    const char *ready = getenv("NN_TEST_LOCPATH");
+    comma_locale_own_ = !ready || !*ready;
+    if (!comma_locale_own_) {
+        if (snprintf(comma_locale_dir_, sizeof comma_locale_dir_, "%s", ready) >= (int)sizeof comma_locale_dir_)
+            fail_msg("NN_TEST_LOCPATH is longer than %d bytes", (int)sizeof comma_locale_dir_ - 1);
+    } else {
+        char cmd[sizeof comma_locale_dir_ * 2 + 100];
+        snprintf(comma_locale_dir_, sizeof comma_locale_dir_, "/tmp/nn_test_locale_%ld", (long)getpid());
+        snprintf(cmd, sizeof cmd, "mkdir -p %s && localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8 >/dev/null 2>&1",
+                 comma_locale_dir_, comma_locale_dir_);
+        if (system(cmd) != 0)
+            fail_msg("localedef -i de_DE failed: install the locales package (apt-get install locales)");
+    }
     setenv("LOCPATH", comma_locale_dir_, 1);
-    assert_non_null(setlocale(LC_NUMERIC, "de_DE.UTF-8"));
+    if (!setlocale(LC_NUMERIC, "de_DE.UTF-8"))
+        fail_msg("no de_DE.UTF-8 locale in %s", comma_locale_dir_);
     char probe[16];
     snprintf(probe, sizeof probe, "%.1f", 0.5);
     assert_string_equal(probe, "0,5"); /* the locale is in force */
@@ -70,9 +82,11 @@ static inline void comma_locale_begin(void)
 
 static inline void comma_locale_end(void)
 {
-    char cmd[128];
+    char cmd[sizeof comma_locale_dir_ + 16];
     setlocale(LC_NUMERIC, "C");
     unsetenv("LOCPATH");
+    if (!comma_locale_own_)
+        return;
     snprintf(cmd, sizeof cmd, "rm -rf %s", comma_locale_dir_);
     assert_int_equal(system(cmd), 0);
 }

@@ -473,6 +473,7 @@ typedef struct {
     bool header, nan_on_bad;
     unsigned char delim;
     size_t max_line;
+    int64_t skip;
 } settings;
 
 static int read_opts(const char *fn, const nn_csv_opts *o, settings *s)
@@ -511,8 +512,11 @@ static int read_opts(const char *fn, const nn_csv_opts *o, settings *s)
         if (o->no_header)
             return nn_fail(NN_EINVAL, "%s: nn_csv_opts: column_names need a header row, but no_header is set", fn);
     }
+    if (o->skip_rows < 0)
+        return nn_fail(NN_EINVAL, "%s: nn_csv_opts.skip_rows: expected >= 0, got %lld", fn, (long long)o->skip_rows);
     s->delim = delim;
     s->max_line = max_line;
+    s->skip = o->skip_rows;
     return NN_OK;
 }
 
@@ -525,13 +529,13 @@ static int header_select(const nn_csv_reader *r, const nn_csv_opts *o, int *sel,
         const nn_csv_field *f = &r->fields[c];
         const unsigned char *p = rec + f->off;
         if (f->len == 0)
-            return csv_fail(r, NN_EFORMAT, 1, 1, c + 1, "missing column name (the header's field is empty)");
+            return csv_fail(r, NN_EFORMAT, r->row, r->line, c + 1, "missing column name (the header's field is empty)");
         size_t ok = utf8_valid_prefix(p, f->len);
         if (ok != f->len)
-            return csv_fail(r, NN_EFORMAT, 1, 1, c + 1, "invalid UTF-8 in column name (byte %zu of the name, 0x%02x)",
+            return csv_fail(r, NN_EFORMAT, r->row, r->line, c + 1, "invalid UTF-8 in column name (byte %zu of the name, 0x%02x)",
                             ok + 1, p[ok]);
         if (memchr(p, 0, f->len))
-            return csv_fail(r, NN_EFORMAT, 1, 1, c + 1, "NUL byte in column name");
+            return csv_fail(r, NN_EFORMAT, r->row, r->line, c + 1, "NUL byte in column name");
     }
     if (o && o->column_names) {
         for (int k = 0; k < nsel; k++) {
@@ -540,16 +544,16 @@ static int header_select(const nn_csv_reader *r, const nn_csv_opts *o, int *sel,
                 if (!field_is(rec + r->fields[c].off, &r->fields[c], o->column_names[k]))
                     continue;
                 if (found >= 0)
-                    return csv_fail(r, NN_EFORMAT, 1, 1, c + 1,
+                    return csv_fail(r, NN_EFORMAT, r->row, r->line, c + 1,
                                     "column name \"%.64s\" (column_names[%d]) is ambiguous: columns %d and %d have it",
                                     o->column_names[k], k, found + 1, c + 1);
                 found = c;
             }
             if (found < 0)
                 return nn_fail(NN_EINVAL,
-                               "%s: %s: row 1 (the header), column_names[%d]: no column named \"%.64s\" among the %d "
+                               "%s: %s: row %lld (the header), column_names[%d]: no column named \"%.64s\" among the %d "
                                "columns (columns 1..%d)",
-                               r->fn, r->name, k, o->column_names[k], r->nfields, r->nfields);
+                               r->fn, r->name, (long long)r->row, k, o->column_names[k], r->nfields, r->nfields);
             sel[k] = found;
         }
     }
@@ -562,9 +566,9 @@ static int index_select(const nn_csv_reader *r, const nn_csv_opts *o, int *sel, 
         int c = o && o->column_indices ? o->column_indices[k] : k;
         if (c < 0 || c >= r->nfields)
             return nn_fail(NN_EINVAL,
-                           "%s: %s: row 1, column_indices[%d] = %d: expected a 0-based column index below %d "
-                           "(the columns of row 1)",
-                           r->fn, r->name, k, c, r->nfields);
+                           "%s: %s: row %lld, column_indices[%d] = %d: expected a 0-based column index below %d "
+                           "(the columns of row %lld)",
+                           r->fn, r->name, (long long)r->row, k, c, r->nfields, (long long)r->row);
         sel[k] = c;
     }
     return NN_OK;
@@ -626,10 +630,14 @@ static int load(nn_csv_reader *r, const settings *s, const nn_csv_opts *o, nn_ta
                 char ***names_out)
 {
     int rc = nn_csv_reader_next(r);
+    for (int64_t k = 0; rc > 0 && k < s->skip; k++) /* skipped records may have any shape */
+        rc = nn_csv_reader_next(r);
     if (rc < 0)
         return rc;
     if (rc == 0)
-        return csv_fail(r, NN_EFORMAT, 1, 1, 1, "empty file, expected %s", s->header ? "a header row" : "a record");
+        return csv_fail(r, NN_EFORMAT, s->skip + 1, 1, 1, "%s, expected %s",
+                        s->skip ? "no record after the skipped rows" : "empty file",
+                        s->header ? "a header row" : "a record");
     const int ncols = r->nfields;
     const int nsel = o && o->num_columns ? o->num_columns : ncols;
     int *sel = nn_alloc((size_t)nsel * sizeof *sel);

@@ -9,6 +9,7 @@
 
 #include "elementwise.h"
 #include "kernels.h"
+#include "simd.h"
 #include "base/parallel_impl.h"
 
 #define BLOCK 8
@@ -48,13 +49,7 @@
 /* Sigmoid and tanh need exp, which the compiler would call from libm one
    element at a time (and it sinks the selects below into branches it then
    cannot vectorise): they use explicit 4-float vectors (GCC/Clang vector
-   extensions: SSE2 on x86-64, scalar code elsewhere). */
-typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
-typedef int32_t v4i __attribute__((vector_size(16), aligned(4), may_alias));
-
-static inline v4f splat(float x) { return (v4f){x, x, x, x}; }
-/* lanes of a where mask (all ones), of b elsewhere */
-static inline v4f select4(v4i mask, v4f a, v4f b) { return (v4f)(((v4i)a & mask) | ((v4i)b & ~mask)); }
+   extensions, simd.h: SSE2 on x86-64, scalar code elsewhere). */
 static inline v4f abs4(v4f x) { return (v4f)((v4i)x & (v4i){0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff}); }
 
 /* e^x for x <= 0, down to the subnormal range (0 below -104); NaN stays
@@ -63,18 +58,18 @@ static inline v4f abs4(v4f x) { return (v4f)((v4i)x & (v4i){0x7fffffff, 0x7fffff
    normal powers of two so that results below 2^-126 round as subnormals. */
 static inline v4f exp_nonpositive(v4f x)
 {
-    x = select4(x < splat(-104.0f), splat(-104.0f), x);
+    x = select4(x < splat4(-104.0f), splat4(-104.0f), x);
     /* adding 1.5 * 2^23 rounds x log2(e) to the integer n, held in t's low bits */
-    v4f t = x * splat(1.44269504f) + splat(12582912.0f);
-    v4f n = t - splat(12582912.0f);
-    v4f r = (x - n * splat(0.693359375f)) + n * splat(2.12194440e-4f); /* ln 2 = 0.693359375 - 2.12194440e-4 */
-    v4f p = splat(1.0f / 720);
-    p = p * r + splat(1.0f / 120);
-    p = p * r + splat(1.0f / 24);
-    p = p * r + splat(1.0f / 6);
-    p = p * r + splat(0.5f);
-    p = p * r + splat(1.0f);
-    p = p * r + splat(1.0f);
+    v4f t = x * splat4(1.44269504f) + splat4(12582912.0f);
+    v4f n = t - splat4(12582912.0f);
+    v4f r = (x - n * splat4(0.693359375f)) + n * splat4(2.12194440e-4f); /* ln 2 = 0.693359375 - 2.12194440e-4 */
+    v4f p = splat4(1.0f / 720);
+    p = p * r + splat4(1.0f / 120);
+    p = p * r + splat4(1.0f / 24);
+    p = p * r + splat4(1.0f / 6);
+    p = p * r + splat4(0.5f);
+    p = p * r + splat4(1.0f);
+    p = p * r + splat4(1.0f);
     v4i k = (v4i)t - (v4i){0x4B400000, 0x4B400000, 0x4B400000, 0x4B400000}; /* n, in [-150, 0] */
     v4i half = k >> 1, bias = {127, 127, 127, 127};
     v4f s1 = (v4f)((half + bias) << 23), s2 = (v4f)((k - half + bias) << 23);
@@ -85,7 +80,7 @@ static inline v4f exp_nonpositive(v4f x)
 static inline v4f sigmoid4(v4f x)
 {
     v4f e = exp_nonpositive(-abs4(x));
-    return select4(x >= splat(0.0f), splat(1.0f), e) / (splat(1.0f) + e);
+    return select4(x >= splat4(0.0f), splat4(1.0f), e) / (splat4(1.0f) + e);
 }
 
 /* Small |x|: the odd Taylor series to x^13 (relative error < 4e-7 below
@@ -93,17 +88,17 @@ static inline v4f sigmoid4(v4f x)
 static inline v4f tanh4(v4f x)
 {
     v4f a = abs4(x), s = x * x;
-    v4f p = splat(21844.0f / 6081075);
-    p = p * s + splat(-1382.0f / 155925);
-    p = p * s + splat(62.0f / 2835);
-    p = p * s + splat(-17.0f / 315);
-    p = p * s + splat(2.0f / 15);
-    p = p * s + splat(-1.0f / 3);
-    p = (p * s + splat(1.0f)) * x;
-    v4f e = exp_nonpositive(splat(-2.0f) * a);
-    v4f q = (splat(1.0f) - e) / (splat(1.0f) + e);
+    v4f p = splat4(21844.0f / 6081075);
+    p = p * s + splat4(-1382.0f / 155925);
+    p = p * s + splat4(62.0f / 2835);
+    p = p * s + splat4(-17.0f / 315);
+    p = p * s + splat4(2.0f / 15);
+    p = p * s + splat4(-1.0f / 3);
+    p = (p * s + splat4(1.0f)) * x;
+    v4f e = exp_nonpositive(splat4(-2.0f) * a);
+    v4f q = (splat4(1.0f) - e) / (splat4(1.0f) + e);
     q = (v4f)((v4i)q | ((v4i)x & (v4i){INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN})); /* sign of x */
-    return select4(a < splat(0.55f), p, q);
+    return select4(a < splat4(0.55f), p, q);
 }
 
 /* y[i] = f(x[i]), the tail through a zero-padded block so that every
@@ -126,20 +121,6 @@ static inline float sigmoid_grad1(float y, float g) { return g * (1.0f - y) * y;
 static inline float tanh_grad1(float y, float g) { return g * (1.0f - y * y); }
 
 /* ReLU with explicit vectors (memory bound: 128 bits is enough) */
-void nn_relu_kernel(const float *x, float *y, int64_t n)
-{
-    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v4f a = *(const v4f *)(x + i), b = *(const v4f *)(x + i + 4);
-        /* clear the lanes below zero; NaN compares false and stays */
-        *(v4f *)(y + i) = (v4f)((v4i)a & ~(v4i)(a < zero));
-        *(v4f *)(y + i + 4) = (v4f)((v4i)b & ~(v4i)(b < zero));
-    }
-    for (; i < n; i++)
-        y[i] = x[i] < 0.0f ? 0.0f : x[i];
-}
-
 void nn_relu_backward_kernel(const float *y, const float *g, float *dx, int64_t n)
 {
     const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -231,6 +212,83 @@ float nn_ew_sum(const float *x, int64_t n)
     for (; i < n; i++)
         s += x[i];
     return s;
+}
+
+/* --- rows: a [rows, n] array against one row of n. Narrow rows (n <= 8,
+   a small Linear's features) go four at a time: 4n floats, n whole
+   vectors; n is made a compile-time constant so that the vectors stay in
+   registers. Wider rows are nn_ew_add row by row. */
+#define NARROW 8
+#define INLINE static inline __attribute__((always_inline))
+
+/* y[r, :] += b for each of rows rows of width n */
+INLINE void add_rows_n(float *y, const float *b, int64_t rows, int n)
+{
+    float pattern[4 * NARROW]; /* b four times */
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < n; j++)
+            pattern[r * n + j] = b[j];
+    v4f p[NARROW];
+    for (int v = 0; v < n; v++)
+        p[v] = *(const v4f *)(pattern + 4 * v);
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4, y += 4 * n)
+#pragma GCC unroll 8
+        for (int v = 0; v < n; v++)
+            *(v4f *)(y + 4 * v) += p[v];
+    for (; r < rows; r++, y += n)
+        for (int j = 0; j < n; j++)
+            y[j] += b[j];
+}
+
+/* db[j] += sum over rows of g[r, j] (rows r = 0, 1, 2, 3 mod 4 summed
+   apart, then added in that order) */
+INLINE void sum_rows_n(float *db, const float *g, int64_t rows, int n)
+{
+    v4f acc[NARROW];
+    for (int v = 0; v < n; v++)
+        acc[v] = (v4f){0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4, g += 4 * n)
+#pragma GCC unroll 8
+        for (int v = 0; v < n; v++)
+            acc[v] += *(const v4f *)(g + 4 * v);
+    float part[4 * NARROW];
+    for (int v = 0; v < n; v++)
+        *(v4f *)(part + 4 * v) = acc[v];
+    for (int j = 0; j < n; j++) {
+        float sum = ((part[j] + part[n + j]) + part[2 * n + j]) + part[3 * n + j];
+        for (int64_t t = r; t < rows; t++)
+            sum += g[(t - r) * n + j];
+        db[j] += sum;
+    }
+}
+
+#define NARROW_CASES(f, ...)                \
+    switch (n) {                            \
+    case 1: f(__VA_ARGS__, 1); return;      \
+    case 2: f(__VA_ARGS__, 2); return;      \
+    case 3: f(__VA_ARGS__, 3); return;      \
+    case 4: f(__VA_ARGS__, 4); return;      \
+    case 5: f(__VA_ARGS__, 5); return;      \
+    case 6: f(__VA_ARGS__, 6); return;      \
+    case 7: f(__VA_ARGS__, 7); return;      \
+    case 8: f(__VA_ARGS__, 8); return;      \
+    default: break;                         \
+    }
+
+void nn_ew_add_rows(float *y, const float *b, int64_t rows, int64_t n)
+{
+    NARROW_CASES(add_rows_n, y, b, rows)
+    for (int64_t r = 0; r < rows; r++)
+        nn_ew_add(y + r * n, b, n);
+}
+
+void nn_ew_sum_rows(float *db, const float *g, int64_t rows, int64_t n)
+{
+    NARROW_CASES(sum_rows_n, db, g, rows)
+    for (int64_t r = 0; r < rows; r++)
+        nn_ew_add(db, g + r * n, n);
 }
 
 /* --- threads: chunks of EW_GRAIN elements (a multiple of every block

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-/* (ReLU's kernels, nn_relu_kernel and nn_relu_backward_kernel, are in kernels.h.) */
+/* (ReLU's kernels, nn_relu_mask_kernel and the backward ones, are in kernels.h.) */
 /* y = 1 / (1 + exp(-x)), never overflowing; NaN stays NaN. */
 void nn_ew_sigmoid(const float *x, float *y, int64_t n);
 /* dx = g (1 - y) y. */
@@ -29,5 +29,11 @@ void nn_ew_fill(float *x, int64_t n, float v);
 void nn_ew_add(float *dst, const float *src, int64_t n);
 /* sum of x[0:n] in a fixed order (eight interleaved partial sums). */
 float nn_ew_sum(const float *x, int64_t n);
+
+/* y[r, :] += b[0:n] for each row r < rows of y [rows, n] (a bias). */
+void nn_ew_add_rows(float *y, const float *b, int64_t rows, int64_t n);
+/* db[0:n] += the sum over rows of g[r, :], g [rows, n] (a bias gradient),
+   in a fixed order that depends only on rows and n. */
+void nn_ew_sum_rows(float *db, const float *g, int64_t rows, int64_t n);
 
 #endif

@@ -14,8 +14,7 @@
 
 #include "gemm_internal.h"
 #include "gemm_small.h"
-
-typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
+#include "simd.h"
 
 #define SMALL_CHUNK 8   /* columns per pass */
 #define SMALL_MAX_K 256 /* the buffer holds SMALL_MAX_K x SMALL_CHUNK floats */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gemm_internal.h"
+#include "simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define GEMM_X86 1
@@ -18,7 +19,6 @@
 #define SPLAT16(x) {x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}
 
 /* --- generic: 128-bit vectors; multiply then add (no FMA in the baseline) */
-typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
 #define UK_NAME ukernel_generic
 #define UK_PACK_B pack_b_generic
 #define UK_PACK_A pack_a_generic
@@ -100,7 +100,6 @@ __attribute__((target("avx2"))) static inline void transpose6x8(const float *src
 #define UK_TRANSPOSE6X8 transpose6x8
 
 /* --- AVX2 + FMA: 256-bit vectors, fused multiply-add */
-typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
 #define UK_NAME ukernel_avx2
 #define UK_PACK_B pack_b_avx2
 #define UK_PACK_A pack_a_avx2
@@ -122,7 +121,6 @@ typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
 #undef UK_FMA
 
 /* --- AVX-512F: 512-bit vectors */
-typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 #define UK_NAME ukernel_avx512
 #define UK_PACK_B pack_b_avx512
 #define UK_PACK_A pack_a_avx512

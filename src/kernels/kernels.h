@@ -14,17 +14,12 @@ void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
              int64_t ldc);
 
-/* The plain triple loop with the same contract, accumulating in double:
-   the yardstick the tests hold every faster path against. */
-void nn_gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-                 int64_t ldc);
+/* (The tests' reference, nn_gemm_ref, is in tests/support/gemm_ref.c.) */
 
-/* ReLU: y = max{0, x} (NaN stays NaN, -0 stays -0, as torch.relu);
-   backward: dx = g where y > 0, else 0. Both may run in place. */
-void nn_relu_kernel(const float *x, float *y, int64_t n);
+/* ReLU backward: dx = g where y > 0, else 0. May run in place. */
 void nn_relu_backward_kernel(const float *y, const float *g, float *dx, int64_t n);
-/* The same with the signs kept as bits: nn_relu_mask_kernel also sets bit
+/* ReLU with the signs kept as bits: nn_relu_mask_kernel writes
+   y = max{0, x} (NaN stays NaN, -0 stays -0, as torch.relu) and sets bit
    i % 8 of mask[i / 8] to y[i] > 0 (mask: (n + 7) / 8 bytes, the unused
    bits of the last byte cleared); nn_relu_backward_mask_kernel reads them
    instead of y, an eighth of a float per element instead of a float.

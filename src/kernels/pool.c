@@ -12,6 +12,7 @@
 
 #include "base/parallel_impl.h"
 #include "pool.h"
+#include "simd.h"
 
 #define POOL_GRAIN ((int64_t)1 << 14)        /* input elements per chunk, at least */
 #define POOL_PARALLEL_MIN ((int64_t)1 << 16) /* below this, one thread */
@@ -20,31 +21,10 @@
 static inline int takes(float later, float best) { return (later > best) | (later != later); }
 
 /* --- 2x2, stride 2: four outputs at a time in explicit 4-float vectors
-   (GCC/Clang vector extensions: SSE2 on x86-64), deinterleaving the even
-   and odd columns of each input row with shuffles. */
-typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
-typedef int32_t v4i __attribute__((vector_size(16), aligned(4), may_alias));
-
-/* lanes of a where mask (all ones), of b elsewhere */
-static inline v4f select4(v4i mask, v4f a, v4f b) { return (v4f)(((v4i)a & mask) | ((v4i)b & ~mask)); }
+   (GCC/Clang vector extensions, simd.h: SSE2 on x86-64), deinterleaving
+   the even and odd columns of each input row with shuffles. */
 static inline v4i takes4(v4f later, v4f best) { return (later > best) | (later != later); }
 static inline v4i select4i(v4i mask, v4i a, v4i b) { return (a & mask) | (b & ~mask); }
-
-/* lanes i0..i3 of the eight in a then b */
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
-#define SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
-#else
-#define SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shuffle(a, b, (v4i){i0, i1, i2, i3})
-#endif
-
-static inline v4f load4(const float *p)
-{
-    v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store4(float *p, v4f v) { memcpy(p, &v, sizeof v); }
 
 /* Rows of 4 outputs or more end with one block overlapping the previous
    one (rewriting the same values) instead of a scalar tail. relu: the
@@ -57,8 +37,8 @@ static void pool2x2_row(const float *r0, const float *r1, int64_t OW, float *y, 
     for (; j < OW && OW >= 4; j += 4) {
         if (j + 4 > OW)
             j = OW - 4;
-        v4f p0 = load4(r0 + 2 * j), q0 = load4(r0 + 2 * j + 4);
-        v4f p1 = load4(r1 + 2 * j), q1 = load4(r1 + 2 * j + 4);
+        v4f p0 = loadu4(r0 + 2 * j), q0 = loadu4(r0 + 2 * j + 4);
+        v4f p1 = loadu4(r1 + 2 * j), q1 = loadu4(r1 + 2 * j + 4);
         v4f a = SHUFFLE4(p0, q0, 0, 2, 4, 6), b = SHUFFLE4(p0, q0, 1, 3, 5, 7);
         v4f c = SHUFFLE4(p1, q1, 0, 2, 4, 6), d = SHUFFLE4(p1, q1, 1, 3, 5, 7);
         v4i tb = takes4(b, a), td = takes4(d, c);
@@ -74,7 +54,7 @@ static void pool2x2_row(const float *r0, const float *r1, int64_t OW, float *y, 
             out = select4(none & ~keep_nan, first, out);
             cv = select4i(none, (v4i){4, 4, 4, 4}, cv);
         }
-        store4(y + j, out);
+        storeu4(y + j, out);
         for (int k = 0; k < 4; k++)
             code[j + k] = (uint8_t)cv[k];
     }
@@ -147,14 +127,14 @@ static void unpool2x2_row(const float *g, const uint8_t *code, int64_t OW, float
     for (; j < OW && OW >= 4; j += 4) {
         if (j + 4 > OW)
             j = OW - 4;
-        v4f gv = load4(g + j) + zero;
+        v4f gv = loadu4(g + j) + zero;
         v4i cv = {code[j], code[j + 1], code[j + 2], code[j + 3]};
         v4f e0 = select4(cv == 0, gv, zero), e1 = select4(cv == 1, gv, zero);
         v4f e2 = select4(cv == 2, gv, zero), e3 = select4(cv == 3, gv, zero);
-        store4(r0 + 2 * j, SHUFFLE4(e0, e1, 0, 4, 1, 5));
-        store4(r0 + 2 * j + 4, SHUFFLE4(e0, e1, 2, 6, 3, 7));
-        store4(r1 + 2 * j, SHUFFLE4(e2, e3, 0, 4, 1, 5));
-        store4(r1 + 2 * j + 4, SHUFFLE4(e2, e3, 2, 6, 3, 7));
+        storeu4(r0 + 2 * j, SHUFFLE4(e0, e1, 0, 4, 1, 5));
+        storeu4(r0 + 2 * j + 4, SHUFFLE4(e0, e1, 2, 6, 3, 7));
+        storeu4(r1 + 2 * j, SHUFFLE4(e2, e3, 0, 4, 1, 5));
+        storeu4(r1 + 2 * j + 4, SHUFFLE4(e2, e3, 2, 6, 3, 7));
     }
     for (; j < OW; j++) {
         float gj = g[j] + 0.0f;

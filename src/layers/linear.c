@@ -27,83 +27,6 @@ static int64_t leading_rows(const nn_tensor *t)
     return rows;
 }
 
-/* Narrow layers (n <= 8 features) see their rows four at a time: 4n
-   floats, n whole vectors; n is made a compile-time constant so that the
-   vectors stay in registers. */
-#define NARROW 8
-#define INLINE static inline __attribute__((always_inline))
-typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
-
-/* y[r, :] += b for each of rows rows of width n */
-INLINE void add_bias_n(float *y, const float *b, int64_t rows, int n)
-{
-    float pattern[4 * NARROW]; /* b four times */
-    for (int r = 0; r < 4; r++)
-        for (int j = 0; j < n; j++)
-            pattern[r * n + j] = b[j];
-    v4f p[NARROW];
-    for (int v = 0; v < n; v++)
-        p[v] = *(const v4f *)(pattern + 4 * v);
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4, y += 4 * n)
-#pragma GCC unroll 8
-        for (int v = 0; v < n; v++)
-            *(v4f *)(y + 4 * v) += p[v];
-    for (; r < rows; r++, y += n)
-        for (int j = 0; j < n; j++)
-            y[j] += b[j];
-}
-
-/* db[j] += sum over rows of g[r, j] (rows r = 0, 1, 2, 3 mod 4 summed
-   apart, then added in that order) */
-INLINE void sum_rows_n(float *db, const float *g, int64_t rows, int n)
-{
-    v4f acc[NARROW];
-    for (int v = 0; v < n; v++)
-        acc[v] = (v4f){0.0f, 0.0f, 0.0f, 0.0f};
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4, g += 4 * n)
-#pragma GCC unroll 8
-        for (int v = 0; v < n; v++)
-            acc[v] += *(const v4f *)(g + 4 * v);
-    float part[4 * NARROW];
-    for (int v = 0; v < n; v++)
-        *(v4f *)(part + 4 * v) = acc[v];
-    for (int j = 0; j < n; j++) {
-        float sum = ((part[j] + part[n + j]) + part[2 * n + j]) + part[3 * n + j];
-        for (int64_t t = r; t < rows; t++)
-            sum += g[(t - r) * n + j];
-        db[j] += sum;
-    }
-}
-
-#define NARROW_CASES(f, ...)                \
-    switch (n) {                            \
-    case 1: f(__VA_ARGS__, 1); return;      \
-    case 2: f(__VA_ARGS__, 2); return;      \
-    case 3: f(__VA_ARGS__, 3); return;      \
-    case 4: f(__VA_ARGS__, 4); return;      \
-    case 5: f(__VA_ARGS__, 5); return;      \
-    case 6: f(__VA_ARGS__, 6); return;      \
-    case 7: f(__VA_ARGS__, 7); return;      \
-    case 8: f(__VA_ARGS__, 8); return;      \
-    default: break;                         \
-    }
-
-static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
-{
-    NARROW_CASES(add_bias_n, y, b, rows)
-    for (int64_t r = 0; r < rows; r++)
-        nn_ew_add(y + r * n, b, n);
-}
-
-static void sum_rows_into(float *db, const float *g, int64_t rows, int64_t n)
-{
-    NARROW_CASES(sum_rows_n, db, g, rows)
-    for (int64_t r = 0; r < rows; r++)
-        nn_ew_add(db, g + r * n, n);
-}
-
 static nn_tensor *linear_forward(nn_module *m, const nn_tensor *x)
 {
     linear *l = (linear *)m;
@@ -132,7 +55,7 @@ static nn_tensor *linear_forward(nn_module *m, const nn_tensor *x)
     float *y = l->out.data;
     nn_gemm(false, true, rows, out, in, 1.0f, l->input.data, in, w, in, 0.0f, y, out);
     if (l->has_bias) /* y[r, :] = (x W^T)[r, :] + b */
-        add_bias(y, m->params[1].value->data, rows, out);
+        nn_ew_add_rows(y, m->params[1].value->data, rows, out);
     return &l->out;
 }
 
@@ -187,7 +110,7 @@ static nn_tensor *linear_backward_ex(nn_module *m, const nn_tensor *g, bool need
     /* dW[out,in] += g^T[out,rows] x[rows,in] */
     nn_gemm(true, false, out, in, rows, 1.0f, dy, out, x->data, in, 1.0f, dw, in);
     if (l->has_bias)
-        sum_rows_into(m->params[1].grad->data, dy, rows, out);
+        nn_ew_sum_rows(m->params[1].grad->data, dy, rows, out);
     nn_tensor_release(&l->g_keep); /* no need to pin the caller's storage */
     return &l->grad;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "tensor/tensor_impl.h"
+#include "kernels/loss_kernels.h"
 #include "nn/loss.h"
 #include "nn/module.h" /* NN_OPTS_FROM_DEFAULTS */
 
@@ -96,37 +97,18 @@ static double denominator(const nn_loss *l, int64_t n)
     return l->reduction == NN_REDUCTION_MEAN ? (double)n : 1.0;
 }
 
-/* L = (p - t)^2;  dL/dp = 2 (p - t). Four elements at a time in double
-   vectors: lane k sums the elements i = k mod 4. */
-typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
-typedef double v4d __attribute__((vector_size(32)));
-
+/* L = (p - t)^2;  dL/dp = 2 (p - t) / den (kernels/loss_kernels.h) */
 static double mse_compute(const nn_loss *l, const nn_tensor *pred, const float *p, const float *t, float *grad,
                           float *values)
 {
     int64_t n = nn_tensor_numel(pred);
-    const double den = denominator(l, n);
-    const double scale = 2.0 / den;
-    const v4d vscale = {scale, scale, scale, scale};
-    v4d s = {0.0, 0.0, 0.0, 0.0};
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4d d = __builtin_convertvector(*(const v4f *)(p + i), v4d) -
-                __builtin_convertvector(*(const v4f *)(t + i), v4d);
-        s += d * d;
-        *(v4f *)(grad + i) = __builtin_convertvector(vscale * d, v4f);
-    }
-    for (; i < n; i++) {
-        double d = (double)p[i] - (double)t[i];
-        s[0] += d * d;
-        grad[i] = (float)(scale * d);
-    }
+    double sum = nn_mse_kernel(p, t, grad, n, denominator(l, n));
     if (l->reduction == NN_REDUCTION_NONE)
-        for (i = 0; i < n; i++) {
+        for (int64_t i = 0; i < n; i++) {
             double d = (double)p[i] - (double)t[i];
             values[i] = (float)(d * d);
         }
-    return ((s[0] + s[1]) + (s[2] + s[3])) / den;
+    return sum;
 }
 
 /* The smooth losses branch on d = p - t rounded to float, as torch

@@ -6,12 +6,9 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "optim_impl.h"
+#include "kernels/optim_kernels.h"
 
 typedef struct {
     nn_optim base;
@@ -42,69 +39,24 @@ static int adam_keys(const void *opts, const char **keys)
     return 3;
 }
 
-/* Four lanes at a time in GCC/Clang vector extensions (the scalar loop's
-   libm sqrtf call, kept for errno, stops the compiler from vectorising);
-   every lane does the scalar tail's operations in the same order, so the
-   bits do not depend on where the vector part ends. */
-typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
-typedef int32_t v4i __attribute__((vector_size(16), aligned(4), may_alias));
-
-static inline v4f load4(const float *p)
-{
-    v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store4(float *p, v4f v) { memcpy(p, &v, sizeof v); }
-
-static inline v4f sqrt4(v4f x)
-{
-#if defined(__SSE2__)
-    return (v4f)_mm_sqrt_ps((__m128)x);
-#else
-    return (v4f){sqrtf(x[0]), sqrtf(x[1]), sqrtf(x[2]), sqrtf(x[3])};
-#endif
-}
-
+/* The element loop is nn_adam_kernel (kernels/optim_kernels.h); the bias
+   corrections are computed here, once per step. */
 static void adam_update(const nn_optim *base, float *p, const float *g, float *const *bufs,
                         int64_t n)
 {
     const nn_adam_opts *o = base->opts;
-    const float b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay, eps = o->eps;
     /* bias corrections in double, as torch computes them in Python */
     double t = (double)base->step;
-    double correction1 = 1.0 - pow(b1, t), correction2 = 1.0 - pow(b2, t);
-    const float step_size = (float)(o->lr / correction1);
-    const float root_correction2 = (float)sqrt(correction2);
-    float *m = bufs[0], *v = bufs[1], *v_max = o->amsgrad ? bufs[2] : NULL;
-    int64_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        v4f pj = load4(p + j), d = load4(g + j) + wd * pj;
-        v4f mj = b1 * load4(m + j) + (1.0f - b1) * d;
-        v4f vj = b2 * load4(v + j) + (1.0f - b2) * d * d;
-        store4(m + j, mj);
-        store4(v + j, vj);
-        v4f second = vj;
-        if (v_max) {
-            v4f old = load4(v_max + j);
-            v4i keep = old > vj;
-            second = (v4f)(((v4i)old & keep) | ((v4i)vj & ~keep));
-            store4(v_max + j, second);
-        }
-        store4(p + j, pj - step_size * mj / (sqrt4(second) / root_correction2 + eps));
-    }
-    for (; j < n; j++) {
-        float d = g[j] + wd * p[j];
-        m[j] = b1 * m[j] + (1.0f - b1) * d;
-        v[j] = b2 * v[j] + (1.0f - b2) * d * d;
-        float second = v[j];
-        if (v_max) {
-            v_max[j] = v_max[j] > v[j] ? v_max[j] : v[j];
-            second = v_max[j];
-        }
-        p[j] -= step_size * m[j] / (sqrtf(second) / root_correction2 + eps);
-    }
+    double correction1 = 1.0 - pow(o->beta1, t), correction2 = 1.0 - pow(o->beta2, t);
+    const nn_adam_coefs c = {
+        .beta1 = o->beta1,
+        .beta2 = o->beta2,
+        .weight_decay = o->weight_decay,
+        .eps = o->eps,
+        .step_size = (float)(o->lr / correction1),
+        .root_correction2 = (float)sqrt(correction2),
+    };
+    nn_adam_kernel(p, g, bufs[0], bufs[1], o->amsgrad ? bufs[2] : NULL, n, &c);
 }
 
 static const nn_optim_hparam_desc adam_hparams[] = {

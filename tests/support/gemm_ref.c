@@ -1,5 +1,5 @@
-/* Reference GEMM: obviously correct, slow. */
-#include "kernels.h"
+/* Reference GEMM: obviously correct, slow. Test support only. */
+#include "gemm_ref.h"
 
 void nn_gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
