@@ -191,6 +191,38 @@ static void test_files_written(void **state)
     clear_out_dir();
 }
 
+/* Every program built into <bin_dir> (the examples, present and future)
+   answers --help with its usage on stdout and status 0; the five known
+   ones must be among them. */
+static void test_every_example_answers_help(void **state)
+{
+    (void)state;
+    static const char *const known[] = {"quickstart", "simple_net", "two_conv", "fashion_mnist", "cifar10"};
+    int found_known = 0, failed = 0;
+    DIR *d = opendir(bin_dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        char path[2048];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", bin_dir, e->d_name);
+        if (strchr(e->d_name, '.') || stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+            access(path, X_OK) != 0)
+            continue; /* ., .., the .d dependency files */
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+            found_known += !strcmp(e->d_name, known[k]);
+        run_result r = run(e->d_name, (const char *const[]){"--help", NULL});
+        if (r.status != 0 || strncmp(r.out, "usage: ", 7) != 0) {
+            fprintf(stderr, "%s --help: exit %d, stdout:\n%s\nstderr:\n%s\n", e->d_name, r.status, r.out,
+                    r.err);
+            failed++;
+        }
+        run_free(&r);
+    }
+    closedir(d);
+    assert_int_equal(failed, 0);
+    assert_int_equal(found_known, (int)(sizeof known / sizeof *known));
+}
+
 static void test_random_seed(void **state)
 {
     (void)state;
@@ -262,6 +294,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_output_matches_python),
         cmocka_unit_test(test_files_written),
+        cmocka_unit_test(test_every_example_answers_help),
         cmocka_unit_test(test_random_seed),
         cmocka_unit_test(test_bad_flags),
     };
