@@ -1,9 +1,19 @@
-# libnn: GNU make only. `make` builds build/libnn.a; `make test` runs the
-# cmocka suite; `make SANITIZE=1 test` runs it under ASan + UBSan.
+# libnn: GNU make only. `make` builds build/libnn.a and build/libnn.so;
+# `make test` runs the cmocka suite; `make SANITIZE=1 test` runs it under
+# ASan + UBSan.
 CC      ?= cc
 PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 DESTDIR ?=
 VERSION := 0.1.0
+SOVERSION := 0
+
+# Parallel by default: -j<cores> unless the command line (or a parent make)
+# chose, or the goals include clean, which must not race the build.
+ifeq ($(filter -j% j% --jobserver%,$(MAKEFLAGS))$(filter clean uninstall,$(MAKECMDGOALS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
+endif
 
 WARN    := -Wall -Wextra -Wpedantic
 CFLAGS  ?= -O2 -g
@@ -21,15 +31,20 @@ endif
 
 LIB_SRC  := $(shell find src -name '*.c' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 LIB      := $(BUILD)/libnn.a
+SONAME   := libnn.so.$(SOVERSION)
+SHLIB    := $(BUILD)/libnn.so.$(VERSION)
+SHLINKS  := $(BUILD)/$(SONAME) $(BUILD)/libnn.so
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EX_SRC   := $(wildcard examples/*.c)
 EXAMPLES := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all lib test examples demo bench install uninstall clean check-test-deps
-all: $(LIB)
+.PHONY: all lib shared test examples demo bench install uninstall clean check-test-deps
+all: $(LIB) $(SHLINKS)
 lib: $(LIB)
+shared: $(SHLINKS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -39,6 +54,20 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(AR) rcs $@ $^
+
+# the shared library: the same sources compiled position-independent
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -c $< -o $@
+
+$(SHLIB): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/$(SONAME): $(SHLIB)
+	ln -sf $(notdir $<) $@
+
+$(BUILD)/libnn.so: $(BUILD)/$(SONAME)
+	ln -sf $(notdir $<) $@
 
 # --- tests: one cmocka program per tests/test_*.c
 check-test-deps:
@@ -72,25 +101,40 @@ $(BUILD)/bench: tests/bench/bench.c $(LIB)
 
 bench: $(BUILD)/bench
 
-# --- install with a pkg-config file
-install: $(LIB)
-	install -d $(DESTDIR)$(PREFIX)/include/nn $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/nn.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 include/nn/*.h $(DESTDIR)$(PREFIX)/include/nn/
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
-	  'Name: nn' 'Description: A minimal neural-network library in C11' 'Version: $(VERSION)' \
-	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lnn -lm -lpthread' \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
+# --- install: headers, libnn.a, libnn.so.$(VERSION) with its links, and two
+# pkg-config files: nn (links libnn.so; `pkg-config --static` adds what a
+# fully static link needs) and nn-static (names libnn.a itself, so the
+# program carries the library and needs no libnn.so at run time).
+PC_DIRS = 'prefix=$(PREFIX)' 'includedir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))' \
+	  'libdir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))' ''
+PC_HEAD = 'Description: A minimal neural-network library in C11' 'Version: $(VERSION)' \
+	  'Cflags: -I$${includedir}'
+
+install: $(LIB) $(SHLINKS)
+	install -d $(DESTDIR)$(INCLUDEDIR)/nn $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/nn.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/nn/*.h $(DESTDIR)$(INCLUDEDIR)/nn/
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libnn.so
+	printf '%s\n' $(PC_DIRS) 'Name: nn' $(PC_HEAD) \
+	  'Libs: -L$${libdir} -lnn' 'Libs.private: $(LDLIBS)' > $(DESTDIR)$(LIBDIR)/pkgconfig/nn.pc
+	printf '%s\n' $(PC_DIRS) 'Name: nn-static' $(PC_HEAD) \
+	  'Libs: $${libdir}/libnn.a $(LDLIBS)' > $(DESTDIR)$(LIBDIR)/pkgconfig/nn-static.pc
+	@# a system-wide install: the run-time linker's cache learns libnn.so.$(SOVERSION)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig 2>/dev/null || true; fi
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/include/nn $(DESTDIR)$(PREFIX)/include/nn.h \
-	  $(DESTDIR)$(PREFIX)/lib/libnn.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/nn $(DESTDIR)$(INCLUDEDIR)/nn.h \
+	  $(DESTDIR)$(LIBDIR)/libnn.a $(DESTDIR)$(LIBDIR)/libnn.so $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	  $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB)) \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/nn.pc $(DESTDIR)$(LIBDIR)/pkgconfig/nn-static.pc
 
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d
 
 # --- fuzzing (clang + libFuzzer): every tests/fuzz/fuzz_<name>.c is a harness,
 # seeded from tests/fuzz/corpus/<name>/ and run for FUZZ_SECONDS each; new inputs
