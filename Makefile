@@ -1,6 +1,7 @@
 # libnn: GNU make only. `make` builds build/libnn.a and build/libnn.so;
 # `make test` runs the cmocka suite; `make SANITIZE=1 test` runs it under
-# ASan + UBSan.
+# ASan + UBSan; `make TSAN=1 test-threads` runs the tests that use threads
+# under ThreadSanitizer.
 CC      ?= cc
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
@@ -25,6 +26,10 @@ ifeq ($(SANITIZE),1)
 BUILD   ?= build/sanitize
 ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(TSAN),1)
+BUILD   ?= build/tsan
+ALL_CFLAGS += -O1 -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 else
 BUILD   ?= build
 endif
@@ -40,8 +45,10 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EX_SRC   := $(wildcard examples/*.c)
 EXAMPLES := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+# the tests that run the thread pool: they set the thread count
+THREAD_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(shell grep -l nn_set_num_threads $(TEST_SRC)))
 
-.PHONY: all lib shared test examples demo bench install uninstall clean check-test-deps
+.PHONY: all lib shared test test-threads examples demo bench install uninstall clean check-test-deps
 all: $(LIB) $(SHLINKS)
 lib: $(LIB)
 shared: $(SHLINKS)
@@ -77,12 +84,23 @@ $(BUILD)/tests/%: tests/%.c $(LIB) | check-test-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) -lcmocka $(LDLIBS)
 
-test: $(TESTS) $(EXAMPLES) # tests/test_examples runs the examples
-	@failed=0; for t in $(TESTS); do \
-	  echo "== $$t"; $$t || failed=$$((failed + 1)); \
+# One program at a time, whatever -j builds them with. $(1): the programs,
+# $(2): a command to run each under.
+run-tests = @failed=0; for t in $(1); do \
+	  echo "== $$t"; $(2) $$t || failed=$$((failed + 1)); \
 	done; \
 	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
-	echo "all $(words $(TESTS)) test programs passed"
+	echo "all $(words $(1)) test programs passed"
+
+test: $(TESTS) $(EXAMPLES) # tests/test_examples runs the examples
+	$(call run-tests,$(TESTS))
+
+# ThreadSanitizer (make TSAN=1 test-threads): some TSan runtimes cannot map
+# their shadow memory under a kernel's widest address randomization, so
+# the programs run with it off (setarch -R) where this system allows that.
+TSAN_RUN = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
+test-threads: $(THREAD_TESTS) $(EXAMPLES)
+	$(call run-tests,$(THREAD_TESTS),$(if $(filter 1,$(TSAN)),$(TSAN_RUN)))
 
 # --- examples
 $(BUILD)/examples/%: examples/%.c $(LIB)
