@@ -1,7 +1,9 @@
 # libnn: GNU make only. `make` builds build/libnn.a and build/libnn.so;
 # `make test` runs the cmocka suite; `make SANITIZE=1 test` runs it under
 # ASan + UBSan; `make TSAN=1 test-threads` runs the tests that use threads
-# under ThreadSanitizer.
+# under ThreadSanitizer. Cross builds: CC=s390x-linux-gnu-gcc
+# BUILD=build/s390x, and RUN='qemu-s390x' to run the tests (and the
+# examples they start) through an emulator.
 CC      ?= cc
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
@@ -9,6 +11,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 DESTDIR ?=
 VERSION := 0.1.0
 SOVERSION := 0
+RUN     ?=
 
 # Parallel by default: -j<cores> unless the command line (or a parent make)
 # chose, or the goals include clean, which must not race the build.
@@ -19,8 +22,15 @@ endif
 WARN    := -Wall -Wextra -Wpedantic
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
-ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(EXCESS_PRECISION) $(EXTRA_CFLAGS) -MMD -MP
 LDLIBS  := -lm -lpthread
+
+# Every float operation rounded to float, as PyTorch's CPU kernels do:
+# where the compiler evaluates float expressions in double in ISO C mode
+# (gcc for s390x: FLT_EVAL_METHOD 1), ask for the hardware's float
+# arithmetic instead, or results differ from every other platform's.
+FLT_EVAL_METHOD := $(shell echo __FLT_EVAL_METHOD__ | $(CC) -std=c11 -E -P - 2>/dev/null | tail -n 1)
+EXCESS_PRECISION := $(if $(filter 1,$(FLT_EVAL_METHOD)),-fexcess-precision=fast)
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/sanitize
@@ -85,22 +95,23 @@ $(BUILD)/tests/%: tests/%.c $(LIB) | check-test-deps
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) -lcmocka $(LDLIBS)
 
 # One program at a time, whatever -j builds them with. $(1): the programs,
-# $(2): a command to run each under.
+# $(2): a command to run each under. NN_TEST_RUN tells the tests that start
+# the examples to start them the same way.
 run-tests = @failed=0; for t in $(1); do \
-	  echo "== $$t"; $(2) $$t || failed=$$((failed + 1)); \
+	  echo "== $$t"; NN_TEST_RUN='$(2)' $(2) $$t || failed=$$((failed + 1)); \
 	done; \
 	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
 	echo "all $(words $(1)) test programs passed"
 
 test: $(TESTS) $(EXAMPLES) # tests/test_examples runs the examples
-	$(call run-tests,$(TESTS))
+	$(call run-tests,$(TESTS),$(RUN))
 
 # ThreadSanitizer (make TSAN=1 test-threads): some TSan runtimes cannot map
 # their shadow memory under a kernel's widest address randomization, so
 # the programs run with it off (setarch -R) where this system allows that.
 TSAN_RUN = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 test-threads: $(THREAD_TESTS) $(EXAMPLES)
-	$(call run-tests,$(THREAD_TESTS),$(if $(filter 1,$(TSAN)),$(TSAN_RUN)))
+	$(call run-tests,$(THREAD_TESTS),$(strip $(RUN) $(if $(filter 1,$(TSAN)),$(TSAN_RUN))))
 
 # --- examples
 $(BUILD)/examples/%: examples/%.c $(LIB)

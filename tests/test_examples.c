@@ -45,12 +45,14 @@ static char *slurp(FILE *f)
 }
 
 /* Runs <bin_dir>/program with args (no shell quoting needed: our args are
-   plain words), stderr captured through a file. */
+   plain words), stderr captured through a file; through the emulator
+   NN_TEST_RUN names, if any (make test RUN=...). */
 static run_result run(const char *program, const char *const *args)
 {
     char cmd[4096], err_path[128];
+    const char *emulator = getenv("NN_TEST_RUN");
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", out_dir);
-    int at = snprintf(cmd, sizeof cmd, "'%s/%s'", bin_dir, program);
+    int at = snprintf(cmd, sizeof cmd, "%s '%s/%s'", emulator ? emulator : "", bin_dir, program);
     for (const char *const *a = args; *a; a++)
         at += snprintf(cmd + at, sizeof cmd - (size_t)at, " '%s'", *a);
     snprintf(cmd + at, sizeof cmd - (size_t)at, " 2>'%s'", err_path);
