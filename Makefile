@@ -113,6 +113,10 @@ TSAN_RUN = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(u
 test-threads: $(THREAD_TESTS) $(EXAMPLES)
 	$(call run-tests,$(THREAD_TESTS),$(strip $(RUN) $(if $(filter 1,$(TSAN)),$(TSAN_RUN))))
 
+# tests/cross-endian.sh's writer and reader (no cmocka)
+$(BUILD)/cross_endian: tests/cross_endian.c $(LIB)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
 # --- examples
 $(BUILD)/examples/%: examples/%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -163,7 +167,7 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d) $(BUILD)/bench.d $(BUILD)/cross_endian.d
 
 # --- fuzzing (clang + libFuzzer): every tests/fuzz/fuzz_<name>.c is a harness,
 # seeded from tests/fuzz/corpus/<name>/ and run for FUZZ_SECONDS each; new inputs
