@@ -5,10 +5,10 @@
 # root, installs what is missing; otherwise says exactly what to run.
 # A cross compiler (CC=s390x-linux-gnu-gcc) needs the cmocka of its target
 # architecture: libcmocka-dev:s390x, from Debian's multiarch archive.
-cc=${1:-cc}
+cc=${1:-cc} # may carry flags ("clang --target=aarch64-linux-gnu"): used unquoted
 probe_cmocka() {
     printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\nint main(void){return 0;}\n' |
-        "$cc" -x c - -o /dev/null -lcmocka >/dev/null 2>&1
+        $cc -x c - -o /dev/null -lcmocka >/dev/null 2>&1
 }
 probe_locales() {
     [ -f /usr/share/i18n/locales/de_DE ] && command -v localedef >/dev/null 2>&1
@@ -17,7 +17,7 @@ probe_locales() {
 # the Debian architecture the compiler builds for, when it is not this machine's
 foreign=""
 if command -v dpkg >/dev/null 2>&1; then
-    triplet=$("$cc" -dumpmachine 2>/dev/null)
+    triplet=$($cc -dumpmachine 2>/dev/null)
     arch=""
     if [ -n "$triplet" ]; then
         arch=$(dpkg-architecture -t "$triplet" -qDEB_HOST_ARCH 2>/dev/null) || arch=""
