@@ -15,6 +15,17 @@
 
 #include <nn.h>
 
+/* Whether the command line asks for help: "--help" or "-h" anywhere. Every
+   example checks this first, prints its usage on standard output and exits
+   with status 0 (tests/test_examples.c runs each built example so). */
+static inline bool demo_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
 /* Parses "--seed" values: a decimal number (0 .. 2^64-1; torch keeps the low
    32 bits) or "random" (from the operating system's entropy). */
 static inline bool demo_parse_seed(const char *s, uint64_t *seed, bool *random)

@@ -15,6 +15,8 @@
 
 #include <nn.h>
 
+#include "demo_args.h"
+
 typedef struct {
     const char *data, *svg, *save, *resume;
     long epochs, batch_size, limit, threads; /* threads 0: the library's default */
@@ -66,12 +68,12 @@ static long parse_long(const char *prog, const char *flag, const char *s, long m
 
 static void parse_args(int argc, char **argv, run_opts *o)
 {
+    if (demo_wants_help(argc, argv)) {
+        usage(argv[0], o, stdout);
+        exit(0);
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(argv[0], o, stdout);
-            exit(0);
-        }
         if (i + 1 >= argc) {
             fprintf(stderr, "%s: unknown flag or missing value: %s\n", argv[0], a);
             usage(argv[0], o, stderr);

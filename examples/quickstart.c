@@ -1,12 +1,23 @@
-/* The README quickstart, verbatim: XOR with SimpleNet (Linear(2,5) -> ReLU ->
-   Linear(5,1)), MSE and SGD. CI also builds it outside the tree through
-   pkg-config, the way users link libnn. */
+/* The README quickstart: XOR with SimpleNet (Linear(2,5) -> ReLU ->
+   Linear(5,1)), MSE and SGD; verbatim but for the command-line check that
+   every example has. CI also builds it outside the tree through pkg-config,
+   the way users link libnn. */
 #include <stdio.h>
 
 #include <nn.h>
 
-int main(void)
+#include "demo_args.h"
+
+static const char *usage = "usage: quickstart\n"
+                           "  trains Linear(2,5) -> ReLU -> Linear(5,1) on XOR and prints the loss\n";
+
+int main(int argc, char **argv)
 {
+    if (argc > 1) { /* it takes no flags but --help */
+        bool help = demo_wants_help(argc, argv);
+        fputs(usage, help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
     nn_manual_seed(1);                        /* same weights as torch.manual_seed(1) */
     nn_module *net = nn_sequential();
     nn_sequential_add(net, "fc1", nn_linear(2, 5, true));

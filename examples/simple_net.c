@@ -205,6 +205,10 @@ static bool train(nn_module *net, const options *o)
 int main(int argc, char **argv)
 {
     options o;
+    if (demo_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
     if (!parse_args(argc, argv, &o)) {
         fputs(usage, stderr);
         return 2;

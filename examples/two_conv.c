@@ -130,6 +130,10 @@ int main(int argc, char **argv)
     uint64_t seed = NN_DEFAULT_SEED;
     bool random_seed = false;
     const char *cifar_dir = NULL;
+    if (demo_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc && demo_parse_seed(argv[i + 1], &seed, &random_seed)) {
             i++;

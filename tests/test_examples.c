@@ -48,12 +48,14 @@ static char *slurp(FILE *f)
 }
 
 /* Runs <bin_dir>/program with args (no shell quoting needed: our args are
-   plain words), stderr captured through a file. */
+   plain words), stderr captured through a file; through the emulator
+   NN_TEST_RUN names, if any (make test RUN=...). */
 static run_result run(const char *program, const char *const *args)
 {
     char cmd[4096], err_path[128];
+    const char *emulator = getenv("NN_TEST_RUN");
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", out_dir);
-    int at = snprintf(cmd, sizeof cmd, "'%s/%s'", bin_dir, program);
+    int at = snprintf(cmd, sizeof cmd, "%s '%s/%s'", emulator ? emulator : "", bin_dir, program);
     for (const char *const *a = args; *a; a++)
         at += snprintf(cmd + at, sizeof cmd - (size_t)at, " '%s'", *a);
     snprintf(cmd + at, sizeof cmd - (size_t)at, " 2>'%s'", err_path);
@@ -253,6 +255,38 @@ static void test_files_written(void **state)
     clear_out_dir();
 }
 
+/* Every program built into <bin_dir> (the examples, present and future)
+   answers --help with its usage on stdout and status 0; the five known
+   ones must be among them. */
+static void test_every_example_answers_help(void **state)
+{
+    (void)state;
+    static const char *const known[] = {"quickstart", "simple_net", "two_conv", "fashion_mnist", "cifar10"};
+    int found_known = 0, failed = 0;
+    DIR *d = opendir(bin_dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        char path[2048];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", bin_dir, e->d_name);
+        if (strchr(e->d_name, '.') || stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+            access(path, X_OK) != 0)
+            continue; /* ., .., the .d dependency files */
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+            found_known += !strcmp(e->d_name, known[k]);
+        run_result r = run(e->d_name, (const char *const[]){"--help", NULL});
+        if (r.status != 0 || strncmp(r.out, "usage: ", 7) != 0) {
+            fprintf(stderr, "%s --help: exit %d, stdout:\n%s\nstderr:\n%s\n", e->d_name, r.status, r.out,
+                    r.err);
+            failed++;
+        }
+        run_free(&r);
+    }
+    closedir(d);
+    assert_int_equal(failed, 0);
+    assert_int_equal(found_known, (int)(sizeof known / sizeof *known));
+}
+
 static void test_random_seed(void **state)
 {
     (void)state;
@@ -324,6 +358,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_output_matches_python),
         cmocka_unit_test(test_files_written),
+        cmocka_unit_test(test_every_example_answers_help),
         cmocka_unit_test(test_random_seed),
         cmocka_unit_test(test_bad_flags),
         cmocka_unit_test(test_custom_layer_matches_python),

@@ -31,11 +31,14 @@ static char *slurp(FILE *f)
     return s;
 }
 
-/* Runs <bin_dir>/program with plain-word arguments, stdout and stderr together. */
+/* Runs <bin_dir>/program with plain-word arguments, stdout and stderr
+   together; through the emulator NN_TEST_RUN names, if any (make test RUN=...). */
 static result run(const char *program, const char *args)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s/%s' %s 2>&1 </dev/null", bin_dir, program, args);
+    const char *emulator = getenv("NN_TEST_RUN");
+    snprintf(cmd, sizeof cmd, "%s '%s/%s' %s 2>&1 </dev/null", emulator ? emulator : "", bin_dir,
+             program, args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     result r = {slurp(p), -1};

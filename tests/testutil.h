@@ -67,8 +67,11 @@ static inline void comma_locale_begin(void)
     } else {
         char cmd[sizeof comma_locale_dir_ * 2 + 100];
         snprintf(comma_locale_dir_, sizeof comma_locale_dir_, "/tmp/nn_test_locale_%ld", (long)getpid());
-        snprintf(cmd, sizeof cmd, "mkdir -p %s && localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8 >/dev/null 2>&1",
-                 comma_locale_dir_, comma_locale_dir_);
+        /* in this program's byte order: localedef may be the build
+           machine's (a big-endian program run under an emulator) */
+        const char *order = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "--big-endian" : "--little-endian";
+        snprintf(cmd, sizeof cmd, "mkdir -p %s && localedef %s -i de_DE -f UTF-8 %s/de_DE.UTF-8 >/dev/null 2>&1",
+                 comma_locale_dir_, order, comma_locale_dir_);
         if (system(cmd) != 0)
             fail_msg("localedef -i de_DE failed: install the locales package (apt-get install locales)");
     }

@@ -20,6 +20,14 @@
 #define SMALL_MAX_K 256 /* the buffer holds SMALL_MAX_K x SMALL_CHUNK floats */
 #define INLINE static inline __attribute__((always_inline))
 
+/* x in every lane. Scalars meet vectors only through this: where floats are
+   evaluated in double (FLT_EVAL_METHOD 1: s390x), a scalar float operand of
+   a vector operation would be a double, which no vector of floats takes. */
+INLINE v4f splat(float x)
+{
+    return (v4f){x, x, x, x};
+}
+
 /* out[i*rs + j*cs] = alpha * sum_k P[i,k] Q[k,j] + beta * out[...], for
    i < rows, j < cols; P[i,k] = p[i*pi + k*pk], Q[k,j] = q[k*qk + j*qj]. */
 typedef struct {
@@ -70,10 +78,10 @@ INLINE void pack_chunk(const small_job *s, int64_t j0, int n, int V, float *buf)
    not read). */
 INLINE void store4(float *c, int64_t cs, int n, v4f x, float alpha, float beta)
 {
-    x *= alpha;
+    x *= splat(alpha);
     if (n == 4 && cs == 1) {
         if (beta != 0.0f)
-            x += beta * *(v4f *)c;
+            x += splat(beta) * *(v4f *)c;
         *(v4f *)c = x;
         return;
     }
@@ -118,7 +126,8 @@ INLINE void rows_packed(const small_job *s, bool unit, int V, const float *buf, 
         v4f c01 = zero, c11 = zero, c21 = zero, c31 = zero;
         const v4f *b = (const v4f *)buf;
         for (int64_t k = 0; k < K; k++, b += V) {
-            const float x0 = a0[k * pk], x1 = a1[k * pk], x2 = a2[k * pk], x3 = a3[k * pk];
+            const v4f x0 = splat(a0[k * pk]), x1 = splat(a1[k * pk]), x2 = splat(a2[k * pk]),
+                      x3 = splat(a3[k * pk]);
             c00 += x0 * b[0];
             c10 += x1 * b[0];
             c20 += x2 * b[0];
@@ -141,9 +150,10 @@ INLINE void rows_packed(const small_job *s, bool unit, int V, const float *buf, 
         v4f c0 = zero, c1 = zero;
         const v4f *b = (const v4f *)buf;
         for (int64_t k = 0; k < K; k++, b += V) {
-            c0 += a[k * pk] * b[0];
+            const v4f x = splat(a[k * pk]);
+            c0 += x * b[0];
             if (V == 2)
-                c1 += a[k * pk] * b[1];
+                c1 += x * b[1];
         }
         store_row(s, unit, out + i * rs, n, V, c0, c1);
     }
@@ -159,7 +169,7 @@ INLINE void rows_direct(const small_job *s, bool unit, int V, int64_t j0, int n)
         const float *a = s->p + i * s->pi, *q = s->q + j0;
         v4f c0 = zero, c1 = zero;
         for (int64_t k = 0; k < K; k++, q += qk) {
-            const float x = a[k * pk];
+            const v4f x = splat(a[k * pk]);
             c0 += x * load_lanes(q, n0);
             if (V == 2)
                 c1 += x * load_lanes(q + 4, n1);
