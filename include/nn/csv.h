@@ -41,6 +41,10 @@ typedef struct {
    - nan_on_bad: an empty cell or a cell that is not a number becomes NaN
      instead of an error. Structural faults (ragged rows, quotes), numbers
      out of float range and the limits are errors either way.
+   - skip_rows: records read and ignored before the header (or the first
+     data record): a title row, or scikit-learn's bundled files whose
+     first row holds counts and class names. Row numbers in messages still
+     count them (the header is then row skip_rows + 1). Negative: refused.
    - max_line: the longest record accepted, in bytes without its line
      ending (a quoted field with line breaks makes a record of several
      lines: the limit is on the record); 0 = NN_CSV_MAX_LINE_DEFAULT
@@ -54,6 +58,7 @@ typedef struct {
     int num_columns;
     bool nan_on_bad;
     size_t max_line;
+    int64_t skip_rows; /* records skipped before the header (pandas' skiprows=n) */
     uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_csv_defaults, else 0 */
 } nn_csv_opts;
 nn_csv_opts nn_csv_defaults(void); /* header, ',', every column, errors, 1 MiB */
