@@ -64,9 +64,9 @@ static void usage(const char *prog, FILE *f)
             "                            " STATSMODELS "co2/co2.csv (apt-get install python3-statsmodels)\n"
             "               sunspots     yearly sunspot number 1700-2008, period 11, window 22, 100 epochs\n"
             "                            " STATSMODELS "sunspots/sunspots.csv\n"
-            "  --data     another file: a CSV with a header row (the series in --column, default its last column;\n"
-            "             empty cells are gaps, filled by linear interpolation) or a gretl .gdt (gzipped or not,\n"
-            "             read through gzip -dc). Alone: period 1, window 16, 30 epochs. The .gdt as a CSV:\n"
+            "  --data     another file: a CSV with a header row or a gretl .gdt (gzipped or not, read through\n"
+            "             gzip -dc); the series is --column, default the last column; empty cells are gaps,\n"
+            "             filled by linear interpolation. Alone: period 1, window 16, 30 epochs. The .gdt as a CSV:\n"
             "               zcat " GRETL "bikesharing.gdt | awk 'BEGIN{print \"cnt\"} /<obs>/{gsub(/<[^>]*>/,\"\"); print $11}' > bikes.csv\n"
             "  --column   the series' column name\n"
             "  --model    gru (default), lstm: GRU/LSTM(1, hidden) -> last step -> Linear(hidden, 1);\n"
@@ -145,9 +145,10 @@ static bool parse_args(int argc, char **argv, opts *o)
 
 /* --- Reading the series */
 
-/* The column `column` of a gretl data file (XML: <variable name="..."> in
-   column order, then one <obs>v1 v2 ...</obs> per line; NA is a gap),
-   gzipped (read through `gzip -dc`) or plain. *y is malloc'd. */
+/* The column `column` (NULL: the last one) of a gretl data file (XML:
+   <variable name="..."> in column order, then one <obs>v1 v2 ...</obs>
+   per line; NA is a gap), gzipped (read through `gzip -dc`, which every
+   Debian system has) or plain. *y is malloc'd. */
 static int read_gdt(const char *path, const char *column, float **y, long *n)
 {
     FILE *f = fopen(path, "rb");
@@ -161,8 +162,10 @@ static int read_gdt(const char *path, const char *column, float **y, long *n)
         fclose(f);
         size_t len = strlen(path), k = 0;
         char *cmd = malloc(len * 4 + 32);
-        if (!cmd)
+        if (!cmd) {
+            fprintf(stderr, "cannot load %s: out of memory\n", path);
             return 1;
+        }
         k = (size_t)sprintf(cmd, "gzip -dc -- '");
         for (const char *p = path; *p; p++)
             k += (size_t)(*p == '\'' ? sprintf(cmd + k, "'\\''") : sprintf(cmd + k, "%c", *p));
@@ -187,15 +190,17 @@ static int read_gdt(const char *path, const char *column, float **y, long *n)
         if (p) {
             p += strlen("<variable name=\"");
             char *q = strchr(p, '"');
-            if (q && (size_t)(q - p) == strlen(column) && !strncmp(p, column, (size_t)(q - p)))
+            if (q && column && (size_t)(q - p) == strlen(column) && !strncmp(p, column, (size_t)(q - p)))
                 col = nvars;
             nvars++;
             continue;
         }
         if (!(p = strstr(line, "<obs")) || (p[4] != '>' && p[4] != ' ') || !(p = strchr(p, '>')))
             continue; /* not <obs> or <obs label="..."> (<observations ...> say) */
+        if (col < 0 && !column)
+            col = nvars - 1;
         if (col < 0) {
-            fprintf(stderr, "%s: no variable named \"%s\" before the observations\n", path, column);
+            fprintf(stderr, "cannot load %s: no variable named \"%s\" before the observations\n", path, column);
             rc = 1;
             break;
         }
@@ -209,7 +214,7 @@ static int read_gdt(const char *path, const char *column, float **y, long *n)
             if (end == p && !strncmp(p, "NA", 2))
                 end = p + 2;
             else if (end == p || (*end != ' ' && *end != '\t' && *end != '<')) {
-                fprintf(stderr, "%s: observation %ld: expected %ld values, got \"%.40s\"\n", path, *n + 1, nvars, p);
+                fprintf(stderr, "cannot load %s: observation %ld: expected %ld values, got \"%.40s\"\n", path, *n + 1, nvars, p);
                 rc = 1;
                 break;
             }
@@ -220,9 +225,10 @@ static int read_gdt(const char *path, const char *column, float **y, long *n)
         if (!rc && *n == cap_y) {
             cap_y = cap_y ? cap_y * 2 : 1024;
             float *t = realloc(*y, (size_t)cap_y * sizeof *t);
-            if (!t)
+            if (!t) {
+                fprintf(stderr, "cannot load %s: out of memory\n", path);
                 rc = 1;
-            else
+            } else
                 *y = t;
         }
         if (!rc)
@@ -480,14 +486,14 @@ int main(int argc, char **argv)
     long T = 0;
     size_t plen = strlen(path);
     bool gdt = plen >= 4 && !strcmp(path + plen - 4, ".gdt");
-    if (gdt ? read_gdt(path, column ? column : "cnt", &y, &T) : read_csv(path, column, &y, &T)) {
+    if (gdt ? read_gdt(path, column, &y, &T) : read_csv(path, column, &y, &T)) {
         if (!o.data)
             fprintf(stderr, "(apt-get install %s, or give the file with --data)\n",
                     gdt ? "gretl-data" : "python3-statsmodels");
         return 1;
     }
     long filled = fill_gaps(y, T), L = o.window, N = T - L;
-    if (filled < 0 || N < 20 || o.period >= (N * 7 / 10) + L) {
+    if (filled < 0 || N < 20 || o.period > (long)floor((double)N * 0.7) + L) {
         fprintf(stderr, "%s: %ld values%s: need at least window + 20 (window %ld) and a period (%ld) shorter than the training span\n",
                 path, T, filled < 0 ? ", none a number" : "", L, o.period);
         free(y);
