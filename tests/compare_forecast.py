@@ -2,7 +2,7 @@
 # same seeds on every documented series and model, one thread each, and
 # prints the README's table (not run by the tests):
 #   make examples && /usr/bin/python3 tests/compare_forecast.py [--seeds 0 1 2]
-#       [--series co2 sunspots bikesharing] [--models gru tcn]
+#       [--series co2 sunspots bikesharing] [--models gru lstm tcn]
 import argparse
 import re
 import statistics
@@ -12,7 +12,7 @@ import sys
 p = argparse.ArgumentParser()
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
 p.add_argument("--series", nargs="+", default=["bikesharing", "co2", "sunspots"])
-p.add_argument("--models", nargs="+", default=["gru", "tcn"])
+p.add_argument("--models", nargs="+", default=["gru", "lstm", "tcn"])
 p.add_argument("--build", default="build")
 a = p.parse_args()
 
