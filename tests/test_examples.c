@@ -230,6 +230,61 @@ static void test_tabular_tiny(void **state)
     run_free(&r);
 }
 
+/* The forecaster on a tiny committed series (tests/fixtures/forecast_sine.csv:
+   a sine of period 25 with noise, 300 values, one empty cell): the lines it
+   prints, a test MAE below persistence's for both kinds of model, the plot. */
+static double metric_after(const char *out, const char *key)
+{
+    const char *p = strstr(out, key);
+    return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
+static void test_forecast_tiny(void **state)
+{
+    (void)state;
+    char plot[128];
+    snprintf(plot, sizeof plot, "%s/forecast.svg", out_dir);
+    const char *models[2][3] = {{"gru", "20", NULL}, {"tcn", "10", plot}};
+    for (int m = 0; m < 2; m++) {
+        run_result r = run("forecast", (const char *const[]){"--data", "tests/fixtures/forecast_sine.csv", "--period", "25",
+                                                              "--window", "25", "--model", models[m][0], "--epochs",
+                                                              models[m][1], "--seed", "0", "--plot",
+                                                              models[m][2] ? models[m][2] : "/dev/null/none.svg", NULL});
+        if (m == 0) { /* the plot cannot be written: every number is out first, then the one-line error */
+            if (r.status != 1 || !strstr(r.err, "cannot write /dev/null/none.svg"))
+                fail_msg("forecast: exit %d\n%s\n%s", r.status, r.out, r.err);
+        } else if (r.status != 0 || !strstr(r.out, "plot: ") || !strstr(r.out, "training: "))
+            fail_msg("forecast: exit %d\n%s\n%s", r.status, r.out, r.err);
+        const char *test = strstr(r.out, "\ntest MAE ");
+        if (!strstr(r.out, "forecast_sine.csv: 300 values (gaps filled), window 25, period 25; windows: train 193, "
+                           "validation 41, test 41\n1 gaps filled by linear interpolation\n") ||
+            !strstr(r.out, models[m][1][0] == '2' ? "epoch 20: loss " : "epoch 10: loss ") ||
+            !strstr(r.out, "\nvalidation MAE ") || !test ||
+            !strstr(test, " | seasonal-naive(25) MAE ") ||
+            !(metric_after(test, "test MAE ") < metric_after(test, "persistence MAE ")))
+            fail_msg("forecast --model %s:\n%s\n%s", models[m][0], r.out, r.err);
+        run_free(&r);
+    }
+    assert_int_equal(count_files("forecast.svg"), 1);
+    clear_out_dir();
+    run_result r = run("forecast", (const char *const[]){"--help", NULL});
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "usage: forecast"));
+    assert_non_null(strstr(r.out, "zcat /usr/share/gretl/data/misc/bikesharing.gdt"));
+    run_free(&r);
+    expect_refusal("forecast", (const char *const[]){"--model", "rnn", NULL}, 2, "forecast: --model expects gru, lstm or tcn");
+    expect_refusal("forecast", (const char *const[]){"--series", "tides", NULL}, 2, "forecast: --series expects");
+    expect_refusal("forecast", (const char *const[]){"--window", "0", NULL}, 2, "forecast: unknown flag or bad value: --window 0");
+    r = run("forecast", (const char *const[]){"--data", "/nonexistent.csv", NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cannot load /nonexistent.csv"));
+    run_free(&r);
+    r = run("forecast", (const char *const[]){"--data", "tests/fixtures/forecast_sine.csv", "--window", "290", NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "need at least window + 20"));
+    run_free(&r);
+}
+
 static void test_files_written(void **state)
 {
     (void)state;
@@ -363,6 +418,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_flags),
         cmocka_unit_test(test_custom_layer_matches_python),
         cmocka_unit_test(test_tabular_tiny),
+        cmocka_unit_test(test_forecast_tiny),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
