@@ -49,11 +49,7 @@ typedef struct {
      ending (a quoted field with line breaks makes a record of several
      lines: the limit is on the record); 0 = NN_CSV_MAX_LINE_DEFAULT
      (1 MiB). The reader holds at most about twice this in memory besides
-     the values. From nn_csv_defaults, 0 and a delimiter of 0 are refused.
-   - skip_rows: records to skip before the header (or before the data
-     with no_header), of any shape: a title row, or the row of counts
-     that opens scikit-learn's bundled files. 0 = none; negative is
-     refused. Rows in messages keep the file's numbering. */
+     the values. From nn_csv_defaults, 0 and a delimiter of 0 are refused. */
 typedef struct {
     bool no_header;
     char delimiter;
