@@ -45,7 +45,9 @@ typedef struct {
      ending (a quoted field with line breaks makes a record of several
      lines: the limit is on the record); 0 = NN_CSV_MAX_LINE_DEFAULT
      (1 MiB). The reader holds at most about twice this in memory besides
-     the values. From nn_csv_defaults, 0 and a delimiter of 0 are refused. */
+     the values. From nn_csv_defaults, 0 and a delimiter of 0 are refused.
+   - skip_rows: records to pass over before the header (or the first data
+     row), of any shape; messages keep the file's row numbers. >= 0. */
 typedef struct {
     bool no_header;
     char delimiter;
@@ -54,6 +56,7 @@ typedef struct {
     int num_columns;
     bool nan_on_bad;
     size_t max_line;
+    int64_t skip_rows;
     uint32_t from_defaults; /* NN_OPTS_FROM_DEFAULTS from nn_csv_defaults, else 0 */
 } nn_csv_opts;
 nn_csv_opts nn_csv_defaults(void); /* header, ',', every column, errors, 1 MiB */
