@@ -7,30 +7,16 @@ with ties (pred == target, |pred - target| == beta or delta exactly). For
 each case: torch's output, the gradient of nn_loss_forward's value (the
 output, or its sum for reduction 'none'), and the gradient for a given
 upstream gradient (output.backward(upstream))."""
-import math
+import os
+import sys
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import carr, cfloat  # noqa: E402
+
 torch.manual_seed(2468)
-
-
-def cfloat(v):
-    if math.isnan(v):
-        return "NAN"
-    if math.isinf(v):
-        return "INFINITY" if v > 0 else "-INFINITY"
-    s = "%.9g" % v
-    if not any(ch in s for ch in ".e"):
-        s += ".0"
-    return s + "f"
-
-
-def carr(name, t):
-    vals = t.detach().reshape(-1).tolist()
-    body = ", ".join(cfloat(v) for v in vals) or "0"
-    return "static const float %s[%d] = {%s};\n" % (name, max(len(vals), 1), body)
-
 
 REDUCTION = {"mean": "NN_REDUCTION_MEAN", "sum": "NN_REDUCTION_SUM", "none": "NN_REDUCTION_NONE"}
 KIND = {"mse": "L3_MSE", "l1": "L3_L1", "smooth_l1": "L3_SMOOTH_L1", "huber": "L3_HUBER", "bce": "L3_BCE"}
