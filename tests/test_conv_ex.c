@@ -13,64 +13,6 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-static nn_tensor *tensor_of(const float *data, int ndim, const int64_t *shape)
-{
-    nn_tensor *t = nn_tensor_from(data, ndim, shape);
-    assert_non_null(t);
-    return t;
-}
-
-/* The same logical values, stored with the last two dimensions swapped. */
-static nn_tensor *strided_copy(const nn_tensor *src)
-{
-    nn_tensor *swapped = nn_tensor_transpose(src, -1, -2);
-    nn_tensor *buf = nn_tensor_contiguous(swapped);
-    nn_tensor *out = nn_tensor_transpose(buf, -1, -2);
-    assert_non_null(out);
-    if (src->shape[src->ndim - 1] > 1 && src->shape[src->ndim - 2] > 1)
-        assert_false(nn_tensor_is_contiguous(out));
-    nn_tensor_free(swapped);
-    nn_tensor_free(buf);
-    return out;
-}
-
-static void assert_tensor_close(const nn_tensor *t, const float *want, int64_t n, double rtol, double atol)
-{
-    assert_int_equal(nn_tensor_numel(t), n);
-    float *got = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    assert_non_null(got);
-    assert_int_equal(nn_tensor_copy_out(t, got), NN_OK);
-    assert_close(got, want, n, rtol, atol);
-    free(got);
-}
-
-static void assert_shape(const nn_tensor *t, int ndim, const int64_t *shape)
-{
-    assert_int_equal(t->ndim, ndim);
-    for (int i = 0; i < ndim; i++)
-        assert_int_equal(t->shape[i], shape[i]);
-}
-
-static void assert_repr(const nn_module *m, const char *want)
-{
-    static char buf[4096];
-    char line[1024];
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    assert_non_null(f);
-    nn_module_print(m, f);
-    fclose(f);
-    snprintf(line, sizeof line, "%s\n", want);
-    assert_string_equal(buf, line);
-}
-
-static int64_t numel_of(int ndim, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= shape[i];
-    return n;
-}
-
 static nn_module *module_of(const conv_ex_case *c)
 {
     nn_module *m;
@@ -326,21 +268,14 @@ static void test_threads_bit_identical(void **state)
 
 /* --- no allocation in a second step --------------------------------------- */
 
-static long n_allocs;
-static void *counting_alloc(size_t n)
-{
-    n_allocs++;
-    return malloc(n);
-}
-
 static void steady_state(nn_module *m, const nn_tensor *x, const nn_tensor *g)
 {
     for (int i = 0; i < 2; i++) {
         assert_non_null(nn_forward(m, x));
         assert_non_null(nn_backward(m, g));
     }
-    n_allocs = 0;
-    nn_set_allocator(counting_alloc, free);
+    tu_allocs = 0;
+    nn_set_allocator(tu_alloc, free);
     for (int i = 0; i < 3; i++) {
         nn_forward(m, x);
         nn_backward(m, g);
@@ -348,7 +283,7 @@ static void steady_state(nn_module *m, const nn_tensor *x, const nn_tensor *g)
         nn_backward_params(m, g);
     }
     nn_set_allocator(NULL, NULL);
-    assert_int_equal(n_allocs, 0);
+    assert_int_equal(tu_allocs, 0);
 }
 
 static void test_steady_state(void **state)
@@ -667,17 +602,12 @@ static void test_forward_backward_errors(void **state)
 }
 
 /* A failed allocation leaves the layer as it was; the next call works. */
-static long fail_at, n_calls;
-static void *failing_alloc(size_t n)
-{
-    return ++n_calls == fail_at ? NULL : malloc(n);
-}
 
 static void test_allocation_failures(void **state)
 {
     (void)state;
     for (int kind = 0; kind < 2; kind++) {
-        for (fail_at = 1;; fail_at++) {
+        for (tu_fail_at = 1;; tu_fail_at++) {
             nn_manual_seed(3);
             nn_module *m;
             if (kind == 0) {
@@ -697,12 +627,12 @@ static void test_allocation_failures(void **state)
             nn_tensor *g = random_tensor(y->ndim, y->shape, 6);
             nn_tensor *gs = strided_copy(g);
             run_result want = run_once(m, x, 6);
-            n_calls = 0;
-            nn_set_allocator(failing_alloc, free);
+            tu_allocs = 0;
+            nn_set_allocator(tu_alloc, free);
             nn_tensor *ys = nn_forward(m, xs); /* strided: a copy to allocate */
             nn_tensor *dx = ys ? nn_backward(m, gs) : NULL;
             nn_set_allocator(NULL, NULL);
-            bool done = n_calls < fail_at;
+            bool done = tu_allocs < tu_fail_at;
             if (done)
                 assert_non_null(dx);
             /* whatever failed, a plain step gives the same bits as before */
@@ -721,6 +651,7 @@ static void test_allocation_failures(void **state)
                 break;
         }
     }
+    tu_fail_at = -1;
 }
 
 int main(void)

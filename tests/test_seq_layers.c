@@ -20,77 +20,6 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-static nn_tensor *tensor_of(const float *data, int ndim, const int64_t *shape)
-{
-    nn_tensor *t = nn_tensor_from(data, ndim, shape);
-    assert_non_null(t);
-    return t;
-}
-
-/* The same logical values, stored with the last two dimensions swapped
-   (or, for fewer than two, every other element of a buffer twice as long). */
-static nn_tensor *strided_copy(const nn_tensor *src)
-{
-    if (src->ndim >= 2) {
-        nn_tensor *swapped = nn_tensor_transpose(src, -1, -2);
-        nn_tensor *buf = nn_tensor_contiguous(swapped);
-        nn_tensor *out = nn_tensor_transpose(buf, -1, -2);
-        assert_non_null(out);
-        nn_tensor_free(swapped);
-        nn_tensor_free(buf);
-        return out;
-    }
-    int64_t n = nn_tensor_numel(src);
-    nn_tensor *buf = nn_tensor_new(NN_SHAPE(2 * n + 1));
-    for (int64_t i = 0; i < n; i++)
-        buf->data[2 * i] = src->data[i];
-    nn_tensor *out = nn_tensor_reshape(buf, 1, (int64_t[]){2 * n + 1}); /* a view */
-    out->ndim = src->ndim;
-    if (src->ndim == 1) {
-        out->shape[0] = n;
-        out->stride[0] = 2;
-    }
-    nn_tensor_free(buf);
-    return out;
-}
-
-static void assert_tensor_close(const nn_tensor *t, const float *want, int64_t n, double rtol, double atol)
-{
-    assert_int_equal(nn_tensor_numel(t), n);
-    float *got = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    assert_non_null(got);
-    assert_int_equal(nn_tensor_copy_out(t, got), NN_OK);
-    assert_close(got, want, n, rtol, atol);
-    free(got);
-}
-
-static void assert_shape(const nn_tensor *t, int ndim, const int64_t *shape)
-{
-    assert_int_equal(t->ndim, ndim);
-    for (int i = 0; i < ndim; i++)
-        assert_int_equal(t->shape[i], shape[i]);
-}
-
-static void assert_repr(const nn_module *m, const char *want)
-{
-    static char buf[8192];
-    char line[4096];
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    assert_non_null(f);
-    nn_module_print(m, f);
-    fclose(f);
-    snprintf(line, sizeof line, "%s\n", want);
-    assert_string_equal(buf, line);
-}
-
-static int64_t numel_of(int ndim, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= shape[i];
-    return n;
-}
-
 static nn_module *module_of(const seq_case *c)
 {
     nn_module *m = NULL;
@@ -511,21 +440,14 @@ static void test_threads_bit_identical(void **state)
 
 /* --- no allocation in a second step --------------------------------------- */
 
-static long n_allocs;
-static void *counting_alloc(size_t n)
-{
-    n_allocs++;
-    return malloc(n);
-}
-
 static void steady_state(nn_module *m, const nn_tensor *x, const nn_tensor *g)
 {
     for (int i = 0; i < 2; i++) {
         assert_non_null(nn_forward(m, x));
         assert_non_null(nn_backward(m, g));
     }
-    n_allocs = 0;
-    nn_set_allocator(counting_alloc, free);
+    tu_allocs = 0;
+    nn_set_allocator(tu_alloc, free);
     for (int i = 0; i < 3; i++) {
         nn_forward(m, x);
         nn_backward(m, g);
@@ -533,7 +455,7 @@ static void steady_state(nn_module *m, const nn_tensor *x, const nn_tensor *g)
         nn_backward_params(m, g);
     }
     nn_set_allocator(NULL, NULL);
-    assert_int_equal(n_allocs, 0);
+    assert_int_equal(tu_allocs, 0);
 }
 
 static void test_steady_state(void **state)
@@ -887,11 +809,6 @@ static void test_forward_backward_errors(void **state)
    next calls work. Each case's module runs on the fixture's input, then
    on its strided twin (a copy to make) with each allocation failing in
    turn. (tests/test_errors.c sweeps a change to a larger input.) */
-static long fail_at, n_calls;
-static void *failing_alloc(size_t n)
-{
-    return ++n_calls == fail_at ? NULL : malloc(n);
-}
 
 static void grads_out(nn_module *m, float *dst)
 {
@@ -909,7 +826,7 @@ static void test_allocation_failures(void **state)
     (void)state;
     for (int k = 0; k < N_CASES; k++) {
         const seq_case *c = &seq_cases[k];
-        for (fail_at = 1;; fail_at++) {
+        for (tu_fail_at = 1;; tu_fail_at++) {
             nn_module *m = module_of(c);
             nn_param *p;
             load_case(m, c, &p);
@@ -920,11 +837,11 @@ static void test_allocation_failures(void **state)
             float *grads = malloc((size_t)(want.nw + want.nb + 1) * sizeof(float));
             nn_zero_grad(m);
             assert_non_null(nn_forward(m, x));
-            n_calls = 0;
-            nn_set_allocator(failing_alloc, free);
+            tu_allocs = 0;
+            nn_set_allocator(tu_alloc, free);
             nn_tensor *y = nn_forward(m, xs);
             nn_set_allocator(NULL, NULL);
-            bool done = n_calls < fail_at;
+            bool done = tu_allocs < tu_fail_at;
             if (!y) {
                 assert_false(done);
                 assert_error_mentions("nn_forward", "out of memory");
@@ -939,11 +856,11 @@ static void test_allocation_failures(void **state)
                 assert_memory_equal(grads + want.nw, want.db, (size_t)want.nb * sizeof(float));
             } else {
                 nn_zero_grad(m);
-                n_calls = 0;
-                nn_set_allocator(failing_alloc, free);
+                tu_allocs = 0;
+                nn_set_allocator(tu_alloc, free);
                 nn_tensor *dx = nn_backward(m, gs);
                 nn_set_allocator(NULL, NULL);
-                done = done && n_calls < fail_at;
+                done = done && tu_allocs < tu_fail_at;
                 if (!dx) {
                     assert_error_mentions("nn_backward", "out of memory");
                     grads_out(m, grads);
@@ -969,6 +886,7 @@ static void test_allocation_failures(void **state)
                 break;
         }
     }
+    tu_fail_at = -1;
 }
 
 int main(void)
