@@ -152,17 +152,13 @@ static const nn_module_ops adaptive_max_ops = {
     .clone = adaptive_clone,
 };
 
-/* kind: "avg" or "max", as in the names of the public functions */
 static nn_module *adaptive_new(const char *fn, bool max, const nn_adaptive_avgpool2d_opts *o)
 {
-    const char *kind = max ? "max" : "avg";
     if (!o)
         return nn_fail_null(NN_EINVAL, "%s: options are NULL", fn);
-    if (o->from_defaults != 0 && o->from_defaults != NN_OPTS_FROM_DEFAULTS)
-        return nn_fail_null(NN_EINVAL, "%s: nn_adaptive_%spool2d_opts.from_defaults is %lu (0x%08lx): expected 0 "
-                            "(a struct written by hand) or NN_OPTS_FROM_DEFAULTS (one from "
-                            "nn_adaptive_%spool2d_defaults); is the struct uninitialised?",
-                            fn, kind, (unsigned long)o->from_defaults, (unsigned long)o->from_defaults, kind);
+    if (nn_opts_by_hand(fn, max ? "nn_adaptive_maxpool2d_opts" : "nn_adaptive_avgpool2d_opts",
+                        max ? "nn_adaptive_maxpool2d_defaults" : "nn_adaptive_avgpool2d_defaults", o->from_defaults) < 0)
+        return NULL;
     /* torch makes an empty result for a size 0; the issue refuses it */
     if (o->out_h < 1 || o->out_w < 1 || o->out_h > 65535 || o->out_w > 65535)
         return nn_fail_null(NN_EINVAL, "%s: expected output sizes (out_h, out_w) in 1..65535 (adaptive output "

@@ -357,13 +357,9 @@ static nn_module *convt_new(const char *fn, const nn_conv_transpose2d_opts *opts
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: opts is NULL", fn);
     nn_conv_transpose2d_opts o = *opts;
-    if (o.from_defaults != 0 && o.from_defaults != NN_OPTS_FROM_DEFAULTS)
-        return nn_fail_null(NN_EINVAL,
-                            "%s: nn_conv_transpose2d_opts.from_defaults is %lu (0x%08lx): expected 0 (a struct "
-                            "written by hand) or NN_OPTS_FROM_DEFAULTS (one from nn_conv_transpose2d_defaults); "
-                            "is the struct uninitialised?",
-                            fn, (unsigned long)o.from_defaults, (unsigned long)o.from_defaults);
-    const bool by_hand = o.from_defaults == 0;
+    const int by_hand = nn_opts_by_hand(fn, "nn_conv_transpose2d_opts", "nn_conv_transpose2d_defaults", o.from_defaults);
+    if (by_hand < 0)
+        return NULL;
     if (o.in_channels <= 0 || o.out_channels <= 0)
         return nn_fail_null(NN_EINVAL, "%s: expected positive in_channels and out_channels, got %lld and %lld",
                             fn, (long long)o.in_channels, (long long)o.out_channels);

@@ -197,12 +197,9 @@ nn_module *nn_maxpool_create(const char *fn, const nn_maxpool2d_opts *opts, int 
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: options are NULL", fn);
     nn_maxpool2d_opts o = *opts;
-    if (o.from_defaults != 0 && o.from_defaults != NN_OPTS_FROM_DEFAULTS)
-        return nn_fail_null(NN_EINVAL, "%s: nn_maxpool2d_opts.from_defaults is %lu (0x%08lx): expected 0 (a "
-                            "struct written by hand) or NN_OPTS_FROM_DEFAULTS (one from nn_maxpool2d_defaults); "
-                            "is the struct uninitialised?",
-                            fn, (unsigned long)o.from_defaults, (unsigned long)o.from_defaults);
-    const bool by_hand = o.from_defaults == 0;
+    const int by_hand = nn_opts_by_hand(fn, "nn_maxpool2d_opts", "nn_maxpool2d_defaults", o.from_defaults);
+    if (by_hand < 0)
+        return NULL;
     if (o.kernel_h < 1 || o.kernel_w < 1 || o.kernel_h > 65535 || o.kernel_w > 65535)
         return nn_fail_null(NN_EINVAL, "%s: expected kernel_size (kernel_h, kernel_w) in 1..65535, got (%d, %d)",
                             fn, o.kernel_h, o.kernel_w);
