@@ -54,52 +54,9 @@ static nn_loss *make_loss(const loss3_case *c)
 
 static void run_case(const loss3_case *c, bool strided)
 {
-    nn_loss *l = make_loss(c);
-    if (!l)
-        fail_msg("%s: %s", c->name, nn_last_error());
-    nn_tensor *po = NULL, *to = NULL, *p, *t;
-    if (strided) {
-        p = spread_copy(c->pred, c->ndim, c->shape, &po);
-        t = spread_copy(c->target, c->ndim, c->shape, &to);
-    } else {
-        p = nn_tensor_from(c->pred, c->ndim, c->shape);
-        t = nn_tensor_from(c->target, c->ndim, c->shape);
-    }
-    float v = nn_loss_forward(l, p, t);
-    close_nan(&v, &c->value, 1, RTOL, ATOL, "value", c->name);
-    nn_tensor *vals = nn_loss_values(l);
-    assert_non_null(vals);
-    assert_int_equal(nn_tensor_numel(vals), c->n_values);
-    if (c->reduction == NN_REDUCTION_NONE) {
-        assert_int_equal(vals->ndim, c->ndim);
-        for (int d = 0; d < c->ndim; d++)
-            assert_int_equal(vals->shape[d], c->shape[d]);
-    } else {
-        assert_int_equal(vals->ndim, 0);
-    }
-    close_nan(vals->data, c->values, c->n_values, RTOL, ATOL, "values", c->name);
-    int64_t n = nn_tensor_numel(p);
-    nn_tensor *g = nn_loss_backward(l);
-    assert_non_null(g);
-    assert_true(nn_tensor_same_shape(g, p));
-    close_nan(g->data, c->grad, n, RTOL, ATOL, "grad", c->name);
-
-    nn_tensor *uo = NULL, *u;
-    int udim = c->reduction == NN_REDUCTION_NONE ? c->ndim : 0;
-    u = strided ? spread_copy(c->upstream, udim, c->shape, &uo) : nn_tensor_from(c->upstream, udim, c->shape);
-    nn_tensor *gx = nn_loss_backward_ex(l, u);
-    if (!gx)
-        fail_msg("%s: %s", c->name, nn_last_error());
-    assert_true(gx != g);
-    close_nan(gx->data, c->grad_ex, n, RTOL, ATOL, "grad_ex", c->name);
-    close_nan(nn_loss_backward(l)->data, c->grad, n, RTOL, ATOL, "grad after backward_ex", c->name);
-    nn_tensor_free(u);
-    nn_tensor_free(uo);
-    nn_tensor_free(t);
-    nn_tensor_free(to);
-    nn_tensor_free(p);
-    nn_tensor_free(po);
-    nn_loss_free(l);
+    loss_ref r = {c->name, c->reduction, c->ndim, c->ndim, c->shape, c->shape, c->pred, c->target, c->upstream,
+                  c->value, c->values, c->n_values, c->grad, c->grad_ex};
+    check_loss_case(make_loss(c), &r, strided, false, RTOL, ATOL);
 }
 
 static void test_cases_match_torch(void **state)
