@@ -9,6 +9,7 @@ directory on sys.path:
 """
 import json
 import math
+import os
 import struct
 
 import torch
@@ -107,6 +108,41 @@ def randn_from(g):
             shape = shape[0]
         return torch.randn(tuple(shape), generator=g)
     return randn
+
+
+def loss_numbers(fn, x, t, red, kw):
+    """torch's numbers for the loss fn(x, t, reduction=red, **kw): its
+    values; the gradient of the value (the values' sum for 'none'); an
+    upstream gradient (randn in the values' shape for 'none', else 0.625)
+    and the gradient for it; the value."""
+    def run(up=None):
+        p = x.clone().requires_grad_(True)
+        v = fn(p, t, reduction=red, **kw)
+        if up is None:
+            (v.sum() if red == "none" else v).backward()
+        else:
+            v.backward(up)
+        return v.detach(), p.grad.detach()
+
+    values, grad = run()
+    upstream = torch.randn(values.shape) if red == "none" else torch.tensor(0.625)
+    _, grad_ex = run(upstream)
+    value = values.sum() if red == "none" else values
+    return values, grad, upstream, grad_ex, value
+
+
+def read_idx(data_dir, name):
+    """The uint8 array of an IDX file (MNIST's format) data_dir/name, or
+    of name.gz when there is one."""
+    import gzip
+    import numpy as np
+    path = os.path.join(data_dir, name)
+    op = gzip.open if os.path.exists(path + ".gz") else open
+    with op(path + ".gz" if op is gzip.open else path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 # ---------------------------------------------------------------- safetensors

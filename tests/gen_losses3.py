@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture_lib import carr, cfloat  # noqa: E402
+from fixture_lib import carr, cfloat, loss_numbers  # noqa: E402
 
 torch.manual_seed(2468)
 
@@ -109,20 +109,7 @@ def main():
         kw = dict(opts)
         red = kw.pop("reduction", "mean")
         fn = FN[kind]
-
-        def run(up=None):
-            p = x.clone().requires_grad_(True)
-            v = fn(p, t, reduction=red, **kw)
-            if up is None:
-                (v.sum() if red == "none" else v).backward()
-            else:
-                v.backward(up)
-            return v.detach(), p.grad.detach()
-
-        values, grad = run()
-        upstream = torch.randn(values.shape) if red == "none" else torch.tensor(0.625)
-        _, grad_ex = run(upstream)
-        value = values.sum() if red == "none" else values
+        values, grad, upstream, grad_ex, value = loss_numbers(fn, x, t, red, kw)
         out.append(carr(name + "_pred", x))
         out.append(carr(name + "_target", t))
         w, q = kw.get("weight"), kw.get("pos_weight")
