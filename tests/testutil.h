@@ -120,8 +120,9 @@ static inline int64_t numel_of(int ndim, const int64_t *shape)
 
 /* A tensor equal to src (contiguous) but not laid out contiguously: from
    2-D on, stored with its last two dimensions swapped and viewed back
-   (non-contiguous unless one of them is 1 or it is empty); a 1-D one at every other float
-   of a longer buffer; a 0-D one as a view. Free it as usual. */
+   (non-contiguous unless one of them is 1 or it is empty); a 1-D one at
+   every other float of a longer buffer; a 0-D one as a view. Free it as
+   usual. */
 static inline nn_tensor *strided_copy(const nn_tensor *src)
 {
     if (src->ndim >= 2) {
