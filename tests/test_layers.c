@@ -386,33 +386,15 @@ static void test_linear_reuses_own_output(void **state)
     nn_module_free(m);
 }
 
-/* After the first step at a shape, forward and backward allocate nothing,
-   also for strided inputs. */
-static void steady_state(nn_module *m, nn_tensor *x, nn_tensor *g)
-{
-    for (int i = 0; i < 2; i++) {
-        assert_non_null(nn_forward(m, x));
-        assert_non_null(nn_backward(m, g));
-    }
-    tu_allocs = 0;
-    nn_set_allocator(tu_alloc, free);
-    for (int i = 0; i < 3; i++) {
-        nn_forward(m, x);
-        nn_backward(m, g);
-    }
-    nn_set_allocator(NULL, NULL);
-    assert_int_equal(tu_allocs, 0);
-}
-
 static void test_linear_steady_state(void **state)
 {
     (void)state;
     nn_module *m = nn_linear(4, 3, true);
     nn_tensor *x = random_input(NN_SHAPE(5, 4), 1);
     nn_tensor *g = random_input(NN_SHAPE(5, 3), 2);
-    steady_state(m, x, g);
+    assert_steady_state(m, x, g);
     nn_tensor *xs = strided_copy(x), *gs = strided_copy(g);
-    steady_state(m, xs, gs);
+    assert_steady_state(m, xs, gs);
     nn_tensor_free(xs);
     nn_tensor_free(gs);
     nn_tensor_free(x);
@@ -627,9 +609,9 @@ static void test_conv_steady_state(void **state)
     nn_tensor *x = random_input(NN_SHAPE(2, 2, 6, 5), 1);
     nn_tensor *y = nn_forward(m, x);
     nn_tensor *g = random_input(y->ndim, y->shape, 2);
-    steady_state(m, x, g);
+    assert_steady_state(m, x, g);
     nn_tensor *xs = strided_copy(x), *gs = strided_copy(g);
-    steady_state(m, xs, gs);
+    assert_steady_state(m, xs, gs);
     nn_tensor_free(xs);
     nn_tensor_free(gs);
     nn_tensor_free(x);
@@ -765,7 +747,7 @@ static void test_conv_threads_match_reference(void **state)
             for (int64_t i = 0; i < d.o; i++)
                 want[ny + nx + nw + i] *= 0.5f;
             if (t == 2)
-                steady_state(m, x, gy);
+                assert_steady_state(m, x, gy);
         }
         for (int t = 0; t < 3; t++)
             nn_module_free(ms[t]);
@@ -927,9 +909,9 @@ static void test_activations_steady_state(void **state)
     for (int k = 0; k < 3; k++) {
         nn_module *m = makers[k]();
         nn_tensor *x = random_input(NN_SHAPE(4, 3), 1), *g = random_input(NN_SHAPE(4, 3), 2);
-        steady_state(m, x, g);
+        assert_steady_state(m, x, g);
         nn_tensor *xs = strided_copy(x), *gs = strided_copy(g);
-        steady_state(m, xs, gs);
+        assert_steady_state(m, xs, gs);
         nn_tensor_free(xs);
         nn_tensor_free(gs);
         nn_tensor_free(x);
