@@ -8,51 +8,19 @@ Run with the Python that has torch:
 
     /usr/bin/python3 tests/gen_activations.py
 """
-import math
 import os
+import sys
 
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import emit, hexfloat, floats, cstr, generator, lines, randn_from  # noqa: E402
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "activations.h")
-lines = []
 
-
-def emit(s=""):
-    lines.append(s)
-
-
-def hexfloat(v):
-    v = float(v)
-    if math.isnan(v):
-        return "NAN"
-    if math.isinf(v):
-        return "INFINITY" if v > 0 else "-INFINITY"
-    mant, exp = float.hex(v).split("p")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
-    return mant + "p" + exp + "f"
-
-
-def floats(name, t):
-    vals = t.detach().contiguous().view(-1).tolist()
-    if not vals:
-        emit("static const float %s[1] = {0};" % name)
-        return
-    emit("static const float %s[%d] = {%s};" % (name, len(vals), ", ".join(hexfloat(v) for v in vals)))
-
-
-def cstr(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-g = torch.Generator()
-g.manual_seed(20261203)
-
-
-def randn(*shape):
-    return torch.randn(tuple(shape), generator=g)
-
+g = generator(20261203)
+randn = randn_from(g)
 
 # special values: zeros, tiny, the Hardswish / ReLU6 boundaries, large
 SPECIAL = [0.0, -0.0, 1e-8, -1e-8, 0.5, -0.5, 1.0, -1.0, 2.9999, 3.0, 3.0001, -2.9999, -3.0, -3.0001,

@@ -9,44 +9,18 @@ Python that has torch:
     /usr/bin/python3 tests/gen_batchnorm.py
 """
 import os
+import sys
 
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import emit, hexfloat, floats, cstr, generator, lines, randn_from  # noqa: E402
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "batchnorm.h")
-lines = []
 
-
-def emit(s=""):
-    lines.append(s)
-
-
-def hexfloat(v):
-    mant, exp = float.hex(float(v)).split("p")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
-    return mant + "p" + exp + "f"
-
-
-def floats(name, t):
-    vals = [] if t is None else t.detach().contiguous().view(-1).tolist()
-    if not vals:
-        emit("static const float %s[1] = {0};" % name)
-        return
-    emit("static const float %s[%d] = {%s};" % (name, len(vals), ", ".join(hexfloat(v) for v in vals)))
-
-
-def cstr(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-g = torch.Generator()
-g.manual_seed(20261202)
-
-
-def randn(*shape):
-    return torch.randn(*shape, generator=g)
-
+g = generator(20261202)
+randn = randn_from(g)
 
 cases = []
 

@@ -24,36 +24,15 @@ import collections
 import json
 import os
 import struct
+import sys
 
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import c_bytes, cfloat, st_bytes  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-# the reference implementation's Dtype enum, in its order
-DTYPE_ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16",
-               "BF16", "I32", "U32", "F32", "F64", "I64", "U64"]
-DTYPES = {torch.float32: ("F32", "<f4"), torch.int64: ("I64", "<i8")}
-
-
-def st_bytes(tensors, metadata, by_dtype=True):
-    """safetensors image of tensors (a dict name -> tensor)."""
-    def key(name):
-        rank = DTYPE_ORDER.index(DTYPES[tensors[name].dtype][0])
-        return (-rank, name) if by_dtype else (0, name)
-
-    header = {"__metadata__": metadata}
-    data = b""
-    for name in sorted(tensors, key=key):
-        t = tensors[name].detach().contiguous()
-        dtype, np_type = DTYPES[t.dtype]
-        raw = t.numpy().astype(np_type).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape),
-                        "data_offsets": [len(data), len(data) + len(raw)]}
-        data += raw
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    text += b" " * ((8 - len(text) % 8) % 8)
-    return struct.pack("<Q", len(text)) + text + data
 
 
 def st_read(blob):
@@ -110,16 +89,6 @@ def build():
     return net
 
 
-def c_float(v):
-    s = "%.9g" % v
-    return s + ("f" if any(c in s for c in ".e") else ".0f")
-
-
-def c_bytes(name, blob):
-    rows = [", ".join("0x%02x" % b for b in blob[i:i + 16]) for i in range(0, len(blob), 16)]
-    return "static const unsigned char %s[%d] = {\n    %s};\n" % (name, len(blob), ",\n    ".join(rows))
-
-
 def generate():
     net = build()
     sd = net.state_dict()
@@ -147,12 +116,12 @@ def generate():
         if t.dtype == torch.int64:
             entries.append('    {"%s", 1, INT64_C(%d), 1, NULL},\n' % (name, t.item()))
         else:
-            vals = ", ".join(c_float(v) for v in t.reshape(-1).tolist())
+            vals = ", ".join(cfloat(v) for v in t.reshape(-1).tolist())
             out.append("static const float %s[%d] = {%s};\n" % (cname, t.numel(), vals))
             entries.append('    {"%s", 0, 0, %d, %s},\n' % (name, t.numel(), cname))
     out.append("\nstatic const buf_entry buf_state[] = {\n%s};\n" % "".join(entries))
     out.append("/* tmp holds this in torch (never saved) */\nstatic const float buf_tmp_value = %s;\n\n"
-               % c_float(net.head.tmp[0].item()))
+               % cfloat(net.head.tmp[0].item()))
 
     out.append("/* the state_dict as the reference safetensors writer lays it out */\n")
     out.append(c_bytes("buf_torch_st", good))

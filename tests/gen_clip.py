@@ -11,8 +11,13 @@ gradients (45900 values) come from a formula both sides evaluate exactly,
 big_grad(i) * scale, and only every BIG_SAMPLE-th value after clipping is
 stored."""
 import math
+import os
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import carr, cfloat  # noqa: E402
 
 torch.set_num_threads(1)
 torch.manual_seed(8642)
@@ -23,22 +28,6 @@ LAYOUTS = {
     "CLIP_BIG": [(150, 300), (150,), (5, 150)],            # Linear(300,150), Linear(150,5,bias=False)
     "CLIP_SINGLE": [(4, 5)],                               # Linear(5,4,bias=False)
 }
-
-
-def cfloat(v):
-    if math.isnan(v):
-        return "NAN"
-    if math.isinf(v):
-        return "INFINITY" if v > 0 else "-INFINITY"
-    s = "%.9g" % v
-    if not any(ch in s for ch in ".e"):
-        s += ".0"
-    return s + "f"
-
-
-def carr(name, vals):
-    return "static const float %s[%d] = {%s};\n" % (name, len(vals), ", ".join(cfloat(v) for v in vals))
-
 
 BIG_SAMPLE = 97
 

@@ -18,69 +18,28 @@ and tests/fixtures/composition.h: each model's print(model) text, its
 state_dict keys in order and its input and output shapes, plus the
 Upsample cases (hex floats).
 
-safetensors is written with json + struct as tests/gen_io.py does (the
-package is not installed).
+safetensors is written by tests/fixture_lib.py's st_bytes, as for
+tests/gen_io.py (the package is not installed).
 """
-import json
 import os
-import struct
+import sys
 from collections import OrderedDict
 
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import emit, floats, cstr, lines, shape_init, st_bytes  # noqa: E402
+
 torch.set_default_dtype(torch.float32)
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "fixtures")
 DIR = os.path.join(FIX, "composition")
-lines = []
-
-
-def emit(s=""):
-    lines.append(s)
-
-
-def st_bytes(tensors, metadata=None):
-    """safetensors image: metadata first, tensors sorted by name, compact
-    JSON padded with spaces to a multiple of 8, data in the same order."""
-    header = {}
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    data = b""
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().to(torch.float32)
-        raw = t.numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [len(data), len(data) + len(raw)]}
-        data += raw
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    text += b" " * ((8 - len(text) % 8) % 8)
-    return struct.pack("<Q", len(text)) + text + data
 
 
 def write(path, tensors):
     with open(path, "wb") as f:
         f.write(st_bytes(tensors, {"format": "pt"}))
-
-
-def hexfloat(v):
-    mant, exp = float.hex(float(v)).split("p")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
-    return mant + "p" + exp + "f"
-
-
-def floats(name, t):
-    vals = t.detach().contiguous().view(-1).tolist()
-    emit("static const float %s[%d] = {%s};" % (name, len(vals), ", ".join(hexfloat(v) for v in vals)))
-
-
-def cstr(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def shape_init(shape):
-    return "{%s}" % ", ".join(str(d) for d in shape)
 
 
 # --- torchvision's blocks (torchvision/models/resnet.py), attribute order

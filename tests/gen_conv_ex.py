@@ -10,47 +10,22 @@ torch:
     /usr/bin/python3 tests/gen_conv_ex.py
 """
 import os
+import sys
 
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import emit, floats, cstr, generator, lines, shape_init  # noqa: E402
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "conv_ex.h")
-lines = []
-
-
-def emit(s=""):
-    lines.append(s)
-
-
-def hexfloat(v):
-    mant, exp = float.hex(float(v)).split("p")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
-    return mant + "p" + exp + "f"
-
-
-def floats(name, t):
-    vals = [] if t is None else t.detach().contiguous().view(-1).tolist()
-    if not vals:
-        emit("static const float %s[1] = {0};" % name)
-        return
-    emit("static const float %s[%d] = {%s};" % (name, len(vals), ", ".join(hexfloat(v) for v in vals)))
-
-
-def cstr(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
-def shape_init(shape):
-    return "{%s}" % ", ".join(str(d) for d in shape)
-
-
-g = torch.Generator()
-g.manual_seed(20261203)
+g = generator(20261203)
 
 # (transpose, in, out, kernel, keyword arguments, input shape)
 CASES = [

@@ -7,50 +7,17 @@ reprs torch prints. Run with /usr/bin/python3 (the one with torch):
     /usr/bin/python3 tests/gen_layers.py
 """
 import os
+import sys
 from collections import OrderedDict
 
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import emit, floats, cstr, generator, lines, shape_init  # noqa: E402
+
 torch.set_default_dtype(torch.float32)
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "layers.h")
-lines = []
-
-
-def emit(s=""):
-    lines.append(s)
-
-
-def floats(name, t):
-    """A C array of the tensor's values in row-major order, exact as hex floats."""
-    vals = t.detach().contiguous().view(-1).tolist()
-    if not vals:
-        emit("static const float %s[1] = {0};" % name)
-        return
-    body = ", ".join(hexfloat(v) for v in vals)
-    emit("static const float %s[%d] = {%s};" % (name, len(vals), body))
-
-
-def hexfloat(v):
-    """Exact C literal of a float32 value, trailing mantissa zeros dropped."""
-    mant, exp = float.hex(float(v)).split("p")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
-    return mant + "p" + exp + "f"
-
-
-def cstr(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def shape_init(shape):
-    return "{%s}" % ", ".join(str(d) for d in shape)
-
-
-def data_gen(seed):
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return g
 
 
 def run(module, x, gy):
@@ -82,7 +49,7 @@ linear_cases = [  # (in, out, bias, input shape)
 ]
 names = []
 for i, (fin, fout, bias, xs) in enumerate(linear_cases):
-    g = data_gen(100 + i)
+    g = generator(100 + i)
     lin = nn.Linear(fin, fout, bias=bias)
     with torch.no_grad():
         lin.weight.copy_(torch.randn(fout, fin, generator=g))
@@ -126,7 +93,7 @@ conv_cases = [  # (in, out, (kh,kw), (sh,sw), (ph,pw), (dh,dw), bias, input shap
 ]
 names = []
 for i, (cin, cout, k, s, pd, dl, bias, xs) in enumerate(conv_cases):
-    g = data_gen(200 + i)
+    g = generator(200 + i)
     conv = nn.Conv2d(cin, cout, k, stride=s, padding=pd, dilation=dl, bias=bias)
     with torch.no_grad():
         conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
@@ -159,7 +126,7 @@ emit()
 act_x = torch.tensor([[-100.0, -20.0, -5.0, -1.0, -1e-3, 0.0],
                       [1e-3, 0.5, 1.0, 5.0, 20.0, 100.0],
                       [-88.0, -30.0, 15.0, 30.0, 88.0, -0.25]])
-act_gy = torch.randn(act_x.shape, generator=data_gen(300))
+act_gy = torch.randn(act_x.shape, generator=generator(300))
 floats("act_x", act_x)
 floats("act_gy", act_gy)
 for name, mod in (("sigmoid", nn.Sigmoid()), ("tanh", nn.Tanh())):
@@ -194,7 +161,7 @@ emit()
 # torch.manual_seed(0); Sequential(fc1=Linear(2, 5), relu=ReLU(), fc2=Linear(5, 3))
 torch.manual_seed(0)
 seq = nn.Sequential(OrderedDict([("fc1", nn.Linear(2, 5)), ("relu", nn.ReLU()), ("fc2", nn.Linear(5, 3))]))
-g = data_gen(400)
+g = generator(400)
 x = torch.randn(6, 2, generator=g)
 gy = torch.randn(6, 3, generator=g)
 y, dx = run(seq, x, gy)
@@ -214,7 +181,7 @@ emit("static const float *const seq_grads[] = {%s};"
 # torch.manual_seed(3); Sequential(Conv2d(1, 20, 1), ReLU(), Conv2d(20, 20, 5)) on [1, 1, 5, 5]
 torch.manual_seed(3)
 chain = nn.Sequential(nn.Conv2d(1, 20, 1), nn.ReLU(), nn.Conv2d(20, 20, 5))
-g = data_gen(500)
+g = generator(500)
 x = torch.randn(1, 1, 5, 5, generator=g)
 gy = torch.randn(1, 20, 1, 1, generator=g)
 y, dx = run(chain, x, gy)

@@ -7,30 +7,16 @@ with ties (pred == target, |pred - target| == beta or delta exactly). For
 each case: torch's output, the gradient of nn_loss_forward's value (the
 output, or its sum for reduction 'none'), and the gradient for a given
 upstream gradient (output.backward(upstream))."""
-import math
+import os
+import sys
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import carr, cfloat, loss_numbers  # noqa: E402
+
 torch.manual_seed(2468)
-
-
-def cfloat(v):
-    if math.isnan(v):
-        return "NAN"
-    if math.isinf(v):
-        return "INFINITY" if v > 0 else "-INFINITY"
-    s = "%.9g" % v
-    if not any(ch in s for ch in ".e"):
-        s += ".0"
-    return s + "f"
-
-
-def carr(name, t):
-    vals = t.detach().reshape(-1).tolist()
-    body = ", ".join(cfloat(v) for v in vals) or "0"
-    return "static const float %s[%d] = {%s};\n" % (name, max(len(vals), 1), body)
-
 
 REDUCTION = {"mean": "NN_REDUCTION_MEAN", "sum": "NN_REDUCTION_SUM", "none": "NN_REDUCTION_NONE"}
 KIND = {"mse": "L3_MSE", "l1": "L3_L1", "smooth_l1": "L3_SMOOTH_L1", "huber": "L3_HUBER", "bce": "L3_BCE"}
@@ -123,20 +109,7 @@ def main():
         kw = dict(opts)
         red = kw.pop("reduction", "mean")
         fn = FN[kind]
-
-        def run(up=None):
-            p = x.clone().requires_grad_(True)
-            v = fn(p, t, reduction=red, **kw)
-            if up is None:
-                (v.sum() if red == "none" else v).backward()
-            else:
-                v.backward(up)
-            return v.detach(), p.grad.detach()
-
-        values, grad = run()
-        upstream = torch.randn(values.shape) if red == "none" else torch.tensor(0.625)
-        _, grad_ex = run(upstream)
-        value = values.sum() if red == "none" else values
+        values, grad, upstream, grad_ex, value = loss_numbers(fn, x, t, red, kw)
         out.append(carr(name + "_pred", x))
         out.append(carr(name + "_target", t))
         w, q = kw.get("weight"), kw.get("pos_weight")

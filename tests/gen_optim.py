@@ -2,22 +2,14 @@
 """Writes tests/fixtures/loss.h and tests/fixtures/optim.h from PyTorch 1.13
 (run with /usr/bin/python3 from the repository root). The tests never need
 torch: they compare against these headers."""
+import os
+import sys
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import carr, cfloat  # noqa: E402
+
 torch.manual_seed(1234)
-
-
-def cfloat(v):
-    s = "%.9g" % v
-    if not any(ch in s for ch in ".e"):
-        s += ".0"
-    return s + "f"
-
-
-def carr(name, t):
-    vals = t.detach().reshape(-1).tolist()
-    body = ", ".join(cfloat(v) for v in vals) or "0"
-    return "static const float %s[%d] = {%s};\n" % (name, max(len(vals), 1), body)
 
 
 def loss_fixtures():

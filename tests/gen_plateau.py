@@ -7,20 +7,16 @@ combination, with cooldown, min_lr, the eps guard, patience 0, a factor of
 the scheduler's best, num_bad_epochs and cooldown_counter. The initial
 rates are exact in float (libnn's optimizer keeps a float rate), so the
 sequences agree bit for bit."""
-import math
+import os
 import random
+import sys
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import cdouble  # noqa: E402
+
 random.seed(97531)
-
-
-def cdouble(v):
-    if math.isnan(v):
-        return "NAN"
-    if math.isinf(v):
-        return "INFINITY" if v > 0 else "-INFINITY"
-    return "%.17g" % v
 
 
 def plateaus(n, start, slope, noise, plateau_every, plateau_len, sign=1.0):

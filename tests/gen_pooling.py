@@ -9,42 +9,16 @@ Run with the Python that has torch:
 
     /usr/bin/python3 tests/gen_pooling.py
 """
-import math
 import os
+import sys
 
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import emit, floats, cstr, generator, lines, randn_from  # noqa: E402
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "pooling.h")
-lines = []
-
-
-def emit(s=""):
-    lines.append(s)
-
-
-def hexfloat(v):
-    v = float(v)
-    if math.isnan(v):
-        return "NAN"
-    if math.isinf(v):
-        return "INFINITY" if v > 0 else "-INFINITY"
-    mant, exp = float.hex(v).split("p")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
-    return mant + "p" + exp + "f"
-
-
-def floats(name, t):
-    vals = [] if t is None else t.detach().contiguous().view(-1).tolist()
-    if not vals:
-        emit("static const float %s[1] = {0};" % name)
-        return
-    emit("static const float %s[%d] = {%s};" % (name, len(vals), ", ".join(hexfloat(v) for v in vals)))
-
-
-def cstr(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def dims(shape):
@@ -56,13 +30,8 @@ def one(a, b):
     return a if a == b else (a, b)
 
 
-g = torch.Generator()
-g.manual_seed(20261203)
-
-
-def randn(*shape):
-    return torch.randn(*shape, generator=g)
-
+g = generator(20261203)
+randn = randn_from(g)
 
 cases = []
 AVG, AAVG, AMAX = 0, 1, 2

@@ -14,48 +14,18 @@ Conv1d shortcut). Run with the Python that has torch:
     /usr/bin/python3 tests/gen_seq_layers.py
 """
 import os
+import sys
 
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import emit, hexfloat, floats, cstr, generator, lines, randn_from, shape_init  # noqa: E402
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "seq_layers.h")
-lines = []
 
-
-def emit(s=""):
-    lines.append(s)
-
-
-def hexfloat(v):
-    mant, exp = float.hex(float(v)).split("p")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
-    return mant + "p" + exp + "f"
-
-
-def floats(name, t):
-    vals = [] if t is None else t.detach().contiguous().view(-1).tolist()
-    if not vals:
-        emit("static const float %s[1] = {0};" % name)
-        return
-    emit("static const float %s[%d] = {%s};" % (name, len(vals), ", ".join(hexfloat(v) for v in vals)))
-
-
-def cstr(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def shape_init(shape):
-    return "{%s}" % ", ".join(str(d) for d in shape) if len(shape) else "{0}"
-
-
-g = torch.Generator()
-g.manual_seed(20261204)
-
-
-def randn(*shape):
-    return torch.randn(*shape, generator=g)
-
+g = generator(20261204)
+randn = randn_from(g)
 
 KIND = {"conv": 0, "max": 1, "avg": 2, "emb": 3, "ln": 4}
 

@@ -3,10 +3,13 @@
 #   /usr/bin/python3 tests/ref_fashion_mnist.py [--epochs 2] [--threads 1] [--seed 0] [--normalize on|off]
 # --normalize on (the default, as the C example): (x - 0.5) / 0.5, the tutorial's
 # transforms.Normalize((0.5,), (0.5,)).
-import argparse, gzip, os, struct, time
+import argparse, os, sys, time
 import numpy as np
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import read_idx  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -18,21 +21,12 @@ a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
 
-def idx(name):
-    path = os.path.join(a.data, name)
-    op = gzip.open if os.path.exists(path + ".gz") else open
-    with op(path + ".gz" if op is gzip.open else path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
 def load(train):
     pre = "train" if train else "t10k"
-    x = torch.from_numpy(idx(pre + "-images-idx3-ubyte").astype(np.float32) / 255.0).unsqueeze(1)
+    x = torch.from_numpy(read_idx(a.data, pre + "-images-idx3-ubyte").astype(np.float32) / 255.0).unsqueeze(1)
     if a.normalize == "on":
         x = (x - 0.5) / 0.5
-    y = torch.from_numpy(idx(pre + "-labels-idx1-ubyte").astype(np.int64))
+    y = torch.from_numpy(read_idx(a.data, pre + "-labels-idx1-ubyte").astype(np.int64))
     return torch.utils.data.TensorDataset(x, y)
 
 train, test = load(True), load(False)

@@ -9,11 +9,14 @@
 # AdamW(lr 2e-3, weight decay 5e-4), CosineAnnealingLR over all steps of
 # all epochs (stepped once per batch); batch 64; cross-entropy.
 # Imported (tests/gen_resnet_print.py), it only defines the model.
-import argparse, gzip, os, struct, time
+import argparse, os, sys, time
 import numpy as np
 import torch
 from torch import nn
 import torchvision.transforms as T
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_lib import BasicBlock, read_idx  # noqa: E402  (BasicBlock as tests/gen_fold.py builds it)
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -26,21 +29,11 @@ torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
 
 
-def idx(name):
-    path = os.path.join(a.data, name)
-    op = gzip.open if os.path.exists(path + ".gz") else open
-    with op(path + ".gz" if op is gzip.open else path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def load(train):
     pre = "train" if train else "t10k"
-    x = torch.from_numpy(idx(pre + "-images-idx3-ubyte").astype(np.float32) / 255.0).unsqueeze(1)
+    x = torch.from_numpy(read_idx(a.data, pre + "-images-idx3-ubyte").astype(np.float32) / 255.0).unsqueeze(1)
     x = (x - 0.5) / 0.5
-    y = torch.from_numpy(idx(pre + "-labels-idx1-ubyte").astype(np.int64))
+    y = torch.from_numpy(read_idx(a.data, pre + "-labels-idx1-ubyte").astype(np.int64))
     if train and a.limit:
         x, y = x[:a.limit], y[:a.limit]
     return x, y
@@ -56,26 +49,6 @@ class Augmented(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.t(self.x[i]), self.y[i]
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, inplanes, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False),
-                                            nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
 
 
 class ResNet(nn.Module):

@@ -13,14 +13,6 @@
 #define ATOL 1e-6
 #define N_CASES (sizeof act_cases / sizeof *act_cases)
 
-static int64_t numel_of(const act_case *c)
-{
-    int64_t n = 1;
-    for (int i = 0; i < c->ndim; i++)
-        n *= c->shape[i];
-    return n;
-}
-
 static nn_module *make(int kind, float arg, bool inplace)
 {
     nn_module *m = NULL;
@@ -65,7 +57,7 @@ static nn_module *make(int kind, float arg, bool inplace)
 static nn_module *make_case(const act_case *c) { return make(c->kind, c->arg, c->inplace); }
 
 /* the same values in a non-contiguous tensor: a transposed copy viewed back */
-static nn_tensor *strided_copy(int ndim, const int64_t *shape, const float *data)
+static nn_tensor *transposed_copy(int ndim, const int64_t *shape, const float *data)
 {
     nn_tensor *t = nn_tensor_from(data, ndim, shape);
     nn_tensor *tt = nn_tensor_transpose(t, 0, ndim - 1);
@@ -76,13 +68,6 @@ static nn_tensor *strided_copy(int ndim, const int64_t *shape, const float *data
     nn_tensor_free(tt);
     nn_tensor_free(dense_t);
     return back;
-}
-
-static void print_to(const nn_module *m, char *buf, size_t size)
-{
-    FILE *f = fmemopen(buf, size, "w");
-    nn_module_print(m, f);
-    fclose(f);
 }
 
 /* |got - want| <= ATOL + RTOL |want|, failing with the case named */
@@ -101,9 +86,9 @@ static void check_close(const float *got, const float *want, int64_t n, const ch
 static void check_case(const act_case *c, bool strided)
 {
     nn_module *m = make_case(c);
-    int64_t n = numel_of(c);
-    nn_tensor *x = strided ? strided_copy(c->ndim, c->shape, c->x) : nn_tensor_from(c->x, c->ndim, c->shape);
-    nn_tensor *gy = strided ? strided_copy(c->ndim, c->shape, c->gy) : nn_tensor_from(c->gy, c->ndim, c->shape);
+    int64_t n = numel_of(c->ndim, c->shape);
+    nn_tensor *x = strided ? transposed_copy(c->ndim, c->shape, c->x) : nn_tensor_from(c->x, c->ndim, c->shape);
+    nn_tensor *gy = strided ? transposed_copy(c->ndim, c->shape, c->gy) : nn_tensor_from(c->gy, c->ndim, c->shape);
     assert_non_null(x);
     assert_non_null(gy);
     nn_tensor *y = nn_forward(m, x);
@@ -129,7 +114,7 @@ static void test_matches_torch(void **state)
     for (size_t i = 0; i < N_CASES; i++) {
         const act_case *c = &act_cases[i];
         check_case(c, false);
-        if (c->ndim >= 2 && c->shape[0] > 1 && numel_of(c) > 0)
+        if (c->ndim >= 2 && c->shape[0] > 1 && numel_of(c->ndim, c->shape) > 0)
             check_case(c, true);
     }
 }
@@ -139,15 +124,11 @@ static void test_print_matches_torch(void **state)
     (void)state;
     for (size_t i = 0; i < N_CASES; i++) {
         nn_module *m = make_case(&act_cases[i]);
-        char buf[128], want[140];
-        print_to(m, buf, sizeof buf);
-        snprintf(want, sizeof want, "%s\n", act_cases[i].repr);
-        assert_string_equal(buf, want);
+        assert_repr(m, act_cases[i].repr);
         /* a graph's clone prints (and computes) the same */
         nn_module *cl = m->ops->clone(m);
         assert_non_null(cl);
-        print_to(cl, buf, sizeof buf);
-        assert_string_equal(buf, want);
+        assert_repr(cl, act_cases[i].repr);
         nn_module_free(cl);
         nn_module_free(m);
     }
@@ -201,13 +182,6 @@ static void test_threads_bit_identical(void **state)
     nn_tensor_free(g);
 }
 
-static long allocs;
-static void *counting_alloc(size_t n)
-{
-    allocs++;
-    return malloc(n);
-}
-
 /* A second forward / backward at the same shape allocates nothing, plain
    or strided. */
 static void test_second_step_allocates_nothing(void **state)
@@ -220,17 +194,17 @@ static void test_second_step_allocates_nothing(void **state)
     for (int kind = ACT_LEAKY_RELU; kind <= ACT_IDENTITY; kind++) {
         for (int strided = 0; strided <= 1; strided++) {
             nn_module *m = make(kind, kind == ACT_SOFTMAX || kind == ACT_LOG_SOFTMAX ? 1.0f : 0.5f, false);
-            nn_tensor *x = strided ? strided_copy(3, shape, data) : nn_tensor_from(data, 3, shape);
-            nn_tensor *g = strided ? strided_copy(3, shape, data) : nn_tensor_from(data, 3, shape);
+            nn_tensor *x = strided ? transposed_copy(3, shape, data) : nn_tensor_from(data, 3, shape);
+            nn_tensor *g = strided ? transposed_copy(3, shape, data) : nn_tensor_from(data, 3, shape);
             assert_non_null(nn_forward(m, x));
             assert_non_null(nn_backward(m, g));
-            allocs = 0;
-            nn_set_allocator(counting_alloc, free);
+            tu_allocs = 0;
+            nn_set_allocator(tu_alloc, free);
             assert_non_null(nn_forward(m, x));
             assert_non_null(nn_backward(m, g));
             nn_set_allocator(NULL, NULL);
-            if (allocs != 0)
-                fail_msg("%s (strided %d): %ld allocations in a second step", nn_module_type(m), strided, allocs);
+            if (tu_allocs != 0)
+                fail_msg("%s (strided %d): %ld allocations in a second step", nn_module_type(m), strided, tu_allocs);
             nn_tensor_free(x);
             nn_tensor_free(g);
             nn_module_free(m);
@@ -277,56 +251,43 @@ static void test_own_slots_as_input(void **state)
 static void test_options(void **state)
 {
     (void)state;
-    char buf[128];
     /* written by hand: a float left 0 is torch's default */
     nn_module *m = nn_leaky_relu_ex(&(nn_leaky_relu_opts){.inplace = true});
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "LeakyReLU(negative_slope=0.01, inplace=True)\n");
+    assert_string_equal(printed(m), "LeakyReLU(negative_slope=0.01, inplace=True)\n");
     nn_module_free(m);
     m = nn_leaky_relu(0.0f); /* taken as written */
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "LeakyReLU(negative_slope=0.0)\n");
+    assert_string_equal(printed(m), "LeakyReLU(negative_slope=0.0)\n");
     nn_module_free(m);
     m = nn_leaky_relu_ex(NULL);
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "LeakyReLU(negative_slope=0.01)\n");
+    assert_string_equal(printed(m), "LeakyReLU(negative_slope=0.01)\n");
     nn_module_free(m);
     m = nn_leaky_relu(NAN); /* torch accepts any float */
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "LeakyReLU(negative_slope=nan)\n");
+    assert_string_equal(printed(m), "LeakyReLU(negative_slope=nan)\n");
     nn_module_free(m);
     m = nn_elu_ex(&(nn_elu_opts){.alpha = 0.0f});
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "ELU(alpha=1.0)\n");
+    assert_string_equal(printed(m), "ELU(alpha=1.0)\n");
     nn_module_free(m);
     m = nn_elu(0.25f);
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "ELU(alpha=0.25)\n");
+    assert_string_equal(printed(m), "ELU(alpha=0.25)\n");
     nn_module_free(m);
     m = nn_gelu();
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "GELU(approximate='none')\n");
+    assert_string_equal(printed(m), "GELU(approximate='none')\n");
     nn_module_free(m);
     m = nn_silu();
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "SiLU()\n");
+    assert_string_equal(printed(m), "SiLU()\n");
     nn_module_free(m);
     m = nn_hardswish_ex(&(nn_hardswish_opts){.inplace = true});
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "Hardswish()\n");
+    assert_string_equal(printed(m), "Hardswish()\n");
     nn_module_free(m);
     m = nn_softmax_ex(&(nn_softmax_opts){.dim = 0});
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "Softmax(dim=0)\n");
+    assert_string_equal(printed(m), "Softmax(dim=0)\n");
     nn_module_free(m);
     nn_log_softmax_opts lo = nn_log_softmax_defaults(-2);
     m = nn_log_softmax_ex(&lo);
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "LogSoftmax(dim=-2)\n");
+    assert_string_equal(printed(m), "LogSoftmax(dim=-2)\n");
     nn_module_free(m);
     m = nn_identity();
-    print_to(m, buf, sizeof buf);
-    assert_string_equal(buf, "Identity()\n");
+    assert_string_equal(printed(m), "Identity()\n");
     nn_module_free(m);
 
     /* the defaults */
@@ -469,9 +430,7 @@ static void test_in_containers(void **state)
     assert_int_equal(nn_sequential_add(net, NULL, nn_identity()), NN_OK);
     assert_int_equal(nn_sequential_add(net, NULL, nn_linear(6, 3, true)), NN_OK);
     assert_int_equal(nn_sequential_add(net, NULL, nn_log_softmax(1)), NN_OK);
-    char buf[512];
-    print_to(net, buf, sizeof buf);
-    assert_string_equal(buf, "Sequential(\n"
+    assert_string_equal(printed(net), "Sequential(\n"
                              "  (0): Linear(in_features=4, out_features=6, bias=True)\n"
                              "  (1): GELU(approximate='none')\n"
                              "  (2): Identity()\n"

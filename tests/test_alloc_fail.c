@@ -18,23 +18,6 @@
 #include "param_module.h"
 #include "optim/optim_impl.h"
 
-static long n_allocs, fail_at = -1, live;
-
-static void *counting_alloc(size_t n)
-{
-    if (++n_allocs == fail_at)
-        return NULL;
-    void *p = malloc(n);
-    live += p != NULL;
-    return p;
-}
-
-static void counting_release(void *p)
-{
-    live--;
-    free(p);
-}
-
 static char dir[64], path[128], optim_path[128];
 static const char old_content[] = "previous file";
 
@@ -76,9 +59,9 @@ static int failures;
 static void failed(const char *step)
 {
     if (!strstr(nn_last_error(), "out of memory"))
-        fail_msg("%s failed with k = %ld but says \"%s\"", step, fail_at, nn_last_error());
+        fail_msg("%s failed with k = %ld but says \"%s\"", step, tu_fail_at, nn_last_error());
     failures++;
-    fail_at = -1;
+    tu_fail_at = -1;
 }
 
 static float *snapshot(nn_module *m, size_t *count)
@@ -132,7 +115,7 @@ static void assert_grads_zero(nn_module *net)
     for (int i = 0; i < n; i++)
         for (int64_t j = 0; j < nn_tensor_numel(p[i].grad); j++)
             if (p[i].grad->data[j] != 0.0f)
-                fail_msg("k = %ld: after a failed backward, %s.grad[%lld] = %g", fail_at, p[i].name,
+                fail_msg("k = %ld: after a failed backward, %s.grad[%lld] = %g", tu_fail_at, p[i].name,
                          (long long)j, (double)p[i].grad->data[j]);
 }
 
@@ -298,27 +281,27 @@ static void test_every_allocation_fails_once(void **state)
     make_dir();
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     snprintf(optim_path, sizeof optim_path, "%s/optim.safetensors", dir);
-    nn_set_allocator(counting_alloc, counting_release);
+    nn_set_allocator(tu_alloc, tu_release);
 
     reset_file();
-    n_allocs = 0;
-    fail_at = -1;
+    tu_allocs = 0;
+    tu_fail_at = -1;
     scenario();
-    long total = n_allocs;
-    assert_int_equal(live, 0);
+    long total = tu_allocs;
+    assert_int_equal(tu_live, 0);
     assert_int_equal(failures, 0);
     assert_true(total > 20);
 
     for (long k = 1; k <= total; k++) {
         reset_file();
-        n_allocs = 0;
-        fail_at = k;
+        tu_allocs = 0;
+        tu_fail_at = k;
         failures = 0;
         scenario();
         if (failures != 1)
             fail_msg("allocation %ld of %ld failed but %d steps reported it", k, total, failures);
-        if (live != 0)
-            fail_msg("allocation %ld failing leaked %ld blocks", k, live);
+        if (tu_live != 0)
+            fail_msg("allocation %ld failing leaked %ld blocks", k, tu_live);
     }
     nn_set_allocator(NULL, NULL);
     assert_int_equal(unlink(path), 0);

@@ -129,9 +129,6 @@ static void test_sequential_cnn(void **state)
     nn_tensor_free(x);
 }
 
-static long allocs;
-static void *counting_alloc(size_t n) { allocs++; return malloc(n); }
-
 static void test_steady_state_allocates_nothing(void **state)
 {
     (void)state;
@@ -142,14 +139,14 @@ static void test_steady_state_allocates_nothing(void **state)
     nn_tensor *g = nn_tensor_new(y->ndim, y->shape);
     fill(g, 5);
     assert_int_equal(nn_backward_params(net, g), NN_OK);
-    nn_set_allocator(counting_alloc, free);
-    allocs = 0;
+    nn_set_allocator(tu_alloc, free);
+    tu_allocs = 0;
     for (int i = 0; i < 3; i++) {
         nn_forward(net, x);
         assert_int_equal(nn_backward_params(net, g), NN_OK);
     }
     nn_set_allocator(NULL, NULL);
-    assert_int_equal(allocs, 0);
+    assert_int_equal(tu_allocs, 0);
     nn_tensor_free(g);
     nn_module_free(net);
     nn_tensor_free(x);

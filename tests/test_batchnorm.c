@@ -9,14 +9,6 @@
 #define RTOL 1e-5
 #define ATOL 1e-6
 
-static int64_t numel_of(const bn_case *c)
-{
-    int64_t n = 1;
-    for (int i = 0; i < c->ndim; i++)
-        n *= c->shape[i];
-    return n;
-}
-
 static nn_module *make(const bn_case *c)
 {
     nn_batchnorm2d_opts o = nn_batchnorm2d_defaults(c->shape[1]);
@@ -81,7 +73,7 @@ static void check_case(const bn_case *c, bool strided, int threads)
     assert_string_equal(c->repr, c->repr); /* printed in test_print_matches_torch */
     load_state(m, c);
     nn_module_train(m, c->train);
-    int64_t n = numel_of(c), C = c->shape[1];
+    int64_t n = numel_of(c->ndim, c->shape), C = c->shape[1];
     nn_tensor *x = strided ? strided_like(c, c->x) : nn_tensor_from(c->x, c->ndim, c->shape);
     nn_tensor *gy = strided ? strided_like(c, c->gy) : nn_tensor_from(c->gy, c->ndim, c->shape);
     nn_tensor *y = nn_forward(m, x);
@@ -125,13 +117,7 @@ static void test_print_matches_torch(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof bn_cases / sizeof *bn_cases; i++) {
         nn_module *m = make(&bn_cases[i]);
-        char buf[256];
-        FILE *f = fmemopen(buf, sizeof buf, "w");
-        nn_module_print(m, f);
-        fclose(f);
-        char want[260];
-        snprintf(want, sizeof want, "%s\n", bn_cases[i].repr);
-        assert_string_equal(buf, want);
+        assert_repr(m, bn_cases[i].repr);
         nn_module_free(m);
     }
 }
@@ -177,13 +163,6 @@ static void test_threads_bit_identical(void **state)
     nn_tensor_free(g);
 }
 
-static long allocs;
-static void *counting_alloc(size_t n)
-{
-    allocs++;
-    return malloc(n);
-}
-
 static void test_second_step_allocates_nothing(void **state)
 {
     (void)state;
@@ -193,12 +172,12 @@ static void test_second_step_allocates_nothing(void **state)
         x->data[i] = g->data[i] = (float)(i % 13) - 6.0f;
     assert_non_null(nn_forward(m, x));
     assert_non_null(nn_backward(m, g));
-    allocs = 0;
-    nn_set_allocator(counting_alloc, free);
+    tu_allocs = 0;
+    nn_set_allocator(tu_alloc, free);
     assert_non_null(nn_forward(m, x));
     assert_non_null(nn_backward(m, g));
     nn_set_allocator(NULL, NULL);
-    assert_int_equal(allocs, 0);
+    assert_int_equal(tu_allocs, 0);
     nn_tensor_free(x);
     nn_tensor_free(g);
     nn_module_free(m);

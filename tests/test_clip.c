@@ -197,13 +197,6 @@ static void test_bad_arguments(void **state)
     nn_module_free(r);
 }
 
-static long allocations;
-static void *counting_alloc(size_t n)
-{
-    allocations++;
-    return malloc(n);
-}
-
 static void test_allocates_nothing(void **state)
 {
     (void)state;
@@ -212,13 +205,13 @@ static void test_allocates_nothing(void **state)
     nn_param *p;
     nn_module_params(m, &p);
     set_grads(m, c);
-    allocations = 0;
-    nn_set_allocator(counting_alloc, free);
+    tu_allocs = 0;
+    nn_set_allocator(tu_alloc, free);
     float total = nn_clip_grad_norm(m, c->max_norm, c->arg);
     assert_int_equal(nn_clip_grad_value(m, 0.01f), NN_OK);
     assert_false(isnan(nn_clip_grad_norm(m, 1.0f, INFINITY)));
     nn_set_allocator(NULL, NULL);
-    assert_int_equal(allocations, 0);
+    assert_int_equal(tu_allocs, 0);
     assert_true(total == c->total);
     nn_module_free(m);
 }

@@ -13,64 +13,6 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-static nn_tensor *tensor_of(const float *data, int ndim, const int64_t *shape)
-{
-    nn_tensor *t = nn_tensor_from(data, ndim, shape);
-    assert_non_null(t);
-    return t;
-}
-
-/* The same logical values, stored with the last two dimensions swapped. */
-static nn_tensor *strided_copy(const nn_tensor *src)
-{
-    nn_tensor *swapped = nn_tensor_transpose(src, -1, -2);
-    nn_tensor *buf = nn_tensor_contiguous(swapped);
-    nn_tensor *out = nn_tensor_transpose(buf, -1, -2);
-    assert_non_null(out);
-    if (src->shape[src->ndim - 1] > 1 && src->shape[src->ndim - 2] > 1)
-        assert_false(nn_tensor_is_contiguous(out));
-    nn_tensor_free(swapped);
-    nn_tensor_free(buf);
-    return out;
-}
-
-static void assert_tensor_close(const nn_tensor *t, const float *want, int64_t n, double rtol, double atol)
-{
-    assert_int_equal(nn_tensor_numel(t), n);
-    float *got = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    assert_non_null(got);
-    assert_int_equal(nn_tensor_copy_out(t, got), NN_OK);
-    assert_close(got, want, n, rtol, atol);
-    free(got);
-}
-
-static void assert_shape(const nn_tensor *t, int ndim, const int64_t *shape)
-{
-    assert_int_equal(t->ndim, ndim);
-    for (int i = 0; i < ndim; i++)
-        assert_int_equal(t->shape[i], shape[i]);
-}
-
-static void assert_repr(const nn_module *m, const char *want)
-{
-    static char buf[4096];
-    char line[1024];
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    assert_non_null(f);
-    nn_module_print(m, f);
-    fclose(f);
-    snprintf(line, sizeof line, "%s\n", want);
-    assert_string_equal(buf, line);
-}
-
-static int64_t numel_of(int ndim, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= shape[i];
-    return n;
-}
-
 static nn_module *module_of(const conv_ex_case *c)
 {
     nn_module *m;
@@ -216,58 +158,6 @@ static void test_init_matches_torch(void **state)
 
 /* --- threads -------------------------------------------------------------- */
 
-static nn_tensor *random_tensor(int ndim, const int64_t *shape, unsigned seed)
-{
-    nn_tensor *t = nn_tensor_new(ndim, shape);
-    assert_non_null(t);
-    srand(seed);
-    for (int64_t i = 0; i < nn_tensor_numel(t); i++)
-        t->data[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
-    return t;
-}
-
-/* y, dx, dW, db of one forward + backward, copied out. */
-typedef struct {
-    float *y, *dx, *dw, *db;
-    int64_t ny, nx, nw, nb;
-} run_result;
-
-static run_result run_once(nn_module *m, const nn_tensor *x, unsigned gseed)
-{
-    run_result r = {0};
-    nn_zero_grad(m);
-    nn_tensor *y = nn_forward(m, x);
-    assert_non_null(y);
-    nn_tensor *gy = random_tensor(y->ndim, y->shape, gseed);
-    r.ny = nn_tensor_numel(y);
-    r.y = malloc((size_t)r.ny * sizeof(float));
-    nn_tensor_copy_out(y, r.y);
-    nn_tensor *dx = nn_backward(m, gy);
-    assert_non_null(dx);
-    r.nx = nn_tensor_numel(dx);
-    r.dx = malloc((size_t)r.nx * sizeof(float));
-    nn_tensor_copy_out(dx, r.dx);
-    nn_param *p;
-    int np = nn_module_params(m, &p);
-    r.nw = nn_tensor_numel(p[0].grad);
-    r.dw = malloc((size_t)r.nw * sizeof(float));
-    memcpy(r.dw, p[0].grad->data, (size_t)r.nw * sizeof(float));
-    r.nb = np > 1 ? nn_tensor_numel(p[1].grad) : 0;
-    r.db = malloc((size_t)(r.nb + 1) * sizeof(float));
-    if (np > 1)
-        memcpy(r.db, p[1].grad->data, (size_t)r.nb * sizeof(float));
-    nn_tensor_free(gy);
-    return r;
-}
-
-static void free_result(run_result *r)
-{
-    free(r->y);
-    free(r->dx);
-    free(r->dw);
-    free(r->db);
-}
-
 static void test_threads_bit_identical(void **state)
 {
     (void)state;
@@ -294,7 +184,7 @@ static void test_threads_bit_identical(void **state)
                                  {4, 16, 14, 13}, {1, 32, 24, 24}, {1, 16, 40, 40}};
     for (int k = 0; k < 7; k++) {
         for (int strided = 0; strided <= 1; strided++) {
-            run_result r[2];
+            layer_run r[2];
             for (int t = 1; t <= 2; t++) {
                 nn_set_num_threads(t);
                 nn_manual_seed(40 + (uint64_t)k);
@@ -307,7 +197,7 @@ static void test_threads_bit_identical(void **state)
                 assert_non_null(m);
                 nn_tensor *x = random_tensor(4, shapes[k], 7 + (unsigned)k);
                 nn_tensor *xs = strided ? strided_copy(x) : NULL;
-                r[t - 1] = run_once(m, xs ? xs : x, 99);
+                r[t - 1] = run_layer_once(m, xs ? xs : x, 99);
                 nn_tensor_free(xs);
                 nn_tensor_free(x);
                 nn_module_free(m);
@@ -317,39 +207,14 @@ static void test_threads_bit_identical(void **state)
             assert_memory_equal(r[0].dx, r[1].dx, (size_t)r[0].nx * sizeof(float));
             assert_memory_equal(r[0].dw, r[1].dw, (size_t)r[0].nw * sizeof(float));
             assert_memory_equal(r[0].db, r[1].db, (size_t)r[0].nb * sizeof(float));
-            free_result(&r[0]);
-            free_result(&r[1]);
+            free_layer_run(&r[0]);
+            free_layer_run(&r[1]);
         }
     }
     nn_set_num_threads(1);
 }
 
 /* --- no allocation in a second step --------------------------------------- */
-
-static long n_allocs;
-static void *counting_alloc(size_t n)
-{
-    n_allocs++;
-    return malloc(n);
-}
-
-static void steady_state(nn_module *m, const nn_tensor *x, const nn_tensor *g)
-{
-    for (int i = 0; i < 2; i++) {
-        assert_non_null(nn_forward(m, x));
-        assert_non_null(nn_backward(m, g));
-    }
-    n_allocs = 0;
-    nn_set_allocator(counting_alloc, free);
-    for (int i = 0; i < 3; i++) {
-        nn_forward(m, x);
-        nn_backward(m, g);
-        nn_forward(m, x);
-        nn_backward_params(m, g);
-    }
-    nn_set_allocator(NULL, NULL);
-    assert_int_equal(n_allocs, 0);
-}
 
 static void test_steady_state(void **state)
 {
@@ -361,9 +226,9 @@ static void test_steady_state(void **state)
             nn_module *m = module_of(c);
             nn_tensor *x = tensor_of(c->x, c->ndim, c->xshape);
             nn_tensor *g = tensor_of(c->gy, c->ndim, c->yshape);
-            steady_state(m, x, g);
+            assert_steady_state(m, x, g);
             nn_tensor *xs = strided_copy(x), *gs = strided_copy(g);
-            steady_state(m, xs, gs);
+            assert_steady_state(m, xs, gs);
             nn_tensor_free(xs);
             nn_tensor_free(gs);
             nn_tensor_free(g);
@@ -384,7 +249,7 @@ static void test_steady_state(void **state)
         nn_tensor *y = nn_forward(ms[i], x);
         assert_non_null(y);
         nn_tensor *g = random_tensor(y->ndim, y->shape, 4);
-        steady_state(ms[i], x, g);
+        assert_steady_state(ms[i], x, g);
         nn_tensor_free(g);
         nn_tensor_free(x);
         nn_module_free(ms[i]);
@@ -667,17 +532,12 @@ static void test_forward_backward_errors(void **state)
 }
 
 /* A failed allocation leaves the layer as it was; the next call works. */
-static long fail_at, n_calls;
-static void *failing_alloc(size_t n)
-{
-    return ++n_calls == fail_at ? NULL : malloc(n);
-}
 
 static void test_allocation_failures(void **state)
 {
     (void)state;
     for (int kind = 0; kind < 2; kind++) {
-        for (fail_at = 1;; fail_at++) {
+        for (tu_fail_at = 1;; tu_fail_at++) {
             nn_manual_seed(3);
             nn_module *m;
             if (kind == 0) {
@@ -696,22 +556,22 @@ static void test_allocation_failures(void **state)
             nn_tensor *y = nn_forward(m, x);
             nn_tensor *g = random_tensor(y->ndim, y->shape, 6);
             nn_tensor *gs = strided_copy(g);
-            run_result want = run_once(m, x, 6);
-            n_calls = 0;
-            nn_set_allocator(failing_alloc, free);
+            layer_run want = run_layer_once(m, x, 6);
+            tu_allocs = 0;
+            nn_set_allocator(tu_alloc, free);
             nn_tensor *ys = nn_forward(m, xs); /* strided: a copy to allocate */
             nn_tensor *dx = ys ? nn_backward(m, gs) : NULL;
             nn_set_allocator(NULL, NULL);
-            bool done = n_calls < fail_at;
+            bool done = tu_allocs < tu_fail_at;
             if (done)
                 assert_non_null(dx);
             /* whatever failed, a plain step gives the same bits as before */
-            run_result again = run_once(m, x, 6);
+            layer_run again = run_layer_once(m, x, 6);
             assert_memory_equal(again.y, want.y, (size_t)want.ny * sizeof(float));
             assert_memory_equal(again.dx, want.dx, (size_t)want.nx * sizeof(float));
             assert_memory_equal(again.dw, want.dw, (size_t)want.nw * sizeof(float));
-            free_result(&again);
-            free_result(&want);
+            free_layer_run(&again);
+            free_layer_run(&want);
             nn_tensor_free(gs);
             nn_tensor_free(g);
             nn_tensor_free(xs);
@@ -721,6 +581,7 @@ static void test_allocation_failures(void **state)
                 break;
         }
     }
+    tu_fail_at = -1;
 }
 
 int main(void)

@@ -71,8 +71,6 @@ static void *tracking_alloc(size_t n)
         biggest_alloc = n;
     return malloc(n);
 }
-static long alloc_count;
-static void *counting_alloc(size_t n) { alloc_count++; return malloc(n); }
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -655,11 +653,11 @@ static void test_dataloader_batches_and_shuffle(void **state)
         in_place += first[i] == i;
     assert_true(in_place < 50); /* actually shuffled */
     /* the next epoch reshuffles, without allocating */
-    alloc_count = 0;
-    nn_set_allocator(counting_alloc, free);
+    tu_allocs = 0;
+    nn_set_allocator(tu_alloc, free);
     int64_t batches = run_epoch(dl, 64, second, &last);
     nn_set_allocator(NULL, NULL);
-    assert_int_equal(alloc_count, 0);
+    assert_int_equal(tu_allocs, 0);
     assert_int_equal(batches, 157);
     assert_permutation(second, n, n);
     assert_true(memcmp(first, second, n * sizeof *first) != 0);

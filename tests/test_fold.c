@@ -132,15 +132,6 @@ static void check(nn_module *m, const char *name, int xndim, const int64_t *xs, 
     nn_tensor_free(r.y_fused);
 }
 
-static char *printed(const nn_module *m)
-{
-    static char buf[4096];
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    nn_module_print(m, f);
-    fclose(f);
-    return buf;
-}
-
 static void test_chain(void **state)
 {
     (void)state;

@@ -7,7 +7,6 @@
    of a value used several times, cat slices, reuse of parameter-free
    modules, builder errors, failed calls that change nothing, allocation
    failures, no allocation once warm, nn_residual. */
-#define _GNU_SOURCE /* open_memstream */
 #include "testutil.h"
 
 #include "io/safetensors.h"
@@ -163,22 +162,9 @@ static nn_module *build_case(const char *name)
 
 /* --- helpers --------------------------------------------------------------- */
 
-static char *print_of(const nn_module *m)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    nn_module_print(m, f);
-    fclose(f);
-    return buf;
-}
-
 static void assert_print(const nn_module *m, const char *want)
 {
-    char *got = print_of(m);
-    assert_string_equal(got, want);
-    free(got);
+    assert_string_equal(printed(m), want);
 }
 
 static float *values_of(const nn_tensor *t)
@@ -215,20 +201,6 @@ static void assert_same_bits(const nn_tensor *a, const nn_tensor *b)
     assert_memory_equal(va, vb, (size_t)nn_tensor_numel(a) * sizeof(float));
     free(va);
     free(vb);
-}
-
-/* A strided tensor holding the same values: a transposed view of a copy
-   with the last two dimensions swapped. */
-static nn_tensor *strided_copy(const nn_tensor *src)
-{
-    nn_tensor *swapped = nn_tensor_transpose(src, -1, -2);
-    nn_tensor *buf = nn_tensor_contiguous(swapped);
-    nn_tensor *out = nn_tensor_transpose(buf, -1, -2);
-    assert_non_null(out);
-    assert_false(nn_tensor_is_contiguous(out));
-    nn_tensor_free(swapped);
-    nn_tensor_free(buf);
-    return out;
 }
 
 /* Every parameter gradient of m, one after another. */
@@ -374,20 +346,6 @@ static void free_run(run_result *a)
 }
 
 /* counting allocator */
-static long n_allocs, fail_at = -1, live;
-static void *counting_alloc(size_t n)
-{
-    if (++n_allocs == fail_at)
-        return NULL;
-    void *p = malloc(n);
-    live += p != NULL;
-    return p;
-}
-static void counting_release(void *p)
-{
-    live -= p != NULL;
-    free(p);
-}
 
 /* --- the PyTorch models ------------------------------------------------------ */
 
@@ -421,20 +379,20 @@ static void check_case(const composition_case *c)
     nn_set_num_threads(1);
 
     /* once warm, a training step allocates nothing */
-    nn_set_allocator(counting_alloc, counting_release);
-    n_allocs = 0;
+    nn_set_allocator(tu_alloc, tu_release);
+    tu_allocs = 0;
     run_result again = run_once(m, r.x, r.gy);
     nn_set_allocator(NULL, NULL);
     assert_same_run(&one, &again);
     nn_zero_grad(m);
-    nn_set_allocator(counting_alloc, counting_release);
-    n_allocs = 0;
+    nn_set_allocator(tu_alloc, tu_release);
+    tu_allocs = 0;
     for (int i = 0; i < 2; i++) {
         assert_non_null(nn_forward(m, r.x));
         assert_non_null(nn_backward(m, r.gy));
     }
     nn_set_allocator(NULL, NULL);
-    assert_int_equal(n_allocs, 0);
+    assert_int_equal(tu_allocs, 0);
 
     free_run(&one);
     nn_tensor_free(xs);
@@ -1042,9 +1000,9 @@ static int failures;
 static void failed(const char *step)
 {
     if (!strstr(nn_last_error(), "out of memory"))
-        fail_msg("%s failed with k = %ld but says \"%s\"", step, fail_at, nn_last_error());
+        fail_msg("%s failed with k = %ld but says \"%s\"", step, tu_fail_at, nn_last_error());
     failures++;
-    fail_at = -1;
+    tu_fail_at = -1;
 }
 
 /* every builder call checked once, at the end */
@@ -1101,25 +1059,25 @@ static void test_allocation_failures(void **state)
 {
     (void)state;
     nn_set_num_threads(1);
-    nn_set_allocator(counting_alloc, counting_release);
-    n_allocs = 0;
-    live = 0;
-    fail_at = -1;
+    nn_set_allocator(tu_alloc, tu_release);
+    tu_allocs = 0;
+    tu_live = 0;
+    tu_fail_at = -1;
     failures = 0;
     sweep_scenario();
-    long total = n_allocs;
-    assert_int_equal(live, 0);
+    long total = tu_allocs;
+    assert_int_equal(tu_live, 0);
     assert_int_equal(failures, 0);
     assert_true(total > 20);
     for (long k = 1; k <= total; k++) {
-        n_allocs = 0;
-        fail_at = k;
+        tu_allocs = 0;
+        tu_fail_at = k;
         failures = 0;
         sweep_scenario();
         if (failures != 1)
             fail_msg("allocation %ld of %ld failed but %d steps reported it", k, total, failures);
-        if (live != 0)
-            fail_msg("allocation %ld failing leaked %ld blocks", k, live);
+        if (tu_live != 0)
+            fail_msg("allocation %ld failing leaked %ld blocks", k, tu_live);
     }
     nn_set_allocator(NULL, NULL);
     printf("swept %ld allocations\n", total);

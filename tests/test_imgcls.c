@@ -23,23 +23,8 @@ static char *repr_of(const nn_module *m)
     return buf;
 }
 
-static long allocs;
-static void *counting_alloc(size_t n) { allocs++; return malloc(n); }
 static long allowed; /* allocations failing_alloc still grants */
 static void *failing_alloc(size_t n) { return allowed-- > 0 ? malloc(n) : NULL; }
-
-/* A tensor equal to src (contiguous [.., A, B]) but stored transposed, as
-   a non-contiguous view whose last two dimensions are swapped back. */
-static nn_tensor *strided_copy(const nn_tensor *src)
-{
-    nn_tensor *t = nn_tensor_transpose(src, -1, -2);
-    nn_tensor *c = nn_tensor_contiguous(t);
-    nn_tensor *v = nn_tensor_transpose(c, -1, -2);
-    nn_tensor_free(t);
-    nn_tensor_free(c);
-    assert_false(nn_tensor_is_contiguous(v));
-    return v;
-}
 
 static double dot(const float *a, const float *b, int64_t n)
 {
@@ -587,13 +572,13 @@ static void test_steady_state_allocates_nothing(void **state)
     nn_tensor_fill(g, 1.0f);
     for (int round = 0; round < 3; round++) {
         if (round == 2)
-            nn_set_allocator(counting_alloc, free);
-        allocs = 0;
+            nn_set_allocator(tu_alloc, free);
+        tu_allocs = 0;
         assert_non_null(nn_forward(net, round % 2 ? xs : x));
         assert_non_null(nn_backward(net, g));
     }
     nn_set_allocator(NULL, NULL);
-    assert_int_equal(allocs, 0);
+    assert_int_equal(tu_allocs, 0);
     assert_string_equal(repr_of(net), "Sequential(\n"
                                       "  (0): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
                                       "  (1): Dropout(p=0.2, inplace=False)\n"

@@ -252,13 +252,6 @@ static void test_gradient_fed_back_as_input(void **state)
     nn_loss_free(l);
 }
 
-static long allocations;
-static void *counting_alloc(size_t n)
-{
-    allocations++;
-    return malloc(n);
-}
-
 /* After the first call at a shape, forward + backward allocate nothing,
    also for strided inputs (scratch copies are reused). */
 static void test_steady_state_allocates_nothing(void **state)
@@ -274,26 +267,20 @@ static void test_steady_state_allocates_nothing(void **state)
         nn_loss *l = makes[k]();
         const nn_tensor *t = k == 1 ? ce_t : soft;
         assert_false(isnan(nn_loss_forward(l, strided, t)));
-        allocations = 0;
-        nn_set_allocator(counting_alloc, free);
+        tu_allocs = 0;
+        nn_set_allocator(tu_alloc, free);
         for (int i = 0; i < 3; i++) {
             assert_false(isnan(nn_loss_forward(l, strided, t)));
             assert_non_null(nn_loss_backward(l));
         }
         nn_set_allocator(NULL, NULL);
-        assert_int_equal(allocations, 0);
+        assert_int_equal(tu_allocs, 0);
         nn_loss_free(l);
     }
     nn_tensor_free(soft);
     nn_tensor_free(ce_t);
     nn_tensor_free(strided);
     nn_tensor_free(owner);
-}
-
-static void *failing_alloc(size_t n)
-{
-    (void)n;
-    return NULL;
 }
 
 /* An allocation failure in forward leaves the previous gradient. */
@@ -305,7 +292,7 @@ static void test_out_of_memory_keeps_state(void **state)
     nn_tensor *t = nn_tensor_from(mse_target, NN_SHAPE(3, 4));
     assert_false(isnan(nn_loss_forward(l, p, t)));
     nn_tensor *big = nn_tensor_new(NN_SHAPE(64, 64));
-    nn_set_allocator(failing_alloc, free);
+    nn_set_allocator(refusing_alloc, free);
     assert_true(isnan(nn_loss_forward(l, big, big)));
     nn_set_allocator(NULL, NULL);
     assert_error_mentions("out of memory");

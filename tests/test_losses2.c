@@ -13,19 +13,6 @@
 #define RTOL 1e-5
 #define ATOL 1e-6
 
-/* assert_close, where NaN must meet NaN */
-static void close_nan(const float *got, const float *want, int64_t n, const char *what, const char *name)
-{
-    for (int64_t i = 0; i < n; i++) {
-        bool ok = isnan(want[i]) ? isnan(got[i])
-                                 : fabs((double)got[i] - want[i]) <= ATOL + RTOL * fabs((double)want[i]);
-        if (!ok) {
-            fprintf(stderr, "%s: %s[%lld]: got %.9g, want %.9g\n", name, what, (long long)i, got[i], want[i]);
-            fail();
-        }
-    }
-}
-
 static nn_loss *make_loss(const loss2_case *c)
 {
     if (c->nll) {
@@ -45,86 +32,11 @@ static nn_loss *make_loss(const loss2_case *c)
     return nn_cross_entropy_loss_ex(&o);
 }
 
-/* A strided copy of data in the given shape: the last dimension lives at
-   every other float of a buffer twice the size (view freed with owner). */
-static nn_tensor *strided_copy(const float *data, int ndim, const int64_t *shape, nn_tensor **owner)
-{
-    int64_t big[NN_MAX_DIMS];
-    for (int d = 0; d < ndim; d++)
-        big[d] = shape[d];
-    if (ndim == 0) {
-        *owner = NULL;
-        return nn_tensor_from(data, 0, shape);
-    }
-    big[ndim - 1] *= 2;
-    *owner = nn_tensor_new(ndim, big);
-    assert_non_null(*owner);
-    int64_t n = nn_shape_numel(ndim, shape);
-    for (int64_t i = 0; i < n; i++)
-        (*owner)->data[2 * i] = data[i], (*owner)->data[2 * i + 1] = -12345.0f;
-    nn_tensor *v = nn_tensor_view_new(*owner);
-    assert_non_null(v);
-    for (int d = 0; d < ndim; d++)
-        v->shape[d] = shape[d], v->stride[d] = (*owner)->stride[d];
-    v->stride[ndim - 1] = 2;
-    assert_false(nn_tensor_is_contiguous(v));
-    return v;
-}
-
 static void run_case(const loss2_case *c, bool strided)
 {
-    nn_loss *l = make_loss(c);
-    assert_non_null(l);
-    nn_tensor *po = NULL, *to = NULL, *p, *t;
-    if (strided) {
-        p = strided_copy(c->pred, c->ndim, c->shape, &po);
-        t = strided_copy(c->target, c->tdim, c->tshape, &to);
-    } else {
-        p = nn_tensor_from(c->pred, c->ndim, c->shape);
-        t = nn_tensor_from(c->target, c->tdim, c->tshape);
-    }
-    float v = nn_loss_forward(l, p, t);
-    close_nan(&v, &c->value, 1, "value", c->name);
-    nn_tensor *vals = nn_loss_values(l);
-    assert_non_null(vals);
-    assert_int_equal(nn_tensor_numel(vals), c->n_values);
-    if (c->reduction == NN_REDUCTION_NONE) {
-        assert_int_equal(vals->ndim, c->tdim);
-        for (int d = 0; d < c->tdim; d++)
-            assert_int_equal(vals->shape[d], c->tshape[d]);
-    } else {
-        assert_int_equal(vals->ndim, 0);
-    }
-    close_nan(vals->data, c->values, c->n_values, "values", c->name);
-    int64_t n = nn_tensor_numel(p);
-    nn_tensor *g = nn_loss_backward(l);
-    assert_non_null(g);
-    assert_true(nn_tensor_same_shape(g, p));
-    close_nan(g->data, c->grad, n, "grad", c->name);
-
-    /* the upstream gradient, strided too when possible */
-    nn_tensor *uo = NULL, *u;
-    int udim = c->reduction == NN_REDUCTION_NONE ? c->tdim : 0;
-    const int64_t *ushape = c->tshape;
-    u = strided ? strided_copy(c->upstream, udim, ushape, &uo) : nn_tensor_from(c->upstream, udim, ushape);
-    nn_tensor *gx = nn_loss_backward_ex(l, u);
-    assert_non_null(gx);
-    assert_true(gx != g);
-    close_nan(gx->data, c->grad_ex, n, "grad_ex", c->name);
-    close_nan(nn_loss_backward(l)->data, c->grad, n, "grad after backward_ex", c->name);
-    /* reduced losses also take a [1] upstream */
-    if (udim == 0 && c->tdim > 0) {
-        nn_tensor *u1 = nn_tensor_from(c->upstream, NN_SHAPE(1));
-        close_nan(nn_loss_backward_ex(l, u1)->data, c->grad_ex, n, "grad_ex [1]", c->name);
-        nn_tensor_free(u1);
-    }
-    nn_tensor_free(u);
-    nn_tensor_free(uo);
-    nn_tensor_free(t);
-    nn_tensor_free(to);
-    nn_tensor_free(p);
-    nn_tensor_free(po);
-    nn_loss_free(l);
+    loss_ref r = {c->name, c->reduction, c->ndim, c->tdim, c->shape, c->tshape, c->pred, c->target, c->upstream,
+                  c->value, c->values, c->n_values, c->grad, c->grad_ex};
+    check_loss_case(make_loss(c), &r, strided, true, RTOL, ATOL);
 }
 
 static void test_cases_match_torch(void **state)
@@ -196,8 +108,8 @@ static void test_defaults(void **state)
     for (int k = 0; k < 4; k++) {
         assert_non_null(ls[k]);
         float v = nn_loss_forward(ls[k], p, t);
-        close_nan(&v, &c->value, 1, "value", "ce defaults");
-        close_nan(nn_loss_backward(ls[k])->data, c->grad, 35, "grad", "ce defaults");
+        close_nan(&v, &c->value, 1, RTOL, ATOL, "value", "ce defaults");
+        close_nan(nn_loss_backward(ls[k])->data, c->grad, 35, RTOL, ATOL, "grad", "ce defaults");
         nn_loss_free(ls[k]);
     }
     const loss2_case *d = find_case("nll_default");
@@ -207,7 +119,7 @@ static void test_defaults(void **state)
     for (int k = 0; k < 3; k++) {
         assert_non_null(ns[k]);
         float v = nn_loss_forward(ns[k], pn, tn);
-        close_nan(&v, &d->value, 1, "value", "nll defaults");
+        close_nan(&v, &d->value, 1, RTOL, ATOL, "value", "nll defaults");
         nn_loss_free(ns[k]);
     }
     nn_nll_loss_opts no = nn_nll_loss_defaults();
@@ -364,8 +276,8 @@ static void test_bad_input(void **state)
     nn_loss_free(nll);
 
     /* the last good result stands */
-    close_nan(nn_loss_backward(l)->data, c->grad, 42, "grad", "after failures");
-    close_nan(nn_loss_values(l)->data, c->values, 1, "values", "after failures");
+    close_nan(nn_loss_backward(l)->data, c->grad, 42, RTOL, ATOL, "grad", "after failures");
+    close_nan(nn_loss_values(l)->data, c->values, 1, RTOL, ATOL, "values", "after failures");
 
     /* backward_ex: wrong shapes */
     nn_tensor *u2 = nn_tensor_new(NN_SHAPE(2));
@@ -414,7 +326,7 @@ static void test_none_upstream(void **state)
             want[r * 7 + k] = c->grad[r * 7 + k] * c->values[r];
     nn_tensor *gx = nn_loss_backward_ex(l, vals);
     assert_non_null(gx);
-    close_nan(gx->data, want, 35, "grad_ex", "values fed back");
+    close_nan(gx->data, want, 35, RTOL, ATOL, "grad_ex", "values fed back");
     /* the last backward_ex result fed back (as a [5] view of its first
        row... of its first 5 floats): read before it is overwritten */
     float first[5];
@@ -426,19 +338,12 @@ static void test_none_upstream(void **state)
     for (int r = 0; r < 5; r++)
         for (int k = 0; k < 7; k++)
             want[r * 7 + k] = c->grad[r * 7 + k] * first[r];
-    close_nan(nn_loss_backward_ex(l, gv)->data, want, 35, "grad_ex", "grad_ex fed back");
+    close_nan(nn_loss_backward_ex(l, gv)->data, want, 35, RTOL, ATOL, "grad_ex", "grad_ex fed back");
     nn_tensor_free(gv);
     nn_tensor_free(u);
     nn_tensor_free(t);
     nn_tensor_free(p);
     nn_loss_free(l);
-}
-
-static long allocations;
-static void *counting_alloc(size_t n)
-{
-    allocations++;
-    return malloc(n);
 }
 
 static void test_steady_state_allocates_nothing(void **state)
@@ -449,14 +354,14 @@ static void test_steady_state_allocates_nothing(void **state)
         const loss2_case *c = find_case(names[k]);
         nn_loss *l = make_loss(c);
         nn_tensor *po, *to, *uo;
-        nn_tensor *p = strided_copy(c->pred, c->ndim, c->shape, &po);
-        nn_tensor *t = strided_copy(c->target, c->tdim, c->tshape, &to);
+        nn_tensor *p = spread_copy(c->pred, c->ndim, c->shape, &po);
+        nn_tensor *t = spread_copy(c->target, c->tdim, c->tshape, &to);
         int udim = c->reduction == NN_REDUCTION_NONE ? c->tdim : 0;
-        nn_tensor *u = strided_copy(c->upstream, udim, c->tshape, &uo);
+        nn_tensor *u = spread_copy(c->upstream, udim, c->tshape, &uo);
         assert_false(isnan(nn_loss_forward(l, p, t)));
         assert_non_null(nn_loss_backward_ex(l, u));
-        allocations = 0;
-        nn_set_allocator(counting_alloc, free);
+        tu_allocs = 0;
+        nn_set_allocator(tu_alloc, free);
         for (int i = 0; i < 3; i++) {
             assert_false(isnan(nn_loss_forward(l, p, t)));
             assert_non_null(nn_loss_backward(l));
@@ -464,7 +369,7 @@ static void test_steady_state_allocates_nothing(void **state)
             assert_non_null(nn_loss_backward_ex(l, u));
         }
         nn_set_allocator(NULL, NULL);
-        assert_int_equal(allocations, 0);
+        assert_int_equal(tu_allocs, 0);
         nn_tensor_free(u);
         nn_tensor_free(uo);
         nn_tensor_free(t);
@@ -473,12 +378,6 @@ static void test_steady_state_allocates_nothing(void **state)
         nn_tensor_free(po);
         nn_loss_free(l);
     }
-}
-
-static void *failing_alloc(size_t n)
-{
-    (void)n;
-    return NULL;
 }
 
 /* Out of memory in forward (a bigger batch) or backward_ex: nothing changes. */
@@ -493,19 +392,19 @@ static void test_out_of_memory_keeps_state(void **state)
     nn_tensor *bp = nn_tensor_new(NN_SHAPE(600, 7));
     nn_tensor *bt = nn_tensor_new(NN_SHAPE(600));
     nn_tensor *bu = nn_tensor_new(NN_SHAPE(600));
-    nn_set_allocator(failing_alloc, free);
+    nn_set_allocator(refusing_alloc, free);
     assert_true(isnan(nn_loss_forward(l, bp, bt)));
     nn_set_allocator(NULL, NULL);
     assert_error_mentions("out of memory");
     assert_int_equal(nn_loss_values(l)->shape[0], 6);
-    close_nan(nn_loss_values(l)->data, c->values, 6, "values", "after OOM");
-    close_nan(nn_loss_backward(l)->data, c->grad, 42, "grad", "after OOM");
+    close_nan(nn_loss_values(l)->data, c->values, 6, RTOL, ATOL, "values", "after OOM");
+    close_nan(nn_loss_backward(l)->data, c->grad, 42, RTOL, ATOL, "grad", "after OOM");
     nn_tensor *u = nn_tensor_from(c->upstream, NN_SHAPE(6));
-    nn_set_allocator(failing_alloc, free);
+    nn_set_allocator(refusing_alloc, free);
     assert_null(nn_loss_backward_ex(l, u));
     nn_set_allocator(NULL, NULL);
     assert_error_mentions("nn_loss_backward_ex", "out of memory");
-    close_nan(nn_loss_backward_ex(l, u)->data, c->grad_ex, 42, "grad_ex", "after OOM");
+    close_nan(nn_loss_backward_ex(l, u)->data, c->grad_ex, 42, RTOL, ATOL, "grad_ex", "after OOM");
     nn_tensor_free(u);
     nn_tensor_free(bu);
     nn_tensor_free(bt);

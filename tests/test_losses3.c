@@ -15,18 +15,6 @@
 #define RTOL 1e-5
 #define ATOL 1e-6
 
-static void close_nan(const float *got, const float *want, int64_t n, const char *what, const char *name)
-{
-    for (int64_t i = 0; i < n; i++) {
-        bool ok = isnan(want[i]) ? isnan(got[i])
-                                 : fabs((double)got[i] - want[i]) <= ATOL + RTOL * fabs((double)want[i]);
-        if (!ok) {
-            fprintf(stderr, "%s: %s[%lld]: got %.9g, want %.9g\n", name, what, (long long)i, got[i], want[i]);
-            fail();
-        }
-    }
-}
-
 static nn_loss *make_loss(const loss3_case *c)
 {
     switch (c->kind) {
@@ -64,80 +52,11 @@ static nn_loss *make_loss(const loss3_case *c)
     }
 }
 
-/* A strided copy of data in the given shape: the last dimension lives at
-   every other float of a buffer twice the size (view freed with owner). */
-static nn_tensor *strided_copy(const float *data, int ndim, const int64_t *shape, nn_tensor **owner)
-{
-    int64_t big[NN_MAX_DIMS];
-    for (int d = 0; d < ndim; d++)
-        big[d] = shape[d];
-    if (ndim == 0) {
-        *owner = NULL;
-        return nn_tensor_from(data, 0, shape);
-    }
-    big[ndim - 1] *= 2;
-    *owner = nn_tensor_new(ndim, big);
-    assert_non_null(*owner);
-    int64_t n = nn_shape_numel(ndim, shape);
-    for (int64_t i = 0; i < n; i++)
-        (*owner)->data[2 * i] = data[i], (*owner)->data[2 * i + 1] = -12345.0f;
-    nn_tensor *v = nn_tensor_view_new(*owner);
-    assert_non_null(v);
-    for (int d = 0; d < ndim; d++)
-        v->shape[d] = shape[d], v->stride[d] = (*owner)->stride[d];
-    v->stride[ndim - 1] = 2;
-    assert_false(nn_tensor_is_contiguous(v));
-    return v;
-}
-
 static void run_case(const loss3_case *c, bool strided)
 {
-    nn_loss *l = make_loss(c);
-    if (!l)
-        fail_msg("%s: %s", c->name, nn_last_error());
-    nn_tensor *po = NULL, *to = NULL, *p, *t;
-    if (strided) {
-        p = strided_copy(c->pred, c->ndim, c->shape, &po);
-        t = strided_copy(c->target, c->ndim, c->shape, &to);
-    } else {
-        p = nn_tensor_from(c->pred, c->ndim, c->shape);
-        t = nn_tensor_from(c->target, c->ndim, c->shape);
-    }
-    float v = nn_loss_forward(l, p, t);
-    close_nan(&v, &c->value, 1, "value", c->name);
-    nn_tensor *vals = nn_loss_values(l);
-    assert_non_null(vals);
-    assert_int_equal(nn_tensor_numel(vals), c->n_values);
-    if (c->reduction == NN_REDUCTION_NONE) {
-        assert_int_equal(vals->ndim, c->ndim);
-        for (int d = 0; d < c->ndim; d++)
-            assert_int_equal(vals->shape[d], c->shape[d]);
-    } else {
-        assert_int_equal(vals->ndim, 0);
-    }
-    close_nan(vals->data, c->values, c->n_values, "values", c->name);
-    int64_t n = nn_tensor_numel(p);
-    nn_tensor *g = nn_loss_backward(l);
-    assert_non_null(g);
-    assert_true(nn_tensor_same_shape(g, p));
-    close_nan(g->data, c->grad, n, "grad", c->name);
-
-    nn_tensor *uo = NULL, *u;
-    int udim = c->reduction == NN_REDUCTION_NONE ? c->ndim : 0;
-    u = strided ? strided_copy(c->upstream, udim, c->shape, &uo) : nn_tensor_from(c->upstream, udim, c->shape);
-    nn_tensor *gx = nn_loss_backward_ex(l, u);
-    if (!gx)
-        fail_msg("%s: %s", c->name, nn_last_error());
-    assert_true(gx != g);
-    close_nan(gx->data, c->grad_ex, n, "grad_ex", c->name);
-    close_nan(nn_loss_backward(l)->data, c->grad, n, "grad after backward_ex", c->name);
-    nn_tensor_free(u);
-    nn_tensor_free(uo);
-    nn_tensor_free(t);
-    nn_tensor_free(to);
-    nn_tensor_free(p);
-    nn_tensor_free(po);
-    nn_loss_free(l);
+    loss_ref r = {c->name, c->reduction, c->ndim, c->ndim, c->shape, c->shape, c->pred, c->target, c->upstream,
+                  c->value, c->values, c->n_values, c->grad, c->grad_ex};
+    check_loss_case(make_loss(c), &r, strided, false, RTOL, ATOL);
 }
 
 static void test_cases_match_torch(void **state)
@@ -233,17 +152,17 @@ static void test_defaults_and_options_rule(void **state)
         for (int k = 0; k < 4; k++)
             if (sets[s].ls[k]) {
                 float v = value_on(sets[s].ls[k], c);
-                close_nan(&v, &c->value, 1, "value", sets[s].name);
+                close_nan(&v, &c->value, 1, RTOL, ATOL, "value", sets[s].name);
             }
     }
     /* hand-written reduction and beta */
     const loss3_case *c = find_case("smooth_l1_beta_sum");
     float v =
         value_on(nn_smooth_l1_loss_ex(&(nn_smooth_l1_loss_opts){.reduction = NN_REDUCTION_SUM, .beta = 0.5f}), c);
-    close_nan(&v, &c->value, 1, "value", "hand-written beta 0.5");
+    close_nan(&v, &c->value, 1, RTOL, ATOL, "value", "hand-written beta 0.5");
     c = find_case("huber_delta_none");
     v = value_on(nn_huber_loss_ex(&(nn_huber_loss_opts){.reduction = NN_REDUCTION_NONE, .delta = 2.5f}), c);
-    close_nan(&v, &c->value, 1, "value", "hand-written delta 2.5");
+    close_nan(&v, &c->value, 1, RTOL, ATOL, "value", "hand-written delta 2.5");
     /* beta 0 from the defaults: L1's value */
     c = find_case("smooth_l1_beta0_mean");
     nn_smooth_l1_loss_opts so = nn_smooth_l1_loss_defaults();
@@ -276,7 +195,7 @@ static void test_defaults_and_options_rule(void **state)
     nn_loss *bl = nn_bce_with_logits_loss_ex(&bo);
     w[0] = q[0] = 100.0f;
     v = value_on(bl, c);
-    close_nan(&v, &c->value, 1, "value", "weights copied");
+    close_nan(&v, &c->value, 1, RTOL, ATOL, "value", "weights copied");
 }
 
 static void test_bad_options(void **state)
@@ -355,8 +274,8 @@ static void test_bad_input(void **state)
     EXPECT_FAIL(l, p, t3, "BCEWithLogitsLoss", "[2, 3, 4]", "[2, 3, 1]", "no broadcasting");
     nn_tensor *e = nn_tensor_new(NN_SHAPE(0, 4));
     EXPECT_FAIL(l, e, e, "empty");
-    close_nan(nn_loss_values(l)->data, c->values, c->n_values, "values", "after failures");
-    close_nan(nn_loss_backward(l)->data, c->grad, 24, "grad", "after failures");
+    close_nan(nn_loss_values(l)->data, c->values, c->n_values, RTOL, ATOL, "values", "after failures");
+    close_nan(nn_loss_backward(l)->data, c->grad, 24, RTOL, ATOL, "grad", "after failures");
     nn_tensor *u = nn_tensor_new(NN_SHAPE(2, 3));
     assert_null(nn_loss_backward_ex(l, u));
     assert_error_mentions("nn_loss_backward_ex", "[2, 3, 4]", "[2, 3]");
@@ -382,13 +301,6 @@ static void test_bad_input(void **state)
     nn_loss_free(l);
 }
 
-static long allocations;
-static void *counting_alloc(size_t n)
-{
-    allocations++;
-    return malloc(n);
-}
-
 static void test_steady_state_allocates_nothing(void **state)
 {
     (void)state;
@@ -397,14 +309,14 @@ static void test_steady_state_allocates_nothing(void **state)
         const loss3_case *c = find_case(names[k]);
         nn_loss *l = make_loss(c);
         nn_tensor *po, *to, *uo;
-        nn_tensor *p = strided_copy(c->pred, c->ndim, c->shape, &po);
-        nn_tensor *t = strided_copy(c->target, c->ndim, c->shape, &to);
+        nn_tensor *p = spread_copy(c->pred, c->ndim, c->shape, &po);
+        nn_tensor *t = spread_copy(c->target, c->ndim, c->shape, &to);
         int udim = c->reduction == NN_REDUCTION_NONE ? c->ndim : 0;
-        nn_tensor *u = strided_copy(c->upstream, udim, c->shape, &uo);
+        nn_tensor *u = spread_copy(c->upstream, udim, c->shape, &uo);
         assert_false(isnan(nn_loss_forward(l, p, t)));
         assert_non_null(nn_loss_backward_ex(l, u));
-        allocations = 0;
-        nn_set_allocator(counting_alloc, free);
+        tu_allocs = 0;
+        nn_set_allocator(tu_alloc, free);
         for (int i = 0; i < 3; i++) {
             assert_false(isnan(nn_loss_forward(l, p, t)));
             assert_non_null(nn_loss_backward(l));
@@ -412,7 +324,7 @@ static void test_steady_state_allocates_nothing(void **state)
             assert_non_null(nn_loss_backward_ex(l, u));
         }
         nn_set_allocator(NULL, NULL);
-        assert_int_equal(allocations, 0);
+        assert_int_equal(tu_allocs, 0);
         nn_tensor_free(u);
         nn_tensor_free(uo);
         nn_tensor_free(t);
@@ -423,19 +335,13 @@ static void test_steady_state_allocates_nothing(void **state)
     }
 }
 
-static void *failing_alloc(size_t n)
-{
-    (void)n;
-    return NULL;
-}
-
 /* Out of memory: constructors fail cleanly; a forward at a bigger shape
    changes nothing. */
 static void test_out_of_memory(void **state)
 {
     (void)state;
     float w[2] = {1, 2};
-    nn_set_allocator(failing_alloc, free);
+    nn_set_allocator(refusing_alloc, free);
     assert_null(nn_l1_loss());
     assert_null(nn_bce_with_logits_loss_ex(&(nn_bce_with_logits_loss_opts){.weight = w, .weight_count = 2}));
     nn_set_allocator(NULL, NULL);
@@ -446,13 +352,13 @@ static void test_out_of_memory(void **state)
     nn_tensor *t = nn_tensor_from(c->target, c->ndim, c->shape);
     assert_false(isnan(nn_loss_forward(l, p, t)));
     nn_tensor *big = nn_tensor_new(NN_SHAPE(300, 40));
-    nn_set_allocator(failing_alloc, free);
+    nn_set_allocator(refusing_alloc, free);
     assert_true(isnan(nn_loss_forward(l, big, big)));
     nn_set_allocator(NULL, NULL);
     assert_error_mentions("nn_loss_forward", "HuberLoss", "out of memory");
     assert_int_equal(nn_loss_values(l)->shape[0], 3);
-    close_nan(nn_loss_values(l)->data, c->values, 12, "values", "after OOM");
-    close_nan(nn_loss_backward(l)->data, c->grad, 12, "grad", "after OOM");
+    close_nan(nn_loss_values(l)->data, c->values, 12, RTOL, ATOL, "values", "after OOM");
+    close_nan(nn_loss_backward(l)->data, c->grad, 12, RTOL, ATOL, "grad", "after OOM");
     nn_tensor_free(big);
     nn_tensor_free(t);
     nn_tensor_free(p);

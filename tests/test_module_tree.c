@@ -37,16 +37,6 @@ static nn_module *pair_new(nn_module *a, nn_module *b)
     return &p->base;
 }
 
-static char *printed(const nn_module *m)
-{
-    static char buf[4096];
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    assert_non_null(f);
-    nn_module_print(m, f);
-    fclose(f);
-    return buf;
-}
-
 static void test_user_container_gets_everything(void **state)
 {
     (void)state;

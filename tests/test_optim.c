@@ -345,13 +345,6 @@ static void test_nulls_and_modules_without_parameters(void **state)
     nn_module_free(m);
 }
 
-static long allocations;
-static void *counting_alloc(size_t n)
-{
-    allocations++;
-    return malloc(n);
-}
-
 /* A step allocates nothing, the first one included (state is allocated at
    construction). */
 static void test_step_allocates_nothing(void **state)
@@ -361,12 +354,12 @@ static void test_step_allocates_nothing(void **state)
     for (int i = 0; i < n; i++) {
         nn_module *m = toy_new(true);
         nn_optim *o = make_optim(&optim_cases[i], m, false);
-        allocations = 0;
-        nn_set_allocator(counting_alloc, free);
+        tu_allocs = 0;
+        nn_set_allocator(tu_alloc, free);
         run_steps(o, m, 0, 3, NULL);
         nn_optim_zero_grad(o);
         nn_set_allocator(NULL, NULL);
-        assert_int_equal(allocations, 0);
+        assert_int_equal(tu_allocs, 0);
         nn_optim_free(o);
         nn_module_free(m);
     }
@@ -816,10 +809,10 @@ static void train_case(nn_optim *(*make)(nn_module *), nn_loss *loss, bool class
     nn_tensor *y = class_targets ? nn_tensor_from(train_labels, NN_SHAPE(8))
                                  : nn_tensor_from(train_onehot, NN_SHAPE(8, 3));
     float losses[TRAIN_STEPS];
-    allocations = 0;
+    tu_allocs = 0;
     for (int s = 0; s < TRAIN_STEPS; s++) {
         if (s == 1) /* a whole training step allocates nothing after the first */
-            nn_set_allocator(counting_alloc, free);
+            nn_set_allocator(tu_alloc, free);
         nn_optim_zero_grad(opt);
         nn_tensor *out = nn_forward(net, x);
         assert_non_null(out);
@@ -828,7 +821,7 @@ static void train_case(nn_optim *(*make)(nn_module *), nn_loss *loss, bool class
         assert_int_equal(nn_optim_step(opt), NN_OK);
     }
     nn_set_allocator(NULL, NULL);
-    assert_int_equal(allocations, 0);
+    assert_int_equal(tu_allocs, 0);
     assert_close_at(losses, want_losses, TRAIN_STEPS, RTOL, ATOL, what, __FILE__, __LINE__);
     assert_true(losses[TRAIN_STEPS - 1] < losses[0]);
     float final[67], *to = final;

@@ -26,18 +26,6 @@ static int64_t numel(int ndim, const int64_t *shape)
     return n;
 }
 
-/* as assert_close, a NaN matching a NaN */
-static void close_nan(const float *got, const float *want, int64_t n, const char *what, const char *repr)
-{
-    for (int64_t i = 0; i < n; i++) {
-        if ((isnan(want[i]) && isnan(got[i])) || got[i] == want[i])
-            continue;
-        double d = fabs((double)got[i] - (double)want[i]);
-        if (!(d <= ATOL + RTOL * fabs((double)want[i])))
-            fail_msg("%s: %s[%lld]: got %.9g, want %.9g", repr, what, (long long)i, got[i], want[i]);
-    }
-}
-
 static nn_module *make(const pool_case *c)
 {
     nn_module *m = NULL;
@@ -103,14 +91,14 @@ static void check_case(const pool_case *c, bool strided)
     for (int d = 0; d < c->out_ndim; d++)
         assert_int_equal(y->shape[d], c->out_shape[d]);
     assert_true(nn_tensor_is_contiguous(y));
-    close_nan(y->data, c->y, ny, "y", c->repr);
+    close_nan(y->data, c->y, ny, RTOL, ATOL, "y", c->repr);
     nn_tensor *dx = nn_backward(m, g);
     if (!dx)
         fail_msg("%s: %s", c->repr, nn_last_error());
     assert_int_equal(dx->ndim, c->ndim);
     for (int d = 0; d < c->ndim; d++)
         assert_int_equal(dx->shape[d], c->shape[d]);
-    close_nan(dx->data, c->dx, nx, "dx", c->repr);
+    close_nan(dx->data, c->dx, nx, RTOL, ATOL, "dx", c->repr);
     nn_tensor_free(x);
     nn_tensor_free(g);
     nn_module_free(m);
@@ -125,27 +113,19 @@ static void test_matches_torch(void **state)
     }
 }
 
-static char *print_of(const nn_module *m, char *buf, size_t size)
-{
-    FILE *f = fmemopen(buf, size, "w");
-    nn_module_print(m, f);
-    fclose(f);
-    return buf;
-}
-
 /* Printing as torch, and each module's clone prints (and computes) alike. */
 static void test_print_matches_torch(void **state)
 {
     (void)state;
-    char buf[256], want[260], again[256];
+    char want[260];
     for (size_t i = 0; i < N_CASES; i++) {
         nn_module *m = make(&pool_cases[i]);
         snprintf(want, sizeof want, "%s\n", pool_cases[i].repr);
-        assert_string_equal(print_of(m, buf, sizeof buf), want);
+        assert_string_equal(printed(m), want);
         assert_non_null(m->ops->clone);
         nn_module *c = m->ops->clone(m);
         assert_non_null(c);
-        assert_string_equal(print_of(c, again, sizeof again), want);
+        assert_string_equal(printed(c), want);
         nn_module_free(c);
         nn_module_free(m);
     }
@@ -153,24 +133,24 @@ static void test_print_matches_torch(void **state)
         nn_module *m = nn_flatten_ex(flatten_cases[i].start_dim, flatten_cases[i].end_dim);
         assert_non_null(m);
         snprintf(want, sizeof want, "%s\n", flatten_cases[i].repr);
-        assert_string_equal(print_of(m, buf, sizeof buf), want);
+        assert_string_equal(printed(m), want);
         nn_module *c = m->ops->clone(m);
-        assert_string_equal(print_of(c, again, sizeof again), want);
+        assert_string_equal(printed(c), want);
         nn_module_free(c);
         nn_module_free(m);
     }
     nn_module *m = nn_avgpool2d(3, 0);
-    assert_string_equal(print_of(m, buf, sizeof buf), "AvgPool2d(kernel_size=3, stride=3, padding=0)\n");
+    assert_string_equal(printed(m), "AvgPool2d(kernel_size=3, stride=3, padding=0)\n");
     nn_module_free(m);
     m = nn_flatten();
-    assert_string_equal(print_of(m, buf, sizeof buf), "Flatten(start_dim=1, end_dim=-1)\n");
+    assert_string_equal(printed(m), "Flatten(start_dim=1, end_dim=-1)\n");
     nn_module_free(m);
     m = nn_adaptive_avgpool2d_ex(&(nn_adaptive_avgpool2d_opts){.out_h = 7, .out_w = 7});
-    assert_string_equal(print_of(m, buf, sizeof buf), "AdaptiveAvgPool2d(output_size=(7, 7))\n");
+    assert_string_equal(printed(m), "AdaptiveAvgPool2d(output_size=(7, 7))\n");
     nn_module_free(m);
     nn_adaptive_maxpool2d_opts mo = nn_adaptive_maxpool2d_defaults(5);
     m = nn_adaptive_maxpool2d_ex(&mo);
-    assert_string_equal(print_of(m, buf, sizeof buf), "AdaptiveMaxPool2d(output_size=5)\n");
+    assert_string_equal(printed(m), "AdaptiveMaxPool2d(output_size=5)\n");
     nn_module_free(m);
 }
 
@@ -285,13 +265,6 @@ static void test_threads_bit_identical(void **state)
 
 /* --- no allocation in a second step at the same shape, strided or not */
 
-static long allocs;
-static void *counting_alloc(size_t n)
-{
-    allocs++;
-    return malloc(n);
-}
-
 static void test_second_step_allocates_nothing(void **state)
 {
     (void)state;
@@ -306,12 +279,12 @@ static void test_second_step_allocates_nothing(void **state)
             assert_non_null(y);
             nn_tensor *g = strided ? strided_from(v, y->ndim, y->shape) : nn_tensor_from(v, y->ndim, y->shape);
             assert_non_null(nn_backward(m, g));
-            allocs = 0;
-            nn_set_allocator(counting_alloc, free);
+            tu_allocs = 0;
+            nn_set_allocator(tu_alloc, free);
             assert_non_null(nn_forward(m, x));
             assert_non_null(nn_backward(m, g));
             nn_set_allocator(NULL, NULL);
-            assert_int_equal(allocs, 0);
+            assert_int_equal(tu_allocs, 0);
             nn_tensor_free(x);
             nn_tensor_free(g);
             nn_module_free(m);
@@ -322,20 +295,6 @@ static void test_second_step_allocates_nothing(void **state)
 /* The k-th allocation of a forward or backward at a new shape fails, for
    every k: an error with a message, the last results untouched, nothing
    leaked, and the retry succeeds. */
-static long fail_at = -1, live;
-static void *failing_alloc(size_t n)
-{
-    if (++allocs == fail_at)
-        return NULL;
-    void *p = malloc(n);
-    live += p != NULL;
-    return p;
-}
-static void failing_release(void *p)
-{
-    live -= p != NULL;
-    free(p);
-}
 
 static void test_allocation_failures_change_nothing(void **state)
 {
@@ -359,14 +318,14 @@ static void test_allocation_failures_change_nothing(void **state)
             float before[256];
             int64_t ny = nn_tensor_numel(y);
             memcpy(before, y->data, (size_t)ny * sizeof(float));
-            allocs = 0;
-            live = 0;
-            fail_at = k;
-            nn_set_allocator(failing_alloc, failing_release);
+            tu_allocs = 0;
+            tu_live = 0;
+            tu_fail_at = k;
+            nn_set_allocator(tu_alloc, tu_release);
             nn_tensor *y2 = nn_forward(m, big);
             nn_tensor *dx = y2 ? nn_backward(m, g) : NULL;
             nn_set_allocator(NULL, NULL);
-            fail_at = -1;
+            tu_fail_at = -1;
             if (!y2) {
                 assert_error_mentions("nn_forward");
                 assert_memory_equal(before, y->data, (size_t)ny * sizeof(float));
@@ -412,8 +371,7 @@ static void test_constructors_refuse(void **state)
     /* written by hand: stride 0 is the kernel; count_include_pad as written */
     nn_module *m = nn_avgpool2d_ex(&(nn_avgpool2d_opts){.kernel_h = 3, .kernel_w = 2, .pad_h = 1});
     assert_non_null(m);
-    char buf[128];
-    assert_string_equal(print_of(m, buf, sizeof buf), "AvgPool2d(kernel_size=(3, 2), stride=(3, 2), padding=(1, 0))\n");
+    assert_string_equal(printed(m), "AvgPool2d(kernel_size=(3, 2), stride=(3, 2), padding=(1, 0))\n");
     nn_tensor *x = nn_tensor_new(NN_SHAPE(1, 1, 3, 2));
     nn_tensor_fill(x, 3.0f);
     nn_tensor *y = nn_forward(m, x); /* rows -1..1 of a 3-row input: padding not counted */
@@ -576,8 +534,7 @@ static void test_in_a_network(void **state)
     for (int64_t i = 0; i < nn_tensor_numel(p[0].grad); i++)
         s += fabsf(p[0].grad->data[i]);
     assert_true(s > 0);
-    char buf[1024];
-    assert_string_equal(print_of(net, buf, sizeof buf),
+    assert_string_equal(printed(net),
                         "Sequential(\n"
                         "  (0): Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
                         "  (1): BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"

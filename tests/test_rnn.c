@@ -104,7 +104,7 @@ static nn_tensor *strided_from(const float *data, int ndim, const int64_t *shape
     return v;
 }
 
-static nn_tensor *tensor_of(const float *data, int ndim, const int64_t *shape, bool strided)
+static nn_tensor *input_of(const float *data, int ndim, const int64_t *shape, bool strided)
 {
     return strided ? strided_from(data, ndim, shape) : nn_tensor_from(data, ndim, shape);
 }
@@ -133,11 +133,11 @@ static void check_case(const rnn_case *c, bool strided, int threads, bool traini
     int64_t xs[3], hs[3], cs[3];
     int xn = x_shape(c, xs), hn = state_shape(c, hout(c), hs);
     state_shape(c, c->H, cs);
-    nn_tensor *x = tensor_of(c->x, xn, xs, strided);
+    nn_tensor *x = input_of(c->x, xn, xs, strided);
     nn_tensor *h0 = NULL, *c0 = NULL;
     if (c->state) {
-        h0 = tensor_of(c->h0, hn, hs, strided);
-        c0 = c->kind == 2 ? tensor_of(c->c0, hn, cs, strided) : NULL;
+        h0 = input_of(c->h0, hn, hs, strided);
+        c0 = c->kind == 2 ? input_of(c->c0, hn, cs, strided) : NULL;
         assert_int_equal(nn_rnn_set_state(m, h0, c0), NN_OK);
     }
     nn_tensor *y = nn_forward(m, x);
@@ -160,11 +160,11 @@ static void check_case(const rnn_case *c, bool strided, int threads, bool traini
     else
         assert_null(c_n);
 
-    nn_tensor *gy = tensor_of(c->gy, xn, ys, strided);
+    nn_tensor *gy = input_of(c->gy, xn, ys, strided);
     nn_tensor *ghn = NULL, *gcn = NULL;
     if (c->final_grad) {
-        ghn = tensor_of(c->ghn, hn, hs, strided);
-        gcn = c->kind == 2 ? tensor_of(c->gcn, hn, cs, strided) : NULL;
+        ghn = input_of(c->ghn, hn, hs, strided);
+        gcn = c->kind == 2 ? input_of(c->gcn, hn, cs, strided) : NULL;
         assert_int_equal(nn_rnn_set_final_state_grad(m, ghn, gcn), NN_OK);
     }
     nn_zero_grad(m);
@@ -213,13 +213,7 @@ static void test_print_matches_torch(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof rnn_cases / sizeof *rnn_cases; i++) {
         nn_module *m = make(&rnn_cases[i]);
-        char buf[256];
-        FILE *f = fmemopen(buf, sizeof buf, "w");
-        nn_module_print(m, f);
-        fclose(f);
-        char want[260];
-        snprintf(want, sizeof want, "%s\n", rnn_cases[i].repr);
-        assert_string_equal(buf, want);
+        assert_repr(m, rnn_cases[i].repr);
         nn_module_free(m);
     }
     nn_lstm_opts o = nn_lstm_defaults(32, 128);
@@ -228,11 +222,7 @@ static void test_print_matches_torch(void **state)
     o.dropout = 0.1f;
     o.bidirectional = true;
     nn_module *m = nn_lstm_ex(&o);
-    char buf[256];
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    nn_module_print(m, f);
-    fclose(f);
-    assert_string_equal(buf, "LSTM(32, 128, num_layers=2, batch_first=True, dropout=0.1, bidirectional=True)\n");
+    assert_string_equal(printed(m), "LSTM(32, 128, num_layers=2, batch_first=True, dropout=0.1, bidirectional=True)\n");
     nn_module_free(m);
 }
 
@@ -299,13 +289,6 @@ static void test_threads_bit_identical(void **state)
     nn_set_num_threads(1);
 }
 
-static long allocs;
-static void *counting_alloc(size_t n)
-{
-    allocs++;
-    return malloc(n);
-}
-
 static void test_second_step_allocates_nothing(void **state)
 {
     (void)state;
@@ -335,8 +318,8 @@ static void test_second_step_allocates_nothing(void **state)
         fill(c0, 13);
         for (int step = 0; step < 2; step++) {
             if (step == 1) {
-                allocs = 0;
-                nn_set_allocator(counting_alloc, free);
+                tu_allocs = 0;
+                nn_set_allocator(tu_alloc, free);
             }
             nn_zero_grad(m);
             assert_int_equal(nn_rnn_set_state(m, h0, kind == 0 ? c0 : NULL), NN_OK);
@@ -350,7 +333,7 @@ static void test_second_step_allocates_nothing(void **state)
             assert_int_equal(nn_rnn_set_state(m, h_n, c_n), NN_OK);
         }
         nn_set_allocator(NULL, NULL);
-        assert_int_equal(allocs, 0);
+        assert_int_equal(tu_allocs, 0);
         nn_tensor_free(x);
         nn_tensor_free(h0);
         nn_tensor_free(c0);
@@ -600,11 +583,7 @@ static void test_last_step_model(void **state)
     assert_int_equal(nn_sequential_add(net, "lstm", nn_lstm_ex(&o)), NN_OK);
     assert_int_equal(nn_sequential_add(net, "last", nn_select(1, -1)), NN_OK);
     assert_int_equal(nn_sequential_add(net, "head", nn_linear(8, 2, true)), NN_OK);
-    char buf[512];
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    nn_module_print(net, f);
-    fclose(f);
-    assert_string_equal(buf, "Sequential(\n  (lstm): LSTM(3, 8, num_layers=2, batch_first=True)\n"
+    assert_string_equal(printed(net), "Sequential(\n  (lstm): LSTM(3, 8, num_layers=2, batch_first=True)\n"
                              "  (last): Select(dim=1, index=-1)\n"
                              "  (head): Linear(in_features=8, out_features=2, bias=True)\n)\n");
     nn_tensor *x = nn_tensor_from(seq_x, NN_SHAPE(4, 7, 3));

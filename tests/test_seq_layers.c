@@ -20,77 +20,6 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-static nn_tensor *tensor_of(const float *data, int ndim, const int64_t *shape)
-{
-    nn_tensor *t = nn_tensor_from(data, ndim, shape);
-    assert_non_null(t);
-    return t;
-}
-
-/* The same logical values, stored with the last two dimensions swapped
-   (or, for fewer than two, every other element of a buffer twice as long). */
-static nn_tensor *strided_copy(const nn_tensor *src)
-{
-    if (src->ndim >= 2) {
-        nn_tensor *swapped = nn_tensor_transpose(src, -1, -2);
-        nn_tensor *buf = nn_tensor_contiguous(swapped);
-        nn_tensor *out = nn_tensor_transpose(buf, -1, -2);
-        assert_non_null(out);
-        nn_tensor_free(swapped);
-        nn_tensor_free(buf);
-        return out;
-    }
-    int64_t n = nn_tensor_numel(src);
-    nn_tensor *buf = nn_tensor_new(NN_SHAPE(2 * n + 1));
-    for (int64_t i = 0; i < n; i++)
-        buf->data[2 * i] = src->data[i];
-    nn_tensor *out = nn_tensor_reshape(buf, 1, (int64_t[]){2 * n + 1}); /* a view */
-    out->ndim = src->ndim;
-    if (src->ndim == 1) {
-        out->shape[0] = n;
-        out->stride[0] = 2;
-    }
-    nn_tensor_free(buf);
-    return out;
-}
-
-static void assert_tensor_close(const nn_tensor *t, const float *want, int64_t n, double rtol, double atol)
-{
-    assert_int_equal(nn_tensor_numel(t), n);
-    float *got = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    assert_non_null(got);
-    assert_int_equal(nn_tensor_copy_out(t, got), NN_OK);
-    assert_close(got, want, n, rtol, atol);
-    free(got);
-}
-
-static void assert_shape(const nn_tensor *t, int ndim, const int64_t *shape)
-{
-    assert_int_equal(t->ndim, ndim);
-    for (int i = 0; i < ndim; i++)
-        assert_int_equal(t->shape[i], shape[i]);
-}
-
-static void assert_repr(const nn_module *m, const char *want)
-{
-    static char buf[8192];
-    char line[4096];
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    assert_non_null(f);
-    nn_module_print(m, f);
-    fclose(f);
-    snprintf(line, sizeof line, "%s\n", want);
-    assert_string_equal(buf, line);
-}
-
-static int64_t numel_of(int ndim, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= shape[i];
-    return n;
-}
-
 static nn_module *module_of(const seq_case *c)
 {
     nn_module *m = NULL;
@@ -387,16 +316,6 @@ static void test_tcn_block(void **state)
 
 /* --- threads -------------------------------------------------------------- */
 
-static nn_tensor *random_tensor(int ndim, const int64_t *shape, unsigned seed)
-{
-    nn_tensor *t = nn_tensor_new(ndim, shape);
-    assert_non_null(t);
-    srand(seed);
-    for (int64_t i = 0; i < nn_tensor_numel(t); i++)
-        t->data[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
-    return t;
-}
-
 static nn_tensor *random_indices(int ndim, const int64_t *shape, int64_t num, unsigned seed)
 {
     nn_tensor *t = nn_tensor_new(ndim, shape);
@@ -404,48 +323,6 @@ static nn_tensor *random_indices(int ndim, const int64_t *shape, int64_t num, un
     for (int64_t i = 0; i < nn_tensor_numel(t); i++)
         t->data[i] = (float)(rand() % num);
     return t;
-}
-
-typedef struct {
-    float *y, *dx, *dw, *db;
-    int64_t ny, nx, nw, nb;
-} run_result;
-
-static run_result run_once(nn_module *m, const nn_tensor *x, unsigned gseed)
-{
-    run_result r = {0};
-    nn_zero_grad(m);
-    nn_tensor *y = nn_forward(m, x);
-    assert_non_null(y);
-    nn_tensor *gy = random_tensor(y->ndim, y->shape, gseed);
-    r.ny = nn_tensor_numel(y);
-    r.y = malloc((size_t)(r.ny + 1) * sizeof(float));
-    nn_tensor_copy_out(y, r.y);
-    nn_tensor *dx = nn_backward(m, gy);
-    assert_non_null(dx);
-    r.nx = nn_tensor_numel(dx);
-    r.dx = malloc((size_t)(r.nx + 1) * sizeof(float));
-    nn_tensor_copy_out(dx, r.dx);
-    nn_param *p;
-    int np = nn_module_params(m, &p);
-    r.nw = np > 0 ? nn_tensor_numel(p[0].grad) : 0;
-    r.dw = malloc((size_t)(r.nw + 1) * sizeof(float));
-    if (np > 0)
-        memcpy(r.dw, p[0].grad->data, (size_t)r.nw * sizeof(float));
-    r.nb = np > 1 ? nn_tensor_numel(p[1].grad) : 0;
-    r.db = malloc((size_t)(r.nb + 1) * sizeof(float));
-    if (np > 1)
-        memcpy(r.db, p[1].grad->data, (size_t)r.nb * sizeof(float));
-    nn_tensor_free(gy);
-    return r;
-}
-
-static void free_result(run_result *r)
-{
-    free(r->y);
-    free(r->dx);
-    free(r->dw);
-    free(r->db);
 }
 
 #define N_BIG 6
@@ -482,7 +359,7 @@ static void test_threads_bit_identical(void **state)
     (void)state;
     for (int k = 0; k < N_BIG; k++) {
         for (int strided = 0; strided <= 1; strided++) {
-            run_result r[3];
+            layer_run r[3];
             for (int t = 1; t <= 3; t++) {
                 nn_set_num_threads(t);
                 nn_manual_seed(40 + (uint64_t)k);
@@ -490,7 +367,7 @@ static void test_threads_bit_identical(void **state)
                 assert_non_null(m);
                 nn_tensor *x = big_input(k);
                 nn_tensor *xs = strided ? strided_copy(x) : NULL;
-                r[t - 1] = run_once(m, xs ? xs : x, 99);
+                r[t - 1] = run_layer_once(m, xs ? xs : x, 99);
                 nn_tensor_free(xs);
                 nn_tensor_free(x);
                 nn_module_free(m);
@@ -503,38 +380,13 @@ static void test_threads_bit_identical(void **state)
                 assert_memory_equal(r[0].db, r[t].db, (size_t)r[0].nb * sizeof(float));
             }
             for (int t = 0; t < 3; t++)
-                free_result(&r[t]);
+                free_layer_run(&r[t]);
         }
     }
     nn_set_num_threads(1);
 }
 
 /* --- no allocation in a second step --------------------------------------- */
-
-static long n_allocs;
-static void *counting_alloc(size_t n)
-{
-    n_allocs++;
-    return malloc(n);
-}
-
-static void steady_state(nn_module *m, const nn_tensor *x, const nn_tensor *g)
-{
-    for (int i = 0; i < 2; i++) {
-        assert_non_null(nn_forward(m, x));
-        assert_non_null(nn_backward(m, g));
-    }
-    n_allocs = 0;
-    nn_set_allocator(counting_alloc, free);
-    for (int i = 0; i < 3; i++) {
-        nn_forward(m, x);
-        nn_backward(m, g);
-        nn_forward(m, x);
-        nn_backward_params(m, g);
-    }
-    nn_set_allocator(NULL, NULL);
-    assert_int_equal(n_allocs, 0);
-}
 
 static void test_steady_state(void **state)
 {
@@ -546,9 +398,9 @@ static void test_steady_state(void **state)
             nn_module *m = module_of(c);
             nn_tensor *x = tensor_of(c->x, c->xndim, c->xshape);
             nn_tensor *g = tensor_of(c->gy, c->yndim, c->yshape);
-            steady_state(m, x, g);
+            assert_steady_state(m, x, g);
             nn_tensor *xs = strided_copy(x), *gs = strided_copy(g);
-            steady_state(m, xs, gs);
+            assert_steady_state(m, xs, gs);
             nn_tensor_free(xs);
             nn_tensor_free(gs);
             nn_tensor_free(g);
@@ -561,7 +413,7 @@ static void test_steady_state(void **state)
             nn_tensor *y = nn_forward(m, x);
             assert_non_null(y);
             nn_tensor *g = random_tensor(y->ndim, y->shape, 4);
-            steady_state(m, x, g);
+            assert_steady_state(m, x, g);
             nn_tensor_free(g);
             nn_tensor_free(x);
             nn_module_free(m);
@@ -569,7 +421,7 @@ static void test_steady_state(void **state)
         nn_module *blk = tcn_block(3, 5, 3, 2);
         nn_tensor *x = tensor_of(tcn_x, NN_SHAPE(2, 3, 11));
         nn_tensor *g = tensor_of(tcn_gy, NN_SHAPE(2, 5, 11));
-        steady_state(blk, x, g);
+        assert_steady_state(blk, x, g);
         nn_tensor_free(g);
         nn_tensor_free(x);
         nn_module_free(blk);
@@ -887,11 +739,6 @@ static void test_forward_backward_errors(void **state)
    next calls work. Each case's module runs on the fixture's input, then
    on its strided twin (a copy to make) with each allocation failing in
    turn. (tests/test_errors.c sweeps a change to a larger input.) */
-static long fail_at, n_calls;
-static void *failing_alloc(size_t n)
-{
-    return ++n_calls == fail_at ? NULL : malloc(n);
-}
 
 static void grads_out(nn_module *m, float *dst)
 {
@@ -909,22 +756,22 @@ static void test_allocation_failures(void **state)
     (void)state;
     for (int k = 0; k < N_CASES; k++) {
         const seq_case *c = &seq_cases[k];
-        for (fail_at = 1;; fail_at++) {
+        for (tu_fail_at = 1;; tu_fail_at++) {
             nn_module *m = module_of(c);
             nn_param *p;
             load_case(m, c, &p);
             nn_tensor *x = tensor_of(c->x, c->xndim, c->xshape), *g = tensor_of(c->gy, c->yndim, c->yshape);
             nn_tensor *xs = strided_copy(x), *gs = strided_copy(g);
-            run_result want = run_once(m, x, 6); /* zero_grad, forward(x), backward(random gy 6) */
+            layer_run want = run_layer_once(m, x, 6); /* zero_grad, forward(x), backward(random gy 6) */
             nn_tensor *gy6 = random_tensor(c->yndim, c->yshape, 6);
             float *grads = malloc((size_t)(want.nw + want.nb + 1) * sizeof(float));
             nn_zero_grad(m);
             assert_non_null(nn_forward(m, x));
-            n_calls = 0;
-            nn_set_allocator(failing_alloc, free);
+            tu_allocs = 0;
+            nn_set_allocator(tu_alloc, free);
             nn_tensor *y = nn_forward(m, xs);
             nn_set_allocator(NULL, NULL);
-            bool done = n_calls < fail_at;
+            bool done = tu_allocs < tu_fail_at;
             if (!y) {
                 assert_false(done);
                 assert_error_mentions("nn_forward", "out of memory");
@@ -939,11 +786,11 @@ static void test_allocation_failures(void **state)
                 assert_memory_equal(grads + want.nw, want.db, (size_t)want.nb * sizeof(float));
             } else {
                 nn_zero_grad(m);
-                n_calls = 0;
-                nn_set_allocator(failing_alloc, free);
+                tu_allocs = 0;
+                nn_set_allocator(tu_alloc, free);
                 nn_tensor *dx = nn_backward(m, gs);
                 nn_set_allocator(NULL, NULL);
-                done = done && n_calls < fail_at;
+                done = done && tu_allocs < tu_fail_at;
                 if (!dx) {
                     assert_error_mentions("nn_backward", "out of memory");
                     grads_out(m, grads);
@@ -952,13 +799,13 @@ static void test_allocation_failures(void **state)
                 }
             }
             /* and the layer works on */
-            run_result again = run_once(m, x, 6);
+            layer_run again = run_layer_once(m, x, 6);
             assert_memory_equal(again.y, want.y, (size_t)want.ny * sizeof(float));
             assert_memory_equal(again.dx, want.dx, (size_t)want.nx * sizeof(float));
             assert_memory_equal(again.dw, want.dw, (size_t)want.nw * sizeof(float));
-            free_result(&again);
+            free_layer_run(&again);
             free(grads);
-            free_result(&want);
+            free_layer_run(&want);
             nn_tensor_free(gy6);
             nn_tensor_free(gs);
             nn_tensor_free(xs);
@@ -969,6 +816,7 @@ static void test_allocation_failures(void **state)
                 break;
         }
     }
+    tu_fail_at = -1;
 }
 
 int main(void)

@@ -10,17 +10,6 @@
 #define RTOL 1e-4
 #define ATOL 1e-5
 
-static char *print_of(const nn_module *m)
-{
-    static char buf[4096];
-    memset(buf, 0, sizeof buf);
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    assert_non_null(f);
-    nn_module_print(m, f);
-    fclose(f);
-    return buf;
-}
-
 static void add_ok(nn_module *seq, const char *name, nn_module *child)
 {
     assert_non_null(child);
@@ -93,11 +82,11 @@ static void test_unnamed_children_and_print(void **state)
     assert_string_equal(p[1].name, "0.bias");
     assert_string_equal(p[2].name, "2.weight");
     assert_string_equal(p[3].name, "2.bias");
-    assert_string_equal(print_of(net), unnamed_print);
+    assert_string_equal(printed(net), unnamed_print);
     assert_int_equal(nn_sequential_set_class_name(net, "SimpleNet"), NN_OK);
     char want[1024];
     snprintf(want, sizeof want, "SimpleNet(%s", unnamed_print + strlen("Sequential("));
-    assert_string_equal(print_of(net), want);
+    assert_string_equal(printed(net), want);
     nn_module_free(net);
 }
 
@@ -130,7 +119,7 @@ static void test_nested_names_counts_print(void **state)
     for (int i = 0; i < n; i++)
         assert_string_equal(p[i].name, nested_names[i]);
     assert_int_equal(nn_tensor_numel(p[2].value), 64 * 20 * 5 * 5);
-    assert_string_equal(print_of(net), nested_print);
+    assert_string_equal(printed(net), nested_print);
     /* the list is rebuilt when the tree grows */
     add_ok(net, "head", nn_linear(10, 2, false));
     assert_int_equal(nn_module_params(net, &p), n + 1);
@@ -148,7 +137,7 @@ static void test_empty_sequential(void **state)
 {
     (void)state;
     nn_module *net = nn_sequential();
-    assert_string_equal(print_of(net), empty_print);
+    assert_string_equal(printed(net), empty_print);
     assert_int_equal(nn_module_params(net, NULL), 0);
     nn_zero_grad(net);
     nn_tensor *x = nn_tensor_from((const float[]){1, 2, 3}, NN_SHAPE(3));
@@ -192,7 +181,7 @@ static void test_child_name_errors(void **state)
     add_ok(net, NULL, other);
     nn_param *p;
     assert_int_equal(nn_module_params(net, &p), 2);
-    assert_string_equal(print_of(net),
+    assert_string_equal(printed(net),
                         "Sequential(\n  (fc): Linear(in_features=2, out_features=2, bias=True)\n  (1): ReLU()\n)\n");
     nn_module_free(net);
 }
@@ -370,7 +359,7 @@ static void test_conv_stack_matches_torch(void **state)
     add_ok(net, NULL, nn_conv2d(1, 20, 1, 1, 0));
     add_ok(net, NULL, nn_relu());
     add_ok(net, NULL, nn_conv2d(20, 20, 5, 1, 0));
-    assert_string_equal(print_of(net), chain_print);
+    assert_string_equal(printed(net), chain_print);
     nn_param *p;
     assert_int_equal(nn_module_params(net, &p), 4);
     assert_string_equal(p[2].name, "2.weight");

@@ -22,24 +22,6 @@ static void expect_floats(const float *got, const float *want, int64_t n, double
     }
 }
 
-static long n_allocs, fail_at = -1, live;
-
-static void *counting_alloc(size_t n)
-{
-    if (++n_allocs == fail_at)
-        return NULL;
-    void *p = malloc(n);
-    live += p != NULL;
-    return p;
-}
-
-static void counting_release(void *p)
-{
-    if (p)
-        live--;
-    free(p);
-}
-
 /* --- datasets from arrays */
 
 static void test_dataset_from_arrays(void **state)
@@ -81,14 +63,14 @@ static void test_dataset_from_arrays(void **state)
     assert_ptr_equal(u.images, (nn_tensor *)1);
     assert_ptr_equal(u.labels, (nn_tensor *)2);
     /* every allocation failing in turn: nothing leaked, nothing changed */
-    nn_set_allocator(counting_alloc, counting_release);
-    for (fail_at = 1; fail_at <= 4; fail_at++) {
-        n_allocs = live = 0;
+    nn_set_allocator(tu_alloc, tu_release);
+    for (tu_fail_at = 1; tu_fail_at <= 4; tu_fail_at++) {
+        tu_allocs = tu_live = 0;
         assert_int_equal(nn_dataset_from_arrays(x, NN_SHAPE(4, 3), y, NN_SHAPE(4), &u), NN_ENOMEM);
-        assert_int_equal(live, 0);
+        assert_int_equal(tu_live, 0);
         assert_ptr_equal(u.images, (nn_tensor *)1);
     }
-    fail_at = -1;
+    tu_fail_at = -1;
     nn_set_allocator(NULL, NULL);
 }
 
@@ -189,34 +171,34 @@ static void test_split_shuffled(void **state)
     assert_int_equal(nn_dataset_split(NULL, f, true, &u, NULL, NULL), NN_EINVAL);
     assert_int_equal(nn_dataset_split(&d, f, true, NULL, NULL, NULL), NN_EINVAL);
     assert_ptr_equal(u.images, (nn_tensor *)1);
-    nn_set_allocator(counting_alloc, counting_release);
-    for (fail_at = 1; fail_at <= 13; fail_at++) {
+    nn_set_allocator(tu_alloc, tu_release);
+    for (tu_fail_at = 1; tu_fail_at <= 13; tu_fail_at++) {
         nn_manual_seed(3);
-        n_allocs = live = 0;
+        tu_allocs = tu_live = 0;
         nn_dataset p[3] = {{(nn_tensor *)1, NULL}, {(nn_tensor *)1, NULL}, {(nn_tensor *)1, NULL}};
         int rc = nn_dataset_split(&d, f, true, &p[0], &p[1], &p[2]);
         if (rc == NN_OK) {
-            assert_true(fail_at > 7); /* index array + 3 x 2 tensors of 2 allocations each */
+            assert_true(tu_fail_at > 7); /* index array + 3 x 2 tensors of 2 allocations each */
             for (int k = 0; k < 3; k++)
                 nn_dataset_free(&p[k]);
-            assert_int_equal(live, 0);
+            assert_int_equal(tu_live, 0);
             continue;
         }
         assert_int_equal(rc, NN_ENOMEM);
-        assert_int_equal(live, 0);
+        assert_int_equal(tu_live, 0);
         assert_ptr_equal(p[0].images, (nn_tensor *)1);
         uint32_t next = nn_random_u32();
         nn_manual_seed(3);
         assert_int_equal(next, nn_random_u32()); /* generator put back */
     }
-    fail_at = -1;
+    tu_fail_at = -1;
     nn_set_allocator(NULL, NULL);
     nn_dataset_free(&d);
 }
 
 /* --- scalers against scikit-learn */
 
-static nn_tensor *tensor_of(const float *data, int64_t rows, int64_t cols)
+static nn_tensor *matrix_of(const float *data, int64_t rows, int64_t cols)
 {
     nn_tensor *t = nn_tensor_from(data, NN_SHAPE(rows, cols));
     assert_non_null(t);
@@ -228,7 +210,7 @@ static void test_standard_scaler(void **state)
     (void)state;
     nn_scaler *s = nn_standard_scaler();
     assert_int_equal(nn_scaler_num_features(s), 0);
-    nn_tensor *train = tensor_of(tab_train, TAB_TRAIN, TAB_F), *test = tensor_of(tab_test, TAB_TEST, TAB_F);
+    nn_tensor *train = matrix_of(tab_train, TAB_TRAIN, TAB_F), *test = matrix_of(tab_test, TAB_TEST, TAB_F);
     assert_int_equal(nn_scaler_transform(s, test), NN_EINVAL); /* not fitted */
     assert_error_mentions("not fitted");
     assert_int_equal(nn_scaler_fit(s, train), NN_OK);
@@ -238,7 +220,7 @@ static void test_standard_scaler(void **state)
     assert_int_equal(nn_scaler_transform(s, test), NN_OK);
     expect_floats(test->data, std_test_t, TAB_TEST * TAB_F, 0, "standard test");
     nn_tensor_free(test);
-    test = tensor_of(tab_test, TAB_TEST, TAB_F);
+    test = matrix_of(tab_test, TAB_TEST, TAB_F);
     assert_int_equal(nn_scaler_inverse_transform(s, test), NN_OK);
     expect_floats(test->data, std_test_inv, TAB_TEST * TAB_F, 0, "standard inverse");
     /* predictions of columns 4 and 1 only */
@@ -247,7 +229,7 @@ static void test_standard_scaler(void **state)
         pred[2 * i] = tab_test[i * TAB_F + 4], pred[2 * i + 1] = tab_test[i * TAB_F + 1];
         want[2 * i] = std_test_inv[i * TAB_F + 4], want[2 * i + 1] = std_test_inv[i * TAB_F + 1];
     }
-    nn_tensor *p = tensor_of(pred, TAB_TEST, 2);
+    nn_tensor *p = matrix_of(pred, TAB_TEST, 2);
     assert_int_equal(nn_scaler_inverse_transform_columns(s, p, (const int[]){4, 1}, 2), NN_OK);
     expect_floats(p->data, want, TAB_TEST * 2, 0, "inverse of columns 4, 1");
     assert_int_equal(nn_scaler_transform_columns(s, p, (const int[]){4, 1}, 2), NN_OK);
@@ -267,7 +249,7 @@ static void test_standard_scaler(void **state)
     for (int i = 0; i < TAB_TEST; i++)
         for (int j = 0; j < TAB_F; j++)
             tr[j * TAB_TEST + i] = tab_test[i * TAB_F + j];
-    nn_tensor *block = tensor_of(tr, TAB_F, TAB_TEST), *view = nn_tensor_transpose(block, 0, 1);
+    nn_tensor *block = matrix_of(tr, TAB_F, TAB_TEST), *view = nn_tensor_transpose(block, 0, 1);
     assert_int_equal(nn_scaler_transform(s, view), NN_OK);
     for (int i = 0; i < TAB_TEST; i++)
         for (int j = 0; j < TAB_F; j++)
@@ -276,12 +258,12 @@ static void test_standard_scaler(void **state)
     nn_tensor_free(block);
     /* fit refusals keep the previous fit */
     float bad[6] = {1, 2, INFINITY, 4, 5, 6};
-    nn_tensor *b = tensor_of(bad, 3, 2);
+    nn_tensor *b = matrix_of(bad, 3, 2);
     assert_int_equal(nn_scaler_fit(s, b), NN_EINVAL);
     assert_error_mentions("infinite", "row 1, column 0");
     bad[2] = NAN, bad[0] = NAN, bad[4] = NAN;
     nn_tensor_free(b);
-    b = tensor_of(bad, 3, 2);
+    b = matrix_of(bad, 3, 2);
     assert_int_equal(nn_scaler_fit(s, b), NN_EINVAL);
     assert_error_mentions("column 0", "no number");
     assert_int_equal(nn_scaler_num_features(s), TAB_F);
@@ -302,14 +284,14 @@ static void test_minmax_scaler(void **state)
     } cases[] = {{0, 1, mm01_train_t, mm01_test_t, mm01_test_inv}, {-1, 1, mm11_train_t, mm11_test_t, mm11_test_inv}};
     for (size_t c = 0; c < 2; c++) {
         nn_scaler *s = nn_minmax_scaler(cases[c].lo, cases[c].hi);
-        nn_tensor *train = tensor_of(tab_train, TAB_TRAIN, TAB_F), *test = tensor_of(tab_test, TAB_TEST, TAB_F);
+        nn_tensor *train = matrix_of(tab_train, TAB_TRAIN, TAB_F), *test = matrix_of(tab_test, TAB_TEST, TAB_F);
         assert_int_equal(nn_scaler_fit(s, train), NN_OK);
         assert_int_equal(nn_scaler_transform(s, train), NN_OK);
         expect_floats(train->data, cases[c].train_t, TAB_TRAIN * TAB_F, 0, "minmax train");
         assert_int_equal(nn_scaler_transform(s, test), NN_OK);
         expect_floats(test->data, cases[c].test_t, TAB_TEST * TAB_F, 0, "minmax test");
         nn_tensor_free(test);
-        test = tensor_of(tab_test, TAB_TEST, TAB_F);
+        test = matrix_of(tab_test, TAB_TEST, TAB_F);
         assert_int_equal(nn_scaler_inverse_transform(s, test), NN_OK);
         expect_floats(test->data, cases[c].test_inv, TAB_TEST * TAB_F, 0, "minmax inverse");
         nn_tensor_free(train);
@@ -320,17 +302,17 @@ static void test_minmax_scaler(void **state)
     assert_error_mentions("nn_minmax_scaler", "lo < hi");
     assert_null(nn_minmax_scaler(0, NAN));
     /* allocation failures in fit: nothing leaked, the scaler still unfitted and usable */
-    nn_tensor *train = tensor_of(tab_train, TAB_TRAIN, TAB_F);
-    nn_set_allocator(counting_alloc, counting_release);
+    nn_tensor *train = matrix_of(tab_train, TAB_TRAIN, TAB_F);
+    nn_set_allocator(tu_alloc, tu_release);
     nn_scaler *s = nn_standard_scaler();
-    for (fail_at = 1; fail_at <= 6; fail_at++) {
-        n_allocs = 0;
-        long base = live;
+    for (tu_fail_at = 1; tu_fail_at <= 6; tu_fail_at++) {
+        tu_allocs = 0;
+        long base = tu_live;
         assert_int_equal(nn_scaler_fit(s, train), NN_ENOMEM);
-        assert_int_equal(live, base);
+        assert_int_equal(tu_live, base);
         assert_int_equal(nn_scaler_num_features(s), 0);
     }
-    fail_at = -1;
+    tu_fail_at = -1;
     assert_int_equal(nn_scaler_fit(s, train), NN_OK);
     nn_scaler_free(s);
     nn_set_allocator(NULL, NULL);

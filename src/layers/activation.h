@@ -59,9 +59,4 @@ nn_pointwise *nn_pointwise_new(const nn_module_ops *ops, nn_act_fn forward, nn_a
 #define NN_LABEL_LEN 128
 const char *nn_module_label(const nn_module *m, char *buf);
 
-/* The options rule of nn/optim.h for a layer's opts: 1 when written by
-   hand (from_defaults 0), 0 when from nn_<x>_defaults, else a negative
-   status with a message naming fn, the struct and defaults_fn. */
-int nn_layer_opts_by_hand(const char *fn, const char *type, const char *defaults_fn, uint32_t from_defaults);
-
 #endif

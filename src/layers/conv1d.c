@@ -47,15 +47,13 @@ static nn_module *conv1d_new(const char *fn, const nn_conv1d_opts *opts)
     int by_hand = nn_opts_by_hand(fn, "nn_conv1d_opts", "nn_conv1d_defaults", o.from_defaults);
     if (by_hand < 0)
         return NULL;
-    if (o.in_channels <= 0 || o.out_channels <= 0)
-        return nn_fail_null(NN_EINVAL, "%s: expected positive in_channels and out_channels, got %lld and %lld",
-                            fn, (long long)o.in_channels, (long long)o.out_channels);
+    if (nn_conv_check_channels(fn, o.in_channels, o.out_channels) < 0)
+        return NULL;
     if (o.kernel_size <= 0)
         return nn_fail_null(NN_EINVAL, "%s: expected a positive kernel_size, got %d", fn, o.kernel_size);
     const int least = by_hand ? 0 : 1;
-    const char *why = by_hand ? "0 means 1 in options written by hand"
-                              : "options from nn_conv1d_defaults are taken as written; 0 means 1 only in "
-                                "options written by hand";
+    char why[128];
+    nn_conv_zero_rule(by_hand, "nn_conv1d_defaults", why, sizeof why);
     if (o.stride < least)
         return nn_fail_null(NN_EINVAL, "%s: expected stride >= %d (%s), got %d", fn, least, why, o.stride);
     if (o.dilation < least)
@@ -67,14 +65,8 @@ static nn_module *conv1d_new(const char *fn, const nn_conv1d_opts *opts)
         return nn_fail_null(NN_EINVAL, "%s: expected non-negative padding, got %d", fn, o.padding);
     o.stride = o.stride ? o.stride : 1;
     o.dilation = o.dilation ? o.dilation : 1;
-    o.groups = o.groups ? o.groups : 1;
-    if (o.in_channels % o.groups != 0)
-        return nn_fail_null(NN_EINVAL, "%s: in_channels must be divisible by groups, got in_channels=%lld, groups=%d",
-                            fn, (long long)o.in_channels, o.groups);
-    if (o.out_channels % o.groups != 0)
-        return nn_fail_null(NN_EINVAL,
-                            "%s: out_channels must be divisible by groups, got out_channels=%lld, groups=%d", fn,
-                            (long long)o.out_channels, o.groups);
+    if (nn_conv_settle_groups(fn, o.in_channels, o.out_channels, &o.groups) < 0)
+        return NULL;
     if (o.padding_same && o.stride != 1)
         return nn_fail_null(NN_EINVAL,
                             "%s: padding_same (torch's padding='same') is not supported for strided convolutions, "

@@ -525,28 +525,19 @@ nn_module *nn_conv_create(const char *fn, const nn_conv2d_opts *opts, int dims, 
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: opts is NULL", fn);
     nn_conv2d_opts o = *opts;
-    if (o.from_defaults != 0 && o.from_defaults != NN_OPTS_FROM_DEFAULTS)
-        return nn_fail_null(NN_EINVAL, "%s: nn_conv2d_opts.from_defaults is %lu (0x%08lx): expected 0 (a struct "
-                            "written by hand) or NN_OPTS_FROM_DEFAULTS (one from nn_conv2d_defaults); is the "
-                            "struct uninitialised?",
-                            fn, (unsigned long)o.from_defaults, (unsigned long)o.from_defaults);
-    const bool by_hand = o.from_defaults == 0;
-    if (o.in_channels <= 0 || o.out_channels <= 0)
-        return nn_fail_null(NN_EINVAL, "%s: expected positive in_channels and out_channels, got %lld and %lld",
-                            fn, (long long)o.in_channels, (long long)o.out_channels);
+    const int by_hand = nn_opts_by_hand(fn, "nn_conv2d_opts", "nn_conv2d_defaults", o.from_defaults);
+    if (by_hand < 0)
+        return NULL;
+    if (nn_conv_check_channels(fn, o.in_channels, o.out_channels) < 0)
+        return NULL;
     if (o.kernel_h <= 0 || o.kernel_w <= 0)
         return nn_fail_null(NN_EINVAL, "%s: expected a positive kernel size (kernel_h, kernel_w), got (%d, %d)",
                             fn, o.kernel_h, o.kernel_w);
     const int least = by_hand ? 0 : 1;
-    const char *why = by_hand ? "0 means 1 in options written by hand"
-                              : "options from nn_conv2d_defaults are taken as written; 0 means 1 only in "
-                                "options written by hand";
-    if (o.stride_h < least || o.stride_w < least)
-        return nn_fail_null(NN_EINVAL, "%s: expected stride_h and stride_w >= %d (%s), got stride (%d, %d)", fn,
-                            least, why, o.stride_h, o.stride_w);
-    if (o.dilation_h < least || o.dilation_w < least)
-        return nn_fail_null(NN_EINVAL, "%s: expected dilation_h and dilation_w >= %d (%s), got dilation (%d, %d)",
-                            fn, least, why, o.dilation_h, o.dilation_w);
+    char why[128];
+    nn_conv_zero_rule(by_hand, "nn_conv2d_defaults", why, sizeof why);
+    if (nn_conv_check_stride_dilation(fn, why, least, o.stride_h, o.stride_w, o.dilation_h, o.dilation_w) < 0)
+        return NULL;
     if (o.pad_h < 0 || o.pad_w < 0)
         return nn_fail_null(NN_EINVAL, "%s: expected non-negative padding (pad_h, pad_w), got (%d, %d)", fn,
                             o.pad_h, o.pad_w);
@@ -559,14 +550,8 @@ nn_module *nn_conv_create(const char *fn, const nn_conv2d_opts *opts, int dims, 
     o.stride_w = o.stride_w ? o.stride_w : 1;
     o.dilation_h = o.dilation_h ? o.dilation_h : 1;
     o.dilation_w = o.dilation_w ? o.dilation_w : 1;
-    o.groups = o.groups ? o.groups : 1;
-    if (o.in_channels % o.groups != 0)
-        return nn_fail_null(NN_EINVAL, "%s: in_channels must be divisible by groups, got in_channels=%lld, groups=%d",
-                            fn, (long long)o.in_channels, o.groups);
-    if (o.out_channels % o.groups != 0)
-        return nn_fail_null(NN_EINVAL,
-                            "%s: out_channels must be divisible by groups, got out_channels=%lld, groups=%d", fn,
-                            (long long)o.out_channels, o.groups);
+    if (nn_conv_settle_groups(fn, o.in_channels, o.out_channels, &o.groups) < 0)
+        return NULL;
     if (o.padding_same && (o.stride_h != 1 || o.stride_w != 1))
         return nn_fail_null(NN_EINVAL,
                             "%s: padding_same (torch's padding='same') is not supported for strided convolutions, "

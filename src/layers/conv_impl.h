@@ -23,4 +23,17 @@ void nn_conv_destroy(nn_module *m);
    set to bias * scale + shift (added when there was none). */
 int nn_conv_absorb_channel_affine(nn_module *m, const float *scale, const float *shift, int64_t channels);
 
+/* The option checks Conv1d, Conv2d and ConvTranspose2d share (conv_opts.c),
+   messages naming fn; each NN_OK or a negative status:
+   - in_channels and out_channels positive;
+   - zero_rule: why a 0 stride, dilation or groups is taken as 1 (by_hand)
+     or refused (options from defaults_fn), into buf, returned;
+   - stride and dilation >= least (0: written by hand), why as above;
+   - groups: 0 becomes 1, then it must divide both channel counts. */
+int nn_conv_check_channels(const char *fn, int64_t in_channels, int64_t out_channels);
+const char *nn_conv_zero_rule(bool by_hand, const char *defaults_fn, char *buf, size_t n);
+int nn_conv_check_stride_dilation(const char *fn, const char *why, int least, int stride_h, int stride_w,
+                                  int dilation_h, int dilation_w);
+int nn_conv_settle_groups(const char *fn, int64_t in_channels, int64_t out_channels, int *groups);
+
 #endif

@@ -45,7 +45,7 @@ nn_module *nn_elu_ex(const nn_elu_opts *opts)
 {
     static const char fn[] = "nn_elu";
     nn_elu_opts o = opts ? *opts : nn_elu_defaults();
-    int by_hand = nn_layer_opts_by_hand(fn, "nn_elu_opts", "nn_elu_defaults()", o.from_defaults);
+    int by_hand = nn_opts_by_hand(fn, "nn_elu_opts", "nn_elu_defaults()", o.from_defaults);
     if (by_hand < 0)
         return NULL;
     if (by_hand && o.alpha == 0.0f)

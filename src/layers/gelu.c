@@ -36,7 +36,7 @@ nn_module *nn_gelu_ex(const nn_gelu_opts *opts)
 {
     static const char fn[] = "nn_gelu";
     nn_gelu_opts o = opts ? *opts : nn_gelu_defaults();
-    if (nn_layer_opts_by_hand(fn, "nn_gelu_opts", "nn_gelu_defaults()", o.from_defaults) < 0)
+    if (nn_opts_by_hand(fn, "nn_gelu_opts", "nn_gelu_defaults()", o.from_defaults) < 0)
         return NULL;
     if (o.approximate != NN_GELU_NONE && o.approximate != NN_GELU_TANH) /* torch's message */
         return nn_fail_null(NN_EINVAL, "%s: approximate argument must be either none or tanh (NN_GELU_NONE or "

@@ -30,7 +30,7 @@ nn_module *nn_hardswish_ex(const nn_hardswish_opts *opts)
 {
     static const char fn[] = "nn_hardswish";
     nn_hardswish_opts o = opts ? *opts : nn_hardswish_defaults();
-    if (nn_layer_opts_by_hand(fn, "nn_hardswish_opts", "nn_hardswish_defaults()", o.from_defaults) < 0)
+    if (nn_opts_by_hand(fn, "nn_hardswish_opts", "nn_hardswish_defaults()", o.from_defaults) < 0)
         return NULL;
     nn_pointwise *p = nn_pointwise_new(&hardswish_ops, nn_hardswish_kernel, nn_hardswish_grad_kernel, fn);
     if (!p)

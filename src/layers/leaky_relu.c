@@ -43,7 +43,7 @@ nn_module *nn_leaky_relu_ex(const nn_leaky_relu_opts *opts)
 {
     static const char fn[] = "nn_leaky_relu";
     nn_leaky_relu_opts o = opts ? *opts : nn_leaky_relu_defaults();
-    int by_hand = nn_layer_opts_by_hand(fn, "nn_leaky_relu_opts", "nn_leaky_relu_defaults()", o.from_defaults);
+    int by_hand = nn_opts_by_hand(fn, "nn_leaky_relu_opts", "nn_leaky_relu_defaults()", o.from_defaults);
     if (by_hand < 0)
         return NULL;
     if (by_hand && o.negative_slope == 0.0f)

@@ -85,13 +85,7 @@ static nn_tensor *maxpool_run(nn_module *m, const nn_tensor *x, bool relu_first)
         return nn_fail_null(NN_ESHAPE, "nn_forward: %s got input of shape %s: output size would be %lldx%lld (too small or empty)",
                             maxpool_name(p, name, sizeof name), nn_tensor_shape_str(x, s), (long long)OH, (long long)OW);
     int64_t oshape[4];
-    int k = 0;
-    if (lead)
-        oshape[k++] = N;
-    oshape[k++] = C;
-    if (d == 2)
-        oshape[k++] = OH;
-    oshape[k++] = OW;
+    nn_pool_out_shape(x->ndim, d, N, C, OH, OW, oshape);
     bool fast = is_2x2(o, H, W, OH, OW);
     size_t need = (size_t)(N * C * OH * OW) * (fast ? sizeof(uint8_t) : sizeof(int64_t));
     /* every allocation before any change: a failure leaves the last
@@ -197,15 +191,11 @@ nn_module *nn_maxpool_create(const char *fn, const nn_maxpool2d_opts *opts, int 
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: options are NULL", fn);
     nn_maxpool2d_opts o = *opts;
-    if (o.from_defaults != 0 && o.from_defaults != NN_OPTS_FROM_DEFAULTS)
-        return nn_fail_null(NN_EINVAL, "%s: nn_maxpool2d_opts.from_defaults is %lu (0x%08lx): expected 0 (a "
-                            "struct written by hand) or NN_OPTS_FROM_DEFAULTS (one from nn_maxpool2d_defaults); "
-                            "is the struct uninitialised?",
-                            fn, (unsigned long)o.from_defaults, (unsigned long)o.from_defaults);
-    const bool by_hand = o.from_defaults == 0;
-    if (o.kernel_h < 1 || o.kernel_w < 1 || o.kernel_h > 65535 || o.kernel_w > 65535)
-        return nn_fail_null(NN_EINVAL, "%s: expected kernel_size (kernel_h, kernel_w) in 1..65535, got (%d, %d)",
-                            fn, o.kernel_h, o.kernel_w);
+    const int by_hand = nn_opts_by_hand(fn, "nn_maxpool2d_opts", "nn_maxpool2d_defaults", o.from_defaults);
+    if (by_hand < 0)
+        return NULL;
+    if (nn_pool_check_kernel(fn, o.kernel_h, o.kernel_w) < 0)
+        return NULL;
     const int least = by_hand ? 0 : 1;
     const char *stride_why = by_hand ? "0 means the kernel size in options written by hand"
                                      : "options from nn_maxpool2d_defaults are taken as written; 0 means the "
@@ -219,9 +209,8 @@ nn_module *nn_maxpool_create(const char *fn, const nn_maxpool2d_opts *opts, int 
     if (o.dilation_h < least || o.dilation_w < least)
         return nn_fail_null(NN_EINVAL, "%s: expected dilation_h and dilation_w >= %d (%s), got dilation (%d, %d)",
                             fn, least, dilation_why, o.dilation_h, o.dilation_w);
-    if (o.pad_h < 0 || o.pad_w < 0)
-        return nn_fail_null(NN_EINVAL, "%s: expected padding (pad_h, pad_w) >= 0, got (%d, %d)", fn, o.pad_h,
-                            o.pad_w);
+    if (nn_pool_check_padding(fn, o.kernel_h, o.kernel_w, o.pad_h, o.pad_w) < 0)
+        return NULL;
     if (!o.stride_h)
         o.stride_h = o.kernel_h;
     if (!o.stride_w)
@@ -231,9 +220,6 @@ nn_module *nn_maxpool_create(const char *fn, const nn_maxpool2d_opts *opts, int 
     if (!o.dilation_w)
         o.dilation_w = 1;
     o.from_defaults = NN_OPTS_FROM_DEFAULTS; /* complete now */
-    if (o.pad_h > o.kernel_h / 2 || o.pad_w > o.kernel_w / 2)
-        return nn_fail_null(NN_EINVAL, "%s: padding should be at most half of kernel size, got padding=(%d, %d) for kernel_size=(%d, %d)",
-                            fn, o.pad_h, o.pad_w, o.kernel_h, o.kernel_w);
     maxpool2d *p = nn_alloc_zeroed(1, sizeof *p);
     if (!p)
         return NULL;

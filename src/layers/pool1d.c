@@ -50,25 +50,9 @@ static nn_module *maxpool1d_new(const char *fn, const nn_maxpool1d_opts *opts)
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: options are NULL", fn);
     nn_maxpool1d_opts o = *opts;
-    int by_hand = nn_opts_by_hand(fn, "nn_maxpool1d_opts", "nn_maxpool1d_defaults", o.from_defaults);
-    if (by_hand < 0)
+    if (nn_pool1d_check(fn, "nn_maxpool1d_opts", "nn_maxpool1d_defaults", o.from_defaults, o.kernel_size, o.stride,
+                        &o.dilation, o.padding) < 0)
         return NULL;
-    if (o.kernel_size < 1 || o.kernel_size > 65535)
-        return nn_fail_null(NN_EINVAL, "%s: expected kernel_size in 1..65535, got %d", fn, o.kernel_size);
-    const int least = by_hand ? 0 : 1;
-    if (o.stride < least || o.stride > 65535)
-        return nn_fail_null(NN_EINVAL, "%s: expected stride in %d..65535 (%s), got %d", fn, least,
-                            by_hand ? "0 means the kernel size in options written by hand"
-                                    : "options from nn_maxpool1d_defaults are taken as written",
-                            o.stride);
-    if (o.dilation < least || o.dilation > 65535)
-        return nn_fail_null(NN_EINVAL, "%s: expected dilation in %d..65535 (%s), got %d", fn, least,
-                            by_hand ? "0 means 1 in options written by hand"
-                                    : "options from nn_maxpool1d_defaults are taken as written",
-                            o.dilation);
-    if (o.padding < 0 || o.padding > o.kernel_size / 2)
-        return nn_fail_null(NN_EINVAL, "%s: padding should be at most half of kernel size (and >= 0), got padding=%d for kernel_size=%d",
-                            fn, o.padding, o.kernel_size);
     nn_maxpool2d_opts c = {.kernel_h = 1, .kernel_w = o.kernel_size, .stride_h = 1,
                            .stride_w = o.stride ? o.stride : o.kernel_size, .pad_h = 0, .pad_w = o.padding,
                            .dilation_h = 1, .dilation_w = o.dilation ? o.dilation : 1, .ceil_mode = o.ceil_mode,
@@ -99,20 +83,9 @@ static nn_module *avgpool1d_new(const char *fn, const nn_avgpool1d_opts *opts)
     if (!opts)
         return nn_fail_null(NN_EINVAL, "%s: options are NULL", fn);
     nn_avgpool1d_opts o = *opts;
-    int by_hand = nn_opts_by_hand(fn, "nn_avgpool1d_opts", "nn_avgpool1d_defaults", o.from_defaults);
-    if (by_hand < 0)
+    if (nn_pool1d_check(fn, "nn_avgpool1d_opts", "nn_avgpool1d_defaults", o.from_defaults, o.kernel_size, o.stride,
+                        NULL, o.padding) < 0)
         return NULL;
-    if (o.kernel_size < 1 || o.kernel_size > 65535)
-        return nn_fail_null(NN_EINVAL, "%s: expected kernel_size in 1..65535, got %d", fn, o.kernel_size);
-    const int least = by_hand ? 0 : 1;
-    if (o.stride < least || o.stride > 65535)
-        return nn_fail_null(NN_EINVAL, "%s: expected stride in %d..65535 (%s), got %d", fn, least,
-                            by_hand ? "0 means the kernel size in options written by hand"
-                                    : "options from nn_avgpool1d_defaults are taken as written",
-                            o.stride);
-    if (o.padding < 0 || o.padding > o.kernel_size / 2)
-        return nn_fail_null(NN_EINVAL, "%s: padding should be at most half of kernel size (and >= 0), got padding=%d for kernel_size=%d",
-                            fn, o.padding, o.kernel_size);
     nn_avgpool2d_opts c = {.kernel_h = 1, .kernel_w = o.kernel_size, .stride_h = 1,
                            .stride_w = o.stride ? o.stride : o.kernel_size, .pad_h = 0, .pad_w = o.padding,
                            .ceil_mode = o.ceil_mode, .count_include_pad = o.count_include_pad,

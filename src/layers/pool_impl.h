@@ -27,4 +27,20 @@ nn_tensor *nn_avgpool_backward_m(nn_module *m, const nn_tensor *g);
 void nn_avgpool_destroy(nn_module *m);
 nn_module *nn_avgpool_clone(const nn_module *m);
 
+/* The pooling constructors' common checks (pool_opts.c), messages naming
+   fn: the window in 1..65535 (2-D); the padding >= 0 and at most half the
+   window (2-D); and all of a 1-D module's options, in the order kernel_size,
+   stride, dilation (NULL: AvgPool1d has none), padding, with the options
+   rule on type (its from_defaults) and defaults_fn. The 1-D check returns
+   1 for options written by hand, 0 for options from defaults_fn; all, a
+   negative status on failure. */
+int nn_pool_check_kernel(const char *fn, int kernel_h, int kernel_w);
+int nn_pool_check_padding(const char *fn, int kernel_h, int kernel_w, int pad_h, int pad_w);
+int nn_pool1d_check(const char *fn, const char *type, const char *defaults_fn, uint32_t from_defaults,
+                    int kernel_size, int stride, const int *dilation, int padding);
+
+/* The output shape, [N,] C, [OH,] OW, of a pooling module of dims
+   dimensions (1 or 2) on an input of ndim dimensions. */
+void nn_pool_out_shape(int ndim, int dims, int64_t N, int64_t C, int64_t OH, int64_t OW, int64_t *oshape);
+
 #endif

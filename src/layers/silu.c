@@ -34,7 +34,7 @@ nn_module *nn_silu_ex(const nn_silu_opts *opts)
 {
     static const char fn[] = "nn_silu";
     nn_silu_opts o = opts ? *opts : nn_silu_defaults();
-    if (nn_layer_opts_by_hand(fn, "nn_silu_opts", "nn_silu_defaults()", o.from_defaults) < 0)
+    if (nn_opts_by_hand(fn, "nn_silu_opts", "nn_silu_defaults()", o.from_defaults) < 0)
         return NULL;
     nn_pointwise *p = nn_pointwise_new(&silu_ops, nn_silu_kernel, nn_silu_grad_kernel, fn);
     if (!p)

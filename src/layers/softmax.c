@@ -157,12 +157,9 @@ static const nn_module_ops log_softmax_ops = {
 static nn_module *softmax_new(int dim, uint32_t from_defaults, bool log)
 {
     const char *fn = log ? "nn_log_softmax" : "nn_softmax";
-    if (from_defaults != 0 && from_defaults != NN_OPTS_FROM_DEFAULTS)
-        return nn_fail_null(NN_EINVAL,
-                            "%s: %s.from_defaults is %lu (0x%08lx): expected 0 (a struct written by hand) or "
-                            "NN_OPTS_FROM_DEFAULTS (one from %s); is the struct uninitialised?",
-                            fn, log ? "nn_log_softmax_opts" : "nn_softmax_opts", (unsigned long)from_defaults,
-                            (unsigned long)from_defaults, log ? "nn_log_softmax_defaults(dim)" : "nn_softmax_defaults(dim)");
+    if (nn_opts_by_hand(fn, log ? "nn_log_softmax_opts" : "nn_softmax_opts",
+                        log ? "nn_log_softmax_defaults(dim)" : "nn_softmax_defaults(dim)", from_defaults) < 0)
+        return NULL;
     softmax *s = nn_alloc_zeroed(1, sizeof *s);
     if (!s)
         return nn_fail_context_null("%s", fn);

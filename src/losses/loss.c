@@ -601,12 +601,8 @@ static nn_loss *class_loss_new(const nn_loss_ops *ops, const char *opts_type, co
                                nn_reduction reduction, float label_smoothing, uint32_t from_defaults)
 {
     const char *fn = ops->constructor;
-    if (from_defaults != 0 && from_defaults != NN_OPTS_FROM_DEFAULTS)
-        return nn_fail_null(NN_EINVAL,
-                            "%s: %s.from_defaults is %lu (0x%08lx): expected 0 (a struct written by hand) "
-                            "or NN_OPTS_FROM_DEFAULTS (one from %s); is the struct uninitialised?",
-                            fn, opts_type, (unsigned long)from_defaults, (unsigned long)from_defaults,
-                            defaults_fn);
+    if (nn_opts_by_hand(fn, opts_type, defaults_fn, from_defaults) < 0)
+        return NULL;
     if (from_defaults == 0 && ignore_index == 0)
         ignore_index = -100; /* torch's default */
     if (weight_count < 0 || (weight_count > 0) != (weight != NULL))

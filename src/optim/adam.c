@@ -15,28 +15,37 @@ typedef struct {
     nn_adam_opts opts;
 } adam;
 
-static int adam_validate(const char *fn, const void *opts)
+int nn_adam_check(const char *fn, float lr, float eps, float beta1, float beta2, float weight_decay)
 {
-    const nn_adam_opts *o = opts;
     int s;
-    if ((s = nn_optim_check_nonneg(fn, "lr", o->lr)) < 0 ||
-        (s = nn_optim_check_nonneg(fn, "eps", o->eps)) < 0 ||
-        (s = nn_optim_check_unit(fn, "beta1", o->beta1)) < 0 ||
-        (s = nn_optim_check_unit(fn, "beta2", o->beta2)) < 0 ||
-        (s = nn_optim_check_nonneg(fn, "weight_decay", o->weight_decay)) < 0)
+    if ((s = nn_optim_check_nonneg(fn, "lr", lr)) < 0 ||
+        (s = nn_optim_check_nonneg(fn, "eps", eps)) < 0 ||
+        (s = nn_optim_check_unit(fn, "beta1", beta1)) < 0 ||
+        (s = nn_optim_check_unit(fn, "beta2", beta2)) < 0 ||
+        (s = nn_optim_check_nonneg(fn, "weight_decay", weight_decay)) < 0)
         return s;
     return NN_OK;
 }
 
-static int adam_keys(const void *opts, const char **keys)
+int nn_adam_keys(bool amsgrad, const char **keys)
 {
-    const nn_adam_opts *o = opts;
     keys[0] = "exp_avg";
     keys[1] = "exp_avg_sq";
-    if (!o->amsgrad)
+    if (!amsgrad)
         return 2;
     keys[2] = "max_exp_avg_sq";
     return 3;
+}
+
+static int adam_validate(const char *fn, const void *opts)
+{
+    const nn_adam_opts *o = opts;
+    return nn_adam_check(fn, o->lr, o->eps, o->beta1, o->beta2, o->weight_decay);
+}
+
+static int adam_keys(const void *opts, const char **keys)
+{
+    return nn_adam_keys(((const nn_adam_opts *)opts)->amsgrad, keys);
 }
 
 /* The element loop is nn_adam_kernel (kernels/optim_kernels.h); the bias

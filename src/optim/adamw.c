@@ -17,28 +17,16 @@ typedef struct {
     nn_adamw_opts opts;
 } adamw;
 
+/* Adam's checks and state (adam.c) */
 static int adamw_validate(const char *fn, const void *opts)
 {
     const nn_adamw_opts *o = opts;
-    int s;
-    if ((s = nn_optim_check_nonneg(fn, "lr", o->lr)) < 0 ||
-        (s = nn_optim_check_nonneg(fn, "eps", o->eps)) < 0 ||
-        (s = nn_optim_check_unit(fn, "beta1", o->beta1)) < 0 ||
-        (s = nn_optim_check_unit(fn, "beta2", o->beta2)) < 0 ||
-        (s = nn_optim_check_nonneg(fn, "weight_decay", o->weight_decay)) < 0)
-        return s;
-    return NN_OK;
+    return nn_adam_check(fn, o->lr, o->eps, o->beta1, o->beta2, o->weight_decay);
 }
 
 static int adamw_keys(const void *opts, const char **keys)
 {
-    const nn_adamw_opts *o = opts;
-    keys[0] = "exp_avg";
-    keys[1] = "exp_avg_sq";
-    if (!o->amsgrad)
-        return 2;
-    keys[2] = "max_exp_avg_sq";
-    return 3;
+    return nn_adam_keys(((const nn_adamw_opts *)opts)->amsgrad, keys);
 }
 
 static void adamw_update(const nn_optim *base, float *p, const float *g, float *const *bufs, int64_t n)

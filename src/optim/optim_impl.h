@@ -88,6 +88,12 @@ static inline void nn_optim_default_if_zero(float *field, float torch_default)
 int nn_optim_check_nonneg(const char *fn, const char *name, float v); /* v >= 0 */
 int nn_optim_check_unit(const char *fn, const char *name, float v);   /* 0 <= v < 1 */
 
+/* Adam's and AdamW's options (the same fields; adam.c): their checks, and
+   the names of their state buffers into keys (2, or 3 with amsgrad),
+   returning how many. */
+int nn_adam_check(const char *fn, float lr, float eps, float beta1, float beta2, float weight_decay);
+int nn_adam_keys(bool amsgrad, const char **keys);
+
 /* --- generic state access for checkpointing ------------------------- */
 
 typedef struct {
