@@ -49,9 +49,7 @@ typedef struct {
      ending (a quoted field with line breaks makes a record of several
      lines: the limit is on the record); 0 = NN_CSV_MAX_LINE_DEFAULT
      (1 MiB). The reader holds at most about twice this in memory besides
-     the values. From nn_csv_defaults, 0 and a delimiter of 0 are refused.
-   - skip_rows: records to pass over before the header (or the first data
-     row), of any shape; messages keep the file's row numbers. >= 0. */
+     the values. From nn_csv_defaults, 0 and a delimiter of 0 are refused. */
 typedef struct {
     bool no_header;
     char delimiter;
