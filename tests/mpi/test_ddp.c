@@ -203,6 +203,17 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     nn_set_num_threads(1);
+    char host[MPI_MAX_PROCESSOR_NAME] = "", *all = calloc((size_t)world, MPI_MAX_PROCESSOR_NAME);
+    int len = 0;
+    MPI_Get_processor_name(host, &len);
+    MPI_Gather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        printf("ranks on:");
+        for (int r = 0; r < world; r++)
+            printf(" %s", all + (size_t)r * MPI_MAX_PROCESSOR_NAME);
+        printf("\n");
+    }
+    free(all);
     run(0, false);
     run(1024, false);   /* small buckets: many launched during backward */
     run(0, true);
