@@ -129,7 +129,7 @@ MPICC      ?= mpicc
 MPI_BUILD  := $(BUILD)/mpi
 MPI_LIB    := $(MPI_BUILD)/libnn_mpi.a
 MPI_CFLAGS  = $(CPPFLAGS) -Impi/include $(ALL_CFLAGS)
-MPI_PROGS  := $(MPI_BUILD)/test_ddp $(MPI_BUILD)/ddp_fashion_mnist
+MPI_PROGS  := $(MPI_BUILD)/test_ddp $(MPI_BUILD)/ddp_fashion_mnist $(MPI_BUILD)/bench_allreduce
 HAVE_MPI   := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo yes)
 
 .PHONY: mpi test-mpi install-mpi mpi-missing
@@ -146,6 +146,10 @@ $(MPI_BUILD)/test_ddp: tests/mpi/test_ddp.c $(MPI_LIB) $(LIB)
 
 $(MPI_BUILD)/ddp_fashion_mnist: examples/mpi/ddp_fashion_mnist.c $(MPI_LIB) $(LIB)
 	$(MPICC) $(MPI_CFLAGS) $(LDFLAGS) $< -o $@ $(MPI_LIB) $(LIB) $(LDLIBS)
+
+$(MPI_BUILD)/bench_allreduce: tests/mpi/bench_allreduce.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(MPI_CFLAGS) $(LDFLAGS) $< -o $@
 
 mpi: $(MPI_LIB) $(MPI_PROGS)
 
