@@ -27,7 +27,8 @@ typedef struct {
     void *ctx;
     int (*start)(void *ctx, nn_module *net, nn_optim *opt); /* rank 0's parameters and buffers to all */
     int (*before_forward)(void *ctx);                       /* each training step */
-    int (*backward)(void *ctx, const nn_tensor *grad_out);  /* nn_backward_params + averaged gradients */
+    int (*backward)(void *ctx, const nn_tensor *grad_out);  /* nn_backward_params + averaged gradients;
+                                                               NULL: no backward, only the reduction */
     int (*agree)(void *ctx, int status);                    /* -1: all ranks OK, else the lowest failed rank */
     int (*sync_buffers)(void *ctx);                         /* before evaluation and checkpoints */
     void (*epoch_done)(void *ctx, long epoch, double train_seconds, long steps); /* e.g. timings */
@@ -245,8 +246,13 @@ static void progress(bool tty, long epoch, long epochs, long step, long steps, d
 static double train_epoch(const run_opts *o, nn_module *net, nn_loss *ce, nn_optim *opt, nn_lr_scheduler *sched,
                           nn_dataloader *dl, long epoch, long epochs, curves *c)
 {
+    /* Data-parallel: every step starts with one agreement on the last
+       step's outcome on every rank (a rank whose loader failed meets it
+       at its end-of-epoch agreement), so all ranks stop at the same point;
+       a rank whose forward failed still takes part in the gradient
+       reduction (backward with no gradient) so that nobody waits. */
     const imgcls_dist *dist = o->dist;
-    int carried = NN_OK; /* a failure of the last step's backward or update, agreed on at the next step */
+    int carried = NN_OK; /* this rank's failure in the last step: agreed on at the next */
     char when[96];
     bool tty = isatty(STDERR_FILENO);
     long steps = (long)nn_dataloader_len(dl), step = 0, images = 0;
@@ -255,9 +261,12 @@ static double train_epoch(const run_opts *o, nn_module *net, nn_loss *ce, nn_opt
     nn_module_train(net, true);
     while (nn_dataloader_next(dl, &x, &y)) {
         step++;
+        snprintf(when, sizeof when, "at epoch %ld step %ld", epoch, step - 1);
+        if (dist && dist_agree(o, carried, when) >= 0)
+            return -1;
         nn_optim_zero_grad(opt);
-        int st = dist && carried == NN_OK ? dist->before_forward(dist->ctx) : carried;
-        if (st < 0 && carried == NN_OK)
+        int st = dist ? dist->before_forward(dist->ctx) : NN_OK;
+        if (st < 0)
             fprintf(stderr, "\n%serror at epoch %ld step %ld: %s\n", imgcls_who, epoch, step, nn_last_error());
         nn_tensor *out = st < 0 ? NULL : nn_forward(net, x);
         char before[512]; /* a NaN loss is an error only if a new message came with it */
@@ -272,18 +281,21 @@ static double train_epoch(const run_opts *o, nn_module *net, nn_loss *ce, nn_opt
                     (long long)x->shape[0]);
             st = NN_EINVAL;
         }
-        snprintf(when, sizeof when, "at epoch %ld step %ld", epoch, st == NN_OK && carried < 0 ? step - 1 : step);
-        if (!dist && st < 0)
-            return -1;
-        if (dist && dist_agree(o, st, when) >= 0)
-            return -1;
+        if (st < 0) {
+            if (!dist)
+                return -1;
+            dist->backward(dist->ctx, NULL); /* the reduction without us would wait forever */
+            carried = st;
+            continue;
+        }
         if ((dist ? dist->backward(dist->ctx, nn_loss_backward(ce)) : nn_backward_params(net, nn_loss_backward(ce))) <
                 0 ||
             nn_optim_step(opt) < 0 || (sched && nn_lr_scheduler_step(sched) < 0)) {
             fprintf(stderr, "\n%serror at epoch %ld step %ld: %s\n", imgcls_who, epoch, step, nn_last_error());
             if (!dist)
                 return -1;
-            carried = NN_EINVAL; /* the others learn it at the next agreement */
+            carried = NN_EINVAL;
+            continue;
         }
         images += (long)x->shape[0] * (dist ? dist->world : 1);
         running = step == 1 ? loss : 0.98 * running + 0.02 * loss; /* smoothed for display */
@@ -303,7 +315,7 @@ static double train_epoch(const run_opts *o, nn_module *net, nn_loss *ce, nn_opt
         if (!dist)
             return -1;
     }
-    snprintf(when, sizeof when, "at the end of epoch %ld", epoch);
+    snprintf(when, sizeof when, "by the end of epoch %ld", epoch);
     if (dist && dist_agree(o, carried, when) >= 0)
         return -1;
     if (dist && dist->epoch_done)
@@ -337,6 +349,10 @@ static double evaluate(nn_module *net, nn_dataloader *dl, long confusion[10][10]
             if (truth >= 0 && truth < 10 && best < 10)
                 confusion[truth][best]++;
         }
+    }
+    if (nn_dataloader_status(dl) < 0) { /* not a clean end of the test set */
+        fprintf(stderr, "%sevaluation failed: %s\n", imgcls_who, nn_last_error());
+        return -1;
     }
     return total ? (double)right / (double)total : 0.0;
 }
@@ -642,6 +658,8 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
         if (ips >= 0 && dist_agree(o, st, "before evaluation") >= 0)
             ips = -1;
         double acc = ips < 0 ? -1 : evaluate(net, test_dl, confusion);
+        if (ips >= 0 && dist && dist_agree(o, acc < 0 ? NN_EINVAL : NN_OK, "in evaluation") >= 0)
+            acc = -1;
         if (acc < 0) {
             rc = 1;
             break;

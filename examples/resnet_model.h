@@ -49,7 +49,7 @@ static nn_module *basic_block(int64_t inplanes, int64_t planes, int stride)
 static nn_module *layer(nn_module *block)
 {
     nn_module *s = nn_sequential();
-    if (nn_sequential_add(s, NULL, block) < 0) {
+    if (!s || nn_sequential_add(s, NULL, block) < 0) { /* keeps the first error (out of memory) */
         nn_module_free(block);
         nn_module_free(s);
         return NULL;

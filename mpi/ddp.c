@@ -223,8 +223,13 @@ int nn_ddp_backward(nn_ddp *d, const nn_tensor *grad_out)
 {
     if (!d)
         return nn_set_error(NN_EINVAL, "nn_ddp_backward: d is NULL");
+    /* no gradient: this rank cannot run its backward (its forward failed)
+       but runs the same reductions as the others, so that none waits */
+    int skipped = grad_out ? NN_OK
+                           : nn_set_error(NN_EINVAL, "nn_ddp_backward: no grad_out: took part in the "
+                                                     "reduction without a backward");
     if (d->n_buckets == 0 || d->world == 1) {
-        int st = nn_backward_params(d->net, grad_out);
+        int st = grad_out ? nn_backward_params(d->net, grad_out) : skipped;
         int rc = nn_ddp_allreduce_grads(d); /* also after a failure: nobody waits forever */
         return st < 0 ? st : rc;
     }
@@ -237,7 +242,7 @@ int nn_ddp_backward(nn_ddp *d, const nn_tensor *grad_out)
         d->bucket_left[d->param_bucket[i]]++;
     d->next_bucket = 0;
     d->failed_mpi = 0;
-    int st = nn_backward_params(d->net, grad_out);
+    int st = grad_out ? nn_backward_params(d->net, grad_out) : skipped;
     double t0 = now_s();
     while (d->next_bucket < d->n_buckets) /* unused parameters, or a failed backward */
         launch(d);

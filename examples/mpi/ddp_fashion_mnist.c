@@ -21,8 +21,10 @@
      --bucket-kb N        gradients reduced in buckets of N KiB launched
                           during backward (default 0: one all-reduce after
                           backward, measured faster here)
-   NN_DDP_KILL=RANK:STEP (tests) kills rank RANK with SIGKILL at its
-   STEP-th training step of the run, as a crash would. */
+   For the tests: NN_DDP_KILL=RANK:STEP kills rank RANK with SIGKILL at its
+   STEP-th training step of the run, as a crash would;
+   NN_DDP_FAIL_ALLOC=RANK:N makes the N-th allocation of libnn on rank
+   RANK fail (and every one after it), as running out of memory would. */
 #include <signal.h>
 
 #include <nn/ddp.h>
@@ -40,6 +42,13 @@ typedef struct {
     long steps, kill_rank, kill_step;
     double reduce_before;
 } ddp_ctx;
+
+/* NN_DDP_FAIL_ALLOC: libnn's allocator from the N-th call on */
+static long alloc_calls, alloc_fail_at = -1;
+static void *failing_alloc(size_t n)
+{
+    return ++alloc_calls >= alloc_fail_at ? NULL : malloc(n);
+}
 
 static int ddp_start(void *ctx, nn_module *net, nn_optim *opt)
 {
@@ -110,6 +119,10 @@ int main(int argc, char **argv)
     c.kill_rank = c.kill_step = -1;
     if (kill && sscanf(kill, "%ld:%ld", &c.kill_rank, &c.kill_step) != 2)
         c.kill_rank = c.kill_step = -1;
+    const char *fail = getenv("NN_DDP_FAIL_ALLOC");
+    long fail_rank = -1;
+    if (fail && sscanf(fail, "%ld:%ld", &fail_rank, &alloc_fail_at) == 2 && fail_rank == c.rank)
+        nn_set_allocator(failing_alloc, free);
 
     /* our own flags out of argv, the rest for the shared parser */
     bool resnet = false;
@@ -161,6 +174,8 @@ int main(int argc, char **argv)
                        fashion_names);
     nn_ddp_free(c.ddp);
     nn_module_free(net);
+    if (alloc_fail_at >= 0 && fail_rank == c.rank && alloc_calls < alloc_fail_at)
+        fprintf(stderr, "rank %d: NN_DDP_FAIL_ALLOC: only %ld allocations were made\n", c.rank, alloc_calls);
     /* every rank got here (failures were agreed on): a clean end, with the
        failure's exit status */
     MPI_Finalize();

@@ -90,6 +90,39 @@ else
     echo "ok exit $rc after ${took} s: $(grep -m1 'stopping: the loss' "$tmp/nan.out")"
 fi
 
+echo "== allocation failures on rank 1 (every Kth allocation of libnn, from building the model to evaluation):"
+echo "   every rank exits non-zero within 10 s, rank 0 naming rank 1, never a hang"
+for model in cnn resnet; do
+    args="--model $model --data $data --batch-size 2 --threads 1 --epochs 2 --svg $tmp/s.svg"
+    total=$(NN_DDP_FAIL_ALLOC=1:1000000000 timeout 60 $MPIRUN -np 2 "$bin/ddp_fashion_mnist" $args 2>&1 |
+        sed -n 's/.*only \([0-9]*\) allocations were made.*/\1/p')
+    [ -n "$total" ] || { fail "$model: cannot count the allocations"; continue; }
+    stride=$(( total / 15 + 1 ))
+    bad=0
+    runs=0
+    n=1
+    while [ $n -le "$total" ]; do
+        start=$(date +%s)
+        NN_DDP_FAIL_ALLOC=1:$n timeout 30 $MPIRUN -np 2 "$bin/ddp_fashion_mnist" $args >"$tmp/alloc.out" 2>&1
+        rc=$?
+        took=$(( $(date +%s) - start ))
+        runs=$((runs + 1))
+        if [ $rc -eq 0 ] || [ $rc -eq 124 ] || [ $took -gt 10 ] ||
+           ! grep -q "^rank 0: stopping: rank 1 failed" "$tmp/alloc.out" ||
+           ! grep -q "^rank 1: " "$tmp/alloc.out"; then
+            echo "allocation $n of $total on rank 1: exit $rc after $took s"
+            cat "$tmp/alloc.out"
+            bad=$((bad + 1))
+        fi
+        n=$((n + stride))
+    done
+    if [ $bad -eq 0 ]; then
+        echo "ok $model: $runs runs (allocations 1, $((1 + stride)), ... of $total on rank 1), e.g. $(grep -m1 '^rank 1' "$tmp/alloc.out")"
+    else
+        fail "$model: $bad of $runs allocation-failure runs"
+    fi
+done
+
 echo "== two ranks in two network namespaces joined by a veth pair, over TCP only"
 if [ $OPENMPI -ne 1 ]; then
     echo "SKIPPED: the namespace test drives Open MPI's rsh launcher (this mpirun is not Open MPI)"

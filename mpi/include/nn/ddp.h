@@ -81,7 +81,11 @@ int nn_ddp_before_forward(nn_ddp *d);
    averaged over all ranks (sum / world size) in every rank's gradient
    block. The reductions run even when this rank's backward failed (so
    that no rank waits forever); the return is then that failure's status
-   and the caller must stop (tell the others with nn_ddp_agree). */
+   and the caller must stop (tell the others with nn_ddp_agree).
+   grad_out NULL: this rank has no backward to run (its forward failed):
+   it takes part in the same reductions with its gradients as they are
+   (zero after nn_optim_zero_grad) and returns NN_EINVAL, so that the other
+   ranks finish the step and learn of the failure at the next agreement. */
 int nn_ddp_backward(nn_ddp *d, const nn_tensor *grad_out);
 
 /* Collective: averages the gradient block as nn_ddp_backward does, for
