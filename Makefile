@@ -132,7 +132,7 @@ MPI_CFLAGS  = $(CPPFLAGS) -Impi/include $(ALL_CFLAGS)
 MPI_PROGS  := $(MPI_BUILD)/test_ddp $(MPI_BUILD)/ddp_fashion_mnist $(MPI_BUILD)/bench_allreduce
 HAVE_MPI   := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo yes)
 
-.PHONY: mpi test-mpi install-mpi mpi-missing
+.PHONY: mpi test-mpi install-mpi uninstall-mpi mpi-missing
 $(MPI_BUILD)/obj/%.o: mpi/%.c
 	@mkdir -p $(dir $@)
 	$(MPICC) $(MPI_CFLAGS) -c $< -o $@
@@ -175,3 +175,7 @@ install-mpi: $(MPI_LIB) install
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn-mpi.pc
 
 -include $(MPI_BUILD)/obj/ddp.d $(MPI_PROGS:=.d)
+
+uninstall-mpi:
+	rm -f $(DESTDIR)$(PREFIX)/include/nn/ddp.h $(DESTDIR)$(PREFIX)/lib/libnn_mpi.a \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn-mpi.pc
