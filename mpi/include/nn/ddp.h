@@ -66,7 +66,9 @@ nn_ddp_opts nn_ddp_defaults(void);
    exist (its packed gradient block is what gets reduced; NULL when it is
    not packed: NN_EINVAL). NULL opts: nn_ddp_defaults(). Returns NULL +
    nn_last_error() on failure. Allocates here only; steps allocate
-   nothing. */
+   nothing. With bucket_bytes > 0 it sets net's backward hook
+   (nn_module_set_backward_hook, replacing any) until nn_ddp_free; every
+   backward of net must then go through nn_ddp_backward. */
 nn_ddp *nn_ddp_new(MPI_Comm comm, nn_module *net, nn_optim *opt, const nn_ddp_opts *opts);
 
 int nn_ddp_rank(const nn_ddp *d);       /* not collective */
