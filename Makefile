@@ -44,7 +44,7 @@ else
 BUILD   ?= build
 endif
 
-LIB_SRC  := $(shell find src -name '*.c' | sort)
+LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/mpi/*' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 LIB      := $(BUILD)/libnn.a
@@ -215,3 +215,62 @@ fuzz: $(FUZZERS)
 	done
 
 -include $(FUZZ_LIB_OBJ:.o=.d)
+
+# --- MPI: data-parallel training (nn/ddp.h). libnn.a never links MPI: the
+# MPI part is build/mpi/libnn_mpi.a beside it, built with mpicc only by
+# `make mpi` (and `make test` when mpicc and mpirun are installed; Debian:
+# apt-get install openmpi-bin libopenmpi-dev, or mpich).
+MPICC      ?= mpicc
+MPI_BUILD  := $(BUILD)/mpi
+MPI_LIB    := $(MPI_BUILD)/libnn_mpi.a
+MPI_CFLAGS  = $(CPPFLAGS) $(ALL_CFLAGS)
+MPI_PROGS  := $(MPI_BUILD)/test_ddp $(MPI_BUILD)/ddp_fashion_mnist $(MPI_BUILD)/bench_allreduce
+HAVE_MPI   := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo yes)
+
+.PHONY: mpi test-mpi install-mpi uninstall-mpi mpi-missing
+$(MPI_BUILD)/obj/%.o: src/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(MPI_CFLAGS) -c $< -o $@
+
+$(MPI_LIB): $(MPI_BUILD)/obj/ddp.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(MPI_BUILD)/test_ddp: tests/mpi/test_ddp.c $(MPI_LIB) $(LIB)
+	$(MPICC) $(MPI_CFLAGS) $(LDFLAGS) $< -o $@ $(MPI_LIB) $(LIB) $(LDLIBS)
+
+$(MPI_BUILD)/ddp_fashion_mnist: examples/mpi/ddp_fashion_mnist.c $(MPI_LIB) $(LIB)
+	$(MPICC) $(MPI_CFLAGS) $(LDFLAGS) $< -o $@ $(MPI_LIB) $(LIB) $(LDLIBS)
+
+$(MPI_BUILD)/bench_allreduce: tests/mpi/bench_allreduce.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(MPI_CFLAGS) $(LDFLAGS) $< -o $@
+
+mpi: $(MPI_LIB) $(MPI_PROGS)
+
+# two ranks, each test under a timeout (tests/mpi/run.sh)
+test-mpi: mpi
+	sh tests/mpi/run.sh $(MPI_BUILD)
+
+mpi-missing:
+	@echo "MPI tests skipped: no $(MPICC) or mpirun (apt-get install openmpi-bin libopenmpi-dev)"
+
+ifeq ($(HAVE_MPI),yes)
+test: test-mpi
+else
+test: mpi-missing
+endif
+
+install-mpi: $(MPI_LIB) install
+	install -m 644 include/nn/ddp.h $(DESTDIR)$(PREFIX)/include/nn/
+	install -m 644 $(MPI_LIB) $(DESTDIR)$(PREFIX)/lib/
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
+	  'Name: nn-mpi' 'Description: libnn data-parallel training over MPI (compile and link with mpicc)' \
+	  'Version: $(VERSION)' 'Requires: nn' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lnn_mpi' \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn-mpi.pc
+
+-include $(MPI_BUILD)/obj/ddp.d $(MPI_PROGS:=.d)
+
+uninstall-mpi:
+	rm -f $(DESTDIR)$(PREFIX)/include/nn/ddp.h $(DESTDIR)$(PREFIX)/lib/libnn_mpi.a \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn-mpi.pc

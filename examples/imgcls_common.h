@@ -17,6 +17,28 @@
 
 #include "demo_args.h"
 
+/* Data-parallel runs (examples/mpi/ddp_fashion_mnist.c: MPI through
+   libnn_mpi) fill this in; single-process runs leave run_opts.dist NULL.
+   The runner then trains on this rank's share of every epoch
+   (nn_dataloader_set_shard), averages the gradients through backward,
+   agrees on every failure with the other ranks so that all stop together,
+   prints and saves on rank 0 only, and resumes every rank from rank 0's
+   checkpoint. Each callback is collective (every rank calls it). */
+typedef struct {
+    int rank, world;
+    void *ctx;
+    int (*start)(void *ctx, nn_module *net, nn_optim *opt); /* rank 0's parameters and buffers to all */
+    int (*before_forward)(void *ctx);                       /* each training step */
+    int (*backward)(void *ctx, const nn_tensor *grad_out);  /* nn_backward_params + averaged gradients;
+                                                               NULL: no backward, only the reduction */
+    int (*agree)(void *ctx, int status);                    /* -1: all ranks OK, else the lowest failed rank */
+    int (*sync_buffers)(void *ctx);                         /* before evaluation and checkpoints */
+    void (*epoch_done)(void *ctx, long epoch, double train_seconds, long steps); /* e.g. timings */
+} imgcls_dist;
+
+/* "rank 1: " in front of error messages of a data-parallel run */
+static char imgcls_who[32];
+
 typedef struct {
     const char *data, *svg, *save, *resume;
     long epochs, batch_size, limit, threads; /* threads 0: the library's default */
@@ -29,7 +51,25 @@ typedef struct {
     bool adamw, cosine;
     float weight_decay, flip_p;
     int crop_padding; /* 0: no augmentation */
+    const imgcls_dist *dist; /* NULL: one process */
 } run_opts;
+
+/* Tells every rank of a data-parallel run whether some rank failed (-1:
+   none); a rank that did not fail says which one did. One process: -1
+   unless status failed (0). */
+static int dist_agree(const run_opts *o, int status, const char *when)
+{
+    if (!o->dist)
+        return status < 0 ? 0 : -1;
+    int failed = o->dist->agree(o->dist->ctx, status);
+    if (failed < -1) {
+        fprintf(stderr, "%sstopping: the agreement %s failed: %s\n", imgcls_who, when, nn_last_error());
+        return o->dist->rank;
+    }
+    if (failed >= 0 && status >= 0)
+        fprintf(stderr, "%sstopping: rank %d failed %s (its message says why)\n", imgcls_who, failed, when);
+    return failed;
+}
 
 static void usage(const char *prog, const run_opts *d, FILE *f)
 {
@@ -188,6 +228,8 @@ typedef struct {
 
 static void progress(bool tty, long epoch, long epochs, long step, long steps, double loss, double ips)
 {
+    if (imgcls_who[0] && strcmp(imgcls_who, "rank 0: ") != 0)
+        return; /* data-parallel: rank 0 speaks */
     if (tty) {
         int width = 30, done = (int)(width * step / steps);
         fprintf(stderr, "\repoch %ld/%ld [%.*s%s%*s] %ld/%ld loss %.4f %6.0f img/s", epoch, epochs, done,
@@ -203,9 +245,17 @@ static void progress(bool tty, long epoch, long epochs, long step, long steps, d
 
 /* One pass over the training set. Returns images per second, or -1 after
    printing why training stopped. */
-static double train_epoch(nn_module *net, nn_loss *ce, nn_optim *opt, nn_lr_scheduler *sched, nn_dataloader *dl,
-                          long epoch, long epochs, curves *c)
+static double train_epoch(const run_opts *o, nn_module *net, nn_loss *ce, nn_optim *opt, nn_lr_scheduler *sched,
+                          nn_dataloader *dl, long epoch, long epochs, curves *c)
 {
+    /* Data-parallel: every step starts with one agreement on the last
+       step's outcome on every rank (a rank whose loader failed meets it
+       at its end-of-epoch agreement), so all ranks stop at the same point;
+       a rank whose forward failed still takes part in the gradient
+       reduction (backward with no gradient) so that nobody waits. */
+    const imgcls_dist *dist = o->dist;
+    int carried = NN_OK; /* this rank's failure in the last step: agreed on at the next */
+    char when[96];
     bool tty = isatty(STDERR_FILENO);
     long steps = (long)nn_dataloader_len(dl), step = 0, images = 0;
     double running = 0, t0 = now_s(), last_print = 0;
@@ -213,27 +263,43 @@ static double train_epoch(nn_module *net, nn_loss *ce, nn_optim *opt, nn_lr_sche
     nn_module_train(net, true);
     while (nn_dataloader_next(dl, &x, &y)) {
         step++;
+        snprintf(when, sizeof when, "at epoch %ld step %ld", epoch, step - 1);
+        if (dist && dist_agree(o, carried, when) >= 0)
+            return -1;
         nn_optim_zero_grad(opt);
-        nn_tensor *out = nn_forward(net, x);
+        int st = dist ? dist->before_forward(dist->ctx) : NN_OK;
+        if (st < 0)
+            fprintf(stderr, "\n%serror at epoch %ld step %ld: %s\n", imgcls_who, epoch, step, nn_last_error());
+        nn_tensor *out = st < 0 ? NULL : nn_forward(net, x);
         char before[512]; /* a NaN loss is an error only if a new message came with it */
         snprintf(before, sizeof before, "%s", nn_last_error());
         float loss = out ? nn_loss_forward(ce, out, y) : NAN;
-        if (!out || (isnan(loss) && strcmp(before, nn_last_error()) != 0)) {
-            fprintf(stderr, "\nerror at epoch %ld step %ld: %s\n", epoch, step, nn_last_error());
-            return -1;
-        }
-        if (!isfinite(loss)) {
-            fprintf(stderr, "\nstopping: the loss became %s at epoch %ld step %ld (batch of %lld images); "
-                            "try a smaller --lr\n", isnan(loss) ? "NaN" : "infinite", epoch, step,
+        if (st == NN_OK && (!out || (isnan(loss) && strcmp(before, nn_last_error()) != 0))) {
+            fprintf(stderr, "\n%serror at epoch %ld step %ld: %s\n", imgcls_who, epoch, step, nn_last_error());
+            st = NN_EINVAL;
+        } else if (st == NN_OK && !isfinite(loss)) {
+            fprintf(stderr, "\n%sstopping: the loss became %s at epoch %ld step %ld (batch of %lld images); "
+                            "try a smaller --lr\n", imgcls_who, isnan(loss) ? "NaN" : "infinite", epoch, step,
                     (long long)x->shape[0]);
-            return -1;
+            st = NN_EINVAL;
         }
-        if (nn_backward_params(net, nn_loss_backward(ce)) < 0 || nn_optim_step(opt) < 0 ||
-            (sched && nn_lr_scheduler_step(sched) < 0)) {
-            fprintf(stderr, "\nerror at epoch %ld step %ld: %s\n", epoch, step, nn_last_error());
-            return -1;
+        if (st < 0) {
+            if (!dist)
+                return -1;
+            dist->backward(dist->ctx, NULL); /* the reduction without us would wait forever */
+            carried = st;
+            continue;
         }
-        images += (long)x->shape[0];
+        if ((dist ? dist->backward(dist->ctx, nn_loss_backward(ce)) : nn_backward_params(net, nn_loss_backward(ce))) <
+                0 ||
+            nn_optim_step(opt) < 0 || (sched && nn_lr_scheduler_step(sched) < 0)) {
+            fprintf(stderr, "\n%serror at epoch %ld step %ld: %s\n", imgcls_who, epoch, step, nn_last_error());
+            if (!dist)
+                return -1;
+            carried = NN_EINVAL;
+            continue;
+        }
+        images += (long)x->shape[0] * (dist ? dist->world : 1);
         running = step == 1 ? loss : 0.98 * running + 0.02 * loss; /* smoothed for display */
         if ((step % 20 == 0 || step == steps) && c->n_loss < MAX_POINTS) {
             c->loss_x[c->n_loss] = (double)(epoch - 1) + (double)step / (double)steps;
@@ -245,6 +311,17 @@ static double train_epoch(nn_module *net, nn_loss *ce, nn_optim *opt, nn_lr_sche
             last_print = t;
         }
     }
+    if (nn_dataloader_status(dl) < 0) {
+        fprintf(stderr, "\n%serror at epoch %ld step %ld: %s\n", imgcls_who, epoch, step + 1, nn_last_error());
+        carried = nn_dataloader_status(dl);
+        if (!dist)
+            return -1;
+    }
+    snprintf(when, sizeof when, "by the end of epoch %ld", epoch);
+    if (dist && dist_agree(o, carried, when) >= 0)
+        return -1;
+    if (dist && dist->epoch_done)
+        dist->epoch_done(dist->ctx, epoch, now_s() - t0, step);
     return images / (now_s() - t0);
 }
 
@@ -258,7 +335,7 @@ static double evaluate(nn_module *net, nn_dataloader *dl, long confusion[10][10]
     while (nn_dataloader_next(dl, &x, &y)) {
         nn_tensor *out = nn_forward(net, x);
         if (!out) {
-            fprintf(stderr, "evaluation failed: %s\n", nn_last_error());
+            fprintf(stderr, "%sevaluation failed: %s\n", imgcls_who, nn_last_error());
             return -1;
         }
         int64_t n = out->shape[0], k = out->shape[1];
@@ -274,6 +351,10 @@ static double evaluate(nn_module *net, nn_dataloader *dl, long confusion[10][10]
             if (truth >= 0 && truth < 10 && best < 10)
                 confusion[truth][best]++;
         }
+    }
+    if (nn_dataloader_status(dl) < 0) { /* not a clean end of the test set */
+        fprintf(stderr, "%sevaluation failed: %s\n", imgcls_who, nn_last_error());
+        return -1;
     }
     return total ? (double)right / (double)total : 0.0;
 }
@@ -365,13 +446,13 @@ static int write_state(const char *path, long epoch)
     static uint8_t rng[NN_RANDOM_STATE_BYTES];
     char final[4096], tmp[4200];
     if (!side_path(final, sizeof final, path, ".state") || !side_path(tmp, sizeof tmp, final, ".tmp")) {
-        fprintf(stderr, "--save %s: path too long\n", path);
+        fprintf(stderr, "%s--save %s: path too long\n", imgcls_who, path);
         return -1;
     }
     nn_random_get_state(rng);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        fprintf(stderr, "cannot write %s: %s\n", tmp, strerror(errno));
+        fprintf(stderr, "%scannot write %s: %s\n", imgcls_who, tmp, strerror(errno));
         return -1;
     }
     fprintf(f, "%s\nepoch %ld\nrng ", STATE_HEADER, epoch);
@@ -381,7 +462,7 @@ static int write_state(const char *path, long epoch)
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, final) != 0) {
-        fprintf(stderr, "cannot write %s: %s\n", final, strerror(errno));
+        fprintf(stderr, "%scannot write %s: %s\n", imgcls_who, final, strerror(errno));
         remove(tmp);
         return -1;
     }
@@ -392,11 +473,11 @@ static int save_checkpoint(const char *path, nn_module *net, nn_optim *opt, long
 {
     char optim_path[4096];
     if (!side_path(optim_path, sizeof optim_path, path, ".optim")) {
-        fprintf(stderr, "--save %s: path too long\n", path);
+        fprintf(stderr, "%s--save %s: path too long\n", imgcls_who, path);
         return -1;
     }
     if (nn_save(net, path) < 0 || nn_optim_save(opt, optim_path) < 0) {
-        fprintf(stderr, "cannot save the checkpoint: %s\n", nn_last_error());
+        fprintf(stderr, "%scannot save the checkpoint: %s\n", imgcls_who, nn_last_error());
         return -1;
     }
     return write_state(path, epoch);
@@ -413,12 +494,12 @@ static long read_state(const char *path, uint8_t rng[NN_RANDOM_STATE_BYTES])
 {
     char name[4096], line[64];
     if (!side_path(name, sizeof name, path, ".state")) {
-        fprintf(stderr, "--resume %s: path too long\n", path);
+        fprintf(stderr, "%s--resume %s: path too long\n", imgcls_who, path);
         return -1;
     }
     FILE *f = fopen(name, "r");
     if (!f) {
-        fprintf(stderr, "cannot resume: %s: %s\n", name, strerror(errno));
+        fprintf(stderr, "%scannot resume: %s: %s\n", imgcls_who, name, strerror(errno));
         return -1;
     }
     long epoch = -1;
@@ -433,7 +514,7 @@ static long read_state(const char *path, uint8_t rng[NN_RANDOM_STATE_BYTES])
     ok = ok && fgetc(f) == '\n' && fgetc(f) == EOF;
     fclose(f);
     if (!ok) {
-        fprintf(stderr, "cannot resume: %s is not a checkpoint state written by --save\n", name);
+        fprintf(stderr, "%scannot resume: %s is not a checkpoint state written by --save\n", imgcls_who, name);
         return -1;
     }
     return epoch;
@@ -449,7 +530,7 @@ static long load_checkpoint(const char *path, nn_module *net, nn_optim *opt)
         return -1;
     if (!side_path(optim_path, sizeof optim_path, path, ".optim") || nn_load(net, path) < 0 ||
         nn_optim_load(opt, optim_path) < 0 || nn_random_set_state(rng) < 0) {
-        fprintf(stderr, "cannot resume from %s: %s\n", path, nn_last_error());
+        fprintf(stderr, "%scannot resume from %s: %s\n", imgcls_who, path, nn_last_error());
         return -1;
     }
     return epoch;
@@ -482,19 +563,22 @@ static long read_epochs_done(const char *path)
 static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool, nn_dataset *),
                const char *install_hint, const char *title, const char *const names[10])
 {
+    const imgcls_dist *dist = o->dist;
     nn_dataset train = {0}, test = {0};
     if (o->threads && nn_set_num_threads((int)(o->threads < 1000000 ? o->threads : 1000000)) < 0) {
-        fprintf(stderr, "--threads %ld: %s\n", o->threads, nn_last_error());
+        fprintf(stderr, "%s--threads %ld: %s\n", imgcls_who, o->threads, nn_last_error());
         return 2;
     }
+    int st = NN_OK;
     if (load(o->data, true, &train) < 0 || load(o->data, false, &test) < 0) {
-        fprintf(stderr, "cannot load the dataset: %s\n%s\n", nn_last_error(), install_hint);
-        nn_dataset_free(&train);
-        return 1;
+        fprintf(stderr, "%scannot load the dataset: %s\n%s\n", imgcls_who, nn_last_error(), install_hint);
+        st = NN_EIO;
+    } else if (keep_first(&train, o->limit) < 0 || keep_first(&test, o->limit) < 0 ||
+               (o->normalize && (normalize_half(&train) < 0 || normalize_half(&test) < 0))) {
+        fprintf(stderr, "%s%s\n", imgcls_who, nn_last_error());
+        st = NN_EINVAL;
     }
-    if (keep_first(&train, o->limit) < 0 || keep_first(&test, o->limit) < 0 ||
-        (o->normalize && (normalize_half(&train) < 0 || normalize_half(&test) < 0))) {
-        fprintf(stderr, "%s\n", nn_last_error());
+    if (dist_agree(o, st, "loading the data") >= 0) {
         nn_dataset_free(&train);
         nn_dataset_free(&test);
         return 1;
@@ -503,6 +587,9 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
            (long long)test.images->shape[0], (long long)train.images->shape[1], (long long)train.images->shape[2],
            (long long)train.images->shape[3]);
     printf("threads: %d\n", nn_get_num_threads());
+    if (dist)
+        printf("data-parallel: %d ranks, batch %ld per rank (%ld per step)\n", dist->world, o->batch_size,
+               o->batch_size * dist->world);
     if (o->normalize)
         printf("inputs: Normalize(0.5, 0.5), pixels in [-1, 1]\n");
     nn_module_print(net, stdout);
@@ -511,33 +598,38 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
     nn_optim *opt = make_optim(o, net);
     nn_dataloader *train_dl = nn_dataloader_new(&train, o->batch_size, true, false);
     nn_dataloader *test_dl = nn_dataloader_new(&test, o->batch_size, false, false);
-    nn_lr_scheduler *sched = opt && train_dl && o->cosine
+    /* DistributedSampler(seed=--seed): this rank's share of each epoch */
+    bool sharded = !dist || (train_dl && nn_dataloader_set_shard(train_dl, dist->rank, dist->world,
+                                                                 (uint64_t)o->seed, false) == NN_OK);
+    nn_lr_scheduler *sched = opt && train_dl && sharded && o->cosine
                                  ? nn_cosine_annealing_lr(opt, o->epochs * nn_dataloader_len(train_dl), 0.0)
                                  : NULL;
-    if (!ce || !opt || !train_dl || !test_dl || (o->cosine && !sched) ||
+    st = NN_OK;
+    if (!ce || !opt || !train_dl || !test_dl || !sharded || (o->cosine && !sched) ||
         (o->crop_padding && (nn_dataloader_random_crop(train_dl, &(nn_random_crop_opts){
                                                                      .size_h = (int)train.images->shape[2],
                                                                      .size_w = (int)train.images->shape[3],
                                                                      .padding = o->crop_padding}) < 0 ||
                              nn_dataloader_random_horizontal_flip(train_dl, o->flip_p) < 0))) {
-        fprintf(stderr, "setup failed: %s\n", nn_last_error());
-        return 1;
+        fprintf(stderr, "%ssetup failed: %s\n", imgcls_who, nn_last_error());
+        st = NN_EINVAL;
     }
-    if (o->crop_padding)
+    int rc = dist_agree(o, st, "setting up") >= 0 ? 1 : 0;
+    if (rc == 0 && o->crop_padding)
         printf("augmentation: RandomCrop(%lld, padding=%d), RandomHorizontalFlip(%g)\n",
                (long long)train.images->shape[2], o->crop_padding, (double)o->flip_p);
     static curves c;
     static long confusion[10][10];
-    int rc = 0;
     long first = 1;
-    if (o->resume) {
+    if (rc == 0 && o->resume) {
         /* the schedule's steps so far first (from the base lr, as they
-           went), then the checkpoint, whose lr they reach */
+           went), then the checkpoint, whose lr they reach. Every rank
+           reads rank 0's checkpoint. */
         long done = sched ? read_epochs_done(o->resume) : 0;
         for (long s = 0; sched && done > 0 && s < done * (long)nn_dataloader_len(train_dl); s++)
             nn_lr_scheduler_step(sched);
         done = load_checkpoint(o->resume, net, opt);
-        if (done < 0)
+        if (dist_agree(o, done < 0 ? NN_EIO : NN_OK, "resuming") >= 0)
             rc = 1;
         else if (done >= o->epochs) {
             printf("%s already has %ld epoch(s); nothing to do (raise --epochs)\n", o->resume, done);
@@ -546,12 +638,30 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
             printf("resumed from %s after epoch %ld\n", o->resume, done);
         first = done + 1;
     }
+    /* every rank from rank 0's parameters and buffers */
+    if (rc == 0 && dist) {
+        st = dist->start(dist->ctx, net, opt);
+        if (st < 0)
+            fprintf(stderr, "%sstarting: %s\n", imgcls_who, nn_last_error());
+        if (dist_agree(o, st, "starting") >= 0)
+            rc = 1;
+    }
+    fflush(stdout);
     c.first_epoch = first;
     for (long e = first; e <= o->epochs && rc == 0; e++) {
+        if (dist)
+            nn_dataloader_set_epoch(train_dl, e - 1); /* sampler.set_epoch(epoch) */
         double t0 = now_s();
-        double ips = train_epoch(net, ce, opt, sched, train_dl, e, o->epochs, &c);
+        double ips = train_epoch(o, net, ce, opt, sched, train_dl, e, o->epochs, &c);
         double t_train = now_s() - t0;
+        st = ips < 0 || !dist ? NN_OK : dist->sync_buffers(dist->ctx); /* rank 0's running statistics */
+        if (st < 0)
+            fprintf(stderr, "%sbroadcasting the buffers: %s\n", imgcls_who, nn_last_error());
+        if (ips >= 0 && dist_agree(o, st, "before evaluation") >= 0)
+            ips = -1;
         double acc = ips < 0 ? -1 : evaluate(net, test_dl, confusion);
+        if (ips >= 0 && dist && dist_agree(o, acc < 0 ? NN_EINVAL : NN_OK, "in evaluation") >= 0)
+            acc = -1;
         if (acc < 0) {
             rc = 1;
             break;
@@ -562,19 +672,24 @@ static int run(const run_opts *o, nn_module *net, int (*load)(const char *, bool
                now_s() - t0 - t_train);
         printf("test accuracy: %.4f\n", acc);
         fflush(stdout);
-        if (o->save && save_checkpoint(o->save, net, opt, e) < 0)
-            rc = 1;
-        else if (o->save)
-            printf("checkpoint: %s (epoch %ld)\n", o->save, e);
+        if (o->save) { /* rank 0 writes; the others wait to hear it went well */
+            st = !dist || dist->rank == 0 ? save_checkpoint(o->save, net, opt, e) : 0;
+            if (dist_agree(o, st < 0 ? NN_EIO : NN_OK, "saving the checkpoint") >= 0)
+                rc = 1;
+            else
+                printf("checkpoint: %s (epoch %ld)\n", o->save, e);
+        }
     }
     if (rc == 3)
         rc = 0;
     else if (rc == 0) {
         print_confusion(confusion, names);
-        if (write_svg(o->svg, &c, title) == 0)
+        if (dist && dist->rank != 0)
+            ; /* rank 0 draws the curves */
+        else if (write_svg(o->svg, &c, title) == 0)
             printf("loss and accuracy curves: %s\n", o->svg);
         else
-            fprintf(stderr, "cannot write %s: %s\n", o->svg, strerror(errno));
+            fprintf(stderr, "%scannot write %s: %s\n", imgcls_who, o->svg, strerror(errno));
     }
     nn_dataloader_free(train_dl);
     nn_dataloader_free(test_dl);

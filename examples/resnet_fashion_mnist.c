@@ -26,7 +26,7 @@ int main(int argc, char **argv)
                   .weight_decay = 5e-4f, .crop_padding = 2, .flip_p = 0.5f};
     parse_args(argc, argv, &o);
     nn_manual_seed(o.seed);
-    nn_module *net = resnet();
+    nn_module *net = resnet_model();
     if (!net) {
         fprintf(stderr, "cannot build the network: %s\n", nn_last_error());
         return 1;

@@ -57,7 +57,7 @@ static inline nn_module *layer(nn_module *block)
 }
 
 /* torchvision's ResNet forward, its children named and printed as there */
-static inline nn_module *resnet(void)
+static inline nn_module *resnet_model(void)
 {
     nn_module *net = nn_graph();
     nn_module_set_class_name(net, "ResNet");

@@ -207,6 +207,31 @@ float nn_accuracy(const nn_tensor *logits, const nn_tensor *labels);
    on error. */
 nn_tensor *nn_softmax_rows(const nn_tensor *x);
 
+/* Data-parallel training: this loader yields only rank's share of every
+   epoch, as DataLoader(d, batch_size, sampler=DistributedSampler(d,
+   num_replicas=world_size, rank=rank, shuffle=<the loader's shuffle>,
+   seed=seed, drop_last=drop_last), drop_last=<the loader's drop_last>)
+   does in torch 1.13, index for index. Each epoch's order is one
+   permutation of the whole dataset shared by all ranks: torch.randperm(n)
+   from a generator seeded seed + epoch (nn_randperm; the library generator
+   is not used, so augmentation still draws from it), or 0 .. n-1 when the
+   loader does not shuffle. With drop_last false it is padded with its own
+   start to a multiple of world_size (each rank gets ceil(n / world_size)
+   items), with drop_last true cut to one (floor); rank takes the items at
+   rank, rank + world_size, ... So the ranks' shares are disjoint (but for
+   the padding) and equal, and rank r's batch k of every rank together is
+   the single loader's batch k of world_size times the size with
+   nn_dataloader_set_shard(dl, 0, 1, seed, false). world_size 1 works
+   (the whole permutation). Call it between epochs; NN_OK, or NN_EINVAL
+   for rank outside [0, world_size) / mid-epoch, NN_ENOMEM (one array of n
+   indices, allocated here: epochs allocate nothing). The epoch number
+   starts at 0; nn_dataloader_set_epoch(dl, e) before epoch e, as torch's
+   sampler.set_epoch(e) (otherwise every epoch has the same order): it
+   takes effect when the next epoch starts. nn_dataloader_len then counts
+   the rank's batches. */
+int nn_dataloader_set_shard(nn_dataloader *dl, int rank, int world_size, uint64_t seed, bool drop_last);
+int nn_dataloader_set_epoch(nn_dataloader *dl, int64_t epoch);
+
 void nn_dataloader_free(nn_dataloader *dl); /* NULL: no-op */
 
 #ifdef __cplusplus

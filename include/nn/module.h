@@ -707,6 +707,28 @@ nn_tensor *nn_backward(nn_module *m, const nn_tensor *grad_out);
    tensor an earlier nn_backward returned may then hold stale values. */
 int nn_backward_params(nn_module *m, const nn_tensor *grad_out);
 
+/* A backward hook: told, during a backward, when a module's own
+   parameter gradients are final for that backward: right after the
+   module's backward added into them (a module with parameters runs once
+   per pass, so nothing adds to them later in the same backward). In a
+   Sequential the modules finish in reverse layer order; in a Graph in
+   reverse order of the forward's dependencies. m is the module, params
+   its own parameters (names as it registered them: "weight"); their grad
+   tensors are views into the optimizer's gradient block once an optimizer
+   exists (nn_optim_grad_block: p->grad->data - block is the offset). The
+   hook runs on the thread that called nn_backward; it must not run a
+   forward or backward itself. What it is for: starting the reduction of a
+   bucket of gradients (data-parallel training) while the backward of the
+   earlier layers still runs. If the backward fails after a hook was
+   called, the gradients may be put back as they were (see nn_forward):
+   treat that step as failed. */
+typedef void (*nn_backward_hook)(void *ctx, nn_module *m, const nn_param *params, int n_params);
+/* Sets (fn NULL: removes) the hook for every module with parameters in
+   m's subtree, m included; a module tells the nearest module up its
+   parent chain (itself first) that has one. Costs nothing while none is
+   set, and never allocates. NN_OK, or NN_EINVAL for a NULL m. */
+int nn_module_set_backward_hook(nn_module *m, nn_backward_hook fn, void *ctx);
+
 /* Sets every parameter gradient to zero. */
 void nn_zero_grad(nn_module *m);
 

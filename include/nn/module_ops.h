@@ -155,6 +155,8 @@ struct nn_module {
     bool warm;              /* a backward succeeded at warm_shape / warm_threads */
     int warm_threads, warm_ndim;
     int64_t warm_shape[NN_MAX_DIMS];
+    nn_backward_hook backward_hook; /* nn_module_set_backward_hook */
+    void *backward_hook_ctx;
 };
 
 /* Initialises the base of a layer struct (zero-filled or not) that the

@@ -79,6 +79,18 @@ int nn_optim_step(nn_optim *o);
 void nn_optim_zero_grad(nn_optim *o);
 void nn_optim_free(nn_optim *o); /* NULL: no-op */
 
+/* The packed blocks construction made (see above): every parameter value
+   of the model back to back in nn_module_params order, and every gradient
+   likewise (the gradient block alone is one range: what a data-parallel
+   run all-reduces, in one call or in buckets). Returns the first float
+   and stores the count (the sum of the parameters' numel) in *n (n may
+   be NULL). NULL when o is NULL or a parameter was re-pointed since
+   (nn_tensor_pack no longer holds: use the parameters one by one); no
+   error is recorded then. Valid until the optimizer or the module is
+   freed. */
+float *nn_optim_grad_block(nn_optim *o, int64_t *n);
+float *nn_optim_param_block(nn_optim *o, int64_t *n);
+
 /* The learning rate, as torch's optimizer.param_groups[0]["lr"]: read it,
    or change it between steps (what an lr scheduler does). set: a negative,
    NaN or infinite lr is refused with NN_EINVAL and nothing changes.

@@ -26,6 +26,14 @@ uint32_t nn_random_u32(void);
    one on the CPU (24 random bits). */
 float nn_random_uniform(double from, double to);
 
+/* torch.randperm(n, generator=g) with g = torch.Generator() seeded by
+   g.manual_seed(seed) (its low 32 bits), as torch 1.13 computes it on the
+   CPU: the same permutation of 0 .. n-1 into out[0 .. n), bit for bit
+   (tests/gen_randperm.py). Uses a generator of its own: the library
+   generator is untouched. What DistributedSampler shuffles with (its
+   seed + epoch). NN_OK, or NN_EINVAL for n < 0 or a NULL out. */
+int nn_randperm(int64_t n, uint64_t seed, int64_t *out);
+
 /* The generator's whole state as bytes (like torch.get_rng_state), to
    resume a run exactly: the DataLoader's shuffles and Dropout's masks then
    continue as if never interrupted. Little-endian, so a saved state reads

@@ -22,6 +22,14 @@ struct nn_dataloader {
     int crop_h, crop_w, pad;
     bool flip; /* draws for every image, even at p 0, as torchvision does */
     float flip_p;
+    /* DistributedSampler: world 0 when not sharded; perm holds the
+       epoch's permutation of all n items (seed + epoch), count the
+       rank's items per epoch */
+    int rank, world;
+    uint64_t seed;
+    int64_t epoch, count;
+    bool shard_drop_last;
+    int64_t *perm;
 };
 
 /* Uniform in [0, bound) without modulo bias. */
@@ -42,8 +50,27 @@ static uint64_t random_below(uint64_t bound)
     return r % bound;
 }
 
+/* torch.utils.data.DistributedSampler's __iter__: the permutation of
+   seed + epoch (or 0 .. n-1 unshuffled), padded with its own start up to
+   total_size (or cut to it with drop_last), then every world-th item from
+   rank on. Item i of the padded list is perm[i % n]. */
+static void shard_order(nn_dataloader *dl)
+{
+    if (dl->shuffle)
+        nn_randperm(dl->n, dl->seed + (uint64_t)dl->epoch, dl->perm);
+    else
+        for (int64_t i = 0; i < dl->n; i++)
+            dl->perm[i] = i;
+    for (int64_t k = 0; k < dl->count; k++)
+        dl->order[k] = dl->perm[(dl->rank + k * dl->world) % dl->n];
+}
+
 static void reshuffle(nn_dataloader *dl)
 {
+    if (dl->world) {
+        shard_order(dl);
+        return;
+    }
     for (int64_t i = 0; i < dl->n; i++)
         dl->order[i] = i;
     if (!dl->shuffle)
@@ -90,7 +117,8 @@ int64_t nn_dataloader_len(const nn_dataloader *dl)
 {
     if (!dl)
         return -1;
-    return dl->drop_last ? dl->n / dl->batch_size : (dl->n + dl->batch_size - 1) / dl->batch_size;
+    int64_t n = dl->world ? dl->count : dl->n;
+    return dl->drop_last ? n / dl->batch_size : (n + dl->batch_size - 1) / dl->batch_size;
 }
 
 /* Copies items order[from .. from+count) of src (any strides) into dst rows. */
@@ -174,7 +202,7 @@ bool nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y)
         dl->cursor = 0;
         dl->in_epoch = true;
     }
-    int64_t left = dl->n - dl->cursor;
+    int64_t left = (dl->world ? dl->count : dl->n) - dl->cursor;
     int64_t count = left < dl->batch_size ? left : dl->batch_size;
     if (count == 0 || (dl->drop_last && count < dl->batch_size)) {
         dl->in_epoch = false;
@@ -260,6 +288,45 @@ int nn_dataloader_random_horizontal_flip(nn_dataloader *dl, float p)
     return NN_OK;
 }
 
+int nn_dataloader_set_shard(nn_dataloader *dl, int rank, int world_size, uint64_t seed, bool drop_last)
+{
+    const char *fn = "nn_dataloader_set_shard";
+    if (!dl)
+        return nn_fail(NN_EINVAL, "%s: loader is NULL", fn);
+    if (world_size < 1 || rank < 0 || rank >= world_size)
+        return nn_fail(NN_EINVAL, "%s: expected 0 <= rank < world_size, got rank %d, world_size %d", fn, rank,
+                       world_size);
+    if (dl->in_epoch)
+        return nn_fail(NN_EINVAL, "%s: the loader is in the middle of an epoch; call it between epochs", fn);
+    /* torch: num_samples = ceil((n - w) / w) when dropping an uneven
+       tail, else ceil(n / w) */
+    int64_t n = dl->n, w = world_size;
+    int64_t count = drop_last && n % w ? (n - w + w - 1) / w : (n + w - 1) / w;
+    if (count < 0)
+        count = 0;
+    if (count > 0 && !dl->perm) {
+        dl->perm = nn_alloc_zeroed((size_t)n, sizeof *dl->perm);
+        if (!dl->perm)
+            return nn_fail_context(NN_ENOMEM, "%s", fn);
+    }
+    dl->rank = rank;
+    dl->world = world_size;
+    dl->seed = seed;
+    dl->shard_drop_last = drop_last;
+    dl->count = count;
+    return NN_OK;
+}
+
+int nn_dataloader_set_epoch(nn_dataloader *dl, int64_t epoch)
+{
+    if (!dl)
+        return nn_fail(NN_EINVAL, "nn_dataloader_set_epoch: loader is NULL");
+    if (epoch < 0)
+        return nn_fail(NN_EINVAL, "nn_dataloader_set_epoch: expected epoch >= 0, got %lld", (long long)epoch);
+    dl->epoch = epoch;
+    return NN_OK;
+}
+
 int nn_dataloader_no_augmentation(nn_dataloader *dl)
 {
     if (!dl)
@@ -289,5 +356,6 @@ void nn_dataloader_free(nn_dataloader *dl)
     nn_tensor_release(&dl->x);
     nn_tensor_release(&dl->y);
     nn_release(dl->order);
+    nn_release(dl->perm);
     nn_release(dl);
 }

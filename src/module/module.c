@@ -613,6 +613,25 @@ static nn_tensor *container_backward(nn_module *m, const nn_tensor *g, bool need
     return dx;
 }
 
+int nn_module_set_backward_hook(nn_module *m, nn_backward_hook fn, void *ctx)
+{
+    if (!m)
+        return nn_fail(NN_EINVAL, "nn_module_set_backward_hook: module is NULL");
+    m->backward_hook = fn;
+    m->backward_hook_ctx = fn ? ctx : NULL;
+    return NN_OK;
+}
+
+/* m's own parameter gradients are final: tell the nearest hook up. */
+static void backward_done(nn_module *m)
+{
+    for (nn_module *up = m; up; up = up->parent)
+        if (up->backward_hook) {
+            up->backward_hook(up->backward_hook_ctx, m, m->params, m->n_params);
+            return;
+        }
+}
+
 nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need_dx)
 {
     if (!m)
@@ -636,6 +655,8 @@ nn_tensor *nn_module_backward(nn_module *m, const nn_tensor *grad_out, bool need
     if (!dx)
         return named_failure("nn_backward", m);
     m->run_state = RUN_IDLE;
+    if (m->n_params)
+        backward_done(m);
     return dx;
 }
 

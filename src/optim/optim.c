@@ -232,6 +232,27 @@ int nn_optim_step(nn_optim *o)
     return NN_OK;
 }
 
+static float *block(nn_optim *o, int64_t *n, bool grads)
+{
+    if (n)
+        *n = 0;
+    if (!o || !is_packed(o))
+        return NULL;
+    if (n)
+        *n = o->total;
+    return grads ? o->params[0].grad->data : o->params[0].value->data;
+}
+
+float *nn_optim_grad_block(nn_optim *o, int64_t *n)
+{
+    return block(o, n, true);
+}
+
+float *nn_optim_param_block(nn_optim *o, int64_t *n)
+{
+    return block(o, n, false);
+}
+
 void nn_optim_zero_grad(nn_optim *o)
 {
     if (!o)

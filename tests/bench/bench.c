@@ -306,7 +306,7 @@ static void *resnet_setup(const void *arg)
     net_state *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->net = resnet();
+    s->net = resnet_model();
     s->x = random_tensor(NN_SHAPE(64, 1, 28, 28), 1.0f);
     s->y = nn_tensor_new(NN_SHAPE(64));
     for (int i = 0; s->y && i < 64; i++)
