@@ -225,7 +225,11 @@ MPI_BUILD  := $(BUILD)/mpi
 MPI_LIB    := $(MPI_BUILD)/libnn_mpi.a
 MPI_CFLAGS  = $(CPPFLAGS) $(ALL_CFLAGS)
 MPI_PROGS  := $(MPI_BUILD)/test_ddp $(MPI_BUILD)/ddp_fashion_mnist $(MPI_BUILD)/bench_allreduce
-HAVE_MPI   := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo yes)
+# (only for the machine CC builds for: a cross build's libnn.a cannot link
+# with the host's MPI)
+HAVE_MPI   := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && \
+                [ "$$($(MPICC) -dumpmachine 2>/dev/null | cut -d- -f1)" = "$$($(CC) -dumpmachine 2>/dev/null | cut -d- -f1)" ] && \
+                echo yes)
 
 .PHONY: mpi test-mpi install-mpi uninstall-mpi mpi-missing
 $(MPI_BUILD)/obj/%.o: src/mpi/%.c
@@ -253,7 +257,7 @@ test-mpi: mpi
 	sh tests/mpi/run.sh $(MPI_BUILD)
 
 mpi-missing:
-	@echo "MPI tests skipped: no $(MPICC) or mpirun (apt-get install openmpi-bin libopenmpi-dev)"
+	@echo "MPI tests skipped: no $(MPICC) or mpirun for $(CC)'s machine (apt-get install openmpi-bin libopenmpi-dev)"
 
 ifeq ($(HAVE_MPI),yes)
 test: test-mpi
