@@ -54,5 +54,11 @@ C
     $(pkg-config --cflags nn-mpi) $(pkg-config --libs nn-mpi))
 root=""
 [ "$(id -u)" = 0 ] && root="--allow-run-as-root"
-timeout 60 mpirun $root --oversubscribe -np 2 "$tmp/hello_ddp"
+# -lnn picked the installed libnn.so: the loader finds it through the prefix
+export LD_LIBRARY_PATH="$tmp/prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+timeout 60 mpirun $root --oversubscribe -x LD_LIBRARY_PATH -np 2 "$tmp/hello_ddp"
+echo "-- and linked with libnn.a (pkg-config nn-static)"
+(cd "$tmp" && mpicc -std=c11 -Wall -Wextra -Wpedantic -Werror hello_ddp.c -o hello_ddp_static \
+    $(pkg-config --cflags nn-mpi) -L"$tmp/prefix/lib" -lnn_mpi $(pkg-config --libs nn-static))
+timeout 60 mpirun $root --oversubscribe -np 2 "$tmp/hello_ddp_static"
 echo "== MPI CI passed"
