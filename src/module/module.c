@@ -521,7 +521,9 @@ static nn_tensor *run_forward(nn_module *m, const nn_tensor *x, bool absorbing)
     }
     if (m->parent) /* the container that ran m now holds m's new caches */
         m->parent->children_run++;
-    if (x->ndim != m->warm_ndim || memcmp(x->shape, m->warm_shape, (size_t)x->ndim * sizeof *x->shape)) {
+    /* only containers save gradients on a cold backward (container_backward) */
+    if (m->n_children &&
+        (x->ndim != m->warm_ndim || memcmp(x->shape, m->warm_shape, (size_t)x->ndim * sizeof *x->shape))) {
         m->warm = false; /* a new shape: the next backward may allocate */
         m->warm_ndim = x->ndim;
         memcpy(m->warm_shape, x->shape, (size_t)x->ndim * sizeof *x->shape);
