@@ -120,11 +120,8 @@ int nn_graph_add(nn_module *m, const char *name, nn_module *child)
     }
     int rc = nn_module_add_child(m, name, child);
     if (rc < 0) {
-        nn_fail(rc, "nn_graph_add%s", nn_last_error() + strlen("nn_module_add_child"));
-        bool cycle = false;
-        for (const nn_module *up = m; up && child; up = up->parent)
-            cycle |= up == child;
-        if (child && !child->parent && !cycle) /* ours to free, as documented */
+        nn_rename_failure(rc, "nn_module_add_child", "nn_graph_add");
+        if (child && !child->parent && !nn_module_is_within(m, child)) /* ours to free, as documented */
             nn_module_free(child);
         return builder_fail(g, rc);
     }

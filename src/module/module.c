@@ -64,6 +64,22 @@ uint64_t nn_module_version(const nn_module *m)
 
 /* --- structure: parameters, buffers, children ------------------------- */
 
+bool nn_module_is_within(const nn_module *m, const nn_module *a)
+{
+    for (const nn_module *up = m; up; up = up->parent)
+        if (up == a)
+            return true;
+    return false;
+}
+
+int nn_rename_failure(int rc, const char *from, const char *to)
+{
+    size_t n = strlen(from);
+    if (strncmp(nn_last_error(), from, n) == 0 && nn_last_error()[n] == ':')
+        return nn_fail(rc, "%s%s", to, nn_last_error() + n);
+    return nn_fail_context(rc, "%s", to);
+}
+
 static bool name_taken(const nn_module *m, const char *name)
 {
     for (int i = 0; i < m->n_params; i++)
@@ -171,10 +187,9 @@ int nn_module_add_child(nn_module *m, const char *name, nn_module *child)
                            name ? name : "?", nn_module_class(m), why);
         return nn_fail(NN_EINVAL, "%s: child (%s) of %s is NULL", fn, name ? name : "?", nn_module_class(m));
     }
-    for (const nn_module *up = m; up; up = up->parent)
-        if (up == child)
-            return nn_fail(NN_EINVAL, "%s: adding %s to %s would make a cycle", fn, nn_module_class(child),
-                           nn_module_class(m));
+    if (nn_module_is_within(m, child))
+        return nn_fail(NN_EINVAL, "%s: adding %s to %s would make a cycle", fn, nn_module_class(child),
+                       nn_module_class(m));
     for (int i = 0; i < m->n_children; i++)
         if (m->children[i].module == child)
             return nn_fail(NN_EINVAL, "%s: this %s was already added as (%s)", fn, nn_module_class(child),
@@ -674,9 +689,7 @@ int nn_backward_params(nn_module *m, const nn_tensor *grad_out)
     nn_status why = nn_last_status();
     int st = why < 0 ? (int)why : NN_EINVAL;
     /* the messages name nn_backward: name this function instead */
-    if (names_fn("nn_backward"))
-        return nn_fail(st, "nn_backward_params%s", nn_last_error() + strlen("nn_backward"));
-    return nn_fail_context(st, "nn_backward_params");
+    return nn_rename_failure(st, "nn_backward", "nn_backward_params");
 }
 
 /* --- containers' calls of their children -------------------------------- */

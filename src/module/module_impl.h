@@ -34,6 +34,13 @@ void nn_module_rearm(nn_module *m);
    then sets) becomes bias * scale + shift. NN_ESHAPE when channels is
    not the row count, NN_ENOMEM; nothing changes on failure. */
 int nn_absorb_rows_affine(nn_module *m, bool *has_bias, const float *scale, const float *shift, int64_t channels);
+/* Renames the public function the last error names: a message that
+   starts "from:" starts "to:" instead (the core's helpers name
+   themselves; the call the user made should be named). Returns rc. */
+int nn_rename_failure(int rc, const char *from, const char *to);
+/* Whether a is m or one of the containers above it (adding a to m would
+   make a cycle). */
+bool nn_module_is_within(const nn_module *m, const nn_module *a);
 /* The class name printed for m. */
 const char *nn_module_class(const nn_module *m);
 /* Bumps the structure version of m and of every container above it. */

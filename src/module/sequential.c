@@ -96,9 +96,7 @@ int nn_sequential_add(nn_module *seq, const char *name, nn_module *c)
         name = index;
     }
     int rc = nn_module_add_child(seq, name, c);
-    if (rc < 0) /* name this function, not the core's */
-        return nn_fail(rc, "nn_sequential_add%s", nn_last_error() + strlen("nn_module_add_child"));
-    return NN_OK;
+    return rc < 0 ? nn_rename_failure(rc, "nn_module_add_child", "nn_sequential_add") : NN_OK;
 }
 
 int nn_sequential_set_class_name(nn_module *seq, const char *class_name)
@@ -107,6 +105,5 @@ int nn_sequential_set_class_name(nn_module *seq, const char *class_name)
         return nn_fail(NN_EINVAL, "nn_sequential_set_class_name: expected a Sequential, got %s",
                        nn_module_type(seq));
     int rc = nn_module_set_class_name(seq, class_name);
-    return rc < 0 ? nn_fail(rc, "nn_sequential_set_class_name%s", nn_last_error() + strlen("nn_module_set_class_name"))
-                  : NN_OK;
+    return rc < 0 ? nn_rename_failure(rc, "nn_module_set_class_name", "nn_sequential_set_class_name") : NN_OK;
 }
