@@ -42,6 +42,7 @@ static char imgcls_who[32];
 typedef struct {
     const char *data, *svg, *save, *resume;
     long epochs, batch_size, limit, threads; /* threads 0: the library's default */
+    long width; /* the ResNet's stem channels (stages W, 2W, 4W); 0: a model without --width */
     unsigned long long seed;
     float lr;
     bool normalize; /* inputs to [-1, 1]: Normalize(0.5, 0.5) per channel, as the tutorial */
@@ -92,6 +93,10 @@ static void usage(const char *prog, const run_opts *d, FILE *f)
             "  --threads N     threads for the large kernels (default: NN_NUM_THREADS, else all cores;\n"
             "                  results are identical for any N)\n",
             prog, d->data, d->epochs, d->batch_size, d->seed, (double)d->lr, d->normalize ? "on" : "off", d->svg);
+    if (d->width)
+        fprintf(f, "  --width N       channels of the stem and first stage; the stages have N, 2N, 4N\n"
+                   "                  (default %ld)\n",
+                d->width);
 }
 
 static long parse_long(const char *prog, const char *flag, const char *s, long min)
@@ -143,6 +148,8 @@ static void parse_args(int argc, char **argv, run_opts *o)
             o->threads = parse_long(argv[0], a, v, 1);
         else if (!strcmp(a, "--limit"))
             o->limit = parse_long(argv[0], a, v, 1);
+        else if (o->width && !strcmp(a, "--width"))
+            o->width = parse_long(argv[0], a, v, 1);
         else if (!strcmp(a, "--seed"))
             o->seed = (unsigned long long)parse_long(argv[0], a, v, 0);
         else if (!strcmp(a, "--lr")) {

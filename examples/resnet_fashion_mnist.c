@@ -23,10 +23,10 @@ int main(int argc, char **argv)
 {
     run_opts o = {.data = "/usr/share/datasets/fashion-mnist", .svg = "resnet_fashion_mnist.svg", .epochs = 10,
                   .batch_size = 64, .seed = 0, .lr = 2e-3f, .normalize = true, .adamw = true, .cosine = true,
-                  .weight_decay = 5e-4f, .crop_padding = 2, .flip_p = 0.5f};
+                  .weight_decay = 5e-4f, .crop_padding = 2, .flip_p = 0.5f, .width = RESNET_DEFAULT_WIDTH};
     parse_args(argc, argv, &o);
     nn_manual_seed(o.seed);
-    nn_module *net = resnet_model();
+    nn_module *net = resnet_model_width(o.width);
     if (!net) {
         fprintf(stderr, "cannot build the network: %s\n", nn_last_error());
         return 1;

@@ -6,6 +6,9 @@
 
 #include <nn.h>
 
+/* the example's default --width: stages of 32, 64 and 128 channels */
+#define RESNET_DEFAULT_WIDTH 32
+
 static inline nn_module *conv(int64_t in, int64_t out, int k, int stride)
 {
     nn_conv2d_opts o = nn_conv2d_defaults(in, out, k);
@@ -56,19 +59,20 @@ static inline nn_module *layer(nn_module *block)
     return s;
 }
 
-/* torchvision's ResNet forward, its children named and printed as there */
-static inline nn_module *resnet_model(void)
+/* torchvision's ResNet forward, its children named and printed as there;
+   stem and stages of w, 2w and 4w channels (the example's --width) */
+static inline nn_module *resnet_model_width(int64_t w)
 {
     nn_module *net = nn_graph();
     nn_module_set_class_name(net, "ResNet");
-    nn_graph_add(net, "conv1", conv(1, 32, 3, 1));
-    nn_graph_add(net, "bn1", nn_batchnorm2d(32));
+    nn_graph_add(net, "conv1", conv(1, w, 3, 1));
+    nn_graph_add(net, "bn1", nn_batchnorm2d(w));
     nn_graph_add(net, "relu", nn_relu_ex(&(nn_relu_opts){.inplace = true}));
-    nn_graph_add(net, "layer1", layer(basic_block(32, 32, 1)));
-    nn_graph_add(net, "layer2", layer(basic_block(32, 64, 2)));
-    nn_graph_add(net, "layer3", layer(basic_block(64, 128, 2)));
+    nn_graph_add(net, "layer1", layer(basic_block(w, w, 1)));
+    nn_graph_add(net, "layer2", layer(basic_block(w, 2 * w, 2)));
+    nn_graph_add(net, "layer3", layer(basic_block(2 * w, 4 * w, 2)));
     nn_graph_add(net, "avgpool", nn_adaptive_avgpool2d(1, 1));
-    nn_graph_add(net, "fc", nn_linear(128, 10, true));
+    nn_graph_add(net, "fc", nn_linear(4 * w, 10, true));
     int x = nn_graph_apply(net, "relu", nn_graph_apply(net, "bn1", nn_graph_apply(net, "conv1", nn_graph_input(net))));
     x = nn_graph_apply(net, "layer3", nn_graph_apply(net, "layer2", nn_graph_apply(net, "layer1", x)));
     x = nn_graph_apply(net, "fc", nn_graph_flatten(net, nn_graph_apply(net, "avgpool", x), 1, -1));
@@ -77,6 +81,12 @@ static inline nn_module *resnet_model(void)
         return NULL;
     }
     return net;
+}
+
+/* the example's default width */
+static inline nn_module *resnet_model(void)
+{
+    return resnet_model_width(RESNET_DEFAULT_WIDTH);
 }
 
 #endif

@@ -24,6 +24,7 @@ p.add_argument("--epochs", type=int, default=10)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--limit", type=int, default=0, help="train on the first N images only")
+p.add_argument("--width", type=int, default=32, help="stem and first stage channels (stages W, 2W, 4W)")
 a = p.parse_args([]) if __name__ != "__main__" else p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -52,16 +53,16 @@ class Augmented(torch.utils.data.Dataset):
 
 
 class ResNet(nn.Module):
-    def __init__(self):
+    def __init__(self, w=32):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(32)
+        self.conv1 = nn.Conv2d(1, w, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = nn.Sequential(BasicBlock(32, 32))
-        self.layer2 = nn.Sequential(BasicBlock(32, 64, 2))
-        self.layer3 = nn.Sequential(BasicBlock(64, 128, 2))
+        self.layer1 = nn.Sequential(BasicBlock(w, w))
+        self.layer2 = nn.Sequential(BasicBlock(w, 2 * w, 2))
+        self.layer3 = nn.Sequential(BasicBlock(2 * w, 4 * w, 2))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(128, 10)
+        self.fc = nn.Linear(4 * w, 10)
 
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
@@ -71,7 +72,7 @@ class ResNet(nn.Module):
 
 def main():
     (xtr, ytr), (xte, yte) = load(True), load(False)
-    net = ResNet()
+    net = ResNet(a.width)
     print(net)
     print("parameters:", sum(p.numel() for p in net.parameters()))
     tl = torch.utils.data.DataLoader(Augmented(xtr, ytr), batch_size=64, shuffle=True)
