@@ -140,9 +140,13 @@ void nn_relu_backward_kernel(const float *y, const float *g, float *dx, int64_t 
    bits of one byte, lane k of lo at bit k, of hi at bit 4 + k. */
 static inline uint8_t sign_bits(v4i lo, v4i hi)
 {
+#if defined(__SSE2__) /* one instruction per half instead of a horizontal OR */
+    return (uint8_t)(_mm_movemask_ps((__m128)lo) | _mm_movemask_ps((__m128)hi) << 4);
+#else
     const v4i bits_lo = {1, 2, 4, 8}, bits_hi = {16, 32, 64, 128};
     v4i m = (lo & bits_lo) | (hi & bits_hi);
     return (uint8_t)(m[0] | m[1] | m[2] | m[3]);
+#endif
 }
 
 void nn_relu_mask_kernel(const float *x, float *y, uint8_t *mask, int64_t n)

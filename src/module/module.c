@@ -613,7 +613,8 @@ static nn_tensor *call_backward(nn_module *m, const nn_tensor *g, bool need_dx)
    between, which regrows its slots). */
 static nn_tensor *container_backward(nn_module *m, const nn_tensor *g, bool need_dx)
 {
-    bool warm = m->warm && m->warm_threads == nn_get_num_threads();
+    int threads = nn_get_num_threads();
+    bool warm = m->warm && m->warm_threads == threads;
     float *saved = NULL;
     if (!warm && grads_copy(m, &saved, false) < 0)
         return nn_fail_context_null("nn_backward: %s: saving the gradients", nn_module_class(m));
@@ -626,7 +627,7 @@ static nn_tensor *container_backward(nn_module *m, const nn_tensor *g, bool need
     }
     nn_release(saved);
     m->warm = dx != NULL;
-    m->warm_threads = nn_get_num_threads();
+    m->warm_threads = threads;
     return dx;
 }
 
