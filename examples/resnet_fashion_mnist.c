@@ -2,12 +2,14 @@
    people train today: torchvision's BasicBlock with BatchNorm, a stem
    convolution, global average pooling and a Linear head.
 
-     conv1 3x3 (1 -> 32) - bn1 - relu
-     layer1: BasicBlock(32, 32)     28x28
-     layer2: BasicBlock(32, 64, 2)  14x14 (1x1 conv + BatchNorm downsample)
-     layer3: BasicBlock(64, 128, 2)  7x7
-     avgpool (global) - fc Linear(128, 10)          308,074 parameters
+     conv1 3x3 (1 -> 16) - bn1 - relu
+     layer1: BasicBlock(16, 16)     28x28
+     layer2: BasicBlock(16, 32, 2)  14x14 (1x1 conv + BatchNorm downsample)
+     layer3: BasicBlock(32, 64, 2)   7x7
+     avgpool (global) - fc Linear(64, 10)            77,754 parameters
 
+   --width N scales the channels (N, 2N, 4N; --width 32 is the 308,074-
+   parameter model of the issue's calibration run).
    Recipe: inputs Normalize(0.5, 0.5); RandomCrop(28, padding=2) and
    RandomHorizontalFlip(0.5) on the training images; AdamW(lr 2e-3,
    weight decay 5e-4) with a cosine schedule over all the run's batches;

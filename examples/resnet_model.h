@@ -6,8 +6,8 @@
 
 #include <nn.h>
 
-/* the example's default --width: stages of 32, 64 and 128 channels */
-#define RESNET_DEFAULT_WIDTH 32
+/* the example's default --width: stages of 16, 32 and 64 channels */
+#define RESNET_DEFAULT_WIDTH 16
 
 static inline nn_module *conv(int64_t in, int64_t out, int k, int stride)
 {

@@ -1,10 +1,10 @@
 # The ResNet of examples/resnet_fashion_mnist.c in PyTorch 1.13 with the
 # same recipe, for the README's accuracy and speed comparison (not run by
 # the tests):
-#   /usr/bin/python3 tests/ref_resnet_fashion_mnist.py [--epochs 10] [--threads 2] [--seed 0] [--limit N]
-# Model: stem Conv2d(1,32,3,p=1,no bias)-BN-ReLU, torchvision BasicBlocks
-# 32 -> 32, 32 -> 64 (stride 2), 64 -> 128 (stride 2), global average
-# pooling, Linear(128, 10). Recipe: inputs (x - 0.5) / 0.5; training
+#   /usr/bin/python3 tests/ref_resnet_fashion_mnist.py [--epochs 10] [--threads 2] [--seed 0] [--limit N] [--width 16]
+# Model (width W = 16): stem Conv2d(1,W,3,p=1,no bias)-BN-ReLU, torchvision
+# BasicBlocks W -> W, W -> 2W (stride 2), 2W -> 4W (stride 2), global
+# average pooling, Linear(4W, 10). Recipe: inputs (x - 0.5) / 0.5; training
 # augmentation RandomCrop(28, padding=2) + RandomHorizontalFlip(0.5);
 # AdamW(lr 2e-3, weight decay 5e-4), CosineAnnealingLR over all steps of
 # all epochs (stepped once per batch); batch 64; cross-entropy.
@@ -24,7 +24,7 @@ p.add_argument("--epochs", type=int, default=10)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--limit", type=int, default=0, help="train on the first N images only")
-p.add_argument("--width", type=int, default=32, help="stem and first stage channels (stages W, 2W, 4W)")
+p.add_argument("--width", type=int, default=16, help="stem and first stage channels (stages W, 2W, 4W)")
 a = p.parse_args([]) if __name__ != "__main__" else p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -53,7 +53,7 @@ class Augmented(torch.utils.data.Dataset):
 
 
 class ResNet(nn.Module):
-    def __init__(self, w=32):
+    def __init__(self, w=16):
         super().__init__()
         self.conv1 = nn.Conv2d(1, w, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(w)

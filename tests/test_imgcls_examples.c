@@ -245,6 +245,16 @@ static void test_resnet_tiny_run(void **state)
     expect_in(&whole, want);
     expect_in(&whole, "augmentation: RandomCrop(28, padding=2), RandomHorizontalFlip(0.5)");
     expect_in(&whole, "epoch 2: ");
+    free(want);
+    f = fopen("tests/fixtures/resnet_print_w24.txt", "r");
+    assert_non_null(f);
+    want = slurp(f);
+    fclose(f);
+    snprintf(args, sizeof args, "%s --epochs 1 --limit 16 --width 24", data);
+    result wide = run("resnet_fashion_mnist", args);
+    assert_int_equal(wide.status, 0);
+    expect_in(&wide, want);
+    free(wide.out);
     snprintf(ckpt, sizeof ckpt, "%s/resnet_ckpt", tmp);
     snprintf(args, sizeof args, "%s --epochs 1 --save %s", data, ckpt);
     result first = run("resnet_fashion_mnist", args);
