@@ -4,7 +4,9 @@ Linear, in PyTorch 1.13, with running statistics moved by a few training
 steps, then in evaluation mode: their state_dict (parameters and buffers,
 num_batches_tracked as int64) as safetensors files, an input, the output,
 and the output of the same model after torch's own fusion
-(torch.nn.utils.fusion.fuse_conv_bn_eval / fuse_linear_bn_eval). Run with
+(torch.nn.utils.fusion.fuse_conv_bn_eval / fuse_linear_bn_eval); and the
+ResNet example's model (width 8) trained by PyTorch on Fashion-MNIST (needs
+dataset-fashion-mnist). Run with
 the Python that has torch:
 
     /usr/bin/python3 tests/gen_fold.py
@@ -71,3 +73,43 @@ torch.manual_seed(0)
 make("chain", chain(), (2, 3, 8, 8), 1)
 torch.manual_seed(0)
 make("basic_block", BasicBlock(4, 8, 2), (2, 4, 8, 8), 2)
+
+
+def trained_resnet():
+    """The ResNet example's model (tests/ref_resnet_fashion_mnist.py) at
+    width 8, trained by PyTorch: 150 AdamW steps of 32 real Fashion-MNIST
+    images (Debian's dataset-fashion-mnist), so weights and running
+    statistics are a trained network's, not an initialisation's."""
+    import numpy as np
+    from fixture_lib import read_idx
+    sys.argv = sys.argv[:1]
+    import ref_resnet_fashion_mnist as ref
+    data = "/usr/share/datasets/fashion-mnist"
+    xtr = torch.from_numpy(read_idx(data, "train-images-idx3-ubyte").astype(np.float32) / 255.0).unsqueeze(1)
+    ytr = torch.from_numpy(read_idx(data, "train-labels-idx1-ubyte").astype(np.int64))
+    xte = torch.from_numpy(read_idx(data, "t10k-images-idx3-ubyte").astype(np.float32) / 255.0).unsqueeze(1)
+    torch.manual_seed(3)
+    net = ref.ResNet(8)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
+    net.train()
+    for step in range(150):
+        i = torch.randint(0, len(ytr), (32,))
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(net((xtr[i] - 0.5) / 0.5), ytr[i])
+        loss.backward()
+        opt.step()
+    print("resnet_trained: last training loss", float(loss))
+    net.eval()
+    x = (xte[:8] - 0.5) / 0.5
+    with torch.no_grad():
+        y = net(x)
+        y_fused = fused(net)(x)
+    with open(os.path.join(OUT, "resnet_trained.safetensors"), "wb") as f:
+        f.write(st_bytes(dict(net.state_dict()), {"format": "pt"}))
+    with open(os.path.join(OUT, "resnet_trained_ref.safetensors"), "wb") as f:
+        f.write(st_bytes({"x": x, "y": y, "y_fused": y_fused}, {"format": "pt"}))
+    print("resnet_trained: BatchNorms", sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()),
+          "max |y - y_fused|", float((y - y_fused).abs().max()))
+
+
+trained_resnet()

@@ -1,10 +1,12 @@
 /* nn_fold_batchnorm against PyTorch 1.13 (tests/gen_fold.py): models with
    BatchNorm after Conv2d and Linear, state (parameters and buffers) from
    torch's safetensors files, evaluation outputs before and after folding
-   equal torch's (and torch's own fuse_conv_bn_eval result) to 1e-5. */
+   equal torch's (and torch's own fuse_conv_bn_eval result) to 1e-5; and
+   the ResNet example's model as PyTorch trained it, in evaluation mode. */
 #include "testutil.h"
 
 #include "io/safetensors.h"
+#include "../examples/resnet_model.h"
 
 #define FIXDIR "tests/fixtures/fold/"
 
@@ -34,7 +36,7 @@ static void add(nn_module *seq, const char *name, nn_module *m)
     assert_int_equal(nn_sequential_add(seq, name, m), NN_OK);
 }
 
-static nn_module *conv(int64_t in, int64_t out, int k, int stride, int pad, bool bias)
+static nn_module *conv_ex(int64_t in, int64_t out, int k, int stride, int pad, bool bias)
 {
     nn_conv2d_opts o = nn_conv2d_defaults(in, out, k);
     o.stride_h = o.stride_w = stride;
@@ -46,10 +48,10 @@ static nn_module *conv(int64_t in, int64_t out, int k, int stride, int pad, bool
 static nn_module *chain(void)
 {
     nn_module *s = nn_sequential();
-    add(s, NULL, conv(3, 8, 3, 1, 1, false));
+    add(s, NULL, conv_ex(3, 8, 3, 1, 1, false));
     add(s, NULL, nn_batchnorm2d(8));
     add(s, NULL, nn_relu());
-    add(s, NULL, conv(8, 4, 3, 1, 0, true));
+    add(s, NULL, conv_ex(8, 4, 3, 1, 0, true));
     nn_batchnorm2d_opts b = nn_batchnorm2d_defaults(4);
     b.momentum_none = true;
     add(s, NULL, nn_batchnorm2d_ex(&b));
@@ -61,17 +63,17 @@ static nn_module *chain(void)
     return s;
 }
 
-static nn_module *basic_block(int64_t inplanes, int64_t planes, int stride)
+static nn_module *downsample_block(int64_t inplanes, int64_t planes, int stride)
 {
     nn_module *b = nn_graph();
     nn_module_set_class_name(b, "BasicBlock");
-    nn_graph_add(b, "conv1", conv(inplanes, planes, 3, stride, 1, false));
+    nn_graph_add(b, "conv1", conv_ex(inplanes, planes, 3, stride, 1, false));
     nn_graph_add(b, "bn1", nn_batchnorm2d(planes));
     nn_graph_add(b, "relu", nn_relu_ex(&(nn_relu_opts){.inplace = true}));
-    nn_graph_add(b, "conv2", conv(planes, planes, 3, 1, 1, false));
+    nn_graph_add(b, "conv2", conv_ex(planes, planes, 3, 1, 1, false));
     nn_graph_add(b, "bn2", nn_batchnorm2d(planes));
     nn_module *ds = nn_sequential();
-    add(ds, NULL, conv(inplanes, planes, 1, stride, 0, false));
+    add(ds, NULL, conv_ex(inplanes, planes, 1, stride, 0, false));
     add(ds, NULL, nn_batchnorm2d(planes));
     nn_graph_add(b, "downsample", ds);
     int x = nn_graph_input(b);
@@ -148,10 +150,22 @@ static void test_chain(void **state)
 static void test_basic_block(void **state)
 {
     (void)state;
-    nn_module *m = basic_block(4, 8, 2);
+    nn_module *m = downsample_block(4, 8, 2);
     check(m, "basic_block", 4, (int64_t[]){2, 4, 8, 8}, 4, (int64_t[]){2, 8, 4, 4}, 3, 6);
     assert_non_null(strstr(printed(m), "(bn1): Identity()"));
     assert_non_null(strstr(printed(m), "    (1): Identity()"));
+    nn_module_free(m);
+}
+
+/* The ResNet example's model (width 8) trained by PyTorch on Fashion-MNIST
+   (150 AdamW steps): its file loads, evaluation gives torch's outputs, and
+   folding its nine BatchNorms keeps them. */
+static void test_trained_resnet(void **state)
+{
+    (void)state;
+    nn_module *m = resnet_model_width(8);
+    assert_non_null(m);
+    check(m, "resnet_trained", 4, (int64_t[]){8, 1, 28, 28}, 2, (int64_t[]){8, 10}, 9, 20);
     nn_module_free(m);
 }
 
@@ -161,7 +175,7 @@ static void test_what_does_not_fold(void **state)
 {
     (void)state;
     nn_module *g = nn_graph();
-    nn_graph_add(g, "conv", conv(2, 2, 1, 1, 0, true));
+    nn_graph_add(g, "conv", conv_ex(2, 2, 1, 1, 0, true));
     nn_graph_add(g, "bn", nn_batchnorm2d(2));
     int c = nn_graph_apply(g, "conv", nn_graph_input(g));
     assert_int_equal(nn_graph_output(g, nn_graph_sum(g, nn_graph_apply(g, "bn", c), c)), NN_OK);
@@ -169,7 +183,7 @@ static void test_what_does_not_fold(void **state)
     assert_int_equal(nn_fold_batchnorm(g), 0);
 
     nn_module *s = nn_sequential();
-    add(s, NULL, conv(2, 2, 1, 1, 0, true));
+    add(s, NULL, conv_ex(2, 2, 1, 1, 0, true));
     nn_batchnorm2d_opts o = nn_batchnorm2d_defaults(2);
     o.track_running_stats = false;
     add(s, NULL, nn_batchnorm2d_ex(&o));
@@ -186,6 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_basic_block),
+        cmocka_unit_test(test_trained_resnet),
         cmocka_unit_test(test_what_does_not_fold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
