@@ -1,111 +1,186 @@
 /* Batch-normalisation kernels (norm.h): one channel of [N, C, S] at a time.
-   Sums run in 8 double lanes (a fixed order, so the same bits on every
-   thread count and machine, and loops the compiler can vectorise), added
-   up lane by lane at the end. */
+   Sums run in 16 double lanes (a fixed order, so the same bits on every
+   thread count, machine and instruction set), added up lane by lane at the
+   end. The first pass over a channel reads memory slab by slab (S floats
+   every C * S), so it prefetches the slabs ahead; the passes after it find
+   the channel in cache. Compiled once per instruction set
+   (norm_kernel.inc) and chosen at run time, as the GEMM kernels are. */
 #include <stdbool.h>
+#include <string.h>
 
 #include "kernels/norm.h"
+#include "kernels/simd.h"
 
-#define LANES 8
+#if defined(__x86_64__) || defined(__i386__)
+#define NORM_X86 1
+#include <immintrin.h>
+#else
+#define NORM_X86 0
+#endif
+
+#define LANES 16
 
 static double lanes_total(const double *l)
 {
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    double q[4];
+    for (int k = 0; k < 4; k++)
+        q[k] = (l[4 * k] + l[4 * k + 1]) + (l[4 * k + 2] + l[4 * k + 3]);
+    return (q[0] + q[1]) + (q[2] + q[3]);
 }
 
-/* sum of p[0 .. n) in lanes, added into acc */
-static void sum_into(double *restrict acc, const float *restrict p, int64_t n)
+static const float *slab(const nn_bn_shape *s, const float *x, int64_t c, int64_t n)
 {
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++)
-            acc[k] += p[i + k];
-    for (; i < n; i++)
-        acc[i % LANES] += p[i];
+    return x + (n * s->C + c) * s->S;
 }
 
-static void sq_dev_into(double *restrict acc, const float *restrict p, int64_t n, double m)
+/* Prefetch this far ahead of the slab being read (a slab of 256 floats
+   is 1 KiB: four slabs ahead, ~L3 latency at the rate a core sums). */
+#define AHEAD_BYTES 4096
+
+/* The slab AHEAD_BYTES after slab n of channel c in reading order (the
+   next channel's first ones after the last), or slab n itself when none. */
+static const float *ahead(const nn_bn_shape *s, const float *x, int64_t c, int64_t n)
 {
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            double d = p[i + k] - m;
-            acc[k] += d * d;
-        }
-    for (; i < n; i++) {
-        double d = p[i] - m;
-        acc[i % LANES] += d * d;
+    int64_t bytes = s->S * (int64_t)sizeof(float);
+    int64_t j = n + (AHEAD_BYTES + bytes - 1) / bytes;
+    int64_t cc = c + j / s->N;
+    return cc < s->C ? slab(s, x, cc, j % s->N) : slab(s, x, c, n);
+}
+
+#define REP2(M) M(0) M(1)
+#define REP4(M) REP2(M) M(2) M(3)
+#define REP8(M) REP4(M) M(4) M(5) M(6) M(7)
+
+/* --- generic: 128-bit vectors (SSE2 on x86-64, scalar code elsewhere) */
+#if defined(__SSE2__)
+static inline v2d load2d(const float *p)
+{
+    return (v2d)_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+}
+#else
+static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
+#endif
+#define NS(name) name##_generic
+#define ATTR
+#define W 2
+#define VD v2d
+#define LOADD(p) load2d(p)
+#define REP REP8
+#define WF 4
+#define VF v4f
+#include "norm_kernel.inc"
+#undef NS
+#undef ATTR
+#undef W
+#undef VD
+#undef LOADD
+#undef REP
+#undef WF
+#undef VF
+
+#if NORM_X86
+/* --- AVX2 */
+#define NS(name) name##_avx2
+#define ATTR __attribute__((target("avx2")))
+#define W 4
+#define VD v4d
+#define LOADD(p) ((v4d)_mm256_cvtps_pd(_mm_loadu_ps(p)))
+#define REP REP4
+#define WF 8
+#define VF v8f
+#include "norm_kernel.inc"
+#undef NS
+#undef ATTR
+#undef W
+#undef VD
+#undef LOADD
+#undef REP
+#undef WF
+#undef VF
+
+/* --- AVX-512F */
+#define NS(name) name##_avx512
+#define ATTR __attribute__((target("avx512f")))
+#define W 8
+#define VD v8d
+#define LOADD(p) ((v8d)_mm512_cvtps_pd(_mm256_loadu_ps(p)))
+#define REP REP2
+#define WF 16
+#define VF v16f
+#include "norm_kernel.inc"
+#undef NS
+#undef ATTR
+#undef W
+#undef VD
+#undef LOADD
+#undef REP
+#undef WF
+#undef VF
+#endif
+
+typedef struct {
+    void (*stats)(const nn_bn_shape *s, const float *x, int64_t c, double *mean, double *var_sum);
+    void (*apply)(const nn_bn_shape *s, const float *x, int64_t c, float alpha, float beta, float *y);
+    void (*grad_sums)(const nn_bn_shape *s, const float *x, const float *dy, int64_t c, float mean,
+                      double *sum_dy, double *dotp);
+    void (*dx)(const nn_bn_shape *s, const float *x, const float *dy, int64_t c, bool batch, float mean, float k,
+               float grad_mean, float scale, float *dx);
+} bn_kernels;
+
+static const bn_kernels variants[NN_GEMM_ISA_COUNT] = {
+    [NN_GEMM_ISA_GENERIC] = {stats_generic, apply_generic, grad_sums_generic, dx_generic},
+#if NORM_X86
+    [NN_GEMM_ISA_AVX2] = {stats_avx2, apply_avx2, grad_sums_avx2, dx_avx2},
+    [NN_GEMM_ISA_AVX512] = {stats_avx512, apply_avx512, grad_sums_avx512, dx_avx512},
+#endif
+};
+
+static nn_gemm_isa detect(void)
+{
+    if (nn_gemm_isa_supported(NN_GEMM_ISA_AVX512))
+        return NN_GEMM_ISA_AVX512;
+    if (nn_gemm_isa_supported(NN_GEMM_ISA_AVX2))
+        return NN_GEMM_ISA_AVX2;
+    return NN_GEMM_ISA_GENERIC;
+}
+
+/* Written once from any thread; every writer stores the same value. */
+static const bn_kernels *_Atomic current;
+
+static const bn_kernels *kernels(void)
+{
+    const bn_kernels *k = current;
+    if (!k) {
+        k = &variants[detect()];
+        current = k;
     }
+    return k;
+}
+
+bool nn_bn_force_isa(nn_gemm_isa isa)
+{
+    if (isa < 0 || isa >= NN_GEMM_ISA_COUNT || !nn_gemm_isa_supported(isa))
+        return false;
+    current = &variants[isa == NN_GEMM_ISA_AUTO ? detect() : isa];
+    return true;
 }
 
 void nn_bn_channel_stats(const nn_bn_shape *s, const float *x, int64_t c, double *mean, double *var_sum)
 {
-    double acc[LANES] = {0};
-    for (int64_t n = 0; n < s->N; n++)
-        sum_into(acc, x + (n * s->C + c) * s->S, s->S);
-    int64_t count = s->N * s->S;
-    double m = count ? lanes_total(acc) / (double)count : 0.0;
-    double sq[LANES] = {0};
-    for (int64_t n = 0; n < s->N; n++)
-        sq_dev_into(sq, x + (n * s->C + c) * s->S, s->S, m);
-    *mean = m;
-    *var_sum = lanes_total(sq);
-}
-
-static void affine(float *restrict y, const float *restrict x, int64_t n, float a, float b)
-{
-    for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] * a + b;
+    kernels()->stats(s, x, c, mean, var_sum);
 }
 
 void nn_bn_channel_apply(const nn_bn_shape *s, const float *x, int64_t c, float mean, float invstd, float w,
                          float b, float *y)
 {
     float alpha = invstd * w, beta = b - mean * alpha;
-    for (int64_t n = 0; n < s->N; n++) {
-        int64_t at = (n * s->C + c) * s->S;
-        affine(y + at, x + at, s->S, alpha, beta);
-    }
-}
-
-static void grad_sums_into(double *restrict sd, double *restrict dp, const float *restrict x,
-                           const float *restrict dy, int64_t n, double m)
-{
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            sd[k] += dy[i + k];
-            dp[k] += (x[i + k] - m) * dy[i + k];
-        }
-    for (; i < n; i++) {
-        sd[i % LANES] += dy[i];
-        dp[i % LANES] += (x[i] - m) * dy[i];
-    }
+    kernels()->apply(s, x, c, alpha, beta, y);
 }
 
 void nn_bn_channel_grad_sums(const nn_bn_shape *s, const float *x, const float *dy, int64_t c, float mean,
                              double *sum_dy, double *dotp)
 {
-    double sd[LANES] = {0}, dp[LANES] = {0};
-    for (int64_t n = 0; n < s->N; n++) {
-        int64_t at = (n * s->C + c) * s->S;
-        grad_sums_into(sd, dp, x + at, dy + at, s->S, mean);
-    }
-    *sum_dy = lanes_total(sd);
-    *dotp = lanes_total(dp);
-}
-
-static void dx_batch(float *restrict dx, const float *restrict x, const float *restrict dy, int64_t n, float mean,
-                     float k, float grad_mean, float scale)
-{
-    for (int64_t i = 0; i < n; i++)
-        dx[i] = (dy[i] - grad_mean - (x[i] - mean) * k) * scale;
-}
-
-static void dx_fixed(float *restrict dx, const float *restrict dy, int64_t n, float k)
-{
-    for (int64_t i = 0; i < n; i++)
-        dx[i] = dy[i] * k;
+    kernels()->grad_sums(s, x, dy, c, mean, sum_dy, dotp);
 }
 
 void nn_bn_channel_dx(const nn_bn_shape *s, const float *x, const float *dy, int64_t c, float mean, float invstd,
@@ -114,11 +189,5 @@ void nn_bn_channel_dx(const nn_bn_shape *s, const float *x, const float *dy, int
     int64_t count = s->N * s->S;
     float k = batch_stats ? (float)(dotp * invstd * invstd / (double)count) : 0.0f;
     float grad_mean = batch_stats ? (float)(sum_dy / (double)count) : 0.0f;
-    for (int64_t n = 0; n < s->N; n++) {
-        int64_t at = (n * s->C + c) * s->S;
-        if (batch_stats)
-            dx_batch(dx + at, x + at, dy + at, s->S, mean, k, grad_mean, invstd * w);
-        else
-            dx_fixed(dx + at, dy + at, s->S, invstd * w);
-    }
+    kernels()->dx(s, x, dy, c, batch_stats, mean, k, grad_mean, invstd * w, dx);
 }

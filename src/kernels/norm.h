@@ -2,12 +2,15 @@
    [N, C, S] float array (S: the spatial size, 1 for [N, C]). Sums are
    accumulated in double, as PyTorch's CPU kernel does for float. No
    allocation; channels are independent, so splitting them over threads
-   gives the same bits. */
+   gives the same bits, and every instruction-set variant gives the same
+   bits as the others. */
 #ifndef NN_KERNELS_NORM_H
 #define NN_KERNELS_NORM_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "kernels/gemm_internal.h"
 
 typedef struct {
     int64_t N, C, S;
@@ -27,5 +30,10 @@ void nn_bn_channel_grad_sums(const nn_bn_shape *s, const float *x, const float *
    fixed: dx = dy * invstd * w */
 void nn_bn_channel_dx(const nn_bn_shape *s, const float *x, const float *dy, int64_t c, float mean, float invstd,
                       float w, bool batch_stats, double sum_dy, double dotp, float *dx);
+
+/* Tests: use the variant for isa (the GEMM's names; AUTO: back to
+   detection). Returns false (nothing changed) when the variant is not
+   supported. Not thread-safe. */
+bool nn_bn_force_isa(nn_gemm_isa isa);
 
 #endif
