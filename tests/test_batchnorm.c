@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "fixtures/batchnorm.h"
+#include "kernels/norm.h"
 
 #define RTOL 1e-5
 #define ATOL 1e-6
@@ -163,6 +164,89 @@ static void test_threads_bit_identical(void **state)
     nn_tensor_free(g);
 }
 
+/* One training step and one evaluation step of BatchNorm2d(C) on x, g:
+   y, dx, the weight and bias gradients, the running statistics and the
+   evaluation's y and dx in out (4 numel + 4 C floats); the kernels'
+   mean, var_sum, sum_dy and dotp of each channel in extra (4 C). */
+static void isa_run(const nn_tensor *x, const nn_tensor *g, float *out, double *extra)
+{
+    int64_t n = nn_tensor_numel(x), C = x->shape[1];
+    size_t nb = (size_t)n * sizeof(float), cb = (size_t)C * sizeof(float);
+    nn_module *m = nn_batchnorm2d(C);
+    nn_param *p;
+    nn_module_params(m, &p);
+    nn_buffer *b;
+    nn_module_buffers(m, &b);
+    for (int64_t c = 0; c < C; c++) { /* weight and bias away from 1 and 0 */
+        p[0].value->data[c] = 0.75f + 0.125f * (float)c;
+        p[1].value->data[c] = 0.25f - 0.5f * (float)c;
+    }
+    nn_tensor *y = nn_forward(m, x);
+    assert_non_null(y);
+    memcpy(out, y->data, nb);
+    nn_tensor *dx = nn_backward(m, g);
+    assert_non_null(dx);
+    memcpy(out + n, dx->data, nb);
+    memcpy(out + 2 * n, p[0].grad->data, cb);
+    memcpy(out + 2 * n + C, p[1].grad->data, cb);
+    memcpy(out + 2 * n + 2 * C, b[0].value->data, cb);
+    memcpy(out + 2 * n + 3 * C, b[1].value->data, cb);
+    /* the kernels' sums in double, which the float results may round away */
+    nn_bn_shape s = {x->shape[0], C, x->shape[2] * x->shape[3]};
+    for (int64_t c = 0; c < C; c++) {
+        double d[4];
+        nn_bn_channel_stats(&s, x->data, c, &d[0], &d[1]);
+        nn_bn_channel_grad_sums(&s, x->data, g->data, c, (float)d[0], &d[2], &d[3]);
+        memcpy(extra + 4 * c, d, sizeof d);
+    }
+    nn_module_train(m, false);
+    y = nn_forward(m, x);
+    assert_non_null(y);
+    memcpy(out + 2 * n + 4 * C, y->data, nb);
+    dx = nn_backward(m, g);
+    assert_non_null(dx);
+    memcpy(out + 3 * n + 4 * C, dx->data, nb);
+    nn_module_free(m);
+}
+
+/* Every instruction-set variant of the kernels gives the generic one's
+   bits: slabs with and without a tail past the vector loops, one shorter
+   than a vector. */
+static void test_isa_variants_bit_identical(void **state)
+{
+    (void)state;
+    static const int64_t shapes[][4] = {{5, 3, 7, 9}, {3, 2, 16, 16}, {4, 3, 3, 5}, {2, 2, 17, 2}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+        nn_tensor *x = nn_tensor_new(4, shapes[sh]), *g = nn_tensor_new(4, shapes[sh]);
+        int64_t n = nn_tensor_numel(x), C = shapes[sh][1];
+        for (int64_t i = 0; i < n; i++) {
+            x->data[i] = (float)((i * 7919) % 1000) / 250.0f + 3.0f;
+            g->data[i] = (float)((i * 104729) % 997) / 500.0f - 1.0f;
+        }
+        size_t size = (size_t)(4 * n + 4 * C) * sizeof(float), dsize = (size_t)(4 * C) * sizeof(double);
+        float *want = malloc(size), *got = malloc(size);
+        double *dwant = malloc(dsize), *dgot = malloc(dsize);
+        assert_true(want && got && dwant && dgot);
+        assert_true(nn_bn_force_isa(NN_GEMM_ISA_GENERIC));
+        isa_run(x, g, want, dwant);
+        for (int isa = NN_GEMM_ISA_GENERIC + 1; isa < NN_GEMM_ISA_COUNT; isa++) {
+            if (!nn_bn_force_isa((nn_gemm_isa)isa))
+                continue;
+            isa_run(x, g, got, dgot);
+            assert_memory_equal(want, got, size);
+            assert_memory_equal(dwant, dgot, dsize);
+        }
+        assert_true(nn_bn_force_isa(NN_GEMM_ISA_AUTO));
+        free(want);
+        free(got);
+        free(dwant);
+        free(dgot);
+        nn_tensor_free(x);
+        nn_tensor_free(g);
+    }
+    assert_false(nn_bn_force_isa(NN_GEMM_ISA_COUNT));
+}
+
 static void test_second_step_allocates_nothing(void **state)
 {
     (void)state;
@@ -270,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_matches_torch),
         cmocka_unit_test(test_print_matches_torch),
         cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_isa_variants_bit_identical),
         cmocka_unit_test(test_second_step_allocates_nothing),
         cmocka_unit_test(test_errors_change_nothing),
         cmocka_unit_test(test_buffers_in_a_tree),
