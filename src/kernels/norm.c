@@ -49,6 +49,11 @@ static inline const float *ahead(const nn_bn_shape *s, const float *x, int64_t c
     return cc < s->C ? slab(s, x, cc, j % s->N) : slab(s, x, c, n);
 }
 
+#define SPLAT2(x) {x, x}
+#define SPLAT4(x) {x, x, x, x}
+#define SPLAT8(x) {x, x, x, x, x, x, x, x}
+#define SPLAT16(x) {x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}
+
 #define REP2(M) M(0) M(1)
 #define REP4(M) REP2(M) M(2) M(3)
 #define REP8(M) REP4(M) M(4) M(5) M(6) M(7)
@@ -67,15 +72,19 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #define W 2
 #define VD v2d
 #define LOADD(p) load2d(p)
+#define SPLATD(x) ((v2d)SPLAT2(x))
 #define REP REP8
 #define WF 4
 #define VF v4f
+#define SPLATF(x) ((v4f)SPLAT4(x))
 #include "norm_kernel.inc"
 #undef NS
 #undef ATTR
 #undef W
 #undef VD
 #undef LOADD
+#undef SPLATD
+#undef SPLATF
 #undef REP
 #undef WF
 #undef VF
@@ -87,15 +96,19 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #define W 4
 #define VD v4d
 #define LOADD(p) ((v4d)_mm256_cvtps_pd(_mm_loadu_ps(p)))
+#define SPLATD(x) ((v4d)SPLAT4(x))
 #define REP REP4
 #define WF 8
 #define VF v8f
+#define SPLATF(x) ((v8f)SPLAT8(x))
 #include "norm_kernel.inc"
 #undef NS
 #undef ATTR
 #undef W
 #undef VD
 #undef LOADD
+#undef SPLATD
+#undef SPLATF
 #undef REP
 #undef WF
 #undef VF
@@ -106,15 +119,19 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #define W 8
 #define VD v8d
 #define LOADD(p) ((v8d)_mm512_cvtps_pd(_mm256_loadu_ps(p)))
+#define SPLATD(x) ((v8d)SPLAT8(x))
 #define REP REP2
 #define WF 16
 #define VF v16f
+#define SPLATF(x) ((v16f)SPLAT16(x))
 #include "norm_kernel.inc"
 #undef NS
 #undef ATTR
 #undef W
 #undef VD
 #undef LOADD
+#undef SPLATD
+#undef SPLATF
 #undef REP
 #undef WF
 #undef VF
