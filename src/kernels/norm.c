@@ -39,12 +39,20 @@ static inline const float *slab(const nn_bn_shape *s, const float *x, int64_t c,
    measured the same, prefetching the slabs a pass writes no better. */
 #define AHEAD_BYTES 4096
 
-/* The slab AHEAD_BYTES after slab n of channel c in reading order (the
-   next channel's first ones after the last), or slab n itself when none. */
-static inline const float *ahead(const nn_bn_shape *s, const float *x, int64_t c, int64_t n)
+/* Slabs ahead: AHEAD_BYTES' worth, at least one. */
+static inline int64_t ahead_slabs(const nn_bn_shape *s)
 {
     int64_t bytes = s->S * (int64_t)sizeof(float);
-    int64_t j = n + (AHEAD_BYTES + bytes - 1) / bytes;
+    return bytes ? (AHEAD_BYTES + bytes - 1) / bytes : 1;
+}
+
+/* The slab dist slabs after slab n of channel c in reading order (the
+   next channels' first ones after the last), or slab n itself when none. */
+static inline const float *ahead(const nn_bn_shape *s, const float *x, int64_t c, int64_t n, int64_t dist)
+{
+    int64_t j = n + dist;
+    if (j < s->N)
+        return slab(s, x, c, j);
     int64_t cc = c + j / s->N;
     return cc < s->C ? slab(s, x, cc, j % s->N) : slab(s, x, c, n);
 }
@@ -59,6 +67,16 @@ static inline const float *ahead(const nn_bn_shape *s, const float *x, int64_t c
 #define REP8(M) REP4(M) M(4) M(5) M(6) M(7)
 
 /* --- generic: 128-bit vectors (SSE2 on x86-64, scalar code elsewhere) */
+/* LANES values from p, the first r < LANES of them read, the rest 0, as
+   doubles in t[0 .. LANES / W) */
+static inline void tail_generic(v2d *t, const float *p, int64_t r)
+{
+    double d[LANES];
+    for (int64_t j = 0; j < LANES; j++)
+        d[j] = j < r ? p[j] : 0.0;
+    memcpy(t, d, sizeof d);
+}
+
 #if defined(__SSE2__)
 static inline v2d load2d(const float *p)
 {
@@ -73,6 +91,7 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #define VD v2d
 #define LOADD(p) load2d(p)
 #define SPLATD(x) ((v2d)SPLAT2(x))
+#define TAILD(t, p, r) tail_generic(t, p, r)
 #define REP REP8
 #define WF 4
 #define VF v4f
@@ -84,12 +103,32 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #undef VD
 #undef LOADD
 #undef SPLATD
+#undef TAILD
 #undef SPLATF
 #undef REP
 #undef WF
 #undef VF
 
 #if NORM_X86
+/* the masked lanes are neither read nor faulted on */
+__attribute__((target("avx2"))) static inline void tail_avx2(v4d *t, const float *p, int64_t r)
+{
+    const __m256i rv = _mm256_set1_epi32((int)r);
+    __m256 lo = _mm256_maskload_ps(p, _mm256_cmpgt_epi32(rv, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    __m256 hi = _mm256_maskload_ps(p + 8, _mm256_cmpgt_epi32(rv, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)));
+    t[0] = (v4d)_mm256_cvtps_pd(_mm256_castps256_ps128(lo));
+    t[1] = (v4d)_mm256_cvtps_pd(_mm256_extractf128_ps(lo, 1));
+    t[2] = (v4d)_mm256_cvtps_pd(_mm256_castps256_ps128(hi));
+    t[3] = (v4d)_mm256_cvtps_pd(_mm256_extractf128_ps(hi, 1));
+}
+
+__attribute__((target("avx512f"))) static inline void tail_avx512(v8d *t, const float *p, int64_t r)
+{
+    __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << r) - 1u), p);
+    t[0] = (v8d)_mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    t[1] = (v8d)_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
 /* --- AVX2 */
 #define NS(name) name##_avx2
 #define ATTR __attribute__((target("avx2")))
@@ -97,6 +136,7 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #define VD v4d
 #define LOADD(p) ((v4d)_mm256_cvtps_pd(_mm_loadu_ps(p)))
 #define SPLATD(x) ((v4d)SPLAT4(x))
+#define TAILD(t, p, r) tail_avx2(t, p, r)
 #define REP REP4
 #define WF 8
 #define VF v8f
@@ -108,6 +148,7 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #undef VD
 #undef LOADD
 #undef SPLATD
+#undef TAILD
 #undef SPLATF
 #undef REP
 #undef WF
@@ -120,6 +161,7 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #define VD v8d
 #define LOADD(p) ((v8d)_mm512_cvtps_pd(_mm256_loadu_ps(p)))
 #define SPLATD(x) ((v8d)SPLAT8(x))
+#define TAILD(t, p, r) tail_avx512(t, p, r)
 #define REP REP2
 #define WF 16
 #define VF v16f
@@ -131,6 +173,7 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #undef VD
 #undef LOADD
 #undef SPLATD
+#undef TAILD
 #undef SPLATF
 #undef REP
 #undef WF
