@@ -227,6 +227,24 @@ bool nn_bn_force_isa(nn_gemm_isa isa)
     return true;
 }
 
+/* y = x * alpha + beta's coefficients */
+static inline void affine_of(float mean, float invstd, float w, float b, float *alpha, float *beta)
+{
+    float a = invstd * w;
+    float t = mean * a;
+    *alpha = a;
+    *beta = b - t;
+}
+
+/* dx's coefficients: dx = (dy - grad_mean - (x - mean) * k) * scale */
+static inline void dx_coeffs(int64_t count, float invstd, float w, bool batch_stats, double sum_dy, double dotp,
+                             float *k, float *grad_mean, float *scale)
+{
+    *k = batch_stats ? (float)(dotp * invstd * invstd / (double)count) : 0.0f;
+    *grad_mean = batch_stats ? (float)(sum_dy / (double)count) : 0.0f;
+    *scale = invstd * w;
+}
+
 void nn_bn_channel_stats(const nn_bn_shape *s, const float *x, int64_t c, double *mean, double *var_sum)
 {
     kernels()->stats(s, x, c, mean, var_sum);
@@ -235,7 +253,8 @@ void nn_bn_channel_stats(const nn_bn_shape *s, const float *x, int64_t c, double
 void nn_bn_channel_apply(const nn_bn_shape *s, const float *x, int64_t c, float mean, float invstd, float w,
                          float b, float *y)
 {
-    float alpha = invstd * w, beta = b - mean * alpha;
+    float alpha, beta;
+    affine_of(mean, invstd, w, b, &alpha, &beta);
     kernels()->apply(s, x, c, alpha, beta, y);
 }
 
@@ -248,8 +267,136 @@ void nn_bn_channel_grad_sums(const nn_bn_shape *s, const float *x, const float *
 void nn_bn_channel_dx(const nn_bn_shape *s, const float *x, const float *dy, int64_t c, float mean, float invstd,
                       float w, bool batch_stats, double sum_dy, double dotp, float *dx)
 {
-    int64_t count = s->N * s->S;
-    float k = batch_stats ? (float)(dotp * invstd * invstd / (double)count) : 0.0f;
-    float grad_mean = batch_stats ? (float)(sum_dy / (double)count) : 0.0f;
-    kernels()->dx(s, x, dy, c, batch_stats, mean, k, grad_mean, invstd * w, dx);
+    float k, grad_mean, scale;
+    dx_coeffs(s->N * s->S, invstd, w, batch_stats, sum_dy, dotp, &k, &grad_mean, &scale);
+    kernels()->dx(s, x, dy, c, batch_stats, mean, k, grad_mean, scale, dx);
+}
+
+/* --- small slabs, row by row. Value i of channel c's slabs is in lane i
+   (S < LANES) of the per-channel kernels, the other lanes stay +0: here
+   each (c, i) has its own sum, added to in the same order (n = 0, 1, ...),
+   and the lanes are totalled as there. */
+
+/* the lanes_total of S sums, the other lanes +0 */
+static double total_of(const double *a, int64_t S)
+{
+    double l[LANES] = {0};
+    memcpy(l, a, (size_t)S * sizeof *a);
+    return lanes_total(l);
+}
+
+static const float *row(const nn_bn_shape *s, const float *x, int64_t c0, int64_t n)
+{
+    return x + (n * s->C + c0) * s->S;
+}
+
+void nn_bn_rows_stats(const nn_bn_shape *s, const float *x, int64_t c0, int64_t c1, double *mean, double *var_sum)
+{
+    const int64_t S = s->S, len = (c1 - c0) * S, count = s->N * S;
+    double acc[NN_BN_ROW_BLOCK], md[NN_BN_ROW_BLOCK];
+    for (int64_t j = 0; j < len; j++)
+        acc[j] = 0.0;
+    for (int64_t n = 0; n < s->N; n++) {
+        const float *r = row(s, x, c0, n);
+        for (int64_t j = 0; j < len; j++)
+            acc[j] += r[j];
+    }
+    for (int64_t c = 0; c < c1 - c0; c++) {
+        mean[c] = count ? total_of(acc + c * S, S) / (double)count : 0.0;
+        for (int64_t i = 0; i < S; i++)
+            md[c * S + i] = mean[c];
+    }
+    for (int64_t j = 0; j < len; j++)
+        acc[j] = 0.0;
+    for (int64_t n = 0; n < s->N; n++) {
+        const float *r = row(s, x, c0, n);
+        for (int64_t j = 0; j < len; j++) {
+            double d = r[j] - md[j];
+            double q = d * d;
+            acc[j] += q;
+        }
+    }
+    for (int64_t c = 0; c < c1 - c0; c++)
+        var_sum[c] = total_of(acc + c * S, S);
+}
+
+void nn_bn_rows_apply(const nn_bn_shape *s, const float *x, int64_t c0, int64_t c1, const float *mean,
+                      const float *invstd, const float *w, const float *b, float *y)
+{
+    const int64_t S = s->S, len = (c1 - c0) * S;
+    float ae[NN_BN_ROW_BLOCK], be[NN_BN_ROW_BLOCK];
+    for (int64_t c = 0; c < c1 - c0; c++) {
+        float alpha, beta;
+        affine_of(mean[c], invstd[c], w ? w[c] : 1.0f, b ? b[c] : 0.0f, &alpha, &beta);
+        for (int64_t i = 0; i < S; i++) {
+            ae[c * S + i] = alpha;
+            be[c * S + i] = beta;
+        }
+    }
+    for (int64_t n = 0; n < s->N; n++) {
+        const float *r = row(s, x, c0, n);
+        float *o = y + (r - x);
+        for (int64_t j = 0; j < len; j++) {
+            float t = r[j] * ae[j];
+            o[j] = t + be[j];
+        }
+    }
+}
+
+void nn_bn_rows_grad_sums(const nn_bn_shape *s, const float *x, const float *dy, int64_t c0, int64_t c1,
+                          const float *mean, double *sum_dy, double *dotp)
+{
+    const int64_t S = s->S, len = (c1 - c0) * S;
+    double sd[NN_BN_ROW_BLOCK], dp[NN_BN_ROW_BLOCK], md[NN_BN_ROW_BLOCK];
+    for (int64_t j = 0; j < len; j++) {
+        sd[j] = dp[j] = 0.0;
+        md[j] = mean[j / S];
+    }
+    for (int64_t n = 0; n < s->N; n++) {
+        const float *r = row(s, x, c0, n), *g = row(s, dy, c0, n);
+        for (int64_t j = 0; j < len; j++) {
+            double gd = g[j];
+            double d = r[j] - md[j];
+            double e = d * gd;
+            sd[j] += gd;
+            dp[j] += e;
+        }
+    }
+    for (int64_t c = 0; c < c1 - c0; c++) {
+        sum_dy[c] = total_of(sd + c * S, S);
+        dotp[c] = total_of(dp + c * S, S);
+    }
+}
+
+void nn_bn_rows_dx(const nn_bn_shape *s, const float *x, const float *dy, int64_t c0, int64_t c1,
+                   const float *mean, const float *invstd, const float *w, bool batch_stats, const double *sum_dy,
+                   const double *dotp, float *dx)
+{
+    const int64_t S = s->S, len = (c1 - c0) * S;
+    float me[NN_BN_ROW_BLOCK], ke[NN_BN_ROW_BLOCK], ge[NN_BN_ROW_BLOCK], se[NN_BN_ROW_BLOCK];
+    for (int64_t c = 0; c < c1 - c0; c++) {
+        float k, grad_mean, scale;
+        dx_coeffs(s->N * S, invstd[c], w ? w[c] : 1.0f, batch_stats, sum_dy[c], dotp[c], &k, &grad_mean, &scale);
+        for (int64_t i = 0; i < S; i++) {
+            me[c * S + i] = mean[c];
+            ke[c * S + i] = k;
+            ge[c * S + i] = grad_mean;
+            se[c * S + i] = scale;
+        }
+    }
+    for (int64_t n = 0; n < s->N; n++) {
+        const float *r = row(s, x, c0, n), *g = row(s, dy, c0, n);
+        float *o = dx + (r - x);
+        if (batch_stats)
+            for (int64_t j = 0; j < len; j++) {
+                float d = r[j] - me[j];
+                d *= ke[j];
+                float t = g[j] - ge[j];
+                t -= d;
+                o[j] = t * se[j];
+            }
+        else
+            for (int64_t j = 0; j < len; j++)
+                o[j] = g[j] * se[j];
+    }
 }
