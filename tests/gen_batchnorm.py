@@ -99,6 +99,11 @@ case("1d eval", 1, (5, 3, 2), train=False, warm=2)
 case("1d two values", 1, (2, 3))
 case("2d momentum 0", 2, (3, 2, 2, 2), momentum=0.0, warm=1)
 case("2d momentum 1", 2, (3, 2, 2, 2), momentum=1.0, warm=1)
+# slabs of 16 floats and more: the kernels' vector loops, with and without a tail
+case("2d wide", 2, (3, 4, 9, 9), warm=1)
+case("2d 16x16", 2, (2, 3, 16, 16), momentum=None, warm=1)
+case("2d wide eval", 2, (2, 3, 6, 7), train=False, warm=1)
+case("1d NCL long", 1, (3, 2, 37), affine=False)
 
 emit("static const bn_case bn_cases[] = {")
 for c in cases:

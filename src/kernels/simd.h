@@ -24,6 +24,9 @@ typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 /* four doubles, for sums of floats kept in double (never passed to or
    returned from a function: without AVX that would change the ABI) */
 typedef double v4d __attribute__((vector_size(32)));
+/* two and eight doubles, the same way (v8d only inside AVX-512 functions) */
+typedef double v2d __attribute__((vector_size(16)));
+typedef double v8d __attribute__((vector_size(64)));
 
 /* four floats from / to any float address */
 static inline v4f loadu4(const float *p)

@@ -72,29 +72,61 @@ typedef struct {
 
 static float weight_of(const batchnorm *b, int64_t c) { return b->weight ? b->weight->data[c] : 1.0f; }
 
+/* Channel c's mean and invstd for the forward (from the batch's mean m and
+   var_sum, or the running ones), the running ones moved. */
+static void channel_stats(bn_job *j, int64_t c, double m, double var_sum)
+{
+    batchnorm *b = j->b;
+    float *mean = b->stats.data, *invstd = b->stats.data + j->s.C;
+    if (b->batch_stats) {
+        int64_t n = j->s.N * j->s.S;
+        mean[c] = (float)m;
+        invstd[c] = (float)(1.0 / sqrt(var_sum / (double)n + (double)b->o.eps));
+        if (j->update) {
+            double unbiased = n > 1 ? var_sum / (double)(n - 1) : (double)NAN;
+            float *rm = b->running_mean->data, *rv = b->running_var->data;
+            rm[c] = (float)(j->factor * m + (1.0 - j->factor) * rm[c]);
+            rv[c] = (float)(j->factor * unbiased + (1.0 - j->factor) * rv[c]);
+        }
+    } else {
+        mean[c] = b->running_mean->data[c];
+        invstd[c] = (float)(1.0 / sqrt((double)b->running_var->data[c] + (double)b->o.eps));
+    }
+}
+
+/* Slabs shorter than NN_BN_ROW_S: blocks of channels, row by row. */
+static void forward_rows(bn_job *j, int64_t begin, int64_t end)
+{
+    batchnorm *b = j->b;
+    const float *mean = b->stats.data, *invstd = b->stats.data + j->s.C;
+    const int64_t per = NN_BN_ROW_BLOCK / j->s.S;
+    for (int64_t c0 = begin; c0 < end; c0 += per) {
+        int64_t c1 = end - c0 < per ? end : c0 + per;
+        double m[NN_BN_ROW_BLOCK] = {0}, var_sum[NN_BN_ROW_BLOCK] = {0};
+        if (b->batch_stats)
+            nn_bn_rows_stats(&j->s, j->x, c0, c1, m, var_sum);
+        for (int64_t c = c0; c < c1; c++)
+            channel_stats(j, c, m[c - c0], var_sum[c - c0]);
+        nn_bn_rows_apply(&j->s, j->x, c0, c1, mean + c0, invstd + c0, b->weight ? b->weight->data + c0 : NULL,
+                         b->bias ? b->bias->data + c0 : NULL, j->y);
+    }
+}
+
 static void forward_channels(void *ctx, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     bn_job *j = ctx;
     batchnorm *b = j->b;
-    float *mean = b->stats.data, *invstd = b->stats.data + j->s.C;
+    if (j->s.S < NN_BN_ROW_S) {
+        forward_rows(j, begin, end);
+        return;
+    }
+    const float *mean = b->stats.data, *invstd = b->stats.data + j->s.C;
     for (int64_t c = begin; c < end; c++) {
-        if (b->batch_stats) {
-            double m, var_sum;
+        double m = 0.0, var_sum = 0.0;
+        if (b->batch_stats)
             nn_bn_channel_stats(&j->s, j->x, c, &m, &var_sum);
-            int64_t n = j->s.N * j->s.S;
-            mean[c] = (float)m;
-            invstd[c] = (float)(1.0 / sqrt(var_sum / (double)n + (double)b->o.eps));
-            if (j->update) {
-                double unbiased = n > 1 ? var_sum / (double)(n - 1) : (double)NAN;
-                float *rm = b->running_mean->data, *rv = b->running_var->data;
-                rm[c] = (float)(j->factor * m + (1.0 - j->factor) * rm[c]);
-                rv[c] = (float)(j->factor * unbiased + (1.0 - j->factor) * rv[c]);
-            }
-        } else {
-            mean[c] = b->running_mean->data[c];
-            invstd[c] = (float)(1.0 / sqrt((double)b->running_var->data[c] + (double)b->o.eps));
-        }
+        channel_stats(j, c, m, var_sum);
         nn_bn_channel_apply(&j->s, j->x, c, mean[c], invstd[c], weight_of(b, c), b->bias ? b->bias->data[c] : 0.0f,
                             j->y);
     }
@@ -144,11 +176,34 @@ static nn_tensor *bn_forward(nn_module *m, const nn_tensor *x)
     return &b->out;
 }
 
+static void backward_rows(bn_job *j, int64_t begin, int64_t end)
+{
+    batchnorm *b = j->b;
+    const float *mean = b->stats.data, *invstd = b->stats.data + j->s.C;
+    const int64_t per = NN_BN_ROW_BLOCK / j->s.S;
+    for (int64_t c0 = begin; c0 < end; c0 += per) {
+        int64_t c1 = end - c0 < per ? end : c0 + per;
+        double sum_dy[NN_BN_ROW_BLOCK], dotp[NN_BN_ROW_BLOCK];
+        nn_bn_rows_grad_sums(&j->s, j->x, j->dy, c0, c1, mean + c0, sum_dy, dotp);
+        if (j->need_dx)
+            nn_bn_rows_dx(&j->s, j->x, j->dy, c0, c1, mean + c0, invstd + c0,
+                          b->weight ? b->weight->data + c0 : NULL, b->batch_stats, sum_dy, dotp, j->dx);
+        for (int64_t c = c0; b->weight && c < c1; c++) { /* own channels: no other chunk writes here */
+            b->base.params[0].grad->data[c] += (float)(dotp[c - c0] * invstd[c]);
+            b->base.params[1].grad->data[c] += (float)sum_dy[c - c0];
+        }
+    }
+}
+
 static void backward_channels(void *ctx, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     bn_job *j = ctx;
     batchnorm *b = j->b;
+    if (j->s.S < NN_BN_ROW_S) {
+        backward_rows(j, begin, end);
+        return;
+    }
     const float *mean = b->stats.data, *invstd = b->stats.data + j->s.C;
     for (int64_t c = begin; c < end; c++) {
         double sum_dy, dotp;
