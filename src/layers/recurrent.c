@@ -169,7 +169,7 @@ static void view_into(nn_tensor *t, const nn_tensor *arena, float *data, int ndi
 /* --- the cells over the batch, split across threads */
 typedef struct {
     const recurrent *r;
-    const float *xw, *gh, *b_hh, *prev, *cache_in, *dh;
+    const float *xw, *gh, *b_ih, *b_hh, *prev, *cache_in, *dh;
     float *cache, *c, *h, *dc, *dg, *dgh, *carry;
 } cell_job;
 
@@ -181,16 +181,16 @@ static void forward_rows(void *ctx, int64_t b, int64_t e, int tid)
     switch (j->r->c.mode) {
     case NN_REC_RNN_TANH:
     case NN_REC_RNN_RELU:
-        nn_rnn_cell_forward(n, H, j->xw + b * GH, j->gh + b * GH, j->b_hh, j->r->c.mode == NN_REC_RNN_RELU,
+        nn_rnn_cell_forward(n, H, j->xw + b * GH, j->b_ih, j->gh + b * GH, j->b_hh, j->r->c.mode == NN_REC_RNN_RELU,
                             j->h + b * H);
         break;
     case NN_REC_LSTM:
-        nn_lstm_cell_forward(n, H, j->xw + b * GH, j->gh + b * GH, j->b_hh, j->prev + b * H, j->cache + b * 5 * H,
-                             j->c + b * H, j->h + b * H);
+        nn_lstm_cell_forward(n, H, j->xw + b * GH, j->b_ih, j->gh + b * GH, j->b_hh, j->prev + b * H,
+                             j->cache + b * 5 * H, j->c + b * H, j->h + b * H);
         break;
     case NN_REC_GRU:
-        nn_gru_cell_forward(n, H, j->xw + b * GH, j->gh + b * GH, j->b_hh, j->prev + b * H, j->cache + b * 4 * H,
-                            j->h + b * H);
+        nn_gru_cell_forward(n, H, j->xw + b * GH, j->b_ih, j->gh + b * GH, j->b_hh, j->prev + b * H,
+                            j->cache + b * 4 * H, j->h + b * H);
         break;
     }
 }
@@ -264,10 +264,7 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
     float *xw = A + g->xw, *gh = A + g->gh, *pb = A + g->pair + k * g->pair_sz;
     float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
     bool proj = r->c.proj_size > 0;
-    nn_gemm(false, true, T * N, GH, in, 1.0f, X, in, q.w_ih, in, 0.0f, xw, GH);
-    if (q.b_ih)
-        for (int64_t i = 0; i < T * N; i++)
-            nn_ew_add(xw + i * GH, q.b_ih, GH);
+    nn_gemm(false, true, T * N, GH, in, 1.0f, X, in, q.w_ih, in, 0.0f, xw, GH); /* b_ih: in the cells */
     int64_t first = d == 0 ? 0 : T; /* the slot of the initial state */
     if (r->has_h0)
         memcpy(hs + first * N * P, r->h0.data + k * N * P, (size_t)(N * P) * sizeof(float));
@@ -285,7 +282,7 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
         const float *hin = hs + in_slot * N * P;
         float *hout = hs + out_slot * N * P;
         nn_gemm(false, true, N, GH, P, 1.0f, hin, P, q.w_hh, P, 0.0f, gh, GH);
-        cell_job j = {.r = r, .xw = xw + t * N * GH, .gh = gh, .b_hh = q.b_hh, .h = hout};
+        cell_job j = {.r = r, .xw = xw + t * N * GH, .gh = gh, .b_ih = q.b_ih, .b_hh = q.b_hh, .h = hout};
         if (is_lstm(r)) {
             j.prev = cs + in_slot * N * H;
             j.c = cs + out_slot * N * H;
