@@ -222,10 +222,12 @@ static void run_rows(const recurrent *r, int64_t N, nn_parallel_fn fn, cell_job 
     nn_parallel_for(N, grain, nn_get_num_threads(), fn, j);
 }
 
-/* db[j] += sum over rows of g[r, j], in row order, split over columns */
+/* db[j] (and db2[j] when given) += the sum over rows of g[r, j], kept in
+   double, in row order; split over columns, rows read whole (up to 512
+   columns at a time) so that the reads stream */
 typedef struct {
     const float *g;
-    float *db;
+    float *db, *db2;
     int64_t rows, cols;
 } colsum_job;
 
@@ -233,9 +235,9 @@ static void colsum_cols(void *ctx, int64_t b, int64_t e, int tid)
 {
     (void)tid;
     const colsum_job *j = ctx;
-    double acc[256];
-    for (int64_t c0 = b; c0 < e; c0 += 256) {
-        int64_t w = e - c0 < 256 ? e - c0 : 256;
+    double acc[512];
+    for (int64_t c0 = b; c0 < e; c0 += 512) {
+        int64_t w = e - c0 < 512 ? e - c0 : 512;
         for (int64_t c = 0; c < w; c++)
             acc[c] = 0.0;
         for (int64_t rr = 0; rr < j->rows; rr++) {
@@ -243,14 +245,17 @@ static void colsum_cols(void *ctx, int64_t b, int64_t e, int tid)
             for (int64_t c = 0; c < w; c++)
                 acc[c] += row[c];
         }
-        for (int64_t c = 0; c < w; c++)
+        for (int64_t c = 0; c < w; c++) {
             j->db[c0 + c] += (float)acc[c];
+            if (j->db2)
+                j->db2[c0 + c] += (float)acc[c];
+        }
     }
 }
 
-static void add_colsum(float *db, const float *g, int64_t rows, int64_t cols)
+static void add_colsum(float *db, float *db2, const float *g, int64_t rows, int64_t cols)
 {
-    colsum_job j = {g, db, rows, cols};
+    colsum_job j = {g, db, db2, rows, cols};
     int64_t grain = rows >= 4096 ? 16 : 65536 / (rows ? rows : 1);
     nn_parallel_for(cols, grain < 16 ? 16 : grain, nn_get_num_threads(), colsum_cols, &j);
 }
@@ -494,9 +499,11 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     int64_t rows = T * N;
     nn_gemm(true, false, GH, in, rows, 1.0f, dG, GH, X, in, 1.0f, q.dw_ih, in);
     nn_gemm(true, false, GH, P, rows, 1.0f, dGh, GH, hs + (d == 0 ? 0 : N * P), P, 1.0f, q.dw_hh, P);
-    if (q.db_ih) {
-        add_colsum(q.db_ih, dG, rows, GH);
-        add_colsum(q.db_hh, dGh, rows, GH);
+    if (q.db_ih && dGh == dG) { /* one sum for both biases */
+        add_colsum(q.db_ih, q.db_hh, dG, rows, GH);
+    } else if (q.db_ih) {
+        add_colsum(q.db_ih, NULL, dG, rows, GH);
+        add_colsum(q.db_hh, NULL, dGh, rows, GH);
     }
     if (proj)
         nn_gemm(true, false, P, H, rows, 1.0f, B + b->dhp, P, hfull, H, 1.0f, q.dw_hr, H);
