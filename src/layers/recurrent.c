@@ -32,12 +32,16 @@ typedef struct {
     int64_t T, N, F;
     bool unbatched, copy_x, drop;
     int64_t x0, xw, gh, out, out_sz, mask, msz, pair, pair_sz, hs, cs, cache, hfull, yb, hn, cn, total;
+    int64_t whh, whr, ws, ws_part; /* packed W_hh^T, W_hr^T; the parts' scratch for packing A */
+    int parts;                     /* threads the batch is split over */
 } fgeo;
 
 /* Layout of the backward arena. */
 typedef struct {
     bool copy_g;
     int64_t gy, dgi, dgh, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
+    int64_t whh, whr, ws, ws_part;
+    int parts;
 } bgeo;
 
 typedef struct {
@@ -110,6 +114,20 @@ static bool place(int64_t *off, int64_t *at, double *shadow, double n)
     return true;
 }
 
+/* The threads the time loop splits the batch over: each part runs every
+   step for its rows, with no synchronisation between steps (rows are
+   independent, and each of their values is computed the same way
+   whatever the split). One part when the products are too small to pay
+   for waking the pool. */
+static int split_parts(const recurrent *r, int64_t N)
+{
+    int threads = nn_get_num_threads();
+    double work = (double)N * (double)(r->G * r->H) * (double)r->P;
+    if (threads <= 1 || N < 2 || work < 65536.0)
+        return 1;
+    return N < threads ? (int)N : threads;
+}
+
 static bool forward_layout(const recurrent *r, fgeo *g)
 {
     double T = (double)g->T, N = (double)g->N, GH = (double)(r->G * r->H), DP = (double)(r->D * r->P),
@@ -130,6 +148,15 @@ static bool forward_layout(const recurrent *r, fgeo *g)
          place(&p, &g->cache, &ps, T * N * (double)cg * H) &&
          place(&p, &g->hfull, &ps, r->c.proj_size > 0 ? T * N * H : 0);
     g->pair_sz = p;
+    if (ok) {
+        g->parts = split_parts(r, g->N);
+        g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, r->P));
+        if (r->c.proj_size > 0 && al(nn_gemm_prepacked_ws_size(g->N, r->H)) > g->ws_part)
+            g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, r->H));
+        ok = place(&off, &g->whh, &s, (double)nn_gemm_packed_b_size(r->P, r->G * r->H)) &&
+             place(&off, &g->whr, &s, r->c.proj_size > 0 ? (double)nn_gemm_packed_b_size(r->H, r->P) : 0) &&
+             place(&off, &g->ws, &s, (double)g->parts * (double)g->ws_part);
+    }
     ok = ok && place(&off, &g->pair, &s, LD * (double)p) &&
          place(&off, &g->yb, &s, r->c.batch_first && !g->unbatched ? T * N * DP : 0) &&
          place(&off, &g->hn, &s, LD * N * P) && place(&off, &g->cn, &s, is_lstm(r) ? LD * N * H : 0);
@@ -151,6 +178,15 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
               place(&off, &b->dht, &s, N * P) && place(&off, &b->carry, &s, N * P) && place(&off, &b->dc, &s, N * H) &&
               place(&off, &b->dhfull, &s, proj ? N * H : 0) && place(&off, &b->dhp, &s, proj ? T * N * P : 0) &&
               place(&off, &b->dh0, &s, LD * N * P) && place(&off, &b->dc0, &s, is_lstm(r) ? LD * N * H : 0);
+    if (ok) {
+        b->parts = split_parts(r, f->N);
+        b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->G * r->H));
+        if (proj && al(nn_gemm_prepacked_ws_size(f->N, r->P)) > b->ws_part)
+            b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->P));
+        ok = place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, r->P)) &&
+             place(&off, &b->whr, &s, proj ? (double)nn_gemm_packed_b_size(r->P, r->H) : 0) &&
+             place(&off, &b->ws, &s, (double)b->parts * (double)b->ws_part);
+    }
     b->total = off + 16;
     return ok;
 }
@@ -166,60 +202,87 @@ static void view_into(nn_tensor *t, const nn_tensor *arena, float *data, int ndi
     nn_tensor_set_contiguous_strides(t);
 }
 
-/* --- the cells over the batch, split across threads */
+/* --- the time loop over rows [b, e) of the batch, split across threads */
 typedef struct {
     const recurrent *r;
-    const float *xw, *gh, *b_ih, *b_hh, *prev, *cache_in, *dh;
-    float *cache, *c, *h, *dc, *dg, *dgh, *carry;
-} cell_job;
+    int64_t T, N;
+    int d;
+    pair_params q;
+    const float *xw, *whh, *whr, *DY;
+    float *gh, *hs, *cs, *cache, *hfull;            /* forward */
+    const float *chs, *ccs, *ccache;                /* backward: the forward's */
+    float *dG, *dGh, *dh, *dhp, *dhfull, *carry, *dc; /* backward */
+    float *ws;
+    int64_t ws_part;
+} seq_job;
 
-static void forward_rows(void *ctx, int64_t b, int64_t e, int tid)
+static void forward_seq(void *ctx, int64_t b, int64_t e, int tid)
 {
-    (void)tid;
-    const cell_job *j = ctx;
-    int64_t H = j->r->H, GH = j->r->G * H, n = e - b;
-    switch (j->r->c.mode) {
-    case NN_REC_RNN_TANH:
-    case NN_REC_RNN_RELU:
-        nn_rnn_cell_forward(n, H, j->xw + b * GH, j->b_ih, j->gh + b * GH, j->b_hh, j->r->c.mode == NN_REC_RNN_RELU,
-                            j->h + b * H);
-        break;
-    case NN_REC_LSTM:
-        nn_lstm_cell_forward(n, H, j->xw + b * GH, j->b_ih, j->gh + b * GH, j->b_hh, j->prev + b * H,
-                             j->cache + b * 5 * H, j->c + b * H, j->h + b * H);
-        break;
-    case NN_REC_GRU:
-        nn_gru_cell_forward(n, H, j->xw + b * GH, j->b_ih, j->gh + b * GH, j->b_hh, j->prev + b * H,
-                            j->cache + b * 4 * H, j->h + b * H);
-        break;
+    const seq_job *j = ctx;
+    const recurrent *r = j->r;
+    int64_t T = j->T, N = j->N, H = r->H, P = r->P, GH = r->G * H, n = e - b;
+    bool proj = r->c.proj_size > 0;
+    float *ws = j->ws + tid * j->ws_part, *gh = j->gh + b * GH;
+    for (int64_t s = 0; s < T; s++) {
+        int64_t t = j->d == 0 ? s : T - 1 - s, in_slot = j->d == 0 ? t : t + 1, out_slot = j->d == 0 ? t + 1 : t;
+        const float *hin = j->hs + (in_slot * N + b) * P, *xw = j->xw + (t * N + b) * GH;
+        float *hout = j->hs + (out_slot * N + b) * P;
+        nn_gemm_prepacked(false, n, GH, P, 1.0f, hin, P, j->whh, 0.0f, gh, GH, ws);
+        switch (r->c.mode) {
+        case NN_REC_RNN_TANH:
+        case NN_REC_RNN_RELU:
+            nn_rnn_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, r->c.mode == NN_REC_RNN_RELU, hout);
+            break;
+        case NN_REC_LSTM: {
+            float *hfull = proj ? j->hfull + (t * N + b) * H : hout;
+            nn_lstm_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, j->cs + (in_slot * N + b) * H,
+                                 j->cache + (t * N + b) * 5 * H, j->cs + (out_slot * N + b) * H, hfull);
+            if (proj)
+                nn_gemm_prepacked(false, n, P, H, 1.0f, hfull, H, j->whr, 0.0f, hout, P, ws);
+            break;
+        }
+        case NN_REC_GRU:
+            nn_gru_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, hin, j->cache + (t * N + b) * 4 * H, hout);
+            break;
+        }
     }
 }
 
-static void backward_rows(void *ctx, int64_t b, int64_t e, int tid)
+static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
 {
-    (void)tid;
-    const cell_job *j = ctx;
-    int64_t H = j->r->H, GH = j->r->G * H, n = e - b;
-    switch (j->r->c.mode) {
-    case NN_REC_RNN_TANH:
-    case NN_REC_RNN_RELU:
-        nn_rnn_cell_backward(n, H, j->prev + b * H, j->dh + b * H, j->r->c.mode == NN_REC_RNN_RELU, j->dg + b * GH);
-        break;
-    case NN_REC_LSTM:
-        nn_lstm_cell_backward(n, H, j->cache_in + b * 5 * H, j->prev + b * H, j->dh + b * H, j->dc + b * H,
-                              j->dg + b * GH);
-        break;
-    case NN_REC_GRU:
-        nn_gru_cell_backward(n, H, j->cache_in + b * 4 * H, j->prev + b * H, j->dh + b * H, j->dg + b * GH,
-                             j->dgh + b * GH, j->carry + b * H);
-        break;
+    const seq_job *j = ctx;
+    const recurrent *r = j->r;
+    int64_t T = j->T, N = j->N, H = r->H, P = r->P, GH = r->G * H, DP = r->D * P, n = e - b;
+    bool proj = r->c.proj_size > 0;
+    float *ws = j->ws + tid * j->ws_part, *carry = j->carry + b * P;
+    for (int64_t s = 0; s < T; s++) {
+        int64_t t = j->d == 0 ? T - 1 - s : s, in_slot = j->d == 0 ? t : t + 1, out_slot = j->d == 0 ? t + 1 : t;
+        const float *dyt = j->DY + (t * N + b) * DP + j->d * P;
+        float *dh = proj ? j->dhp + (t * N + b) * P : j->dh + b * P;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < P; k++)
+                dh[i * P + k] = dyt[i * DP + k] + carry[i * P + k];
+        float *dG = j->dG + (t * N + b) * GH, *dGh = j->dGh + (t * N + b) * GH;
+        switch (r->c.mode) {
+        case NN_REC_RNN_TANH:
+        case NN_REC_RNN_RELU:
+            nn_rnn_cell_backward(n, H, j->chs + (out_slot * N + b) * P, dh, r->c.mode == NN_REC_RNN_RELU, dG);
+            break;
+        case NN_REC_LSTM:
+            if (proj) {
+                nn_gemm_prepacked(false, n, H, P, 1.0f, dh, P, j->whr, 0.0f, j->dhfull + b * H, H, ws);
+                dh = j->dhfull + b * H;
+            }
+            nn_lstm_cell_backward(n, H, j->ccache + (t * N + b) * 5 * H, j->ccs + (in_slot * N + b) * H, dh,
+                                  j->dc + b * H, dG);
+            break;
+        case NN_REC_GRU:
+            nn_gru_cell_backward(n, H, j->ccache + (t * N + b) * 4 * H, j->chs + (in_slot * N + b) * P, dh, dG, dGh,
+                                 carry);
+            break;
+        }
+        nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, GH, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
     }
-}
-
-static void run_rows(const recurrent *r, int64_t N, nn_parallel_fn fn, cell_job *j)
-{
-    int64_t per_row = r->G * r->H, grain = per_row >= 4096 ? 1 : 4096 / per_row;
-    nn_parallel_for(N, grain, nn_get_num_threads(), fn, j);
 }
 
 /* db[j] (and db2[j] when given) += the sum over rows of g[r, j], kept in
@@ -281,26 +344,12 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
         else
             memset(cs + first * N * H, 0, (size_t)(N * H) * sizeof(float));
     }
-    int64_t cg = is_lstm(r) ? 5 * H : 4 * H;
-    for (int64_t s = 0; s < T; s++) {
-        int64_t t = d == 0 ? s : T - 1 - s, in_slot = d == 0 ? t : t + 1, out_slot = d == 0 ? t + 1 : t;
-        const float *hin = hs + in_slot * N * P;
-        float *hout = hs + out_slot * N * P;
-        nn_gemm(false, true, N, GH, P, 1.0f, hin, P, q.w_hh, P, 0.0f, gh, GH);
-        cell_job j = {.r = r, .xw = xw + t * N * GH, .gh = gh, .b_ih = q.b_ih, .b_hh = q.b_hh, .h = hout};
-        if (is_lstm(r)) {
-            j.prev = cs + in_slot * N * H;
-            j.c = cs + out_slot * N * H;
-            j.cache = cache + t * N * cg;
-            j.h = proj ? hfull + t * N * H : hout;
-        } else if (is_gru(r)) {
-            j.prev = hin;
-            j.cache = cache + t * N * cg;
-        }
-        run_rows(r, N, forward_rows, &j);
-        if (proj)
-            nn_gemm(false, true, N, P, H, 1.0f, hfull + t * N * H, H, q.w_hr, H, 0.0f, hout, P);
-    }
+    nn_gemm_prepack_b(true, P, GH, q.w_hh, P, A + g->whh);
+    if (proj)
+        nn_gemm_prepack_b(true, H, P, q.w_hr, H, A + g->whr);
+    seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .xw = xw, .whh = A + g->whh, .whr = A + g->whr, .gh = gh,
+                 .hs = hs, .cs = cs, .cache = cache, .hfull = hfull, .ws = A + g->ws, .ws_part = g->ws_part};
+    nn_parallel_for(N, 1, g->parts, forward_seq, &j);
     float *out = A + g->out + l * g->out_sz;
     for (int64_t t = 0; t < T; t++) {
         const float *src = hs + (d == 0 ? t + 1 : t) * N * P;
@@ -454,13 +503,12 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     const fgeo *g = &r->fg;
     int k = l * r->D + d;
     pair_params q = params_of(r, k);
-    int64_t T = g->T, N = g->N, H = r->H, P = r->P, GH = r->G * H, DP = r->D * P;
+    int64_t T = g->T, N = g->N, H = r->H, P = r->P, GH = r->G * H;
     const float *A = r->fa.data;
     const float *pb = A + g->pair + k * g->pair_sz;
     const float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
     float *dG = B + b->dgi, *dGh = is_gru(r) ? B + b->dgh : dG, *carry = B + b->carry, *dc = B + b->dc;
     bool proj = r->c.proj_size > 0;
-    int64_t cg = is_lstm(r) ? 5 * H : 4 * H;
     if (r->has_dh_n) /* the loss's own gradient for the final state */
         memcpy(carry, r->dh_n.data + k * N * P, (size_t)(N * P) * sizeof(float));
     else
@@ -469,30 +517,13 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
         memcpy(dc, r->dc_n.data + k * N * H, (size_t)(N * H) * sizeof(float));
     else if (is_lstm(r))
         memset(dc, 0, (size_t)(N * H) * sizeof(float));
-    for (int64_t s = 0; s < T; s++) {
-        int64_t t = d == 0 ? T - 1 - s : s, in_slot = d == 0 ? t : t + 1, out_slot = d == 0 ? t + 1 : t;
-        const float *dyt = DY + t * N * DP + d * P;
-        float *dh = proj ? B + b->dhp + t * N * P : B + b->dht;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = 0; i < P; i++)
-                dh[n * P + i] = dyt[n * DP + i] + carry[n * P + i];
-        if (proj) {
-            nn_gemm(false, false, N, H, P, 1.0f, dh, P, q.w_hr, H, 0.0f, B + b->dhfull, H);
-            dh = B + b->dhfull;
-        }
-        cell_job j = {.r = r, .dh = dh, .dg = dG + t * N * GH, .dgh = dGh + t * N * GH, .carry = carry, .dc = dc};
-        if (is_lstm(r)) {
-            j.cache_in = cache + t * N * cg;
-            j.prev = cs + in_slot * N * H;
-        } else if (is_gru(r)) {
-            j.cache_in = cache + t * N * cg;
-            j.prev = hs + in_slot * N * P;
-        } else {
-            j.prev = hs + out_slot * N * P; /* the step's result */
-        }
-        run_rows(r, N, backward_rows, &j);
-        nn_gemm(false, false, N, P, GH, 1.0f, dGh + t * N * GH, GH, q.w_hh, P, is_gru(r) ? 1.0f : 0.0f, carry, P);
-    }
+    nn_gemm_prepack_b(false, GH, P, q.w_hh, P, B + b->whh);
+    if (proj)
+        nn_gemm_prepack_b(false, P, H, q.w_hr, H, B + b->whr);
+    seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .DY = DY, .whh = B + b->whh, .whr = B + b->whr,
+                 .chs = hs, .ccs = cs, .ccache = cache, .dG = dG, .dGh = dGh, .dh = B + b->dht, .dhp = B + b->dhp,
+                 .dhfull = B + b->dhfull, .carry = carry, .dc = dc, .ws = B + b->ws, .ws_part = b->ws_part};
+    nn_parallel_for(N, 1, b->parts, backward_seq, &j);
     memcpy(B + b->dh0 + k * N * P, carry, (size_t)(N * P) * sizeof(float));
     if (is_lstm(r))
         memcpy(B + b->dc0 + k * N * H, dc, (size_t)(N * H) * sizeof(float));
