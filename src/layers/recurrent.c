@@ -41,6 +41,7 @@ typedef struct {
     bool copy_g;
     int64_t gy, dgi, dgh, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
     int64_t whh, whr, ws, ws_part;
+    int64_t xh, ct; /* [X | 1 | H_prev] per step, and its product with the gate gradients */
     int parts;
 } bgeo;
 
@@ -183,7 +184,9 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
         b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->G * r->H));
         if (proj && al(nn_gemm_prepacked_ws_size(f->N, r->P)) > b->ws_part)
             b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->P));
-        ok = place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, r->P)) &&
+        double wide = (F > DP ? F : DP) + 1 + P; /* the widest [X | 1 | H_prev] */
+        ok = place(&off, &b->xh, &s, T * N * wide) && place(&off, &b->ct, &s, (wide + 1) * GH) &&
+             place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, r->P)) &&
              place(&off, &b->whr, &s, proj ? (double)nn_gemm_packed_b_size(r->P, r->H) : 0) &&
              place(&off, &b->ws, &s, (double)b->parts * (double)b->ws_part);
     }
@@ -283,44 +286,6 @@ static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
         }
         nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, GH, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
     }
-}
-
-/* db[j] (and db2[j] when given) += the sum over rows of g[r, j], kept in
-   double, in row order; split over columns, rows read whole (up to 512
-   columns at a time) so that the reads stream */
-typedef struct {
-    const float *g;
-    float *db, *db2;
-    int64_t rows, cols;
-} colsum_job;
-
-static void colsum_cols(void *ctx, int64_t b, int64_t e, int tid)
-{
-    (void)tid;
-    const colsum_job *j = ctx;
-    double acc[512];
-    for (int64_t c0 = b; c0 < e; c0 += 512) {
-        int64_t w = e - c0 < 512 ? e - c0 : 512;
-        for (int64_t c = 0; c < w; c++)
-            acc[c] = 0.0;
-        for (int64_t rr = 0; rr < j->rows; rr++) {
-            const float *row = j->g + rr * j->cols + c0;
-            for (int64_t c = 0; c < w; c++)
-                acc[c] += row[c];
-        }
-        for (int64_t c = 0; c < w; c++) {
-            j->db[c0 + c] += (float)acc[c];
-            if (j->db2)
-                j->db2[c0 + c] += (float)acc[c];
-        }
-    }
-}
-
-static void add_colsum(float *db, float *db2, const float *g, int64_t rows, int64_t cols)
-{
-    colsum_job j = {g, db, db2, rows, cols};
-    int64_t grain = rows >= 4096 ? 16 : 65536 / (rows ? rows : 1);
-    nn_parallel_for(cols, grain < 16 ? 16 : grain, nn_get_num_threads(), colsum_cols, &j);
 }
 
 /* --- forward */
@@ -527,14 +492,36 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     memcpy(B + b->dh0 + k * N * P, carry, (size_t)(N * P) * sizeof(float));
     if (is_lstm(r))
         memcpy(B + b->dc0 + k * N * H, dc, (size_t)(N * H) * sizeof(float));
-    int64_t rows = T * N;
-    nn_gemm(true, false, GH, in, rows, 1.0f, dG, GH, X, in, 1.0f, q.dw_ih, in);
-    nn_gemm(true, false, GH, P, rows, 1.0f, dGh, GH, hs + (d == 0 ? 0 : N * P), P, 1.0f, q.dw_hh, P);
-    if (q.db_ih && dGh == dG) { /* one sum for both biases */
-        add_colsum(q.db_ih, q.db_hh, dG, rows, GH);
-    } else if (q.db_ih) {
-        add_colsum(q.db_ih, NULL, dG, rows, GH);
-        add_colsum(q.db_hh, NULL, dGh, rows, GH);
+    /* the weight and bias gradients of all steps at once, transposed:
+       [dW_ih | db_ih | (db_hh) | dW_hh]^T = [X | 1 | H_prev]^T [dG | (dGh)],
+       one product (GRU: two, its hidden gradients differ), the gate
+       gradients read row by row */
+    int64_t rows = T * N, W = in + 1 + P;
+    float *xh = B + b->xh, *ct = B + b->ct;
+    const float *hprev = hs + (d == 0 ? 0 : N * P);
+    for (int64_t i = 0; i < rows; i++) {
+        memcpy(xh + i * W, X + i * in, (size_t)in * sizeof(float));
+        xh[i * W + in] = 1.0f;
+        memcpy(xh + i * W + in + 1, hprev + i * P, (size_t)P * sizeof(float));
+    }
+    const float *cw_ih = ct, *cb_ih = ct + in * GH, *cb_hh = cb_ih, *cw_hh = cb_ih + GH;
+    if (is_gru(r)) {
+        nn_gemm(true, false, in + 1, GH, rows, 1.0f, xh, W, dG, GH, 0.0f, ct, GH);
+        nn_gemm(true, false, 1 + P, GH, rows, 1.0f, xh + in, W, dGh, GH, 0.0f, ct + (in + 1) * GH, GH);
+        cb_hh = cb_ih + GH;
+        cw_hh = cb_hh + GH;
+    } else {
+        nn_gemm(true, false, W, GH, rows, 1.0f, xh, W, dG, GH, 0.0f, ct, GH);
+    }
+    for (int64_t i = 0; i < GH; i++) {
+        for (int64_t c = 0; c < in; c++)
+            q.dw_ih[i * in + c] += cw_ih[c * GH + i];
+        for (int64_t c = 0; c < P; c++)
+            q.dw_hh[i * P + c] += cw_hh[c * GH + i];
+        if (q.db_ih) {
+            q.db_ih[i] += cb_ih[i];
+            q.db_hh[i] += cb_hh[i];
+        }
     }
     if (proj)
         nn_gemm(true, false, P, H, rows, 1.0f, B + b->dhp, P, hfull, H, 1.0f, q.dw_hr, H);
