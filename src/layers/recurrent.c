@@ -42,6 +42,7 @@ typedef struct {
     int64_t gy, dgi, dgh, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
     int64_t whh, whr, ws, ws_part;
     int64_t xh, ct; /* [X | 1 | H_prev] per step, and its product with the gate gradients */
+    int64_t wcat, cx; /* [W_hh | W_ih], and a step's dG [W_hh | W_ih] (LSTM, RNN) */
     int parts;
 } bgeo;
 
@@ -186,7 +187,9 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
             b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->P));
         double wide = (F > DP ? F : DP) + 1 + P; /* the widest [X | 1 | H_prev] */
         ok = place(&off, &b->xh, &s, T * N * wide) && place(&off, &b->ct, &s, (wide + 1) * GH) &&
-             place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, r->P)) &&
+             place(&off, &b->wcat, &s, is_gru(r) ? 0 : GH * (wide - 1)) &&
+             place(&off, &b->cx, &s, is_gru(r) ? 0 : N * (wide - 1)) &&
+             place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1)) &&
              place(&off, &b->whr, &s, proj ? (double)nn_gemm_packed_b_size(r->P, r->H) : 0) &&
              place(&off, &b->ws, &s, (double)b->parts * (double)b->ws_part);
     }
@@ -215,6 +218,9 @@ typedef struct {
     float *gh, *hs, *cs, *cache, *hfull;            /* forward */
     const float *chs, *ccs, *ccache;                /* backward: the forward's */
     float *dG, *dGh, *dh, *dhp, *dhfull, *carry, *dc; /* backward */
+    float *cx, *DX; /* backward with dX per step: [carry | dx_t] */
+    int64_t in;
+    bool add_dx;
     float *ws;
     int64_t ws_part;
 } seq_job;
@@ -284,7 +290,22 @@ static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
                                  carry);
             break;
         }
-        nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, GH, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
+        if (!j->cx) {
+            nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, GH, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
+            continue;
+        }
+        /* LSTM, RNN: dh_prev and dx_t from one product, dG_t packed once */
+        int64_t in = j->in, w = P + in;
+        float *cx = j->cx + b * w, *dx = j->DX + (t * N + b) * in;
+        nn_gemm_prepacked(false, n, w, GH, 1.0f, dG, GH, j->whh, 0.0f, cx, w, ws);
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(carry + i * P, cx + i * w, (size_t)P * sizeof(float));
+            if (j->add_dx)
+                for (int64_t k = 0; k < in; k++)
+                    dx[i * in + k] += cx[i * w + P + k];
+            else
+                memcpy(dx + i * in, cx + i * w + P, (size_t)in * sizeof(float));
+        }
     }
 }
 
@@ -482,12 +503,23 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
         memcpy(dc, r->dc_n.data + k * N * H, (size_t)(N * H) * sizeof(float));
     else if (is_lstm(r))
         memset(dc, 0, (size_t)(N * H) * sizeof(float));
-    nn_gemm_prepack_b(false, GH, P, q.w_hh, P, B + b->whh);
+    bool fuse_dx = need_dx && !is_gru(r);
+    if (fuse_dx) { /* [W_hh | W_ih]: the step's product gives dx_t too */
+        float *wc = B + b->wcat;
+        for (int64_t i = 0; i < GH; i++) {
+            memcpy(wc + i * (P + in), q.w_hh + i * P, (size_t)P * sizeof(float));
+            memcpy(wc + i * (P + in) + P, q.w_ih + i * in, (size_t)in * sizeof(float));
+        }
+        nn_gemm_prepack_b(false, GH, P + in, wc, P + in, B + b->whh);
+    } else {
+        nn_gemm_prepack_b(false, GH, P, q.w_hh, P, B + b->whh);
+    }
     if (proj)
         nn_gemm_prepack_b(false, P, H, q.w_hr, H, B + b->whr);
     seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .DY = DY, .whh = B + b->whh, .whr = B + b->whr,
                  .chs = hs, .ccs = cs, .ccache = cache, .dG = dG, .dGh = dGh, .dh = B + b->dht, .dhp = B + b->dhp,
-                 .dhfull = B + b->dhfull, .carry = carry, .dc = dc, .ws = B + b->ws, .ws_part = b->ws_part};
+                 .dhfull = B + b->dhfull, .carry = carry, .dc = dc, .ws = B + b->ws, .ws_part = b->ws_part,
+                 .cx = fuse_dx ? B + b->cx : NULL, .DX = DX, .in = in, .add_dx = d != 0};
     nn_parallel_for(N, 1, b->parts, backward_seq, &j);
     memcpy(B + b->dh0 + k * N * P, carry, (size_t)(N * P) * sizeof(float));
     if (is_lstm(r))
@@ -525,7 +557,7 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     }
     if (proj)
         nn_gemm(true, false, P, H, rows, 1.0f, B + b->dhp, P, hfull, H, 1.0f, q.dw_hr, H);
-    if (need_dx)
+    if (need_dx && !fuse_dx)
         nn_gemm(false, false, rows, in, GH, 1.0f, dG, GH, q.w_ih, in, d == 0 ? 0.0f : 1.0f, DX, in);
 }
 
