@@ -258,6 +258,40 @@ int64_t nn_gemm_prepacked_ws_size(int64_t M, int64_t K)
     return min64(ar->mc, round_up(M, GEMM_MR)) * k_block(ar, K);
 }
 
+void nn_gemm_prepacked_cat(int64_t M, int64_t N, int64_t K1, const float *A1, int64_t lda1, int64_t K2,
+                           const float *A2, int64_t lda2, const float *Bp, float beta, float *C, int64_t ldc,
+                           float *ws)
+{
+    const nn_gemm_arch *ar = nn_gemm_current_arch();
+    int nr = ar->nr;
+    int64_t K = K1 + K2, kc_max = k_block(ar, K), npad = round_up(N, nr), mc_max = min64(ar->mc, round_up(M, GEMM_MR));
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+        int64_t kc = min64(kc_max, K - pc);
+        float b = pc == 0 ? beta : 1.0f; /* later K blocks add to C */
+        const float *pb = Bp + pc * npad;
+        /* this K block: steps [pc, e1) of A1, [s2, pc + kc) of A2 */
+        int64_t e1 = min64(pc + kc, K1), s2 = pc > K1 ? pc : K1;
+        for (int64_t ic = 0; ic < M; ic += mc_max) {
+            int64_t mc = min64(mc_max, M - ic);
+            for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
+                int m = (int)min64(GEMM_MR, mc - ir);
+                float *dst = ws + ir * kc;
+                if (e1 > pc)
+                    ar->pack_a(A1 + (ic + ir) * lda1 + pc, lda1, false, e1 - pc, m, dst);
+                if (pc + kc > s2)
+                    ar->pack_a(A2 + (ic + ir) * lda2 + (s2 - K1), lda2, false, pc + kc - s2, m,
+                               dst + (s2 - pc) * GEMM_MR);
+            }
+            for (int64_t jr = 0; jr < N; jr += nr) {
+                int n = (int)min64(nr, N - jr);
+                for (int64_t ir = 0; ir < mc; ir += GEMM_MR)
+                    ar->kernel(kc, ws + ir * kc, pb + jr * kc, C + (ic + ir) * ldc + jr, ldc, 1.0f, b,
+                               (int)min64(GEMM_MR, mc - ir), n);
+            }
+        }
+    }
+}
+
 void nn_gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                        const float *Bp, float beta, float *C, int64_t ldc, float *ws)
 {

@@ -28,6 +28,11 @@ void nn_gemm_prepack_b(bool trans_b, int64_t K, int64_t N, const float *B, int64
 int64_t nn_gemm_prepacked_ws_size(int64_t M, int64_t K);
 void nn_gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                        const float *Bp, float beta, float *C, int64_t ldc, float *ws);
+/* The same with A = [A1 | A2] side by side, A1 [M,K1], A2 [M,K2] (not
+   transposed), K = K1 + K2, alpha 1: a recurrent step's [x_t | h_prev]. */
+void nn_gemm_prepacked_cat(int64_t M, int64_t N, int64_t K1, const float *A1, int64_t lda1, int64_t K2,
+                           const float *A2, int64_t lda2, const float *Bp, float beta, float *C, int64_t ldc,
+                           float *ws);
 
 /* (The tests' reference, nn_gemm_ref, is in tests/support/gemm_ref.c.) */
 

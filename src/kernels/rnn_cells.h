@@ -14,7 +14,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* RNN: h = act((xw + b_ih) + (gh + b_hh)), act tanh or relu; xw, gh, h [rows, H]. */
+/* RNN: h = act((xw + b_ih) + (gh + b_hh)), act tanh or relu; xw, gh, h
+   [rows, H]. RNN and LSTM take xw NULL when gh holds both products: the
+   pre-activations are then (gh + b_ih) + b_hh. */
 void nn_rnn_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
                          const float *b_hh, bool relu, float *h);
 /* dg = dh * act'(.) from the step's result h: [rows, H]. */

@@ -32,7 +32,8 @@ typedef struct {
     int64_t T, N, F;
     bool unbatched, copy_x, drop;
     int64_t x0, xw, gh, out, out_sz, mask, msz, pair, pair_sz, hs, cs, cache, hfull, yb, hn, cn, total;
-    int64_t whh, whr, ws, ws_part; /* packed W_hh^T, W_hr^T; the parts' scratch for packing A */
+    int64_t whh, whr, ws, ws_part; /* packed W_hh^T (LSTM, RNN: [W_ih | W_hh]^T), W_hr^T; the parts' scratch for packing A */
+    int64_t wcat;                  /* LSTM, RNN: [W_ih | W_hh] */
     int parts;                     /* threads the batch is split over */
 } fgeo;
 
@@ -136,7 +137,8 @@ static bool forward_layout(const recurrent *r, fgeo *g)
            H = (double)r->H, P = (double)r->P, LD = (double)(r->L * r->D);
     int64_t off = 0;
     double s = 0;
-    bool ok = place(&off, &g->x0, &s, g->copy_x ? T * N * (double)g->F : 0) && place(&off, &g->xw, &s, T * N * GH) &&
+    bool ok = place(&off, &g->x0, &s, g->copy_x ? T * N * (double)g->F : 0) &&
+              place(&off, &g->xw, &s, is_gru(r) ? T * N * GH : 0) &&
               place(&off, &g->gh, &s, N * GH);
     g->out_sz = al(g->T * g->N * r->D * r->P);
     ok = ok && place(&off, &g->out, &s, (double)r->L * (double)g->out_sz);
@@ -152,10 +154,13 @@ static bool forward_layout(const recurrent *r, fgeo *g)
     g->pair_sz = p;
     if (ok) {
         g->parts = split_parts(r, g->N);
-        g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, r->P));
+        /* LSTM, RNN: a step's product is [x_t | h_prev] [W_ih | W_hh]^T */
+        int64_t K = is_gru(r) ? r->P : (g->F > r->D * r->P ? g->F : r->D * r->P) + r->P;
+        g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, K));
         if (r->c.proj_size > 0 && al(nn_gemm_prepacked_ws_size(g->N, r->H)) > g->ws_part)
             g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, r->H));
-        ok = place(&off, &g->whh, &s, (double)nn_gemm_packed_b_size(r->P, r->G * r->H)) &&
+        ok = place(&off, &g->wcat, &s, is_gru(r) ? 0 : GH * (double)K) &&
+             place(&off, &g->whh, &s, (double)nn_gemm_packed_b_size(K, r->G * r->H)) &&
              place(&off, &g->whr, &s, r->c.proj_size > 0 ? (double)nn_gemm_packed_b_size(r->H, r->P) : 0) &&
              place(&off, &g->ws, &s, (double)g->parts * (double)g->ws_part);
     }
@@ -214,7 +219,7 @@ typedef struct {
     int64_t T, N;
     int d;
     pair_params q;
-    const float *xw, *whh, *whr, *DY;
+    const float *xw, *X, *whh, *whr, *DY; /* X: LSTM, RNN's layer input [T, N, in] */
     float *gh, *hs, *cs, *cache, *hfull;            /* forward */
     const float *chs, *ccs, *ccache;                /* backward: the forward's */
     float *dG, *dGh, *dh, *dhp, *dhfull, *carry, *dc; /* backward */
@@ -234,9 +239,14 @@ static void forward_seq(void *ctx, int64_t b, int64_t e, int tid)
     float *ws = j->ws + tid * j->ws_part, *gh = j->gh + b * GH;
     for (int64_t s = 0; s < T; s++) {
         int64_t t = j->d == 0 ? s : T - 1 - s, in_slot = j->d == 0 ? t : t + 1, out_slot = j->d == 0 ? t + 1 : t;
-        const float *hin = j->hs + (in_slot * N + b) * P, *xw = j->xw + (t * N + b) * GH;
+        const float *hin = j->hs + (in_slot * N + b) * P, *xw = j->X ? NULL : j->xw + (t * N + b) * GH;
         float *hout = j->hs + (out_slot * N + b) * P;
-        nn_gemm_prepacked(false, n, GH, P, 1.0f, hin, P, j->whh, 0.0f, gh, GH, ws);
+        if (j->X) {
+            nn_gemm_prepacked_cat(n, GH, j->in, j->X + (t * N + b) * j->in, j->in, P, hin, P, j->whh, 0.0f, gh, GH, ws);
+            xw = NULL; /* in gh */
+        } else {
+            nn_gemm_prepacked(false, n, GH, P, 1.0f, hin, P, j->whh, 0.0f, gh, GH, ws);
+        }
         switch (r->c.mode) {
         case NN_REC_RNN_TANH:
         case NN_REC_RNN_RELU:
@@ -318,7 +328,8 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
     float *xw = A + g->xw, *gh = A + g->gh, *pb = A + g->pair + k * g->pair_sz;
     float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
     bool proj = r->c.proj_size > 0;
-    nn_gemm(false, true, T * N, GH, in, 1.0f, X, in, q.w_ih, in, 0.0f, xw, GH); /* b_ih: in the cells */
+    if (is_gru(r)) /* its n gate needs x W_ih^T apart; b_ih: in the cells */
+        nn_gemm(false, true, T * N, GH, in, 1.0f, X, in, q.w_ih, in, 0.0f, xw, GH);
     int64_t first = d == 0 ? 0 : T; /* the slot of the initial state */
     if (r->has_h0)
         memcpy(hs + first * N * P, r->h0.data + k * N * P, (size_t)(N * P) * sizeof(float));
@@ -330,11 +341,21 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
         else
             memset(cs + first * N * H, 0, (size_t)(N * H) * sizeof(float));
     }
-    nn_gemm_prepack_b(true, P, GH, q.w_hh, P, A + g->whh);
+    if (is_gru(r)) {
+        nn_gemm_prepack_b(true, P, GH, q.w_hh, P, A + g->whh);
+    } else {
+        float *wc = A + g->wcat;
+        for (int64_t i = 0; i < GH; i++) {
+            memcpy(wc + i * (in + P), q.w_ih + i * in, (size_t)in * sizeof(float));
+            memcpy(wc + i * (in + P) + in, q.w_hh + i * P, (size_t)P * sizeof(float));
+        }
+        nn_gemm_prepack_b(true, in + P, GH, wc, in + P, A + g->whh);
+    }
     if (proj)
         nn_gemm_prepack_b(true, H, P, q.w_hr, H, A + g->whr);
-    seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .xw = xw, .whh = A + g->whh, .whr = A + g->whr, .gh = gh,
-                 .hs = hs, .cs = cs, .cache = cache, .hfull = hfull, .ws = A + g->ws, .ws_part = g->ws_part};
+    seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .xw = xw, .X = is_gru(r) ? NULL : X, .in = in,
+                 .whh = A + g->whh, .whr = A + g->whr, .gh = gh, .hs = hs, .cs = cs, .cache = cache, .hfull = hfull,
+                 .ws = A + g->ws, .ws_part = g->ws_part};
     nn_parallel_for(N, 1, g->parts, forward_seq, &j);
     float *out = A + g->out + l * g->out_sz;
     for (int64_t t = 0; t < T; t++) {
