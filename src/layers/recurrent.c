@@ -1,27 +1,33 @@
 /* RNN / LSTM / GRU: the stacking of layers and directions and the time
    loop, shared by rnn.c, lstm.c and gru.c.
 
-   Forward, per layer l and direction d (a "pair" k = l*D + d): one GEMM
-   makes the input projections of every step, xw = X W_ih^T + b_ih
-   [T*N, G*H]; then each step does gh = h_prev W_hh^T (one GEMM [N, G*H])
-   and the cell's gate arithmetic (kernels/rnn_cells.c, split over the
-   batch). The pair keeps its hidden states in T+1 slots (slot 0 the
-   initial state of the forward direction, slot T that of the reverse one;
-   step t reads slot t / t+1 and writes slot t+1 / t), which is also what
-   backward needs for dW_hh, plus the cell's gate cache per step.
+   Forward, per layer l and direction d (a "pair" k = l*D + d): the batch
+   is split over the threads once, and each part runs every step for its
+   rows with no synchronisation between steps (rows never mix; each value
+   is computed the same way whatever the split, so results are
+   bit-identical for any thread count). A step is one product with
+   weights packed once per pass (nn_gemm_prepacked): LSTM and RNN
+   [x_t | h_prev] [W_ih | W_hh]^T, GRU h_prev W_hh^T (its n gate needs
+   x W_ih^T apart, made for every step by one GEMM beforehand); then the
+   cell's gate arithmetic (kernels/rnn_cells.c), which adds the biases.
+   The pair keeps its hidden states in T+1 slots (slot 0 the initial state
+   of the forward direction, slot T that of the reverse one; step t reads
+   slot t / t+1 and writes slot t+1 / t), which is also what backward
+   needs for dW_hh, plus the cell's gate cache per step.
 
-   Backward, layers top down, each pair in reverse time order: the gate
-   gradients of every step land in one [T*N, G*H] block, the hidden-state
-   gradient goes back one step through one GEMM with W_hh; then
-   dW_ih += dG^T X, dW_hh += dGh^T H_prev and dX (+)= dG W_ih are one GEMM
-   each over all the steps. Memory: the forward's caches (an arena sized
-   for the shape, reused), the backward's scratch (another); nothing grows
-   with the number of steps beyond them. */
+   Backward, layers top down, each pair in reverse time order, the batch
+   split as in forward: the gate gradients of every step land in one
+   [T*N, G*H] block, and one product per step takes the hidden-state
+   gradient back a step (LSTM, RNN: dG_t [W_hh | W_ih], which gives dx_t
+   too). Then [dW_ih | db_ih | dW_hh]^T (+)= [X | 1 | H_prev]^T dG is one
+   GEMM over all the steps (GRU: two, its hidden part has its own
+   gradients; and its dX = dG W_ih one more). Memory: the forward's caches
+   (an arena sized for the shape, reused), the backward's scratch
+   (another); nothing grows with the number of steps beyond them. */
 #include <math.h>
 #include <string.h>
 
 #include "base/parallel_impl.h"
-#include "kernels/elementwise.h"
 #include "kernels/kernels.h"
 #include "kernels/rnn_cells.h"
 #include "layers/recurrent.h"
