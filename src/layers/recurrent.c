@@ -21,7 +21,7 @@
    gradient back a step (LSTM, RNN: dG_t [W_hh | W_ih], which gives dx_t
    too). Then [dW_ih | db_ih | dW_hh]^T (+)= [X | 1 | H_prev]^T dG is one
    GEMM over all the steps (GRU: two, its hidden part has its own
-   gradients; and its dX = dG W_ih one more). Memory: the forward's caches
+   gradients; its dx_t is a second product per step). Memory: the forward's caches
    (an arena sized for the shape, reused), the backward's scratch
    (another); nothing grows with the number of steps beyond them. */
 #include <math.h>
@@ -49,7 +49,7 @@ typedef struct {
     int64_t gy, dgi, dgh, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
     int64_t whh, whr, ws, ws_part;
     int64_t xh, ct; /* [X | 1 | H_prev] per step, and its product with the gate gradients */
-    int64_t wcat, cx; /* [W_hh | W_ih], and a step's dG [W_hh | W_ih] (LSTM, RNN) */
+    int64_t wcat, cx; /* [W_hh | W_ih], and a step's dG [W_hh | W_ih] (LSTM, RNN); GRU: W_ih packed */
     int parts;
 } bgeo;
 
@@ -198,7 +198,8 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
             b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->P));
         double wide = (F > DP ? F : DP) + 1 + P; /* the widest [X | 1 | H_prev] */
         ok = place(&off, &b->xh, &s, T * N * wide) && place(&off, &b->ct, &s, (wide + 1) * GH) &&
-             place(&off, &b->wcat, &s, is_gru(r) ? 0 : GH * (wide - 1)) &&
+             place(&off, &b->wcat, &s,
+                   is_gru(r) ? (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1 - r->P) : GH * (wide - 1)) &&
              place(&off, &b->cx, &s, is_gru(r) ? 0 : N * (wide - 1)) &&
              place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1)) &&
              place(&off, &b->whr, &s, proj ? (double)nn_gemm_packed_b_size(r->P, r->H) : 0) &&
@@ -230,6 +231,7 @@ typedef struct {
     const float *chs, *ccs, *ccache;                /* backward: the forward's */
     float *dG, *dGh, *dh, *dhp, *dhfull, *carry, *dc; /* backward */
     float *cx, *DX; /* backward with dX per step: [carry | dx_t] */
+    const float *wih; /* GRU's backward with dX per step: W_ih packed */
     int64_t in;
     bool add_dx;
     float *ws;
@@ -308,6 +310,9 @@ static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
         }
         if (!j->cx) {
             nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, GH, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
+            if (j->wih) /* GRU: dx_t = dG_t W_ih while dG_t is in cache */
+                nn_gemm_prepacked(false, n, j->in, GH, 1.0f, dG, GH, j->wih, j->add_dx ? 1.0f : 0.0f,
+                                  j->DX + (t * N + b) * j->in, j->in, ws);
             continue;
         }
         /* LSTM, RNN: dh_prev and dx_t from one product, dG_t packed once */
@@ -540,13 +545,16 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
         nn_gemm_prepack_b(false, GH, P + in, wc, P + in, B + b->whh);
     } else {
         nn_gemm_prepack_b(false, GH, P, q.w_hh, P, B + b->whh);
+        if (need_dx) /* GRU */
+            nn_gemm_prepack_b(false, GH, in, q.w_ih, in, B + b->wcat);
     }
     if (proj)
         nn_gemm_prepack_b(false, P, H, q.w_hr, H, B + b->whr);
     seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .DY = DY, .whh = B + b->whh, .whr = B + b->whr,
                  .chs = hs, .ccs = cs, .ccache = cache, .dG = dG, .dGh = dGh, .dh = B + b->dht, .dhp = B + b->dhp,
                  .dhfull = B + b->dhfull, .carry = carry, .dc = dc, .ws = B + b->ws, .ws_part = b->ws_part,
-                 .cx = fuse_dx ? B + b->cx : NULL, .DX = DX, .in = in, .add_dx = d != 0};
+                 .cx = fuse_dx ? B + b->cx : NULL, .DX = DX, .in = in, .add_dx = d != 0,
+                 .wih = need_dx && !fuse_dx ? B + b->wcat : NULL};
     nn_parallel_for(N, 1, b->parts, backward_seq, &j);
     memcpy(B + b->dh0 + k * N * P, carry, (size_t)(N * P) * sizeof(float));
     if (is_lstm(r))
@@ -584,8 +592,6 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     }
     if (proj)
         nn_gemm(true, false, P, H, rows, 1.0f, B + b->dhp, P, hfull, H, 1.0f, q.dw_hr, H);
-    if (need_dx && !fuse_dx)
-        nn_gemm(false, false, rows, in, GH, 1.0f, dG, GH, q.w_ih, in, d == 0 ? 0.0f : 1.0f, DX, in);
 }
 
 nn_tensor *nn_recurrent_backward_ex(nn_module *m, const nn_tensor *g, bool need_dx)
