@@ -7,9 +7,8 @@
    is computed the same way whatever the split, so results are
    bit-identical for any thread count). A step is one product with
    weights packed once per pass (nn_gemm_prepacked): LSTM and RNN
-   [x_t | h_prev] [W_ih | W_hh]^T, GRU h_prev W_hh^T (its n gate needs
-   x W_ih^T apart, made for every step by one GEMM beforehand); then the
-   cell's gate arithmetic (kernels/rnn_cells.c), which adds the biases.
+   [x_t | h_prev] [W_ih | W_hh]^T, GRU x_t W_ih^T and h_prev W_hh^T (its
+   n gate needs them apart); then the cell's gate arithmetic (kernels/rnn_cells.c), which adds the biases.
    The pair keeps its hidden states in T+1 slots (slot 0 the initial state
    of the forward direction, slot T that of the reverse one; step t reads
    slot t / t+1 and writes slot t+1 / t), which is also what backward
@@ -39,7 +38,7 @@ typedef struct {
     bool unbatched, copy_x, drop;
     int64_t x0, xw, gh, out, out_sz, mask, msz, pair, pair_sz, hs, cs, cache, hfull, yb, hn, cn, total;
     int64_t whh, whr, ws, ws_part; /* packed W_hh^T (LSTM, RNN: [W_ih | W_hh]^T), W_hr^T; the parts' scratch for packing A */
-    int64_t wcat;                  /* LSTM, RNN: [W_ih | W_hh] */
+    int64_t wcat;                  /* LSTM, RNN: [W_ih | W_hh]; GRU: W_ih^T packed */
     int parts;                     /* threads the batch is split over */
 } fgeo;
 
@@ -144,7 +143,7 @@ static bool forward_layout(const recurrent *r, fgeo *g)
     int64_t off = 0;
     double s = 0;
     bool ok = place(&off, &g->x0, &s, g->copy_x ? T * N * (double)g->F : 0) &&
-              place(&off, &g->xw, &s, is_gru(r) ? T * N * GH : 0) &&
+              place(&off, &g->xw, &s, is_gru(r) ? N * GH : 0) &&
               place(&off, &g->gh, &s, N * GH);
     g->out_sz = al(g->T * g->N * r->D * r->P);
     ok = ok && place(&off, &g->out, &s, (double)r->L * (double)g->out_sz);
@@ -160,12 +159,13 @@ static bool forward_layout(const recurrent *r, fgeo *g)
     g->pair_sz = p;
     if (ok) {
         g->parts = split_parts(r, g->N);
-        /* LSTM, RNN: a step's product is [x_t | h_prev] [W_ih | W_hh]^T */
-        int64_t K = is_gru(r) ? r->P : (g->F > r->D * r->P ? g->F : r->D * r->P) + r->P;
-        g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, K));
+        /* LSTM, RNN: a step's product is [x_t | h_prev] [W_ih | W_hh]^T;
+           GRU: x_t W_ih^T and h_prev W_hh^T */
+        int64_t in = g->F > r->D * r->P ? g->F : r->D * r->P, K = is_gru(r) ? r->P : in + r->P;
+        g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, K > in ? K : in));
         if (r->c.proj_size > 0 && al(nn_gemm_prepacked_ws_size(g->N, r->H)) > g->ws_part)
             g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, r->H));
-        ok = place(&off, &g->wcat, &s, is_gru(r) ? 0 : GH * (double)K) &&
+        ok = place(&off, &g->wcat, &s, is_gru(r) ? (double)nn_gemm_packed_b_size(in, r->G * r->H) : GH * (double)K) &&
              place(&off, &g->whh, &s, (double)nn_gemm_packed_b_size(K, r->G * r->H)) &&
              place(&off, &g->whr, &s, r->c.proj_size > 0 ? (double)nn_gemm_packed_b_size(r->H, r->P) : 0) &&
              place(&off, &g->ws, &s, (double)g->parts * (double)g->ws_part);
@@ -226,12 +226,12 @@ typedef struct {
     int64_t T, N;
     int d;
     pair_params q;
-    const float *xw, *X, *whh, *whr, *DY; /* X: LSTM, RNN's layer input [T, N, in] */
-    float *gh, *hs, *cs, *cache, *hfull;            /* forward */
+    const float *X, *whh, *whr, *DY; /* X: the layer's input [T, N, in] */
+    float *xw, *gh, *hs, *cs, *cache, *hfull;       /* forward (xw: GRU's x_t W_ih^T) */
     const float *chs, *ccs, *ccache;                /* backward: the forward's */
     float *dG, *dGh, *dh, *dhp, *dhfull, *carry, *dc; /* backward */
     float *cx, *DX; /* backward with dX per step: [carry | dx_t] */
-    const float *wih; /* GRU's backward with dX per step: W_ih packed */
+    const float *wih; /* GRU: W_ih^T packed (forward), W_ih packed (backward with dX per step) */
     int64_t in;
     bool add_dx;
     float *ws;
@@ -247,12 +247,14 @@ static void forward_seq(void *ctx, int64_t b, int64_t e, int tid)
     float *ws = j->ws + tid * j->ws_part, *gh = j->gh + b * GH;
     for (int64_t s = 0; s < T; s++) {
         int64_t t = j->d == 0 ? s : T - 1 - s, in_slot = j->d == 0 ? t : t + 1, out_slot = j->d == 0 ? t + 1 : t;
-        const float *hin = j->hs + (in_slot * N + b) * P, *xw = j->X ? NULL : j->xw + (t * N + b) * GH;
+        const float *hin = j->hs + (in_slot * N + b) * P, *xw = NULL;
         float *hout = j->hs + (out_slot * N + b) * P;
-        if (j->X) {
-            nn_gemm_prepacked_cat(n, GH, j->in, j->X + (t * N + b) * j->in, j->in, P, hin, P, j->whh, 0.0f, gh, GH, ws);
-            xw = NULL; /* in gh */
+        const float *x = j->X + (t * N + b) * j->in;
+        if (!is_gru(r)) { /* x W_ih^T + h W_hh^T, in gh */
+            nn_gemm_prepacked_cat(n, GH, j->in, x, j->in, P, hin, P, j->whh, 0.0f, gh, GH, ws);
         } else {
+            nn_gemm_prepacked(false, n, GH, j->in, 1.0f, x, j->in, j->wih, 0.0f, j->xw + b * GH, GH, ws);
+            xw = j->xw + b * GH;
             nn_gemm_prepacked(false, n, GH, P, 1.0f, hin, P, j->whh, 0.0f, gh, GH, ws);
         }
         switch (r->c.mode) {
@@ -339,8 +341,6 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
     float *xw = A + g->xw, *gh = A + g->gh, *pb = A + g->pair + k * g->pair_sz;
     float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
     bool proj = r->c.proj_size > 0;
-    if (is_gru(r)) /* its n gate needs x W_ih^T apart; b_ih: in the cells */
-        nn_gemm(false, true, T * N, GH, in, 1.0f, X, in, q.w_ih, in, 0.0f, xw, GH);
     int64_t first = d == 0 ? 0 : T; /* the slot of the initial state */
     if (r->has_h0)
         memcpy(hs + first * N * P, r->h0.data + k * N * P, (size_t)(N * P) * sizeof(float));
@@ -352,8 +352,9 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
         else
             memset(cs + first * N * H, 0, (size_t)(N * H) * sizeof(float));
     }
-    if (is_gru(r)) {
+    if (is_gru(r)) { /* its n gate needs x W_ih^T apart */
         nn_gemm_prepack_b(true, P, GH, q.w_hh, P, A + g->whh);
+        nn_gemm_prepack_b(true, in, GH, q.w_ih, in, A + g->wcat);
     } else {
         float *wc = A + g->wcat;
         for (int64_t i = 0; i < GH; i++) {
@@ -364,7 +365,7 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
     }
     if (proj)
         nn_gemm_prepack_b(true, H, P, q.w_hr, H, A + g->whr);
-    seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .xw = xw, .X = is_gru(r) ? NULL : X, .in = in,
+    seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .xw = xw, .X = X, .in = in, .wih = A + g->wcat,
                  .whh = A + g->whh, .whr = A + g->whr, .gh = gh, .hs = hs, .cs = cs, .cache = cache, .hfull = hfull,
                  .ws = A + g->ws, .ws_part = g->ws_part};
     nn_parallel_for(N, 1, g->parts, forward_seq, &j);
