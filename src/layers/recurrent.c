@@ -8,11 +8,12 @@
    bit-identical for any thread count). A step is one product with
    weights packed once per pass (nn_gemm_prepacked): LSTM and RNN
    [x_t | h_prev] [W_ih | W_hh]^T, GRU x_t W_ih^T and h_prev W_hh^T (its
-   n gate needs them apart); then the cell's gate arithmetic (kernels/rnn_cells.c), which adds the biases.
-   The pair keeps its hidden states in T+1 slots (slot 0 the initial state
-   of the forward direction, slot T that of the reverse one; step t reads
-   slot t / t+1 and writes slot t+1 / t), which is also what backward
-   needs for dW_hh, plus the cell's gate cache per step.
+   n gate needs them apart); then the cell's gate arithmetic
+   (kernels/rnn_cells.c), which adds the biases. The pair keeps its
+   hidden states in T+1 slots (slot 0 the initial state of the forward
+   direction, slot T that of the reverse one; step t reads slot t / t+1
+   and writes slot t+1 / t), which is also what backward needs for
+   dW_hh, plus the cell's gate cache per step.
 
    Backward, layers top down, each pair in reverse time order, the batch
    split as in forward: the gate gradients of every step land in one
@@ -20,9 +21,10 @@
    gradient back a step (LSTM, RNN: dG_t [W_hh | W_ih], which gives dx_t
    too). Then [dW_ih | db_ih | dW_hh]^T (+)= [X | 1 | H_prev]^T dG is one
    GEMM over all the steps (GRU: two, its hidden part has its own
-   gradients; its dx_t is a second product per step). Memory: the forward's caches
-   (an arena sized for the shape, reused), the backward's scratch
-   (another); nothing grows with the number of steps beyond them. */
+   gradients; its dx_t is a second product per step). Memory: the
+   forward's caches (an arena sized for the shape, reused), the
+   backward's scratch (another); nothing grows with the number of steps
+   beyond them. */
 #include <math.h>
 #include <string.h>
 
@@ -37,8 +39,9 @@ typedef struct {
     int64_t T, N, F;
     bool unbatched, copy_x, drop;
     int64_t x0, xw, gh, out, out_sz, mask, msz, pair, pair_sz, hs, cs, cache, hfull, yb, hn, cn, total;
-    int64_t whh, whr, ws, ws_part; /* packed W_hh^T (LSTM, RNN: [W_ih | W_hh]^T), W_hr^T; the parts' scratch for packing A */
-    int64_t wcat;                  /* LSTM, RNN: [W_ih | W_hh]; GRU: W_ih^T packed */
+    /* packed W_hh^T (LSTM, RNN: [W_ih | W_hh]^T) and W_hr^T; the parts'
+       scratch for packing A; LSTM, RNN: [W_ih | W_hh], GRU: W_ih^T packed */
+    int64_t whh, whr, ws, ws_part, wcat;
     int parts;                     /* threads the batch is split over */
 } fgeo;
 
@@ -198,8 +201,8 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
             b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->P));
         double wide = (F > DP ? F : DP) + 1 + P; /* the widest [X | 1 | H_prev] */
         ok = place(&off, &b->xh, &s, T * N * wide) && place(&off, &b->ct, &s, (wide + 1) * GH) &&
-             place(&off, &b->wcat, &s,
-                   is_gru(r) ? (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1 - r->P) : GH * (wide - 1)) &&
+             place(&off, &b->wcat, &s, is_gru(r) ? (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1 - r->P)
+                                                 : GH * (wide - 1)) &&
              place(&off, &b->cx, &s, is_gru(r) ? 0 : N * (wide - 1)) &&
              place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1)) &&
              place(&off, &b->whr, &s, proj ? (double)nn_gemm_packed_b_size(r->P, r->H) : 0) &&
