@@ -20,8 +20,8 @@
    [T*N, G*H] block, and one product per step takes the hidden-state
    gradient back a step (LSTM, RNN: dG_t [W_hh | W_ih], which gives dx_t
    too). Then [dW_ih | db_ih | dW_hh]^T (+)= [X | 1 | H_prev]^T dG is one
-   GEMM over all the steps (GRU: two, its hidden part has its own
-   gradients; its dx_t is a second product per step). Memory: the
+   GEMM over all the steps (GRU: one more for its n gate, whose hidden
+   part has its own gradients; its dx_t is a second product per step). Memory: the
    forward's caches (an arena sized for the shape, reused), the
    backward's scratch (another); nothing grows with the number of steps
    beyond them. */
@@ -200,7 +200,7 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
         if (proj && al(nn_gemm_prepacked_ws_size(f->N, r->P)) > b->ws_part)
             b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->P));
         double wide = (F > DP ? F : DP) + 1 + P; /* the widest [X | 1 | H_prev] */
-        ok = place(&off, &b->xh, &s, T * N * wide) && place(&off, &b->ct, &s, (wide + 1) * GH) &&
+        ok = place(&off, &b->xh, &s, T * N * wide) && place(&off, &b->ct, &s, wide * GH + wide * H) &&
              place(&off, &b->wcat, &s, is_gru(r) ? (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1 - r->P)
                                                  : GH * (wide - 1)) &&
              place(&off, &b->cx, &s, is_gru(r) ? 0 : N * (wide - 1)) &&
@@ -575,23 +575,26 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
         xh[i * W + in] = 1.0f;
         memcpy(xh + i * W + in + 1, hprev + i * P, (size_t)P * sizeof(float));
     }
-    const float *cw_ih = ct, *cb_ih = ct + in * GH, *cb_hh = cb_ih, *cw_hh = cb_ih + GH;
+    /* GRU: dGh differs from dG in the n gate only (dn r, not dn), so
+       [X | 1 | H_prev]^T dGh is right but for the n gate of dW_ih, db_ih,
+       which [X | 1]^T dG_n then gives (ctn) */
+    const float *cw_ih = ct, *cb_ih = ct + in * GH, *cw_hh = cb_ih + GH, *ctn = ct + W * GH;
+    nn_gemm(true, false, W, GH, rows, 1.0f, xh, W, dGh, GH, 0.0f, ct, GH);
+    int64_t gi_end = GH; /* gates of dW_ih, db_ih read from ct */
     if (is_gru(r)) {
-        nn_gemm(true, false, in + 1, GH, rows, 1.0f, xh, W, dG, GH, 0.0f, ct, GH);
-        nn_gemm(true, false, 1 + P, GH, rows, 1.0f, xh + in, W, dGh, GH, 0.0f, ct + (in + 1) * GH, GH);
-        cb_hh = cb_ih + GH;
-        cw_hh = cb_hh + GH;
-    } else {
-        nn_gemm(true, false, W, GH, rows, 1.0f, xh, W, dG, GH, 0.0f, ct, GH);
+        nn_gemm(true, false, in + 1, H, rows, 1.0f, xh, W, dG + 2 * H, GH, 0.0f, B + b->ct + W * GH, H);
+        gi_end = 2 * H;
     }
     for (int64_t i = 0; i < GH; i++) {
+        const float *ci = i < gi_end ? cw_ih + i : ctn + (i - gi_end);
+        int64_t ld = i < gi_end ? GH : H;
         for (int64_t c = 0; c < in; c++)
-            q.dw_ih[i * in + c] += cw_ih[c * GH + i];
+            q.dw_ih[i * in + c] += ci[c * ld];
         for (int64_t c = 0; c < P; c++)
             q.dw_hh[i * P + c] += cw_hh[c * GH + i];
         if (q.db_ih) {
-            q.db_ih[i] += cb_ih[i];
-            q.db_hh[i] += cb_hh[i];
+            q.db_ih[i] += ci[in * ld];
+            q.db_hh[i] += cb_ih[i];
         }
     }
     if (proj)
