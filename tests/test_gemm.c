@@ -164,6 +164,72 @@ static void test_every_variant(void **state)
     assert_false(nn_gemm_force_isa(NN_GEMM_ISA_COUNT));
 }
 
+/* nn_gemm_prepacked / nn_gemm_prepacked_cat (op(B) packed once): bit for
+   bit nn_gemm's packed path on one thread (same K blocks, same kernel),
+   for every variant, with K over several blocks (the [A1 | A2] boundary
+   inside one), M over several row blocks, partial tiles, beta 0 and 1;
+   and the same values for every split of the rows. */
+static void test_prepacked(void **state)
+{
+    (void)state;
+    nn_set_num_threads(1);
+    static const int64_t shapes[][4] = {/* M, N, K1, K2 */
+                                        {64, 512, 32, 128}, {37, 70, 300, 211}, {150, 33, 0, 97},
+                                        {7, 129, 260, 1},   {200, 5, 13, 400}};
+    for (int isa = NN_GEMM_ISA_GENERIC; isa < NN_GEMM_ISA_COUNT; isa++) {
+        if (!nn_gemm_force_isa((nn_gemm_isa)isa))
+            continue;
+        for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+            int64_t M = shapes[c][0], N = shapes[c][1], K1 = shapes[c][2], K2 = shapes[c][3], K = K1 + K2;
+            float *A = malloc((size_t)(M * K) * sizeof(float)), *A1 = malloc((size_t)(M * K1 + 1) * sizeof(float));
+            float *A2 = malloc((size_t)(M * K2) * sizeof(float)), *B = malloc((size_t)(K * N) * sizeof(float));
+            float *Bp = malloc((size_t)nn_gemm_packed_b_size(K, N) * sizeof(float));
+            float *ws = malloc((size_t)nn_gemm_prepacked_ws_size(M, K) * sizeof(float));
+            float *want = malloc((size_t)(M * N) * sizeof(float)), *got = malloc((size_t)(M * N) * sizeof(float));
+            for (int64_t i = 0; i < M * K; i++)
+                A[i] = (float)((i * 7919) % 1001) / 500.0f - 1.0f;
+            for (int64_t i = 0; i < K * N; i++)
+                B[i] = (float)((i * 104729) % 997) / 498.0f - 1.0f;
+            for (int64_t i = 0; i < M; i++) {
+                memcpy(A1 + i * K1, A + i * K, (size_t)K1 * sizeof(float));
+                memcpy(A2 + i * K2, A + i * K + K1, (size_t)K2 * sizeof(float));
+            }
+            for (int tb = 0; tb < 2; tb++) {
+                float *Bt = malloc((size_t)(K * N) * sizeof(float)); /* B stored [N, K] */
+                for (int64_t k = 0; k < K; k++)
+                    for (int64_t j = 0; j < N; j++)
+                        Bt[j * K + k] = B[k * N + j];
+                nn_gemm_prepack_b(tb, K, N, tb ? Bt : B, tb ? K : N, Bp);
+                free(Bt);
+                for (int beta = 0; beta < 2; beta++) {
+                    for (int64_t i = 0; i < M * N; i++)
+                        want[i] = got[i] = (float)(i % 13) - 6.0f;
+                    nn_gemm(false, false, M, N, K, 1.0f, A, K, B, N, (float)beta, want, N);
+                    nn_gemm_prepacked(false, M, N, K, 1.0f, A, K, Bp, (float)beta, got, N, ws);
+                    assert_memory_equal(want, got, (size_t)(M * N) * sizeof(float));
+                    for (int64_t i = 0; i < M * N; i++)
+                        got[i] = (float)(i % 13) - 6.0f;
+                    /* rows in two uneven calls */
+                    int64_t m0 = M / 3;
+                    nn_gemm_prepacked_cat(m0, N, K1, A1, K1, K2, A2, K2, Bp, (float)beta, got, N, ws);
+                    nn_gemm_prepacked_cat(M - m0, N, K1, A1 + m0 * K1, K1, K2, A2 + m0 * K2, K2, Bp, (float)beta,
+                                          got + m0 * N, N, ws);
+                    assert_memory_equal(want, got, (size_t)(M * N) * sizeof(float));
+                }
+            }
+            free(A);
+            free(A1);
+            free(A2);
+            free(B);
+            free(Bp);
+            free(ws);
+            free(want);
+            free(got);
+        }
+    }
+    assert_true(nn_gemm_force_isa(NN_GEMM_ISA_AUTO));
+}
+
 static void test_alpha_beta(void **state)
 {
     (void)state;
@@ -337,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_workspace_failure_falls_back),
         cmocka_unit_test(test_every_variant),
         cmocka_unit_test(test_alpha_beta),
+        cmocka_unit_test(test_prepacked),
         cmocka_unit_test(test_degenerate_sizes),
         cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_set_num_threads_bad_input),

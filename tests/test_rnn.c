@@ -7,7 +7,11 @@
    LSTM -> last step -> Linear model. */
 #include "testutil.h"
 
+#include <math.h>
+
 #include "fixtures/rnn.h"
+#include "kernels/gemm_internal.h"
+#include "kernels/rnn_cells.h"
 
 #define RTOL 1e-5
 #define ATOL 1e-6
@@ -208,6 +212,63 @@ static void test_matches_torch(void **state)
     }
 }
 
+/* The cells' vector code of every GEMM variant this machine runs (the
+   cells use the GEMM's), against torch. */
+static void test_matches_torch_every_variant(void **state)
+{
+    (void)state;
+    for (int isa = NN_GEMM_ISA_GENERIC; isa < NN_GEMM_ISA_COUNT; isa++) {
+        if (!nn_gemm_force_isa((nn_gemm_isa)isa))
+            continue;
+        for (size_t i = 0; i < sizeof rnn_cases / sizeof *rnn_cases; i++) {
+            const rnn_case *c = &rnn_cases[i];
+            check_case(c, false, 2, c->dropout == 0.0f);
+        }
+    }
+    assert_true(nn_gemm_force_isa(NN_GEMM_ISA_AUTO));
+}
+
+/* The cells' sigmoid and tanh (their own, vectorised) within 4 ulp of
+   the double-precision values over the whole float range (below 1e-38
+   absolute where sigmoid underflows), infinities included, NaN kept: GRU's cache holds sigmoid(x_r), sigmoid(x_z) and
+   tanh(x_n) when gh, h_prev and the biases are zero. 37 units: whole
+   vectors and a tail. */
+static void test_cell_activations(void **state)
+{
+    (void)state;
+    enum { H = 37, ROWS = 400 };
+    static float xw[ROWS * 3 * H], gh[ROWS * 3 * H], hp[ROWS * H], cache[ROWS * 4 * H], h[ROWS * H];
+    for (int i = 0; i < ROWS * 3 * H; i++) { /* dense near 0, out to +-1e4 */
+        double u = (double)i / (ROWS * 3 * H) * 2.0 - 1.0;
+        xw[i] = (float)(u * u * u * u * u * 1e4);
+    }
+    const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-8f, -1e-8f, 0.3466f, -0.3466f, 9.0f, -9.0f,
+                             15.0f, -15.0f, 88.5f, -88.5f, 103.0f, -103.0f, INFINITY, -INFINITY, NAN};
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++)
+        for (int g = 0; g < 3; g++)
+            xw[(int)i * 3 * H + g * H + (int)i] = special[i];
+    for (int isa = NN_GEMM_ISA_GENERIC; isa < NN_GEMM_ISA_COUNT; isa++) {
+        if (!nn_gemm_force_isa((nn_gemm_isa)isa))
+            continue;
+        nn_gru_cell_forward(ROWS, H, xw, NULL, gh, NULL, hp, cache, h);
+        for (int r = 0; r < ROWS; r++)
+            for (int j = 0; j < H; j++)
+                for (int g = 0; g < 3; g++) {
+                    double x = xw[r * 3 * H + g * H + j], got = cache[r * 4 * H + g * H + j];
+                    double want = g < 2 ? 1.0 / (1.0 + exp(-x)) : tanh(x);
+                    if (isnan(x)) {
+                        assert_true(isnan(got));
+                        continue;
+                    }
+                    if (fabs(got - want) > 4.0 * 0x1p-24 * fabs(want) + 1e-38) {
+                        fprintf(stderr, "isa %d gate %d x %a: got %a want %a\n", isa, g, x, got, want);
+                        fail();
+                    }
+                }
+    }
+    assert_true(nn_gemm_force_isa(NN_GEMM_ISA_AUTO));
+}
+
 static void test_print_matches_torch(void **state)
 {
     (void)state;
@@ -232,18 +293,21 @@ static void fill(nn_tensor *t, int64_t mul)
         t->data[i] = (float)((i * mul) % 1001) / 500.0f - 1.0f;
 }
 
-/* Bit-identical results for one and two threads: GEMMs split over output
-   tiles, the gate arithmetic over the batch, the bias sums over columns. */
+/* Bit-identical results for one, two and three threads: GEMMs split over
+   output tiles, the time loop over the batch (rows of every size, vector
+   tails of the gates: hidden sizes 32, 37, 21), the bias sums over
+   columns. */
 static void test_threads_bit_identical(void **state)
 {
     (void)state;
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 6; kind++) {
         float *ref[4] = {0};
         size_t sz[4] = {0};
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int threads = 1; threads <= 3; threads++) {
             nn_set_num_threads(threads);
             nn_manual_seed(7);
             nn_module *m;
+            int64_t F = 16, N = 40;
             if (kind == 0) {
                 nn_lstm_opts o = nn_lstm_defaults(16, 32);
                 o.num_layers = 2;
@@ -254,10 +318,28 @@ static void test_threads_bit_identical(void **state)
                 o.num_layers = 2;
                 o.bidirectional = true;
                 m = nn_gru_ex(&o);
-            } else {
+            } else if (kind == 2) {
                 m = nn_rnn(16, 64);
+            } else if (kind == 3) {
+                nn_lstm_opts o = nn_lstm_defaults(16, 37);
+                o.proj_size = 11;
+                o.num_layers = 2;
+                o.batch_first = true;
+                m = nn_lstm_ex(&o);
+                N = 23;
+            } else if (kind == 4) {
+                nn_gru_opts o = nn_gru_defaults(16, 21);
+                o.bias = false;
+                m = nn_gru_ex(&o);
+                N = 7;
+            } else {
+                nn_rnn_opts o = nn_rnn_defaults(16, 37);
+                o.nonlinearity = NN_RNN_RELU;
+                o.bidirectional = true;
+                m = nn_rnn_ex(&o);
+                N = 13;
             }
-            nn_tensor *x = nn_tensor_new(NN_SHAPE(9, 40, 16));
+            nn_tensor *x = nn_tensor_new(NN_SHAPE(9, N, F));
             fill(x, 7919);
             nn_tensor *y = nn_forward(m, x);
             assert_non_null(y);
@@ -670,6 +752,8 @@ int main(void)
         cmocka_unit_test(test_matches_torch),
         cmocka_unit_test(test_print_matches_torch),
         cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_matches_torch_every_variant),
+        cmocka_unit_test(test_cell_activations),
         cmocka_unit_test(test_second_step_allocates_nothing),
         cmocka_unit_test(test_dropout_between_layers),
         cmocka_unit_test(test_state_carried_over),

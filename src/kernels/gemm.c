@@ -228,6 +228,94 @@ static void gemm_packed(const gemm_args *g, int64_t r0, int64_t r1, int64_t c0, 
     }
 }
 
+/* --- op(B) packed once (kernels.h): K in the blocks gemm_packed uses;
+   block p (rows pc.. of op(B)) at pc * round_up(N, nr), its micro-panels
+   of nr columns kc_p * nr floats each. */
+
+static int64_t k_block(const nn_gemm_arch *ar, int64_t K)
+{
+    int64_t kblocks = (K + ar->kc - 1) / ar->kc;
+    return (K + kblocks - 1) / kblocks;
+}
+
+int64_t nn_gemm_packed_b_size(int64_t K, int64_t N)
+{
+    return K * round_up(N, nn_gemm_current_arch()->nr);
+}
+
+void nn_gemm_prepack_b(bool trans_b, int64_t K, int64_t N, const float *B, int64_t ldb, float *Bp)
+{
+    const nn_gemm_arch *ar = nn_gemm_current_arch();
+    gemm_args g = {.tb = trans_b, .B = B, .ldb = ldb, .arch = ar};
+    int64_t kc_max = k_block(ar, K), npad = round_up(N, ar->nr);
+    for (int64_t pc = 0; pc < K; pc += kc_max)
+        pack_b(&g, pc, min64(kc_max, K - pc), 0, N, ar->nr, Bp + pc * npad);
+}
+
+int64_t nn_gemm_prepacked_ws_size(int64_t M, int64_t K)
+{
+    const nn_gemm_arch *ar = nn_gemm_current_arch();
+    return min64(ar->mc, round_up(M, GEMM_MR)) * k_block(ar, K);
+}
+
+void nn_gemm_prepacked_cat(int64_t M, int64_t N, int64_t K1, const float *A1, int64_t lda1, int64_t K2,
+                           const float *A2, int64_t lda2, const float *Bp, float beta, float *C, int64_t ldc,
+                           float *ws)
+{
+    const nn_gemm_arch *ar = nn_gemm_current_arch();
+    int nr = ar->nr;
+    int64_t K = K1 + K2, kc_max = k_block(ar, K), npad = round_up(N, nr), mc_max = min64(ar->mc, round_up(M, GEMM_MR));
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+        int64_t kc = min64(kc_max, K - pc);
+        float b = pc == 0 ? beta : 1.0f; /* later K blocks add to C */
+        const float *pb = Bp + pc * npad;
+        /* this K block: steps [pc, e1) of A1, [s2, pc + kc) of A2 */
+        int64_t e1 = min64(pc + kc, K1), s2 = pc > K1 ? pc : K1;
+        for (int64_t ic = 0; ic < M; ic += mc_max) {
+            int64_t mc = min64(mc_max, M - ic);
+            for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
+                int m = (int)min64(GEMM_MR, mc - ir);
+                float *dst = ws + ir * kc;
+                if (e1 > pc)
+                    ar->pack_a(A1 + (ic + ir) * lda1 + pc, lda1, false, e1 - pc, m, dst);
+                if (pc + kc > s2)
+                    ar->pack_a(A2 + (ic + ir) * lda2 + (s2 - K1), lda2, false, pc + kc - s2, m,
+                               dst + (s2 - pc) * GEMM_MR);
+            }
+            for (int64_t jr = 0; jr < N; jr += nr) {
+                int n = (int)min64(nr, N - jr);
+                for (int64_t ir = 0; ir < mc; ir += GEMM_MR)
+                    ar->kernel(kc, ws + ir * kc, pb + jr * kc, C + (ic + ir) * ldc + jr, ldc, 1.0f, b,
+                               (int)min64(GEMM_MR, mc - ir), n);
+            }
+        }
+    }
+}
+
+void nn_gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                       const float *Bp, float beta, float *C, int64_t ldc, float *ws)
+{
+    const nn_gemm_arch *ar = nn_gemm_current_arch();
+    gemm_args g = {.ta = trans_a, .A = A, .lda = lda, .arch = ar};
+    int nr = ar->nr;
+    int64_t kc_max = k_block(ar, K), npad = round_up(N, nr), mc_max = min64(ar->mc, round_up(M, GEMM_MR));
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+        int64_t kc = min64(kc_max, K - pc);
+        float b = pc == 0 ? beta : 1.0f; /* later K blocks add to C */
+        const float *pb = Bp + pc * npad;
+        for (int64_t ic = 0; ic < M; ic += mc_max) {
+            int64_t mc = min64(mc_max, M - ic);
+            pack_a(&g, ic, mc, pc, kc, ws);
+            for (int64_t jr = 0; jr < N; jr += nr) {
+                int n = (int)min64(nr, N - jr);
+                for (int64_t ir = 0; ir < mc; ir += GEMM_MR)
+                    ar->kernel(kc, ws + ir * kc, pb + jr * kc, C + (ic + ir) * ldc + jr, ldc, alpha, b,
+                               (int)min64(GEMM_MR, mc - ir), n);
+            }
+        }
+    }
+}
+
 /* --- threads: a grid_m x grid_n grid of rectangles on the tile grid */
 
 static void tile_range(int64_t tiles, int64_t parts, int64_t p, int64_t tile, int64_t size,

@@ -45,8 +45,9 @@ typedef struct {
 
 /* Whether this build has the variant and this CPU can run it. */
 bool nn_gemm_isa_supported(nn_gemm_isa isa);
-/* The variant nn_gemm uses now. */
+/* The variant nn_gemm uses now, and which one that is (never AUTO). */
 const nn_gemm_arch *nn_gemm_current_arch(void);
+nn_gemm_isa nn_gemm_current_isa(void);
 /* Tests: make nn_gemm use isa (AUTO: back to detection). Returns false
    (nothing changed) when the variant is not supported. Not thread-safe. */
 bool nn_gemm_force_isa(nn_gemm_isa isa);

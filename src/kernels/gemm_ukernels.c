@@ -186,6 +186,8 @@ const nn_gemm_arch *nn_gemm_current_arch(void)
     return a;
 }
 
+nn_gemm_isa nn_gemm_current_isa(void) { return (nn_gemm_isa)(nn_gemm_current_arch() - archs); }
+
 bool nn_gemm_force_isa(nn_gemm_isa isa)
 {
     if (isa < 0 || isa >= NN_GEMM_ISA_COUNT || !nn_gemm_isa_supported(isa))

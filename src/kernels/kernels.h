@@ -14,6 +14,26 @@ void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
              int64_t ldc);
 
+/* The same product with op(B) packed once and used for many A (a
+   recurrent layer's W_hh, one product per time step), on the calling
+   thread only, no allocation. nn_gemm_prepack_b writes op(B) [K,N] in the
+   layout the current GEMM variant reads (nn_gemm_packed_b_size floats);
+   nn_gemm_prepacked computes C[M,N] = alpha * op(A) Bp + beta * C with
+   that variant (the one current when Bp was packed), packing A into ws
+   (nn_gemm_prepacked_ws_size floats). Each element of C goes through the
+   same operations whatever M, and whichever rows a call gets, so a
+   caller may split the rows over threads with bit-identical results. */
+int64_t nn_gemm_packed_b_size(int64_t K, int64_t N);
+void nn_gemm_prepack_b(bool trans_b, int64_t K, int64_t N, const float *B, int64_t ldb, float *Bp);
+int64_t nn_gemm_prepacked_ws_size(int64_t M, int64_t K);
+void nn_gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                       const float *Bp, float beta, float *C, int64_t ldc, float *ws);
+/* The same with A = [A1 | A2] side by side, A1 [M,K1], A2 [M,K2] (not
+   transposed), K = K1 + K2, alpha 1: a recurrent step's [x_t | h_prev]. */
+void nn_gemm_prepacked_cat(int64_t M, int64_t N, int64_t K1, const float *A1, int64_t lda1, int64_t K2,
+                           const float *A2, int64_t lda2, const float *Bp, float beta, float *C, int64_t ldc,
+                           float *ws);
+
 /* (The tests' reference, nn_gemm_ref, is in tests/support/gemm_ref.c.) */
 
 /* ReLU backward: dx = g where y > 0, else 0. May run in place. */

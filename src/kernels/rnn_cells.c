@@ -1,18 +1,97 @@
-/* Gate arithmetic of RNN / LSTM / GRU steps (rnn_cells.h). */
+/* Gate arithmetic of RNN / LSTM / GRU steps (rnn_cells.h): rnn_cells.inc
+   compiled once per vector width (target attributes, as the GEMM's
+   micro-kernels), the variant the one nn_gemm uses (so the tests that
+   force a GEMM variant also run the matching cells). */
 #include "kernels/rnn_cells.h"
 
 #include <math.h>
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+#include "gemm_internal.h"
+#include "simd.h"
 
-void nn_rnn_cell_forward(int64_t rows, int64_t H, const float *xw, const float *gh, const float *b_hh, bool relu,
-                         float *h)
+#if defined(__x86_64__) || defined(__i386__)
+#define RC_X86 1
+#else
+#define RC_X86 0
+#endif
+
+#define SPLAT4(x) {x, x, x, x}
+#define SPLAT8(x) {x, x, x, x, x, x, x, x}
+#define SPLAT16(x) {x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}
+
+/* --- generic: 128-bit vectors */
+#define RC(name) name##_generic
+#define RC_ATTR
+#define RC_W 4
+#define RC_V v4f
+#define RC_VI v4i
+#define RC_SPLAT(x) ((v4f)SPLAT4((float)(x)))
+#define RC_SPLATI(x) ((v4i)SPLAT4((int32_t)(x)))
+#include "rnn_cells.inc"
+#undef RC
+#undef RC_ATTR
+#undef RC_W
+#undef RC_V
+#undef RC_VI
+#undef RC_SPLAT
+#undef RC_SPLATI
+
+#if RC_X86
+/* --- AVX2: 256-bit vectors */
+#define RC(name) name##_avx2
+#define RC_ATTR __attribute__((target("avx2,fma")))
+#define RC_W 8
+#define RC_V v8f
+#define RC_VI v8i
+#define RC_SPLAT(x) ((v8f)SPLAT8((float)(x)))
+#define RC_SPLATI(x) ((v8i)SPLAT8((int32_t)(x)))
+#include "rnn_cells.inc"
+#undef RC
+#undef RC_ATTR
+#undef RC_W
+#undef RC_V
+#undef RC_VI
+#undef RC_SPLAT
+#undef RC_SPLATI
+
+/* --- AVX-512F: 512-bit vectors */
+#define RC(name) name##_avx512
+#define RC_ATTR __attribute__((target("avx512f")))
+#define RC_W 16
+#define RC_V v16f
+#define RC_VI v16i
+#define RC_SPLAT(x) ((v16f)SPLAT16((float)(x)))
+#define RC_SPLATI(x) ((v16i)SPLAT16((int32_t)(x)))
+#include "rnn_cells.inc"
+#undef RC
+#undef RC_ATTR
+#undef RC_W
+#undef RC_V
+#undef RC_VI
+#undef RC_SPLAT
+#undef RC_SPLATI
+#define PICK(name, ...)                                                                                              \
+    do {                                                                                                             \
+        switch (nn_gemm_current_isa()) {                                                                             \
+        case NN_GEMM_ISA_AVX512:                                                                                     \
+            name##_avx512(__VA_ARGS__);                                                                              \
+            return;                                                                                                  \
+        case NN_GEMM_ISA_AVX2:                                                                                       \
+            name##_avx2(__VA_ARGS__);                                                                                \
+            return;                                                                                                  \
+        default:                                                                                                     \
+            name##_generic(__VA_ARGS__);                                                                             \
+            return;                                                                                                  \
+        }                                                                                                            \
+    } while (0)
+#else
+#define PICK(name, ...) name##_generic(__VA_ARGS__)
+#endif
+
+void nn_rnn_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
+                         const float *b_hh, bool relu, float *h)
 {
-    for (int64_t r = 0; r < rows; r++, xw += H, gh += H, h += H)
-        for (int64_t j = 0; j < H; j++) {
-            float a = xw[j] + (b_hh ? gh[j] + b_hh[j] : gh[j]);
-            h[j] = relu ? (a > 0.0f || isnan(a) ? a : 0.0f) : tanhf(a);
-        }
+    PICK(rnn_forward, rows, H, xw, b_ih, gh, b_hh, relu, h);
 }
 
 void nn_rnn_cell_backward(int64_t rows, int64_t H, const float *h, const float *dh, bool relu, float *dg)
@@ -26,88 +105,26 @@ void nn_rnn_cell_backward(int64_t rows, int64_t H, const float *h, const float *
             dg[i] = dh[i] * (1.0f - h[i] * h[i]);
 }
 
-void nn_lstm_cell_forward(int64_t rows, int64_t H, const float *xw, const float *gh, const float *b_hh,
-                          const float *c_prev, float *cache, float *c, float *h)
+void nn_lstm_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
+                          const float *b_hh, const float *c_prev, float *cache, float *c, float *h)
 {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *x = xw + r * 4 * H, *g = gh + r * 4 * H;
-        float *k = cache + r * 5 * H;
-        for (int64_t j = 0; j < 4 * H; j++) /* pre-activations, torch's (x W_ih^T + b_ih) + (h W_hh^T + b_hh) */
-            k[j] = x[j] + (b_hh ? g[j] + b_hh[j] : g[j]);
-        for (int64_t j = 0; j < H; j++) {
-            k[j] = sigmoidf(k[j]);
-            k[H + j] = sigmoidf(k[H + j]);
-            k[2 * H + j] = tanhf(k[2 * H + j]);
-            k[3 * H + j] = sigmoidf(k[3 * H + j]);
-        }
-        const float *cp = c_prev + r * H;
-        float *cr = c + r * H, *hr = h + r * H;
-        for (int64_t j = 0; j < H; j++) {
-            float cy = k[H + j] * cp[j] + k[j] * k[2 * H + j];
-            float tc = tanhf(cy);
-            cr[j] = cy;
-            k[4 * H + j] = tc;
-            hr[j] = k[3 * H + j] * tc;
-        }
-    }
+    PICK(lstm_forward, rows, H, xw, b_ih, gh, b_hh, c_prev, cache, c, h);
 }
 
 void nn_lstm_cell_backward(int64_t rows, int64_t H, const float *cache, const float *c_prev, const float *dh,
                            float *dc, float *dg)
 {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *k = cache + r * 5 * H, *cp = c_prev + r * H, *d = dh + r * H;
-        float *dcr = dc + r * H, *g = dg + r * 4 * H;
-        for (int64_t j = 0; j < H; j++) {
-            float i = k[j], f = k[H + j], gg = k[2 * H + j], o = k[3 * H + j], tc = k[4 * H + j];
-            float dcy = dcr[j] + d[j] * o * (1.0f - tc * tc);
-            g[j] = dcy * gg * i * (1.0f - i);
-            g[H + j] = dcy * cp[j] * f * (1.0f - f);
-            g[2 * H + j] = dcy * i * (1.0f - gg * gg);
-            g[3 * H + j] = d[j] * tc * o * (1.0f - o);
-            dcr[j] = dcy * f;
-        }
-    }
+    PICK(lstm_backward, rows, H, cache, c_prev, dh, dc, dg);
 }
 
-void nn_gru_cell_forward(int64_t rows, int64_t H, const float *xw, const float *gh, const float *b_hh,
-                         const float *h_prev, float *cache, float *h)
+void nn_gru_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
+                         const float *b_hh, const float *h_prev, float *cache, float *h)
 {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *x = xw + r * 3 * H, *g = gh + r * 3 * H, *hp = h_prev + r * H;
-        float *k = cache + r * 4 * H, *hr = h + r * H;
-        for (int64_t j = 0; j < H; j++) {
-            float rg = sigmoidf(x[j] + (b_hh ? g[j] + b_hh[j] : g[j]));
-            float zg = sigmoidf(x[H + j] + (b_hh ? g[H + j] + b_hh[H + j] : g[H + j]));
-            float hn = b_hh ? g[2 * H + j] + b_hh[2 * H + j] : g[2 * H + j];
-            float n = tanhf(x[2 * H + j] + rg * hn);
-            k[j] = rg;
-            k[H + j] = zg;
-            k[2 * H + j] = n;
-            k[3 * H + j] = hn;
-            hr[j] = n + zg * (hp[j] - n);
-        }
-    }
+    PICK(gru_forward, rows, H, xw, b_ih, gh, b_hh, h_prev, cache, h);
 }
 
 void nn_gru_cell_backward(int64_t rows, int64_t H, const float *cache, const float *h_prev, const float *dh,
                           float *dgi, float *dgh, float *dh_prev)
 {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *k = cache + r * 4 * H, *hp = h_prev + r * H, *d = dh + r * H;
-        float *gi = dgi + r * 3 * H, *gh = dgh + r * 3 * H, *dp = dh_prev + r * H;
-        for (int64_t j = 0; j < H; j++) {
-            float rg = k[j], zg = k[H + j], n = k[2 * H + j], hn = k[3 * H + j];
-            float dn = d[j] * (1.0f - zg) * (1.0f - n * n);
-            float dz = d[j] * (hp[j] - n) * zg * (1.0f - zg);
-            float dr = dn * hn * rg * (1.0f - rg);
-            gi[j] = dr;
-            gi[H + j] = dz;
-            gi[2 * H + j] = dn;
-            gh[j] = dr;
-            gh[H + j] = dz;
-            gh[2 * H + j] = dn * rg;
-            dp[j] = d[j] * zg;
-        }
-    }
+    PICK(gru_backward, rows, H, cache, h_prev, dh, dgi, dgh, dh_prev);
 }

@@ -20,7 +20,9 @@
 typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
 typedef int32_t v4i __attribute__((vector_size(16), aligned(4), may_alias));
 typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int32_t v8i __attribute__((vector_size(32), aligned(4), may_alias));
 typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t v16i __attribute__((vector_size(64), aligned(4), may_alias));
 /* four doubles, for sums of floats kept in double (never passed to or
    returned from a function: without AVX that would change the ABI) */
 typedef double v4d __attribute__((vector_size(32)));

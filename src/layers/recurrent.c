@@ -1,27 +1,34 @@
 /* RNN / LSTM / GRU: the stacking of layers and directions and the time
    loop, shared by rnn.c, lstm.c and gru.c.
 
-   Forward, per layer l and direction d (a "pair" k = l*D + d): one GEMM
-   makes the input projections of every step, xw = X W_ih^T + b_ih
-   [T*N, G*H]; then each step does gh = h_prev W_hh^T (one GEMM [N, G*H])
-   and the cell's gate arithmetic (kernels/rnn_cells.c, split over the
-   batch). The pair keeps its hidden states in T+1 slots (slot 0 the
-   initial state of the forward direction, slot T that of the reverse one;
-   step t reads slot t / t+1 and writes slot t+1 / t), which is also what
-   backward needs for dW_hh, plus the cell's gate cache per step.
+   Forward, per layer l and direction d (a "pair" k = l*D + d): the batch
+   is split over the threads once, and each part runs every step for its
+   rows with no synchronisation between steps (rows never mix; each value
+   is computed the same way whatever the split, so results are
+   bit-identical for any thread count). A step is one product with
+   weights packed once per pass (nn_gemm_prepacked): LSTM and RNN
+   [x_t | h_prev] [W_ih | W_hh]^T, GRU x_t W_ih^T and h_prev W_hh^T (its
+   n gate needs them apart); then the cell's gate arithmetic
+   (kernels/rnn_cells.c), which adds the biases. The pair keeps its
+   hidden states in T+1 slots (slot 0 the initial state of the forward
+   direction, slot T that of the reverse one; step t reads slot t / t+1
+   and writes slot t+1 / t), which is also what backward needs for
+   dW_hh, plus the cell's gate cache per step.
 
-   Backward, layers top down, each pair in reverse time order: the gate
-   gradients of every step land in one [T*N, G*H] block, the hidden-state
-   gradient goes back one step through one GEMM with W_hh; then
-   dW_ih += dG^T X, dW_hh += dGh^T H_prev and dX (+)= dG W_ih are one GEMM
-   each over all the steps. Memory: the forward's caches (an arena sized
-   for the shape, reused), the backward's scratch (another); nothing grows
-   with the number of steps beyond them. */
+   Backward, layers top down, each pair in reverse time order, the batch
+   split as in forward: the gate gradients of every step land in one
+   [T*N, G*H] block, and one product per step takes the hidden-state
+   gradient back a step (LSTM, RNN: dG_t [W_hh | W_ih], which gives dx_t
+   too). Then [dW_ih | db_ih | dW_hh]^T (+)= [X | 1 | H_prev]^T dG is one
+   GEMM over all the steps (GRU: one more for its n gate, whose hidden
+   part has its own gradients; its dx_t is a second product per step). Memory: the
+   forward's caches (an arena sized for the shape, reused), the
+   backward's scratch (another); nothing grows with the number of steps
+   beyond them. */
 #include <math.h>
 #include <string.h>
 
 #include "base/parallel_impl.h"
-#include "kernels/elementwise.h"
 #include "kernels/kernels.h"
 #include "kernels/rnn_cells.h"
 #include "layers/recurrent.h"
@@ -32,12 +39,20 @@ typedef struct {
     int64_t T, N, F;
     bool unbatched, copy_x, drop;
     int64_t x0, xw, gh, out, out_sz, mask, msz, pair, pair_sz, hs, cs, cache, hfull, yb, hn, cn, total;
+    /* packed W_hh^T (LSTM, RNN: [W_ih | W_hh]^T) and W_hr^T; the parts'
+       scratch for packing A; LSTM, RNN: [W_ih | W_hh], GRU: W_ih^T packed */
+    int64_t whh, whr, ws, ws_part, wcat;
+    int parts;                     /* threads the batch is split over */
 } fgeo;
 
 /* Layout of the backward arena. */
 typedef struct {
     bool copy_g;
     int64_t gy, dgi, dgh, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
+    int64_t whh, whr, ws, ws_part;
+    int64_t xh, ct; /* [X | 1 | H_prev] per step, and its product with the gate gradients */
+    int64_t wcat, cx; /* [W_hh | W_ih], and a step's dG [W_hh | W_ih] (LSTM, RNN); GRU: W_ih packed */
+    int parts;
 } bgeo;
 
 typedef struct {
@@ -110,13 +125,28 @@ static bool place(int64_t *off, int64_t *at, double *shadow, double n)
     return true;
 }
 
+/* The threads the time loop splits the batch over: each part runs every
+   step for its rows, with no synchronisation between steps (rows are
+   independent, and each of their values is computed the same way
+   whatever the split). One part when the products are too small to pay
+   for waking the pool. */
+static int split_parts(const recurrent *r, int64_t N)
+{
+    int threads = nn_get_num_threads();
+    double work = (double)N * (double)(r->G * r->H) * (double)r->P;
+    if (threads <= 1 || N < 2 || work < 65536.0)
+        return 1;
+    return N < threads ? (int)N : threads;
+}
+
 static bool forward_layout(const recurrent *r, fgeo *g)
 {
     double T = (double)g->T, N = (double)g->N, GH = (double)(r->G * r->H), DP = (double)(r->D * r->P),
            H = (double)r->H, P = (double)r->P, LD = (double)(r->L * r->D);
     int64_t off = 0;
     double s = 0;
-    bool ok = place(&off, &g->x0, &s, g->copy_x ? T * N * (double)g->F : 0) && place(&off, &g->xw, &s, T * N * GH) &&
+    bool ok = place(&off, &g->x0, &s, g->copy_x ? T * N * (double)g->F : 0) &&
+              place(&off, &g->xw, &s, is_gru(r) ? N * GH : 0) &&
               place(&off, &g->gh, &s, N * GH);
     g->out_sz = al(g->T * g->N * r->D * r->P);
     ok = ok && place(&off, &g->out, &s, (double)r->L * (double)g->out_sz);
@@ -130,6 +160,19 @@ static bool forward_layout(const recurrent *r, fgeo *g)
          place(&p, &g->cache, &ps, T * N * (double)cg * H) &&
          place(&p, &g->hfull, &ps, r->c.proj_size > 0 ? T * N * H : 0);
     g->pair_sz = p;
+    if (ok) {
+        g->parts = split_parts(r, g->N);
+        /* LSTM, RNN: a step's product is [x_t | h_prev] [W_ih | W_hh]^T;
+           GRU: x_t W_ih^T and h_prev W_hh^T */
+        int64_t in = g->F > r->D * r->P ? g->F : r->D * r->P, K = is_gru(r) ? r->P : in + r->P;
+        g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, K > in ? K : in));
+        if (r->c.proj_size > 0 && al(nn_gemm_prepacked_ws_size(g->N, r->H)) > g->ws_part)
+            g->ws_part = al(nn_gemm_prepacked_ws_size(g->N, r->H));
+        ok = place(&off, &g->wcat, &s, is_gru(r) ? (double)nn_gemm_packed_b_size(in, r->G * r->H) : GH * (double)K) &&
+             place(&off, &g->whh, &s, (double)nn_gemm_packed_b_size(K, r->G * r->H)) &&
+             place(&off, &g->whr, &s, r->c.proj_size > 0 ? (double)nn_gemm_packed_b_size(r->H, r->P) : 0) &&
+             place(&off, &g->ws, &s, (double)g->parts * (double)g->ws_part);
+    }
     ok = ok && place(&off, &g->pair, &s, LD * (double)p) &&
          place(&off, &g->yb, &s, r->c.batch_first && !g->unbatched ? T * N * DP : 0) &&
          place(&off, &g->hn, &s, LD * N * P) && place(&off, &g->cn, &s, is_lstm(r) ? LD * N * H : 0);
@@ -151,6 +194,20 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
               place(&off, &b->dht, &s, N * P) && place(&off, &b->carry, &s, N * P) && place(&off, &b->dc, &s, N * H) &&
               place(&off, &b->dhfull, &s, proj ? N * H : 0) && place(&off, &b->dhp, &s, proj ? T * N * P : 0) &&
               place(&off, &b->dh0, &s, LD * N * P) && place(&off, &b->dc0, &s, is_lstm(r) ? LD * N * H : 0);
+    if (ok) {
+        b->parts = split_parts(r, f->N);
+        b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->G * r->H));
+        if (proj && al(nn_gemm_prepacked_ws_size(f->N, r->P)) > b->ws_part)
+            b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->P));
+        double wide = (F > DP ? F : DP) + 1 + P; /* the widest [X | 1 | H_prev] */
+        ok = place(&off, &b->xh, &s, T * N * wide) && place(&off, &b->ct, &s, wide * GH + wide * H) &&
+             place(&off, &b->wcat, &s, is_gru(r) ? (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1 - r->P)
+                                                 : GH * (wide - 1)) &&
+             place(&off, &b->cx, &s, is_gru(r) ? 0 : N * (wide - 1)) &&
+             place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1)) &&
+             place(&off, &b->whr, &s, proj ? (double)nn_gemm_packed_b_size(r->P, r->H) : 0) &&
+             place(&off, &b->ws, &s, (double)b->parts * (double)b->ws_part);
+    }
     b->total = off + 16;
     return ok;
 }
@@ -166,93 +223,116 @@ static void view_into(nn_tensor *t, const nn_tensor *arena, float *data, int ndi
     nn_tensor_set_contiguous_strides(t);
 }
 
-/* --- the cells over the batch, split across threads */
+/* --- the time loop over rows [b, e) of the batch, split across threads */
 typedef struct {
     const recurrent *r;
-    const float *xw, *gh, *b_hh, *prev, *cache_in, *dh;
-    float *cache, *c, *h, *dc, *dg, *dgh, *carry;
-} cell_job;
+    int64_t T, N;
+    int d;
+    pair_params q;
+    const float *X, *whh, *whr, *DY; /* X: the layer's input [T, N, in] */
+    float *xw, *gh, *hs, *cs, *cache, *hfull;       /* forward (xw: GRU's x_t W_ih^T) */
+    const float *chs, *ccs, *ccache;                /* backward: the forward's */
+    float *dG, *dGh, *dh, *dhp, *dhfull, *carry, *dc; /* backward */
+    float *cx, *DX; /* backward with dX per step: [carry | dx_t] */
+    const float *wih; /* GRU: W_ih^T packed (forward), W_ih packed (backward with dX per step) */
+    int64_t in;
+    bool add_dx;
+    float *ws;
+    int64_t ws_part;
+} seq_job;
 
-static void forward_rows(void *ctx, int64_t b, int64_t e, int tid)
+static void forward_seq(void *ctx, int64_t b, int64_t e, int tid)
 {
-    (void)tid;
-    const cell_job *j = ctx;
-    int64_t H = j->r->H, GH = j->r->G * H, n = e - b;
-    switch (j->r->c.mode) {
-    case NN_REC_RNN_TANH:
-    case NN_REC_RNN_RELU:
-        nn_rnn_cell_forward(n, H, j->xw + b * GH, j->gh + b * GH, j->b_hh, j->r->c.mode == NN_REC_RNN_RELU,
-                            j->h + b * H);
-        break;
-    case NN_REC_LSTM:
-        nn_lstm_cell_forward(n, H, j->xw + b * GH, j->gh + b * GH, j->b_hh, j->prev + b * H, j->cache + b * 5 * H,
-                             j->c + b * H, j->h + b * H);
-        break;
-    case NN_REC_GRU:
-        nn_gru_cell_forward(n, H, j->xw + b * GH, j->gh + b * GH, j->b_hh, j->prev + b * H, j->cache + b * 4 * H,
-                            j->h + b * H);
-        break;
-    }
-}
-
-static void backward_rows(void *ctx, int64_t b, int64_t e, int tid)
-{
-    (void)tid;
-    const cell_job *j = ctx;
-    int64_t H = j->r->H, GH = j->r->G * H, n = e - b;
-    switch (j->r->c.mode) {
-    case NN_REC_RNN_TANH:
-    case NN_REC_RNN_RELU:
-        nn_rnn_cell_backward(n, H, j->prev + b * H, j->dh + b * H, j->r->c.mode == NN_REC_RNN_RELU, j->dg + b * GH);
-        break;
-    case NN_REC_LSTM:
-        nn_lstm_cell_backward(n, H, j->cache_in + b * 5 * H, j->prev + b * H, j->dh + b * H, j->dc + b * H,
-                              j->dg + b * GH);
-        break;
-    case NN_REC_GRU:
-        nn_gru_cell_backward(n, H, j->cache_in + b * 4 * H, j->prev + b * H, j->dh + b * H, j->dg + b * GH,
-                             j->dgh + b * GH, j->carry + b * H);
-        break;
-    }
-}
-
-static void run_rows(const recurrent *r, int64_t N, nn_parallel_fn fn, cell_job *j)
-{
-    int64_t per_row = r->G * r->H, grain = per_row >= 4096 ? 1 : 4096 / per_row;
-    nn_parallel_for(N, grain, nn_get_num_threads(), fn, j);
-}
-
-/* db[j] += sum over rows of g[r, j], in row order, split over columns */
-typedef struct {
-    const float *g;
-    float *db;
-    int64_t rows, cols;
-} colsum_job;
-
-static void colsum_cols(void *ctx, int64_t b, int64_t e, int tid)
-{
-    (void)tid;
-    const colsum_job *j = ctx;
-    double acc[256];
-    for (int64_t c0 = b; c0 < e; c0 += 256) {
-        int64_t w = e - c0 < 256 ? e - c0 : 256;
-        for (int64_t c = 0; c < w; c++)
-            acc[c] = 0.0;
-        for (int64_t rr = 0; rr < j->rows; rr++) {
-            const float *row = j->g + rr * j->cols + c0;
-            for (int64_t c = 0; c < w; c++)
-                acc[c] += row[c];
+    const seq_job *j = ctx;
+    const recurrent *r = j->r;
+    int64_t T = j->T, N = j->N, H = r->H, P = r->P, GH = r->G * H, n = e - b;
+    bool proj = r->c.proj_size > 0;
+    float *ws = j->ws + tid * j->ws_part, *gh = j->gh + b * GH;
+    for (int64_t s = 0; s < T; s++) {
+        int64_t t = j->d == 0 ? s : T - 1 - s, in_slot = j->d == 0 ? t : t + 1, out_slot = j->d == 0 ? t + 1 : t;
+        const float *hin = j->hs + (in_slot * N + b) * P, *xw = NULL;
+        float *hout = j->hs + (out_slot * N + b) * P;
+        const float *x = j->X + (t * N + b) * j->in;
+        if (!is_gru(r)) { /* x W_ih^T + h W_hh^T, in gh */
+            nn_gemm_prepacked_cat(n, GH, j->in, x, j->in, P, hin, P, j->whh, 0.0f, gh, GH, ws);
+        } else {
+            nn_gemm_prepacked(false, n, GH, j->in, 1.0f, x, j->in, j->wih, 0.0f, j->xw + b * GH, GH, ws);
+            xw = j->xw + b * GH;
+            nn_gemm_prepacked(false, n, GH, P, 1.0f, hin, P, j->whh, 0.0f, gh, GH, ws);
         }
-        for (int64_t c = 0; c < w; c++)
-            j->db[c0 + c] += (float)acc[c];
+        switch (r->c.mode) {
+        case NN_REC_RNN_TANH:
+        case NN_REC_RNN_RELU:
+            nn_rnn_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, r->c.mode == NN_REC_RNN_RELU, hout);
+            break;
+        case NN_REC_LSTM: {
+            float *hfull = proj ? j->hfull + (t * N + b) * H : hout;
+            nn_lstm_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, j->cs + (in_slot * N + b) * H,
+                                 j->cache + (t * N + b) * 5 * H, j->cs + (out_slot * N + b) * H, hfull);
+            if (proj)
+                nn_gemm_prepacked(false, n, P, H, 1.0f, hfull, H, j->whr, 0.0f, hout, P, ws);
+            break;
+        }
+        case NN_REC_GRU:
+            nn_gru_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, hin, j->cache + (t * N + b) * 4 * H, hout);
+            break;
+        }
     }
 }
 
-static void add_colsum(float *db, const float *g, int64_t rows, int64_t cols)
+static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
 {
-    colsum_job j = {g, db, rows, cols};
-    int64_t grain = rows >= 4096 ? 16 : 65536 / (rows ? rows : 1);
-    nn_parallel_for(cols, grain < 16 ? 16 : grain, nn_get_num_threads(), colsum_cols, &j);
+    const seq_job *j = ctx;
+    const recurrent *r = j->r;
+    int64_t T = j->T, N = j->N, H = r->H, P = r->P, GH = r->G * H, DP = r->D * P, n = e - b;
+    bool proj = r->c.proj_size > 0;
+    float *ws = j->ws + tid * j->ws_part, *carry = j->carry + b * P;
+    for (int64_t s = 0; s < T; s++) {
+        int64_t t = j->d == 0 ? T - 1 - s : s, in_slot = j->d == 0 ? t : t + 1, out_slot = j->d == 0 ? t + 1 : t;
+        const float *dyt = j->DY + (t * N + b) * DP + j->d * P;
+        float *dh = proj ? j->dhp + (t * N + b) * P : j->dh + b * P;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < P; k++)
+                dh[i * P + k] = dyt[i * DP + k] + carry[i * P + k];
+        float *dG = j->dG + (t * N + b) * GH, *dGh = j->dGh + (t * N + b) * GH;
+        switch (r->c.mode) {
+        case NN_REC_RNN_TANH:
+        case NN_REC_RNN_RELU:
+            nn_rnn_cell_backward(n, H, j->chs + (out_slot * N + b) * P, dh, r->c.mode == NN_REC_RNN_RELU, dG);
+            break;
+        case NN_REC_LSTM:
+            if (proj) {
+                nn_gemm_prepacked(false, n, H, P, 1.0f, dh, P, j->whr, 0.0f, j->dhfull + b * H, H, ws);
+                dh = j->dhfull + b * H;
+            }
+            nn_lstm_cell_backward(n, H, j->ccache + (t * N + b) * 5 * H, j->ccs + (in_slot * N + b) * H, dh,
+                                  j->dc + b * H, dG);
+            break;
+        case NN_REC_GRU:
+            nn_gru_cell_backward(n, H, j->ccache + (t * N + b) * 4 * H, j->chs + (in_slot * N + b) * P, dh, dG, dGh,
+                                 carry);
+            break;
+        }
+        if (!j->cx) {
+            nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, GH, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
+            if (j->wih) /* GRU: dx_t = dG_t W_ih while dG_t is in cache */
+                nn_gemm_prepacked(false, n, j->in, GH, 1.0f, dG, GH, j->wih, j->add_dx ? 1.0f : 0.0f,
+                                  j->DX + (t * N + b) * j->in, j->in, ws);
+            continue;
+        }
+        /* LSTM, RNN: dh_prev and dx_t from one product, dG_t packed once */
+        int64_t in = j->in, w = P + in;
+        float *cx = j->cx + b * w, *dx = j->DX + (t * N + b) * in;
+        nn_gemm_prepacked(false, n, w, GH, 1.0f, dG, GH, j->whh, 0.0f, cx, w, ws);
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(carry + i * P, cx + i * w, (size_t)P * sizeof(float));
+            if (j->add_dx)
+                for (int64_t k = 0; k < in; k++)
+                    dx[i * in + k] += cx[i * w + P + k];
+            else
+                memcpy(dx + i * in, cx + i * w + P, (size_t)in * sizeof(float));
+        }
+    }
 }
 
 /* --- forward */
@@ -264,10 +344,6 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
     float *xw = A + g->xw, *gh = A + g->gh, *pb = A + g->pair + k * g->pair_sz;
     float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
     bool proj = r->c.proj_size > 0;
-    nn_gemm(false, true, T * N, GH, in, 1.0f, X, in, q.w_ih, in, 0.0f, xw, GH);
-    if (q.b_ih)
-        for (int64_t i = 0; i < T * N; i++)
-            nn_ew_add(xw + i * GH, q.b_ih, GH);
     int64_t first = d == 0 ? 0 : T; /* the slot of the initial state */
     if (r->has_h0)
         memcpy(hs + first * N * P, r->h0.data + k * N * P, (size_t)(N * P) * sizeof(float));
@@ -279,26 +355,23 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
         else
             memset(cs + first * N * H, 0, (size_t)(N * H) * sizeof(float));
     }
-    int64_t cg = is_lstm(r) ? 5 * H : 4 * H;
-    for (int64_t s = 0; s < T; s++) {
-        int64_t t = d == 0 ? s : T - 1 - s, in_slot = d == 0 ? t : t + 1, out_slot = d == 0 ? t + 1 : t;
-        const float *hin = hs + in_slot * N * P;
-        float *hout = hs + out_slot * N * P;
-        nn_gemm(false, true, N, GH, P, 1.0f, hin, P, q.w_hh, P, 0.0f, gh, GH);
-        cell_job j = {.r = r, .xw = xw + t * N * GH, .gh = gh, .b_hh = q.b_hh, .h = hout};
-        if (is_lstm(r)) {
-            j.prev = cs + in_slot * N * H;
-            j.c = cs + out_slot * N * H;
-            j.cache = cache + t * N * cg;
-            j.h = proj ? hfull + t * N * H : hout;
-        } else if (is_gru(r)) {
-            j.prev = hin;
-            j.cache = cache + t * N * cg;
+    if (is_gru(r)) { /* its n gate needs x W_ih^T apart */
+        nn_gemm_prepack_b(true, P, GH, q.w_hh, P, A + g->whh);
+        nn_gemm_prepack_b(true, in, GH, q.w_ih, in, A + g->wcat);
+    } else {
+        float *wc = A + g->wcat;
+        for (int64_t i = 0; i < GH; i++) {
+            memcpy(wc + i * (in + P), q.w_ih + i * in, (size_t)in * sizeof(float));
+            memcpy(wc + i * (in + P) + in, q.w_hh + i * P, (size_t)P * sizeof(float));
         }
-        run_rows(r, N, forward_rows, &j);
-        if (proj)
-            nn_gemm(false, true, N, P, H, 1.0f, hfull + t * N * H, H, q.w_hr, H, 0.0f, hout, P);
+        nn_gemm_prepack_b(true, in + P, GH, wc, in + P, A + g->whh);
     }
+    if (proj)
+        nn_gemm_prepack_b(true, H, P, q.w_hr, H, A + g->whr);
+    seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .xw = xw, .X = X, .in = in, .wih = A + g->wcat,
+                 .whh = A + g->whh, .whr = A + g->whr, .gh = gh, .hs = hs, .cs = cs, .cache = cache, .hfull = hfull,
+                 .ws = A + g->ws, .ws_part = g->ws_part};
+    nn_parallel_for(N, 1, g->parts, forward_seq, &j);
     float *out = A + g->out + l * g->out_sz;
     for (int64_t t = 0; t < T; t++) {
         const float *src = hs + (d == 0 ? t + 1 : t) * N * P;
@@ -452,13 +525,12 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     const fgeo *g = &r->fg;
     int k = l * r->D + d;
     pair_params q = params_of(r, k);
-    int64_t T = g->T, N = g->N, H = r->H, P = r->P, GH = r->G * H, DP = r->D * P;
+    int64_t T = g->T, N = g->N, H = r->H, P = r->P, GH = r->G * H;
     const float *A = r->fa.data;
     const float *pb = A + g->pair + k * g->pair_sz;
     const float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
     float *dG = B + b->dgi, *dGh = is_gru(r) ? B + b->dgh : dG, *carry = B + b->carry, *dc = B + b->dc;
     bool proj = r->c.proj_size > 0;
-    int64_t cg = is_lstm(r) ? 5 * H : 4 * H;
     if (r->has_dh_n) /* the loss's own gradient for the final state */
         memcpy(carry, r->dh_n.data + k * N * P, (size_t)(N * P) * sizeof(float));
     else
@@ -467,44 +539,66 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
         memcpy(dc, r->dc_n.data + k * N * H, (size_t)(N * H) * sizeof(float));
     else if (is_lstm(r))
         memset(dc, 0, (size_t)(N * H) * sizeof(float));
-    for (int64_t s = 0; s < T; s++) {
-        int64_t t = d == 0 ? T - 1 - s : s, in_slot = d == 0 ? t : t + 1, out_slot = d == 0 ? t + 1 : t;
-        const float *dyt = DY + t * N * DP + d * P;
-        float *dh = proj ? B + b->dhp + t * N * P : B + b->dht;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = 0; i < P; i++)
-                dh[n * P + i] = dyt[n * DP + i] + carry[n * P + i];
-        if (proj) {
-            nn_gemm(false, false, N, H, P, 1.0f, dh, P, q.w_hr, H, 0.0f, B + b->dhfull, H);
-            dh = B + b->dhfull;
+    bool fuse_dx = need_dx && !is_gru(r);
+    if (fuse_dx) { /* [W_hh | W_ih]: the step's product gives dx_t too */
+        float *wc = B + b->wcat;
+        for (int64_t i = 0; i < GH; i++) {
+            memcpy(wc + i * (P + in), q.w_hh + i * P, (size_t)P * sizeof(float));
+            memcpy(wc + i * (P + in) + P, q.w_ih + i * in, (size_t)in * sizeof(float));
         }
-        cell_job j = {.r = r, .dh = dh, .dg = dG + t * N * GH, .dgh = dGh + t * N * GH, .carry = carry, .dc = dc};
-        if (is_lstm(r)) {
-            j.cache_in = cache + t * N * cg;
-            j.prev = cs + in_slot * N * H;
-        } else if (is_gru(r)) {
-            j.cache_in = cache + t * N * cg;
-            j.prev = hs + in_slot * N * P;
-        } else {
-            j.prev = hs + out_slot * N * P; /* the step's result */
-        }
-        run_rows(r, N, backward_rows, &j);
-        nn_gemm(false, false, N, P, GH, 1.0f, dGh + t * N * GH, GH, q.w_hh, P, is_gru(r) ? 1.0f : 0.0f, carry, P);
+        nn_gemm_prepack_b(false, GH, P + in, wc, P + in, B + b->whh);
+    } else {
+        nn_gemm_prepack_b(false, GH, P, q.w_hh, P, B + b->whh);
+        if (need_dx) /* GRU */
+            nn_gemm_prepack_b(false, GH, in, q.w_ih, in, B + b->wcat);
     }
+    if (proj)
+        nn_gemm_prepack_b(false, P, H, q.w_hr, H, B + b->whr);
+    seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .DY = DY, .whh = B + b->whh, .whr = B + b->whr,
+                 .chs = hs, .ccs = cs, .ccache = cache, .dG = dG, .dGh = dGh, .dh = B + b->dht, .dhp = B + b->dhp,
+                 .dhfull = B + b->dhfull, .carry = carry, .dc = dc, .ws = B + b->ws, .ws_part = b->ws_part,
+                 .cx = fuse_dx ? B + b->cx : NULL, .DX = DX, .in = in, .add_dx = d != 0,
+                 .wih = need_dx && !fuse_dx ? B + b->wcat : NULL};
+    nn_parallel_for(N, 1, b->parts, backward_seq, &j);
     memcpy(B + b->dh0 + k * N * P, carry, (size_t)(N * P) * sizeof(float));
     if (is_lstm(r))
         memcpy(B + b->dc0 + k * N * H, dc, (size_t)(N * H) * sizeof(float));
-    int64_t rows = T * N;
-    nn_gemm(true, false, GH, in, rows, 1.0f, dG, GH, X, in, 1.0f, q.dw_ih, in);
-    nn_gemm(true, false, GH, P, rows, 1.0f, dGh, GH, hs + (d == 0 ? 0 : N * P), P, 1.0f, q.dw_hh, P);
-    if (q.db_ih) {
-        add_colsum(q.db_ih, dG, rows, GH);
-        add_colsum(q.db_hh, dGh, rows, GH);
+    /* the weight and bias gradients of all steps at once, transposed:
+       [dW_ih | db_ih | (db_hh) | dW_hh]^T = [X | 1 | H_prev]^T [dG | (dGh)],
+       one product (GRU: two, its hidden gradients differ), the gate
+       gradients read row by row */
+    int64_t rows = T * N, W = in + 1 + P;
+    float *xh = B + b->xh, *ct = B + b->ct;
+    const float *hprev = hs + (d == 0 ? 0 : N * P);
+    for (int64_t i = 0; i < rows; i++) {
+        memcpy(xh + i * W, X + i * in, (size_t)in * sizeof(float));
+        xh[i * W + in] = 1.0f;
+        memcpy(xh + i * W + in + 1, hprev + i * P, (size_t)P * sizeof(float));
+    }
+    /* GRU: dGh differs from dG in the n gate only (dn r, not dn), so
+       [X | 1 | H_prev]^T dGh is right but for the n gate of dW_ih, db_ih,
+       which [X | 1]^T dG_n then gives (ctn) */
+    const float *cw_ih = ct, *cb_ih = ct + in * GH, *cw_hh = cb_ih + GH, *ctn = ct + W * GH;
+    nn_gemm(true, false, W, GH, rows, 1.0f, xh, W, dGh, GH, 0.0f, ct, GH);
+    int64_t gi_end = GH; /* gates of dW_ih, db_ih read from ct */
+    if (is_gru(r)) {
+        nn_gemm(true, false, in + 1, H, rows, 1.0f, xh, W, dG + 2 * H, GH, 0.0f, B + b->ct + W * GH, H);
+        gi_end = 2 * H;
+    }
+    for (int64_t i = 0; i < GH; i++) {
+        const float *ci = i < gi_end ? cw_ih + i : ctn + (i - gi_end);
+        int64_t ld = i < gi_end ? GH : H;
+        for (int64_t c = 0; c < in; c++)
+            q.dw_ih[i * in + c] += ci[c * ld];
+        for (int64_t c = 0; c < P; c++)
+            q.dw_hh[i * P + c] += cw_hh[c * GH + i];
+        if (q.db_ih) {
+            q.db_ih[i] += ci[in * ld];
+            q.db_hh[i] += cb_ih[i];
+        }
     }
     if (proj)
         nn_gemm(true, false, P, H, rows, 1.0f, B + b->dhp, P, hfull, H, 1.0f, q.dw_hr, H);
-    if (need_dx)
-        nn_gemm(false, false, rows, in, GH, 1.0f, dG, GH, q.w_ih, in, d == 0 ? 0.0f : 1.0f, DX, in);
 }
 
 nn_tensor *nn_recurrent_backward_ex(nn_module *m, const nn_tensor *g, bool need_dx)
