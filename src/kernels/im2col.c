@@ -3,6 +3,7 @@
    Unit horizontal stride (nearly every network) takes row copies the
    compiler vectorises; a "same" convolution (unit strides, out_w == w)
    copies each kernel offset's whole valid block of rows at once. */
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -19,6 +20,28 @@ static void add_floats(float *restrict dst, const float *restrict src, int64_t n
             dst[i + k] += src[i + k];
     for (; i < n; i++)
         dst[i] += src[i];
+}
+
+/* dst[0:n] = v + src[0:n]: nn_ew_fill with v then add_floats, in one pass
+   (v + x is not x when v is 0 and x is -0, so the add stays). */
+static void set_floats(float *restrict dst, const float *restrict src, int64_t n, float v)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            dst[i + k] = v + src[i + k];
+    for (; i < n; i++)
+        dst[i] = v + src[i];
+}
+
+static void fill_floats(float *dst, int64_t n, float v)
+{
+    if (v == 0.0f && !signbit(v)) {
+        memset(dst, 0, (size_t)n * sizeof *dst);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = v;
 }
 
 /* Output columns ox whose input column ox*stride + offset lies in [0, w):
@@ -143,6 +166,57 @@ static void col2im_same(const nn_conv_geometry *g, float *col, float *image)
                 add_floats(plane + first + y_off * w + x_off, col + first, last - first);
             }
         }
+    }
+}
+
+/* col2im_same onto planes starting at start[c]: each plane's first
+   nonempty block (one contiguous stretch of it) is written as start +
+   col, the rest of the plane set to start, later blocks added. */
+static void col2im_same_set(const nn_conv_geometry *g, float *col, float *image, const float *start)
+{
+    const int64_t w = g->w, oh = g->out_h, pixels = oh * w, size = g->h * w;
+    for (int64_t c = 0; c < g->channels; c++) {
+        float *plane = image + c * size;
+        const float v = start ? start[c] : 0.0f;
+        bool started = false;
+        for (int64_t i = 0; i < g->kernel_h; i++) {
+            int64_t y_off = i * g->dil_h - g->pad_h, oy0, oy1;
+            valid_range(y_off, 1, g->h, oh, &oy0, &oy1);
+            for (int64_t j = 0; j < g->kernel_w; j++, col += pixels) {
+                int64_t x_off = j * g->dil_w - g->pad_w, lo, hi;
+                valid_range(x_off, 1, w, w, &lo, &hi);
+                if (oy0 >= oy1 || lo >= hi)
+                    continue;
+                clear_edges(col, w, oy0, oy1, lo, hi);
+                int64_t first = oy0 * w + lo, last = (oy1 - 1) * w + hi, at = first + y_off * w + x_off;
+                if (started) {
+                    add_floats(plane + at, col + first, last - first);
+                    continue;
+                }
+                fill_floats(plane, at, v);
+                set_floats(plane + at, col + first, last - first, v);
+                fill_floats(plane + at + (last - first), size - at - (last - first), v);
+                started = true;
+            }
+        }
+        if (!started)
+            fill_floats(plane, size, v);
+    }
+}
+
+void nn_col2im_set(const nn_conv_geometry *g, float *col, float *image, const float *start)
+{
+    if (is_same_conv(g)) {
+        col2im_same_set(g, col, image, start);
+        return;
+    }
+    /* plane by plane: each is filled just before its sums, while in cache */
+    const int64_t taps = g->kernel_h * g->kernel_w, size = g->h * g->w;
+    nn_conv_geometry one = *g;
+    one.channels = 1;
+    for (int64_t c = 0; c < g->channels; c++) {
+        fill_floats(image + c * size, size, start ? start[c] : 0.0f);
+        nn_col2im(&one, col + c * taps * g->out_h * g->out_w, image + c * size);
     }
 }
 
