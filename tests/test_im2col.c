@@ -83,7 +83,7 @@ static void check(const nn_conv_geometry *g)
     assert_true(image && col && back && want);
     for (int64_t k = 0; k < in; k++) {
         image[k] = rnd();
-        back[k] = want[k] = rnd();
+        back[k] = want[k] = k % 11 == 0 ? -0.0f : rnd(); /* stays -0 where nothing is added */
     }
     image[in] = back[in] = 12345.0f; /* sentinels past the end */
     for (int64_t k = 0; k <= rows * pixels; k++)
@@ -147,6 +147,13 @@ static void test_im2col_col2im_match_definition(void **state)
         {2, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1},   /* "same", one column: side taps see only padding */
         {2, 6, 2, 3, 3, 1, 1, 1, 1, 1, 1},   /* "same", two columns */
         {2, 6, 5, 3, 3, 1, 1, 0, 2, 1, 2},   /* "same" in w only, dilated taps */
+        {2, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1}, /* stride 2: four columns at a time */
+        {2, 28, 28, 1, 1, 2, 2, 0, 0, 1, 1}, /* a 1x1 downsampling */
+        {3, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1},
+        {1, 9, 31, 3, 3, 2, 2, 1, 1, 1, 1},  /* odd width */
+        {1, 7, 30, 5, 5, 2, 2, 2, 2, 1, 1},
+        {1, 6, 40, 3, 3, 2, 2, 1, 1, 1, 3},  /* dilated, stride 2 */
+        {1, 6, 41, 3, 3, 1, 2, 0, 5, 1, 1},  /* padding past the kernel's reach */
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const int64_t *a = cases[k];

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "im2col.h"
+#include "simd.h"
 
 /* dst[0:n] += src[0:n] in blocks of 8 with a fixed-length inner loop and
    no aliasing: GCC vectorises that at -O2 (its cheap cost model leaves
@@ -42,6 +43,34 @@ static void fill_floats(float *dst, int64_t n, float v)
     }
     for (int64_t i = 0; i < n; i++)
         dst[i] = v;
+}
+
+/* Stride 2 (the downsampling convolutions): out[ox] = row[2 ox] for ox in
+   [lo, hi), four at a time from eight floats while those lie within the
+   image row (avail: floats from row to its end), the rest one by one. */
+static void gather_stride2(float *out, const float *row, int64_t lo, int64_t hi, int64_t avail)
+{
+    int64_t ox = lo;
+    for (; ox + 4 <= hi && 2 * ox + 8 <= avail; ox += 4)
+        storeu4(out + ox, SHUFFLE4(loadu4(row + 2 * ox), loadu4(row + 2 * ox + 4), 0, 2, 4, 6));
+    for (; ox < hi; ox++)
+        out[ox] = row[2 * ox];
+}
+
+/* Its adjoint: row[2 ox] += col[ox]. The vector steps add -0 to the odd
+   floats between, which leaves every float as it was (x + -0 is x, for
+   x = +0 as well), so each pixel sees exactly the scalar sums. */
+static void scatter_add_stride2(float *row, const float *col, int64_t lo, int64_t hi, int64_t avail)
+{
+    const v4f nz = splat4(-0.0f);
+    int64_t ox = lo;
+    for (; ox + 4 <= hi && 2 * ox + 8 <= avail; ox += 4) {
+        v4f c = loadu4(col + ox);
+        storeu4(row + 2 * ox, loadu4(row + 2 * ox) + SHUFFLE4(c, nz, 0, 4, 1, 5));
+        storeu4(row + 2 * ox + 4, loadu4(row + 2 * ox + 4) + SHUFFLE4(c, nz, 2, 6, 3, 7));
+    }
+    for (; ox < hi; ox++)
+        row[2 * ox] += col[ox];
 }
 
 /* Output columns ox whose input column ox*stride + offset lies in [0, w):
@@ -135,6 +164,8 @@ void nn_im2col(const nn_conv_geometry *g, const float *image, float *col)
                     const float *row = plane + iy * g->w + x_off;
                     if (sw == 1)
                         memcpy(out + lo, row + lo, (size_t)(hi - lo) * sizeof *out);
+                    else if (sw == 2)
+                        gather_stride2(out, row, lo, hi, g->w - x_off);
                     else
                         for (int64_t ox = lo; ox < hi; ox++)
                             out[ox] = row[ox * sw];
@@ -240,6 +271,8 @@ void nn_col2im(const nn_conv_geometry *g, float *col, float *image)
                     float *row = plane + iy * g->w + x_off;
                     if (sw == 1)
                         add_floats(row + lo, col + lo, hi - lo);
+                    else if (sw == 2)
+                        scatter_add_stride2(row, col, lo, hi, g->w - x_off);
                     else
                         for (int64_t ox = lo; ox < hi; ox++)
                             row[ox * sw] += col[ox];
