@@ -420,11 +420,11 @@ static int accumulate(value *v, const nn_tensor *t)
     }
     if (v->received == 2) {
         const nn_tensor *first = v->grad;
-        if (nn_tensor_resize(&v->acc, t->ndim, t->shape, first) < 0) {
+        if (nn_tensor_resize(&v->acc, first->ndim, first->shape, first) < 0) {
             v->received--;
             return NN_ENOMEM;
         }
-        if (nn_tensor_is_contiguous(first) && nn_tensor_is_contiguous(t)) {
+        if (nn_tensor_same_shape(first, t) && nn_tensor_is_contiguous(first) && nn_tensor_is_contiguous(t)) {
             nn_ew_add_pair(first->data, t->data, v->acc.data, nn_tensor_numel(t));
         } else {
             nn_tensor_gather(first, v->acc.data);
