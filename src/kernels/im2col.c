@@ -45,13 +45,22 @@ static void fill_floats(float *dst, int64_t n, float v)
         dst[i] = v;
 }
 
-/* Stride 2 (the downsampling convolutions): out[ox] = row[2 ox] for ox in
-   [lo, hi), four at a time from eight floats while those lie within the
-   image row (avail: floats from row to its end), the rest one by one. */
-static void gather_stride2(float *out, const float *row, int64_t lo, int64_t hi, int64_t avail)
+/* Stride 2 (the downsampling convolutions): the columns [lo, *vhi) go four
+   at a time through vectors of eight image floats, row[2 ox .. 2 ox + 7],
+   which must lie within the image row (avail: floats from row to its
+   end); the rest one by one. */
+static int64_t stride2_vector_end(int64_t lo, int64_t hi, int64_t avail)
+{
+    int64_t end = avail >= 8 ? (avail - 8) / 2 + 4 : lo; /* 2 ox + 8 <= avail for the last block's ox */
+    end = end < hi ? end : hi;
+    return end > lo ? lo + (end - lo) / 4 * 4 : lo;
+}
+
+/* out[ox] = row[2 ox] for ox in [lo, hi); [lo, vhi) four at a time */
+static void gather_stride2(float *out, const float *row, int64_t lo, int64_t vhi, int64_t hi)
 {
     int64_t ox = lo;
-    for (; ox + 4 <= hi && 2 * ox + 8 <= avail; ox += 4)
+    for (; ox < vhi; ox += 4)
         storeu4(out + ox, SHUFFLE4(loadu4(row + 2 * ox), loadu4(row + 2 * ox + 4), 0, 2, 4, 6));
     for (; ox < hi; ox++)
         out[ox] = row[2 * ox];
@@ -60,11 +69,11 @@ static void gather_stride2(float *out, const float *row, int64_t lo, int64_t hi,
 /* Its adjoint: row[2 ox] += col[ox]. The vector steps add -0 to the odd
    floats between, which leaves every float as it was (x + -0 is x, for
    x = +0 as well), so each pixel sees exactly the scalar sums. */
-static void scatter_add_stride2(float *row, const float *col, int64_t lo, int64_t hi, int64_t avail)
+static void scatter_add_stride2(float *row, const float *col, int64_t lo, int64_t vhi, int64_t hi)
 {
     const v4f nz = splat4(-0.0f);
     int64_t ox = lo;
-    for (; ox + 4 <= hi && 2 * ox + 8 <= avail; ox += 4) {
+    for (; ox < vhi; ox += 4) {
         v4f c = loadu4(col + ox);
         storeu4(row + 2 * ox, loadu4(row + 2 * ox) + SHUFFLE4(c, nz, 0, 4, 1, 5));
         storeu4(row + 2 * ox + 4, loadu4(row + 2 * ox + 4) + SHUFFLE4(c, nz, 2, 6, 3, 7));
@@ -154,6 +163,7 @@ void nn_im2col(const nn_conv_geometry *g, const float *image, float *col)
             for (int64_t j = 0; j < g->kernel_w; j++) {
                 int64_t x_off = j * g->dil_w - g->pad_w, lo, hi;
                 valid_range(x_off, sw, g->w, ow, &lo, &hi);
+                const int64_t vhi = sw == 2 ? stride2_vector_end(lo, hi, g->w - x_off) : lo;
                 for (int64_t oy = 0; oy < oh; oy++) {
                     float *out = col + oy * ow;
                     int64_t iy = oy * g->stride_h - g->pad_h + i * g->dil_h;
@@ -165,7 +175,7 @@ void nn_im2col(const nn_conv_geometry *g, const float *image, float *col)
                     if (sw == 1)
                         memcpy(out + lo, row + lo, (size_t)(hi - lo) * sizeof *out);
                     else if (sw == 2)
-                        gather_stride2(out, row, lo, hi, g->w - x_off);
+                        gather_stride2(out, row, lo, vhi, hi);
                     else
                         for (int64_t ox = lo; ox < hi; ox++)
                             out[ox] = row[ox * sw];
@@ -264,6 +274,7 @@ void nn_col2im(const nn_conv_geometry *g, float *col, float *image)
             for (int64_t j = 0; j < g->kernel_w; j++) {
                 int64_t x_off = j * g->dil_w - g->pad_w, lo, hi;
                 valid_range(x_off, sw, g->w, ow, &lo, &hi);
+                const int64_t vhi = sw == 2 ? stride2_vector_end(lo, hi, g->w - x_off) : lo;
                 for (int64_t oy = 0; oy < oh; oy++, col += ow) {
                     int64_t iy = oy * g->stride_h - g->pad_h + i * g->dil_h;
                     if (iy < 0 || iy >= g->h)
@@ -272,7 +283,7 @@ void nn_col2im(const nn_conv_geometry *g, float *col, float *image)
                     if (sw == 1)
                         add_floats(row + lo, col + lo, hi - lo);
                     else if (sw == 2)
-                        scatter_add_stride2(row, col, lo, hi, g->w - x_off);
+                        scatter_add_stride2(row, col, lo, vhi, hi);
                     else
                         for (int64_t ox = lo; ox < hi; ox++)
                             row[ox * sw] += col[ox];
