@@ -617,6 +617,57 @@ static void test_value_used_three_times(void **state)
     nn_module_free(g);
 }
 
+/* The gradient of a value used several times is the sum of its
+   contributions in backward order, bit for bit, negative zeros included;
+   a use that does not reach the output contributes nothing, and a value
+   whose one contribution arrives takes it as it is. */
+static void test_gradient_sums_exact(void **state)
+{
+    (void)state;
+    nn_module *g = nn_graph();
+    nn_graph_add(g, "relu", nn_relu());
+    nn_graph_add(g, "dead", nn_relu());
+    int x = nn_graph_input(g), r = nn_graph_apply(g, "relu", x);
+    nn_graph_apply(g, "dead", x); /* reaches nothing */
+    int s = nn_graph_sum(g, nn_graph_sum(g, x, r), x);
+    assert_int_equal(nn_graph_output(g, s), NN_OK);
+    nn_tensor *in = input_of(NN_SHAPE(3, 5), 6), *gy = input_of(NN_SHAPE(3, 5), 7);
+    gy->data[0] = -0.0f;
+    gy->data[1] = 0.0f;
+    assert_non_null(nn_forward(g, in));
+    nn_tensor *dx = nn_backward(g, gy);
+    assert_non_null(dx);
+    float *got = values_of(dx);
+    for (int64_t i = 0; i < 15; i++) {
+        /* backward order: the outer sum's x, then the inner sum's x, then relu */
+        float want = gy->data[i] + gy->data[i];
+        want = want + (in->data[i] > 0 ? gy->data[i] : 0.0f);
+        assert_memory_equal(&got[i], &want, sizeof want);
+    }
+    free(got);
+    nn_module_free(g);
+
+    /* x used twice, one use dead: dx is relu's gradient as it is */
+    g = nn_graph();
+    nn_graph_add(g, "relu", nn_relu());
+    nn_graph_add(g, "dead", nn_relu());
+    x = nn_graph_input(g);
+    nn_graph_apply(g, "dead", x);
+    assert_int_equal(nn_graph_output(g, nn_graph_apply(g, "relu", x)), NN_OK);
+    assert_non_null(nn_forward(g, in));
+    dx = nn_backward(g, gy);
+    assert_non_null(dx);
+    got = values_of(dx);
+    for (int64_t i = 0; i < 15; i++) {
+        float want = in->data[i] > 0 ? gy->data[i] : 0.0f;
+        assert_memory_equal(&got[i], &want, sizeof want);
+    }
+    free(got);
+    nn_module_free(g);
+    nn_tensor_free(in);
+    nn_tensor_free(gy);
+}
+
 /* cat([x, cat([relu(x), x], d)], d): the pieces x, relu(x), x along d */
 static void check_cat(int d, bool strided)
 {
@@ -1097,6 +1148,7 @@ int main(void)
         cmocka_unit_test(test_builder_errors_are_sticky),
         cmocka_unit_test(test_sum_shape_mismatch_changes_nothing),
         cmocka_unit_test(test_failed_backward_changes_nothing),
+        cmocka_unit_test(test_gradient_sums_exact),
         cmocka_unit_test(test_output_is_input),
         cmocka_unit_test(test_own_output_as_input),
         cmocka_unit_test(test_residual),

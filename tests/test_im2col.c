@@ -2,7 +2,8 @@
    over geometries that take every path: the whole-block "same" copy,
    unit-stride row copies, strided gathers, dilation, padding wider than the
    kernel reach, kernels that cover no valid pixel for some offsets. Exact
-   equality: both paths only move (im2col) or add in a fixed order (col2im). */
+   equality: both paths only move (im2col) or add in a fixed order (col2im),
+   and nn_col2im_set is bit for bit a fill and nn_col2im. */
 #include <stdlib.h>
 
 #include "testutil.h"
@@ -39,6 +40,38 @@ static int64_t source_of(const nn_conv_geometry *g, int64_t row, int64_t p)
     return (c * g->h + iy) * g->w + ix;
 }
 
+/* nn_col2im_set: bit for bit a fill with the planes' starts and nn_col2im,
+   negative zeros included (0 + -0 is +0), with and without starts. */
+static void check_set(const nn_conv_geometry *g)
+{
+    int64_t n = g->channels * g->kernel_h * g->kernel_w * g->out_h * g->out_w, plane = g->h * g->w;
+    int64_t in = g->channels * plane;
+    float *col = malloc((size_t)(n + 1) * sizeof(float)), *col2 = malloc((size_t)(n + 1) * sizeof(float));
+    float *got = malloc((size_t)(in + 1) * sizeof(float)), *want = malloc((size_t)(in + 1) * sizeof(float));
+    float *start = malloc((size_t)g->channels * sizeof(float));
+    assert_true(col && col2 && got && want && start);
+    for (int with_start = 0; with_start < 2; with_start++) {
+        for (int64_t k = 0; k < n; k++)
+            col[k] = k % 5 == 0 ? -0.0f : k % 7 == 0 ? 0.0f : rnd();
+        memcpy(col2, col, (size_t)n * sizeof(float));
+        for (int64_t c = 0; c < g->channels; c++)
+            start[c] = c % 3 == 0 ? 0.0f : c % 3 == 1 ? -0.0f : rnd();
+        for (int64_t k = 0; k < in; k++) {
+            got[k] = NAN; /* every pixel must be written */
+            want[k] = with_start ? start[k / plane] : 0.0f;
+        }
+        got[in] = want[in] = 12345.0f;
+        nn_col2im(g, col2, want);
+        nn_col2im_set(g, col, got, with_start ? start : NULL);
+        assert_memory_equal(got, want, (size_t)(in + 1) * sizeof(float));
+    }
+    free(col);
+    free(col2);
+    free(got);
+    free(want);
+    free(start);
+}
+
 static void check(const nn_conv_geometry *g)
 {
     int64_t rows = g->channels * g->kernel_h * g->kernel_w, pixels = g->out_h * g->out_w;
@@ -50,7 +83,7 @@ static void check(const nn_conv_geometry *g)
     assert_true(image && col && back && want);
     for (int64_t k = 0; k < in; k++) {
         image[k] = rnd();
-        back[k] = want[k] = rnd();
+        back[k] = want[k] = k % 11 == 0 ? -0.0f : rnd(); /* stays -0 where nothing is added */
     }
     image[in] = back[in] = 12345.0f; /* sentinels past the end */
     for (int64_t k = 0; k <= rows * pixels; k++)
@@ -84,6 +117,7 @@ static void check(const nn_conv_geometry *g)
         }
     assert_memory_equal(back, want, (size_t)in * sizeof(float));
     assert_true(back[in] == 12345.0f);
+    check_set(g);
     free(image);
     free(col);
     free(back);
@@ -113,6 +147,13 @@ static void test_im2col_col2im_match_definition(void **state)
         {2, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1},   /* "same", one column: side taps see only padding */
         {2, 6, 2, 3, 3, 1, 1, 1, 1, 1, 1},   /* "same", two columns */
         {2, 6, 5, 3, 3, 1, 1, 0, 2, 1, 2},   /* "same" in w only, dilated taps */
+        {2, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1}, /* stride 2: four columns at a time */
+        {2, 28, 28, 1, 1, 2, 2, 0, 0, 1, 1}, /* a 1x1 downsampling */
+        {3, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1},
+        {1, 9, 31, 3, 3, 2, 2, 1, 1, 1, 1},  /* odd width */
+        {1, 7, 30, 5, 5, 2, 2, 2, 2, 1, 1},
+        {1, 6, 40, 3, 3, 2, 2, 1, 1, 1, 3},  /* dilated, stride 2 */
+        {1, 6, 41, 3, 3, 1, 2, 0, 5, 1, 1},  /* padding past the kernel's reach */
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const int64_t *a = cases[k];

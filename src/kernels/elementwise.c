@@ -204,6 +204,7 @@ void nn_ew_fill(float *x, int64_t n, float v)
 
 static inline float add1(float a, float b) { return a + b; }
 void nn_ew_add(float *dst, const float *src, int64_t n) { MAP2(add1, dst, src, dst, n); }
+void nn_ew_add_pair(const float *a, const float *b, float *y, int64_t n) { MAP2(add1, a, b, y, n); }
 
 float nn_ew_sum(const float *x, int64_t n)
 {

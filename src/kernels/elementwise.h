@@ -27,6 +27,8 @@ void nn_ew_run_binary(nn_ew_binary_fn f, const float *a, const float *b, float *
 void nn_ew_fill(float *x, int64_t n, float v);
 /* dst[0:n] += src[0:n]. */
 void nn_ew_add(float *dst, const float *src, int64_t n);
+/* y[0:n] = a[0:n] + b[0:n] (a copy of a then nn_ew_add of b, in one pass). */
+void nn_ew_add_pair(const float *a, const float *b, float *y, int64_t n);
 /* sum of x[0:n] in a fixed order (eight interleaved partial sums). */
 float nn_ew_sum(const float *x, int64_t n);
 

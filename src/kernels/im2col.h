@@ -22,4 +22,10 @@ void nn_im2col(const nn_conv_geometry *g, const float *image, float *col);
    col is scratch: its padding entries may be overwritten with zeros. */
 void nn_col2im(const nn_conv_geometry *g, float *col, float *image);
 
+/* image = col2im(col) onto planes that start as start[c] (NULL: 0.0f):
+   the same result, bit for bit, as filling each plane with its start and
+   then nn_col2im (a pixel's first contribution is added to the start as
+   it is written), without the separate fill pass. */
+void nn_col2im_set(const nn_conv_geometry *g, float *col, float *image, const float *start);
+
 #endif

@@ -359,10 +359,8 @@ static void backward_groups(void *ctx, int64_t begin, int64_t end, int tid)
             for (int64_t cg = 0; cg < cgroups; cg++)
                 weights_times(j, cg, true, rows, pixels, oc, dy + cg * oc * pixels, 0.0f,
                               dcol + cg * rows * pixels, panel);
-            if (!j->identity) {
-                nn_ew_fill(dx, j->in_size, 0.0f);
-                nn_col2im(j->g, col, dx);
-            }
+            if (!j->identity)
+                nn_col2im_set(j->g, col, dx, NULL);
         }
     }
 }

@@ -144,16 +144,13 @@ static void forward_images(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const convt_job *j = ctx;
     float *col = j->col + tid * col_floats(j);
-    const int64_t oc_all = j->cgroups * j->cout;
     for (int64_t n = begin; n < end; n++) {
         const float *x = j->x + n * j->in_size;
         float *y = j->y + n * j->out_size;
         for (int64_t cg = 0; cg < j->cgroups; cg++)
             nn_gemm(true, false, j->rows, j->pixels, j->cin, 1.0f, j->w + cg * j->cin * j->rows, j->rows,
                     x + cg * j->cin * j->pixels, j->pixels, 0.0f, col + cg * j->rows * j->pixels, j->pixels);
-        for (int64_t o = 0; o < oc_all; o++)
-            nn_ew_fill(y + o * j->out_pixels, j->out_pixels, j->b ? j->b[o] : 0.0f);
-        nn_col2im(j->g, col, y);
+        nn_col2im_set(j->g, col, y, j->b); /* y = b, then the sums */
     }
 }
 

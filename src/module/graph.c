@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "module_impl.h"
+#include "kernels/elementwise.h"
 
 typedef enum { NODE_APPLY, NODE_SUM, NODE_CAT, NODE_FLATTEN } node_kind;
 
@@ -28,6 +29,7 @@ typedef struct {
     const nn_tensor *grad; /* dL/d(value) during backward, NULL: none yet */
     nn_tensor acc;        /* sum of the contributions when several */
     int consumers;        /* inputs of nodes naming it (+1 for the output) */
+    int received;         /* contributions to grad so far in this backward */
 } value;
 
 typedef struct {
@@ -237,8 +239,15 @@ static nn_tensor *sum_forward(const nn_module *m, node *n, nn_tensor *const *in,
     if (nn_tensor_resize(&n->out, in[0]->ndim, in[0]->shape, x) < 0)
         return NULL;
     float *y = n->out.data;
-    nn_tensor_gather(in[0], y);
-    for (int i = 1; i < n->n_in; i++) {
+    int i = 1;
+    if (n->n_in > 1 && nn_tensor_is_contiguous(in[0]) && nn_tensor_is_contiguous(in[1])) {
+        /* y = in0 + in1 in one pass: the same sums as the copy and add below */
+        nn_ew_add_pair(in[0]->data, in[1]->data, y, nn_tensor_numel(in[0]));
+        i = 2;
+    } else {
+        nn_tensor_gather(in[0], y);
+    }
+    for (; i < n->n_in; i++) {
         nn_rows r;
         int64_t at = 0;
         for (nn_rows_begin(&r, in[i]); nn_rows_next(&r); at += r.n)
@@ -384,26 +393,47 @@ static nn_tensor *graph_forward(nn_module *m, const nn_tensor *x)
 
 /* --- backward ------------------------------------------------------------- */
 
-/* Adds t into value v's gradient: taken as is when v has one consumer,
-   summed in v's own slot otherwise. */
-static int accumulate(value *v, const nn_tensor *t)
+/* acc += t, in t's row-major order */
+static void add_into(nn_tensor *acc, const nn_tensor *t)
 {
-    if (v->consumers <= 1) {
-        v->grad = t;
-        return NN_OK;
-    }
-    if (!v->grad) {
-        if (nn_tensor_resize(&v->acc, t->ndim, t->shape, t) < 0)
-            return NN_ENOMEM;
-        nn_tensor_gather(t, v->acc.data);
-        v->grad = &v->acc;
-        return NN_OK;
+    if (nn_tensor_is_contiguous(t)) {
+        nn_ew_add(acc->data, t->data, nn_tensor_numel(t));
+        return;
     }
     nn_rows r;
     int64_t at = 0;
     for (nn_rows_begin(&r, t); nn_rows_next(&r); at += r.n)
         for (int64_t j = 0; j < r.n; j++)
-            v->acc.data[at + j] += r.row[j * r.step];
+            acc->data[at + j] += r.row[j * r.step];
+}
+
+/* Adds t into value v's gradient: taken as is while it is the only
+   contribution (no backward writes into a gradient it was given, so the
+   first one stays valid until the next arrives); the second is summed
+   with the first into v's own slot, later ones are added there. The sums
+   are those of copying the first contribution and adding each later one. */
+static int accumulate(value *v, const nn_tensor *t)
+{
+    if (v->received++ == 0) {
+        v->grad = t;
+        return NN_OK;
+    }
+    if (v->received == 2) {
+        const nn_tensor *first = v->grad;
+        if (nn_tensor_resize(&v->acc, first->ndim, first->shape, first) < 0) {
+            v->received--;
+            return NN_ENOMEM;
+        }
+        if (nn_tensor_same_shape(first, t) && nn_tensor_is_contiguous(first) && nn_tensor_is_contiguous(t)) {
+            nn_ew_add_pair(first->data, t->data, v->acc.data, nn_tensor_numel(t));
+        } else {
+            nn_tensor_gather(first, v->acc.data);
+            add_into(&v->acc, t);
+        }
+        v->grad = &v->acc;
+        return NN_OK;
+    }
+    add_into(&v->acc, t);
     return NN_OK;
 }
 
@@ -473,8 +503,10 @@ static nn_tensor *graph_backward_ex(nn_module *m, const nn_tensor *grad_out, boo
     if (!nn_tensor_same_shape(y, grad_out))
         return nn_fail_null(NN_ESHAPE, "nn_backward: %s: grad_out of shape %s for an output of shape %s",
                             nn_module_class(m), nn_tensor_shape_str(grad_out, a), nn_tensor_shape_str(y, b));
-    for (int v = 0; v <= g->n_nodes; v++)
+    for (int v = 0; v <= g->n_nodes; v++) {
         g->values[v].grad = NULL;
+        g->values[v].received = 0;
+    }
     int rc = accumulate(&g->values[g->output], grad_out) < 0
                  ? nn_fail_context(NN_ENOMEM, "nn_backward: %s", nn_module_class(m))
                  : run_nodes_backward(m, need_dx);
