@@ -293,7 +293,7 @@ static void test_rfc4180_cases(void **state)
     /* header, LF, trailing line ending optional */
     static const char *same[] = {
         "a,b\n1,2\n3,4\n", "a,b\n1,2\n3,4", "a,b\r\n1,2\r\n3,4\r\n", "a,b\r1,2\r3,4\r", "a,b\r\n1,2\n3,4\r",
-        "\xEF\xBB\xBF" "a,b\n1,2\n3,4\n",                /* UTF-8 BOM */
+        ("\xEF\xBB\xBF" "a,b\n1,2\n3,4\n"),                /* UTF-8 BOM */
         "\"a\",\"b\"\n\"1\",\"2\"\n3,\"4\"\n",           /* quoted names and numbers */
         "a,b\n 1 ,2\t\n3, 4\n",                          /* blanks around numbers */
     };
