@@ -39,10 +39,12 @@ void nn_lstm_cell_backward(int64_t rows, int64_t H, const float *cache, const fl
    cache [rows, 4H] gets r, z, n, gh_n + b_hn. */
 void nn_gru_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
                          const float *b_hh, const float *h_prev, float *cache, float *h, int64_t ldh);
-/* dgi: dL/d(input projection) [rows, 3H]; dgh: dL/d(hidden projection
-   incl. b_hh) [rows, 3H] (its n part is dgi's times r); dh_prev [rows, H]
-   gets the direct part dh * z (the caller adds dgh W_hh). */
+/* dg [rows, 4H] gets dn, dr, dz, dn * r: its first 3H columns are
+   dL/d(input projection) with the gates in the order n, r, z, its last
+   3H dL/d(hidden projection incl. b_hh) in the order r, z, n; dh_prev
+   [rows, H] gets the direct part dh * z (the caller adds the hidden
+   projection's gradient times W_hh). */
 void nn_gru_cell_backward(int64_t rows, int64_t H, const float *cache, const float *h_prev, int64_t ldh,
-                          const float *dh, float *dgi, float *dgh, float *dh_prev);
+                          const float *dh, float *dg, float *dh_prev);
 
 #endif

@@ -48,10 +48,11 @@ typedef struct {
 /* Layout of the backward arena. */
 typedef struct {
     bool copy_g;
-    int64_t gy, dgi, dgh, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
+    int64_t gy, dg, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
     int64_t whh, whr, ws, ws_part;
     int64_t ct; /* [X | 1 | H_prev]^T times the gate gradients */
-    int64_t wcat, cx; /* [W_hh | W_ih], and a step's dG [W_hh | W_ih] (LSTM, RNN); GRU: W_ih packed */
+    int64_t wcat, cx; /* [W_hh | W_ih], and a step's dG [W_hh | W_ih] (LSTM, RNN); GRU: W_ih packed, and W_ih with its
+                         rows in the gate order n, r, z */
     int parts;
 } bgeo;
 
@@ -188,8 +189,7 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
     int64_t off = 0;
     double s = 0;
     bool proj = r->c.proj_size > 0, multi = r->L > 1;
-    bool ok = place(&off, &b->gy, &s, b->copy_g ? T * N * DP : 0) && place(&off, &b->dgi, &s, T * N * GH) &&
-              place(&off, &b->dgh, &s, is_gru(r) ? T * N * GH : 0) && place(&off, &b->dy[0], &s, multi ? T * N * DP : 0) &&
+    bool ok = place(&off, &b->gy, &s, b->copy_g ? T * N * DP : 0) && place(&off, &b->dg, &s, T * N * (is_gru(r) ? 4 * H : GH)) && place(&off, &b->dy[0], &s, multi ? T * N * DP : 0) &&
               place(&off, &b->dy[1], &s, multi ? T * N * DP : 0) && place(&off, &b->dx0, &s, T * N * F) &&
               place(&off, &b->dxb, &s, r->c.batch_first && !f->unbatched ? T * N * F : 0) &&
               place(&off, &b->dht, &s, N * P) && place(&off, &b->carry, &s, N * P) && place(&off, &b->dc, &s, N * H) &&
@@ -204,7 +204,7 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
         ok = place(&off, &b->ct, &s, wide * GH + wide * H) &&
              place(&off, &b->wcat, &s, is_gru(r) ? (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1 - r->P)
                                                  : GH * (wide - 1)) &&
-             place(&off, &b->cx, &s, is_gru(r) ? 0 : N * (wide - 1)) &&
+             place(&off, &b->cx, &s, is_gru(r) ? GH * (wide - 1 - P) : N * (wide - 1)) &&
              place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1)) &&
              place(&off, &b->whr, &s, proj ? (double)nn_gemm_packed_b_size(r->P, r->H) : 0) &&
              place(&off, &b->ws, &s, (double)b->parts * (double)b->ws_part);
@@ -233,7 +233,8 @@ typedef struct {
     const float *X, *whh, *whr, *DY; /* X: the layer's input [T, N, in] */
     float *xw, *gh, *hs, *cs, *cache, *hfull;       /* forward (xw: GRU's x_t W_ih^T) */
     const float *chs, *ccs, *ccache;                /* backward: the forward's */
-    float *dG, *dGh, *dh, *dhp, *dhfull, *carry, *dc; /* backward */
+    float *dG, *dh, *dhp, *dhfull, *carry, *dc; /* backward: dG [T, N, ldg] */
+    int64_t ldg; /* GH; GRU: 4H, its rows [dn | dr | dz | dn r] */
     float *cx, *DX; /* backward with dX per step: [carry | dx_t] */
     const float *wih; /* GRU: W_ih^T packed (forward), W_ih packed (backward with dX per step) */
     int64_t in, ldh; /* ldh: the row stride of hs, chs (in + 1 + P) */
@@ -297,7 +298,9 @@ static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
         for (int64_t i = 0; i < n; i++)
             for (int64_t k = 0; k < P; k++)
                 dh[i * P + k] = dyt[i * DP + k] + carry[i * P + k];
-        float *dG = j->dG + (t * N + b) * GH, *dGh = j->dGh + (t * N + b) * GH;
+        /* the gradients of the gates' input and hidden projections (GRU:
+           the first 3H of the row, gates n, r, z, and the last 3H) */
+        float *dG = j->dG + (t * N + b) * j->ldg, *dGh = is_gru(r) ? dG + H : dG;
         switch (r->c.mode) {
         case NN_REC_RNN_TANH:
         case NN_REC_RNN_RELU:
@@ -314,13 +317,13 @@ static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
             break;
         case NN_REC_GRU:
             nn_gru_cell_backward(n, H, j->ccache + (t * N + b) * 4 * H, j->chs + (in_slot * N + b) * j->ldh, j->ldh,
-                                 dh, dG, dGh, carry);
+                                 dh, dG, carry);
             break;
         }
         if (!j->cx) {
-            nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, GH, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
+            nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, j->ldg, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
             if (j->wih) /* GRU: dx_t = dG_t W_ih while dG_t is in cache */
-                nn_gemm_prepacked(false, n, j->in, GH, 1.0f, dG, GH, j->wih, j->add_dx ? 1.0f : 0.0f,
+                nn_gemm_prepacked(false, n, j->in, GH, 1.0f, dG, j->ldg, j->wih, j->add_dx ? 1.0f : 0.0f,
                                   j->DX + (t * N + b) * j->in, j->in, ws);
             continue;
         }
@@ -550,7 +553,8 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     const float *pb = A + g->pair + k * g->pair_sz;
     int64_t W = in + 1 + P; /* the forward's rows [x_t | 1 | h] */
     const float *xhs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
-    float *dG = B + b->dgi, *dGh = is_gru(r) ? B + b->dgh : dG, *carry = B + b->carry, *dc = B + b->dc;
+    int64_t ldg = is_gru(r) ? 4 * H : GH;
+    float *dG = B + b->dg, *dGh = is_gru(r) ? dG + H : dG, *carry = B + b->carry, *dc = B + b->dc;
     bool proj = r->c.proj_size > 0;
     if (r->has_dh_n) /* the loss's own gradient for the final state */
         memcpy(carry, r->dh_n.data + k * N * P, (size_t)(N * P) * sizeof(float));
@@ -570,13 +574,18 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
         nn_gemm_prepack_b(false, GH, P + in, wc, P + in, B + b->whh);
     } else {
         nn_gemm_prepack_b(false, GH, P, q.w_hh, P, B + b->whh);
-        if (need_dx) /* GRU */
-            nn_gemm_prepack_b(false, GH, in, q.w_ih, in, B + b->wcat);
+        if (need_dx) { /* GRU: W_ih's rows in the gate order of dG, n, r, z */
+            float *wp = B + b->cx;
+            memcpy(wp, q.w_ih + 2 * H * in, (size_t)(H * in) * sizeof(float));
+            memcpy(wp + H * in, q.w_ih, (size_t)(2 * H * in) * sizeof(float));
+            nn_gemm_prepack_b(false, GH, in, wp, in, B + b->wcat);
+        }
     }
     if (proj)
         nn_gemm_prepack_b(false, P, H, q.w_hr, H, B + b->whr);
     seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .DY = DY, .whh = B + b->whh, .whr = B + b->whr,
-                 .chs = xhs + in + 1, .ldh = W, .ccs = cs, .ccache = cache, .dG = dG, .dGh = dGh, .dh = B + b->dht, .dhp = B + b->dhp,
+                 .chs = xhs + in + 1, .ldh = W, .ccs = cs, .ccache = cache, .dG = dG, .ldg = ldg, .dh = B + b->dht,
+                 .dhp = B + b->dhp,
                  .dhfull = B + b->dhfull, .carry = carry, .dc = dc, .ws = B + b->ws, .ws_part = b->ws_part,
                  .cx = fuse_dx ? B + b->cx : NULL, .DX = DX, .in = in, .add_dx = d != 0,
                  .wih = need_dx && !fuse_dx ? B + b->wcat : NULL};
@@ -585,7 +594,7 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     if (is_lstm(r))
         memcpy(B + b->dc0 + k * N * H, dc, (size_t)(N * H) * sizeof(float));
     /* the weight and bias gradients of all steps at once, transposed:
-       [dW_ih | db_ih | (db_hh) | dW_hh]^T = [X | 1 | H_prev]^T [dG | (dGh)],
+       [dW_ih | db_ih | (db_hh) | dW_hh]^T = [X | 1 | H_prev]^T dGh,
        one product (GRU: two, its hidden gradients differ), the gate
        gradients read row by row */
     int64_t rows = T * N;
@@ -595,10 +604,10 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
        [X | 1 | H_prev]^T dGh is right but for the n gate of dW_ih, db_ih,
        which [X | 1]^T dG_n then gives (ctn) */
     const float *cw_ih = ct, *cb_ih = ct + in * GH, *cw_hh = cb_ih + GH, *ctn = ct + W * GH;
-    nn_gemm(true, false, W, GH, rows, 1.0f, xh, W, dGh, GH, 0.0f, ct, GH);
+    nn_gemm(true, false, W, GH, rows, 1.0f, xh, W, dGh, ldg, 0.0f, ct, GH);
     int64_t gi_end = GH; /* gates of dW_ih, db_ih read from ct */
     if (is_gru(r)) {
-        nn_gemm(true, false, in + 1, H, rows, 1.0f, xh, W, dG + 2 * H, GH, 0.0f, B + b->ct + W * GH, H);
+        nn_gemm(true, false, in + 1, H, rows, 1.0f, xh, W, dG, ldg, 0.0f, B + b->ct + W * GH, H);
         gi_end = 2 * H;
     }
     for (int64_t i = 0; i < GH; i++) {
