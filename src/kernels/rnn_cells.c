@@ -125,7 +125,7 @@ void nn_gru_cell_forward(int64_t rows, int64_t H, const float *xw, const float *
 }
 
 void nn_gru_cell_backward(int64_t rows, int64_t H, const float *cache, const float *h_prev, int64_t ldh,
-                          const float *dh, float *dg, float *dh_prev)
+                          const float *dy, int64_t ldy, float *dh, float *dg)
 {
-    PICK(gru_backward, rows, H, cache, h_prev, ldh, dh, dg, dh_prev);
+    PICK(gru_backward, rows, H, cache, h_prev, ldh, dy, ldy, dh, dg);
 }

@@ -39,12 +39,14 @@ void nn_lstm_cell_backward(int64_t rows, int64_t H, const float *cache, const fl
    cache [rows, 4H] gets r, z, n, gh_n + b_hn. */
 void nn_gru_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
                          const float *b_hh, const float *h_prev, float *cache, float *h, int64_t ldh);
-/* dg [rows, 4H] gets dn, dr, dz, dn * r: its first 3H columns are
-   dL/d(input projection) with the gates in the order n, r, z, its last
-   3H dL/d(hidden projection incl. b_hh) in the order r, z, n; dh_prev
-   [rows, H] gets the direct part dh * z (the caller adds the hidden
-   projection's gradient times W_hh). */
+/* dL/dh of the step is dy + dh: dy [rows, H] (rows ldy apart) the
+   output's gradient, dh [rows, H] the one carried from the next step, and
+   dh then gets the direct part of dL/dh_prev, dL/dh * z (the caller adds
+   the hidden projection's gradient times W_hh). dg [rows, 4H] gets dn,
+   dr, dz, dn * r: its first 3H columns are dL/d(input projection) with
+   the gates in the order n, r, z, its last 3H dL/d(hidden projection
+   incl. b_hh) in the order r, z, n. */
 void nn_gru_cell_backward(int64_t rows, int64_t H, const float *cache, const float *h_prev, int64_t ldh,
-                          const float *dh, float *dg, float *dh_prev);
+                          const float *dy, int64_t ldy, float *dh, float *dg);
 
 #endif

@@ -295,9 +295,10 @@ static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
         int64_t t = j->d == 0 ? T - 1 - s : s, in_slot = j->d == 0 ? t : t + 1, out_slot = j->d == 0 ? t + 1 : t;
         const float *dyt = j->DY + (t * N + b) * DP + j->d * P;
         float *dh = proj ? j->dhp + (t * N + b) * P : j->dh + b * P;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < P; k++)
-                dh[i * P + k] = dyt[i * DP + k] + carry[i * P + k];
+        if (!is_gru(r)) /* the GRU's cell adds them */
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < P; k++)
+                    dh[i * P + k] = dyt[i * DP + k] + carry[i * P + k];
         /* the gradients of the gates' input and hidden projections (GRU:
            the first 3H of the row, gates n, r, z, and the last 3H) */
         float *dG = j->dG + (t * N + b) * j->ldg, *dGh = is_gru(r) ? dG + H : dG;
@@ -317,7 +318,7 @@ static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
             break;
         case NN_REC_GRU:
             nn_gru_cell_backward(n, H, j->ccache + (t * N + b) * 4 * H, j->chs + (in_slot * N + b) * j->ldh, j->ldh,
-                                 dh, dG, carry);
+                                 dyt, DP, carry, dG);
             break;
         }
         if (!j->cx) {
