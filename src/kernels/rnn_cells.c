@@ -119,9 +119,10 @@ void nn_lstm_cell_backward(int64_t rows, int64_t H, const float *cache, const fl
 }
 
 void nn_gru_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
-                         const float *b_hh, const float *h_prev, float *cache, float *h, int64_t ldh)
+                         const float *b_hh, const float *h_prev, float *cache, float *h, int64_t ldh, float *y,
+                         int64_t ldy)
 {
-    PICK(gru_forward, rows, H, xw, b_ih, gh, b_hh, h_prev, cache, h, ldh);
+    PICK(gru_forward, rows, H, xw, b_ih, gh, b_hh, h_prev, cache, h, ldh, y, ldy);
 }
 
 void nn_gru_cell_backward(int64_t rows, int64_t H, const float *cache, const float *h_prev, int64_t ldh,

@@ -36,9 +36,11 @@ void nn_lstm_cell_backward(int64_t rows, int64_t H, const float *cache, const fl
 /* GRU, gates r, z, n: xw, gh (both without bias) [rows, 3H];
    r = sigmoid((xw_r + b_ir) + (gh_r + b_hr)), z likewise,
    n = tanh((xw_n + b_in) + r * (gh_n + b_hn)), h = n + z * (h_prev - n);
-   cache [rows, 4H] gets r, z, n, gh_n + b_hn. */
+   cache [rows, 4H] gets r, z, n, gh_n + b_hn; y (rows ldy apart), when
+   not NULL, gets h too. */
 void nn_gru_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
-                         const float *b_hh, const float *h_prev, float *cache, float *h, int64_t ldh);
+                         const float *b_hh, const float *h_prev, float *cache, float *h, int64_t ldh, float *y,
+                         int64_t ldy);
 /* dL/dh of the step is dy + dh: dy [rows, H] (rows ldy apart) the
    output's gradient, dh [rows, H] the one carried from the next step, and
    dh then gets the direct part of dL/dh_prev, dL/dh * z (the caller adds

@@ -232,6 +232,7 @@ typedef struct {
     pair_params q;
     const float *X, *whh, *whr, *DY; /* X: the layer's input [T, N, in] */
     float *xw, *gh, *hs, *cs, *cache, *hfull;       /* forward (xw: GRU's x_t W_ih^T) */
+    float *Y; /* forward, GRU: the layer's output [T, N, D * P], the direction's columns written by the cell */
     const float *chs, *ccs, *ccache;                /* backward: the forward's */
     float *dG, *dh, *dhp, *dhfull, *carry, *dc; /* backward: dG [T, N, ldg] */
     int64_t ldg; /* GH; GRU: 4H, its rows [dn | dr | dz | dn r] */
@@ -278,7 +279,8 @@ static void forward_seq(void *ctx, int64_t b, int64_t e, int tid)
             break;
         }
         case NN_REC_GRU:
-            nn_gru_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, hin, j->cache + (t * N + b) * 4 * H, hout, ldh);
+            nn_gru_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, hin, j->cache + (t * N + b) * 4 * H, hout, ldh,
+                                j->Y + (t * N + b) * r->D * P + j->d * P, r->D * P);
             break;
         }
     }
@@ -393,10 +395,10 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
         nn_gemm_prepack_b(true, H, P, q.w_hr, H, A + g->whr);
     seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .xw = xw, .X = X, .in = in, .wih = A + g->wcat,
                  .whh = A + g->whh, .whr = A + g->whr, .gh = gh, .hs = hs, .cs = cs, .cache = cache, .hfull = hfull,
-                 .ws = A + g->ws, .ws_part = g->ws_part, .ldh = W};
+                 .ws = A + g->ws, .ws_part = g->ws_part, .ldh = W, .Y = A + g->out + l * g->out_sz};
     nn_parallel_for(N, 1, g->parts, forward_seq, &j);
     float *out = A + g->out + l * g->out_sz;
-    for (int64_t t = 0; t < T; t++) {
+    for (int64_t t = 0; t < T && !is_gru(r); t++) { /* the GRU's cell wrote them */
         const float *src = hs + (d == 0 ? t + 1 : t) * N * W;
         for (int64_t n = 0; n < N; n++)
             memcpy(out + (t * N + n) * DP + d * P, src + n * W, (size_t)P * sizeof(float));
