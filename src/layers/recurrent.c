@@ -12,8 +12,10 @@
    (kernels/rnn_cells.c), which adds the biases. The pair keeps its
    hidden states in T+1 slots (slot 0 the initial state of the forward
    direction, slot T that of the reverse one; step t reads slot t / t+1
-   and writes slot t+1 / t), which is also what backward needs for
-   dW_hh, plus the cell's gate cache per step.
+   and writes slot t+1 / t), each row [x_t | 1 | h] with the input of
+   the step that reads the slot: the rows [X | 1 | H_prev] backward needs
+   for dW_ih, db_ih, dW_hh, without a copy; plus the cell's gate cache
+   per step.
 
    Backward, layers top down, each pair in reverse time order, the batch
    split as in forward: the gate gradients of every step land in one
