@@ -250,7 +250,7 @@ static void test_cell_activations(void **state)
     for (int isa = NN_GEMM_ISA_GENERIC; isa < NN_GEMM_ISA_COUNT; isa++) {
         if (!nn_gemm_force_isa((nn_gemm_isa)isa))
             continue;
-        nn_gru_cell_forward(ROWS, H, xw, NULL, gh, NULL, hp, cache, h);
+        nn_gru_cell_forward(ROWS, H, xw, NULL, gh, NULL, hp, cache, h, H, NULL, 0);
         for (int r = 0; r < ROWS; r++)
             for (int j = 0; j < H; j++)
                 for (int g = 0; g < 3; g++) {

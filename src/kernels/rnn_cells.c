@@ -89,26 +89,27 @@
 #endif
 
 void nn_rnn_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
-                         const float *b_hh, bool relu, float *h)
+                         const float *b_hh, bool relu, float *h, int64_t ldh)
 {
-    PICK(rnn_forward, rows, H, xw, b_ih, gh, b_hh, relu, h);
+    PICK(rnn_forward, rows, H, xw, b_ih, gh, b_hh, relu, h, ldh);
 }
 
-void nn_rnn_cell_backward(int64_t rows, int64_t H, const float *h, const float *dh, bool relu, float *dg)
+void nn_rnn_cell_backward(int64_t rows, int64_t H, const float *h, int64_t ldh, const float *dh, bool relu, float *dg)
 {
-    int64_t n = rows * H;
-    if (relu)
-        for (int64_t i = 0; i < n; i++)
-            dg[i] = h[i] > 0.0f ? dh[i] : 0.0f;
-    else
-        for (int64_t i = 0; i < n; i++)
-            dg[i] = dh[i] * (1.0f - h[i] * h[i]);
+    for (int64_t r = 0; r < rows; r++, h += ldh, dh += H, dg += H) {
+        if (relu)
+            for (int64_t i = 0; i < H; i++)
+                dg[i] = h[i] > 0.0f ? dh[i] : 0.0f;
+        else
+            for (int64_t i = 0; i < H; i++)
+                dg[i] = dh[i] * (1.0f - h[i] * h[i]);
+    }
 }
 
 void nn_lstm_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
-                          const float *b_hh, const float *c_prev, float *cache, float *c, float *h)
+                          const float *b_hh, const float *c_prev, float *cache, float *c, float *h, int64_t ldh)
 {
-    PICK(lstm_forward, rows, H, xw, b_ih, gh, b_hh, c_prev, cache, c, h);
+    PICK(lstm_forward, rows, H, xw, b_ih, gh, b_hh, c_prev, cache, c, h, ldh);
 }
 
 void nn_lstm_cell_backward(int64_t rows, int64_t H, const float *cache, const float *c_prev, const float *dh,
@@ -118,13 +119,14 @@ void nn_lstm_cell_backward(int64_t rows, int64_t H, const float *cache, const fl
 }
 
 void nn_gru_cell_forward(int64_t rows, int64_t H, const float *xw, const float *b_ih, const float *gh,
-                         const float *b_hh, const float *h_prev, float *cache, float *h)
+                         const float *b_hh, const float *h_prev, float *cache, float *h, int64_t ldh, float *y,
+                         int64_t ldy)
 {
-    PICK(gru_forward, rows, H, xw, b_ih, gh, b_hh, h_prev, cache, h);
+    PICK(gru_forward, rows, H, xw, b_ih, gh, b_hh, h_prev, cache, h, ldh, y, ldy);
 }
 
-void nn_gru_cell_backward(int64_t rows, int64_t H, const float *cache, const float *h_prev, const float *dh,
-                          float *dgi, float *dgh, float *dh_prev)
+void nn_gru_cell_backward(int64_t rows, int64_t H, const float *cache, const float *h_prev, int64_t ldh,
+                          const float *dy, int64_t ldy, float *dh, float *dg)
 {
-    PICK(gru_backward, rows, H, cache, h_prev, dh, dgi, dgh, dh_prev);
+    PICK(gru_backward, rows, H, cache, h_prev, ldh, dy, ldy, dh, dg);
 }

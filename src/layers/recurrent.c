@@ -12,8 +12,10 @@
    (kernels/rnn_cells.c), which adds the biases. The pair keeps its
    hidden states in T+1 slots (slot 0 the initial state of the forward
    direction, slot T that of the reverse one; step t reads slot t / t+1
-   and writes slot t+1 / t), which is also what backward needs for
-   dW_hh, plus the cell's gate cache per step.
+   and writes slot t+1 / t), each row [x_t | 1 | h] with the input of
+   the step that reads the slot: the rows [X | 1 | H_prev] backward needs
+   for dW_ih, db_ih, dW_hh, without a copy; plus the cell's gate cache
+   per step.
 
    Backward, layers top down, each pair in reverse time order, the batch
    split as in forward: the gate gradients of every step land in one
@@ -48,10 +50,11 @@ typedef struct {
 /* Layout of the backward arena. */
 typedef struct {
     bool copy_g;
-    int64_t gy, dgi, dgh, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
+    int64_t gy, dg, dy[2], dx0, dxb, dht, carry, dc, dhfull, dhp, dh0, dc0, total;
     int64_t whh, whr, ws, ws_part;
-    int64_t xh, ct; /* [X | 1 | H_prev] per step, and its product with the gate gradients */
-    int64_t wcat, cx; /* [W_hh | W_ih], and a step's dG [W_hh | W_ih] (LSTM, RNN); GRU: W_ih packed */
+    int64_t ct; /* [X | 1 | H_prev]^T times the gate gradients */
+    int64_t wcat, cx; /* [W_hh | W_ih], and a step's dG [W_hh | W_ih] (LSTM, RNN); GRU: W_ih packed, and W_ih with its
+                         rows in the gate order n, r, z */
     int parts;
 } bgeo;
 
@@ -156,7 +159,8 @@ static bool forward_layout(const recurrent *r, fgeo *g)
     int64_t p = 0;
     double ps = 0;
     int64_t cg = is_lstm(r) ? 5 : is_gru(r) ? 4 : 0;
-    ok = ok && place(&p, &g->hs, &ps, (T + 1) * N * P) && place(&p, &g->cs, &ps, is_lstm(r) ? (T + 1) * N * H : 0) &&
+    double wide = ((double)g->F > DP ? (double)g->F : DP) + 1 + P; /* the widest [x_t | 1 | h] row */
+    ok = ok && place(&p, &g->hs, &ps, (T + 1) * N * wide) && place(&p, &g->cs, &ps, is_lstm(r) ? (T + 1) * N * H : 0) &&
          place(&p, &g->cache, &ps, T * N * (double)cg * H) &&
          place(&p, &g->hfull, &ps, r->c.proj_size > 0 ? T * N * H : 0);
     g->pair_sz = p;
@@ -187,8 +191,7 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
     int64_t off = 0;
     double s = 0;
     bool proj = r->c.proj_size > 0, multi = r->L > 1;
-    bool ok = place(&off, &b->gy, &s, b->copy_g ? T * N * DP : 0) && place(&off, &b->dgi, &s, T * N * GH) &&
-              place(&off, &b->dgh, &s, is_gru(r) ? T * N * GH : 0) && place(&off, &b->dy[0], &s, multi ? T * N * DP : 0) &&
+    bool ok = place(&off, &b->gy, &s, b->copy_g ? T * N * DP : 0) && place(&off, &b->dg, &s, T * N * (is_gru(r) ? 4 * H : GH)) && place(&off, &b->dy[0], &s, multi ? T * N * DP : 0) &&
               place(&off, &b->dy[1], &s, multi ? T * N * DP : 0) && place(&off, &b->dx0, &s, T * N * F) &&
               place(&off, &b->dxb, &s, r->c.batch_first && !f->unbatched ? T * N * F : 0) &&
               place(&off, &b->dht, &s, N * P) && place(&off, &b->carry, &s, N * P) && place(&off, &b->dc, &s, N * H) &&
@@ -200,10 +203,10 @@ static bool backward_layout(const recurrent *r, const fgeo *f, bgeo *b)
         if (proj && al(nn_gemm_prepacked_ws_size(f->N, r->P)) > b->ws_part)
             b->ws_part = al(nn_gemm_prepacked_ws_size(f->N, r->P));
         double wide = (F > DP ? F : DP) + 1 + P; /* the widest [X | 1 | H_prev] */
-        ok = place(&off, &b->xh, &s, T * N * wide) && place(&off, &b->ct, &s, wide * GH + wide * H) &&
+        ok = place(&off, &b->ct, &s, wide * GH + wide * H) &&
              place(&off, &b->wcat, &s, is_gru(r) ? (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1 - r->P)
                                                  : GH * (wide - 1)) &&
-             place(&off, &b->cx, &s, is_gru(r) ? 0 : N * (wide - 1)) &&
+             place(&off, &b->cx, &s, is_gru(r) ? GH * (wide - 1 - P) : N * (wide - 1)) &&
              place(&off, &b->whh, &s, (double)nn_gemm_packed_b_size(r->G * r->H, (int64_t)wide - 1)) &&
              place(&off, &b->whr, &s, proj ? (double)nn_gemm_packed_b_size(r->P, r->H) : 0) &&
              place(&off, &b->ws, &s, (double)b->parts * (double)b->ws_part);
@@ -231,11 +234,13 @@ typedef struct {
     pair_params q;
     const float *X, *whh, *whr, *DY; /* X: the layer's input [T, N, in] */
     float *xw, *gh, *hs, *cs, *cache, *hfull;       /* forward (xw: GRU's x_t W_ih^T) */
+    float *Y; /* forward, GRU: the layer's output [T, N, D * P], the direction's columns written by the cell */
     const float *chs, *ccs, *ccache;                /* backward: the forward's */
-    float *dG, *dGh, *dh, *dhp, *dhfull, *carry, *dc; /* backward */
+    float *dG, *dh, *dhp, *dhfull, *carry, *dc; /* backward: dG [T, N, ldg] */
+    int64_t ldg; /* GH; GRU: 4H, its rows [dn | dr | dz | dn r] */
     float *cx, *DX; /* backward with dX per step: [carry | dx_t] */
     const float *wih; /* GRU: W_ih^T packed (forward), W_ih packed (backward with dX per step) */
-    int64_t in;
+    int64_t in, ldh; /* ldh: the row stride of hs, chs (in + 1 + P) */
     bool add_dx;
     float *ws;
     int64_t ws_part;
@@ -250,31 +255,34 @@ static void forward_seq(void *ctx, int64_t b, int64_t e, int tid)
     float *ws = j->ws + tid * j->ws_part, *gh = j->gh + b * GH;
     for (int64_t s = 0; s < T; s++) {
         int64_t t = j->d == 0 ? s : T - 1 - s, in_slot = j->d == 0 ? t : t + 1, out_slot = j->d == 0 ? t + 1 : t;
-        const float *hin = j->hs + (in_slot * N + b) * P, *xw = NULL;
-        float *hout = j->hs + (out_slot * N + b) * P;
+        int64_t ldh = j->ldh;
+        const float *hin = j->hs + (in_slot * N + b) * ldh, *xw = NULL;
+        float *hout = j->hs + (out_slot * N + b) * ldh;
         const float *x = j->X + (t * N + b) * j->in;
         if (!is_gru(r)) { /* x W_ih^T + h W_hh^T, in gh */
-            nn_gemm_prepacked_cat(n, GH, j->in, x, j->in, P, hin, P, j->whh, 0.0f, gh, GH, ws);
+            nn_gemm_prepacked_cat(n, GH, j->in, x, j->in, P, hin, ldh, j->whh, 0.0f, gh, GH, ws);
         } else {
             nn_gemm_prepacked(false, n, GH, j->in, 1.0f, x, j->in, j->wih, 0.0f, j->xw + b * GH, GH, ws);
             xw = j->xw + b * GH;
-            nn_gemm_prepacked(false, n, GH, P, 1.0f, hin, P, j->whh, 0.0f, gh, GH, ws);
+            nn_gemm_prepacked(false, n, GH, P, 1.0f, hin, ldh, j->whh, 0.0f, gh, GH, ws);
         }
         switch (r->c.mode) {
         case NN_REC_RNN_TANH:
         case NN_REC_RNN_RELU:
-            nn_rnn_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, r->c.mode == NN_REC_RNN_RELU, hout);
+            nn_rnn_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, r->c.mode == NN_REC_RNN_RELU, hout, ldh);
             break;
         case NN_REC_LSTM: {
             float *hfull = proj ? j->hfull + (t * N + b) * H : hout;
             nn_lstm_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, j->cs + (in_slot * N + b) * H,
-                                 j->cache + (t * N + b) * 5 * H, j->cs + (out_slot * N + b) * H, hfull);
+                                 j->cache + (t * N + b) * 5 * H, j->cs + (out_slot * N + b) * H, hfull,
+                                 proj ? H : ldh);
             if (proj)
-                nn_gemm_prepacked(false, n, P, H, 1.0f, hfull, H, j->whr, 0.0f, hout, P, ws);
+                nn_gemm_prepacked(false, n, P, H, 1.0f, hfull, H, j->whr, 0.0f, hout, ldh, ws);
             break;
         }
         case NN_REC_GRU:
-            nn_gru_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, hin, j->cache + (t * N + b) * 4 * H, hout);
+            nn_gru_cell_forward(n, H, xw, j->q.b_ih, gh, j->q.b_hh, hin, j->cache + (t * N + b) * 4 * H, hout, ldh,
+                                j->Y + (t * N + b) * r->D * P + j->d * P, r->D * P);
             break;
         }
     }
@@ -291,14 +299,18 @@ static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
         int64_t t = j->d == 0 ? T - 1 - s : s, in_slot = j->d == 0 ? t : t + 1, out_slot = j->d == 0 ? t + 1 : t;
         const float *dyt = j->DY + (t * N + b) * DP + j->d * P;
         float *dh = proj ? j->dhp + (t * N + b) * P : j->dh + b * P;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < P; k++)
-                dh[i * P + k] = dyt[i * DP + k] + carry[i * P + k];
-        float *dG = j->dG + (t * N + b) * GH, *dGh = j->dGh + (t * N + b) * GH;
+        if (!is_gru(r)) /* the GRU's cell adds them */
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < P; k++)
+                    dh[i * P + k] = dyt[i * DP + k] + carry[i * P + k];
+        /* the gradients of the gates' input and hidden projections (GRU:
+           the first 3H of the row, gates n, r, z, and the last 3H) */
+        float *dG = j->dG + (t * N + b) * j->ldg, *dGh = is_gru(r) ? dG + H : dG;
         switch (r->c.mode) {
         case NN_REC_RNN_TANH:
         case NN_REC_RNN_RELU:
-            nn_rnn_cell_backward(n, H, j->chs + (out_slot * N + b) * P, dh, r->c.mode == NN_REC_RNN_RELU, dG);
+            nn_rnn_cell_backward(n, H, j->chs + (out_slot * N + b) * j->ldh, j->ldh, dh, r->c.mode == NN_REC_RNN_RELU,
+                                 dG);
             break;
         case NN_REC_LSTM:
             if (proj) {
@@ -309,14 +321,14 @@ static void backward_seq(void *ctx, int64_t b, int64_t e, int tid)
                                   j->dc + b * H, dG);
             break;
         case NN_REC_GRU:
-            nn_gru_cell_backward(n, H, j->ccache + (t * N + b) * 4 * H, j->chs + (in_slot * N + b) * P, dh, dG, dGh,
-                                 carry);
+            nn_gru_cell_backward(n, H, j->ccache + (t * N + b) * 4 * H, j->chs + (in_slot * N + b) * j->ldh, j->ldh,
+                                 dyt, DP, carry, dG);
             break;
         }
         if (!j->cx) {
-            nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, GH, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
+            nn_gemm_prepacked(false, n, P, GH, 1.0f, dGh, j->ldg, j->whh, is_gru(r) ? 1.0f : 0.0f, carry, P, ws);
             if (j->wih) /* GRU: dx_t = dG_t W_ih while dG_t is in cache */
-                nn_gemm_prepacked(false, n, j->in, GH, 1.0f, dG, GH, j->wih, j->add_dx ? 1.0f : 0.0f,
+                nn_gemm_prepacked(false, n, j->in, GH, 1.0f, dG, j->ldg, j->wih, j->add_dx ? 1.0f : 0.0f,
                                   j->DX + (t * N + b) * j->in, j->in, ws);
             continue;
         }
@@ -342,13 +354,28 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
     pair_params q = params_of(r, k);
     int64_t T = g->T, N = g->N, H = r->H, P = r->P, GH = r->G * H, DP = r->D * P;
     float *xw = A + g->xw, *gh = A + g->gh, *pb = A + g->pair + k * g->pair_sz;
-    float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
+    float *xhs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
     bool proj = r->c.proj_size > 0;
-    int64_t first = d == 0 ? 0 : T; /* the slot of the initial state */
-    if (r->has_h0)
-        memcpy(hs + first * N * P, r->h0.data + k * N * P, (size_t)(N * P) * sizeof(float));
-    else
-        memset(hs + first * N * P, 0, (size_t)(N * P) * sizeof(float));
+    /* the slots' rows are [x_t | 1 | h] (W wide), x_t the input of the
+       step that reads the slot's h (slot t forward, t + 1 reverse): the
+       rows the backward's weight-gradient product reads, filled here so
+       that it needs no copy; hs points at the h part */
+    int64_t W = in + 1 + P, first = d == 0 ? 0 : T; /* the slot of the initial state */
+    float *hs = xhs + in + 1;
+    for (int64_t t = 0; t < T; t++) {
+        float *row = xhs + (d == 0 ? t : t + 1) * N * W;
+        for (int64_t n = 0; n < N; n++) {
+            memcpy(row + n * W, X + (t * N + n) * in, (size_t)in * sizeof(float));
+            row[n * W + in] = 1.0f;
+        }
+    }
+    for (int64_t n = 0; n < N; n++) {
+        float *h = hs + (first * N + n) * W;
+        if (r->has_h0)
+            memcpy(h, r->h0.data + (k * N + n) * P, (size_t)P * sizeof(float));
+        else
+            memset(h, 0, (size_t)P * sizeof(float));
+    }
     if (is_lstm(r)) {
         if (r->has_c0)
             memcpy(cs + first * N * H, r->c0.data + k * N * H, (size_t)(N * H) * sizeof(float));
@@ -370,16 +397,17 @@ static void forward_pair(recurrent *r, const fgeo *g, float *A, int l, int d, co
         nn_gemm_prepack_b(true, H, P, q.w_hr, H, A + g->whr);
     seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .xw = xw, .X = X, .in = in, .wih = A + g->wcat,
                  .whh = A + g->whh, .whr = A + g->whr, .gh = gh, .hs = hs, .cs = cs, .cache = cache, .hfull = hfull,
-                 .ws = A + g->ws, .ws_part = g->ws_part};
+                 .ws = A + g->ws, .ws_part = g->ws_part, .ldh = W, .Y = A + g->out + l * g->out_sz};
     nn_parallel_for(N, 1, g->parts, forward_seq, &j);
     float *out = A + g->out + l * g->out_sz;
-    for (int64_t t = 0; t < T; t++) {
-        const float *src = hs + (d == 0 ? t + 1 : t) * N * P;
+    for (int64_t t = 0; t < T && !is_gru(r); t++) { /* the GRU's cell wrote them */
+        const float *src = hs + (d == 0 ? t + 1 : t) * N * W;
         for (int64_t n = 0; n < N; n++)
-            memcpy(out + (t * N + n) * DP + d * P, src + n * P, (size_t)P * sizeof(float));
+            memcpy(out + (t * N + n) * DP + d * P, src + n * W, (size_t)P * sizeof(float));
     }
     int64_t last = d == 0 ? T : 0;
-    memcpy(A + g->hn + k * N * P, hs + last * N * P, (size_t)(N * P) * sizeof(float));
+    for (int64_t n = 0; n < N; n++)
+        memcpy(A + g->hn + (k * N + n) * P, hs + (last * N + n) * W, (size_t)P * sizeof(float));
     if (is_lstm(r))
         memcpy(A + g->cn + k * N * H, cs + last * N * H, (size_t)(N * H) * sizeof(float));
 }
@@ -519,8 +547,8 @@ nn_tensor *nn_recurrent_forward(nn_module *m, const nn_tensor *x)
 }
 
 /* --- backward */
-static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, const float *DY, const float *X,
-                          int64_t in, float *DX, bool need_dx)
+static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, const float *DY, int64_t in, float *DX,
+                          bool need_dx)
 {
     const fgeo *g = &r->fg;
     int k = l * r->D + d;
@@ -528,8 +556,10 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     int64_t T = g->T, N = g->N, H = r->H, P = r->P, GH = r->G * H;
     const float *A = r->fa.data;
     const float *pb = A + g->pair + k * g->pair_sz;
-    const float *hs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
-    float *dG = B + b->dgi, *dGh = is_gru(r) ? B + b->dgh : dG, *carry = B + b->carry, *dc = B + b->dc;
+    int64_t W = in + 1 + P; /* the forward's rows [x_t | 1 | h] */
+    const float *xhs = pb + g->hs, *cs = pb + g->cs, *cache = pb + g->cache, *hfull = pb + g->hfull;
+    int64_t ldg = is_gru(r) ? 4 * H : GH;
+    float *dG = B + b->dg, *dGh = is_gru(r) ? dG + H : dG, *carry = B + b->carry, *dc = B + b->dc;
     bool proj = r->c.proj_size > 0;
     if (r->has_dh_n) /* the loss's own gradient for the final state */
         memcpy(carry, r->dh_n.data + k * N * P, (size_t)(N * P) * sizeof(float));
@@ -549,13 +579,18 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
         nn_gemm_prepack_b(false, GH, P + in, wc, P + in, B + b->whh);
     } else {
         nn_gemm_prepack_b(false, GH, P, q.w_hh, P, B + b->whh);
-        if (need_dx) /* GRU */
-            nn_gemm_prepack_b(false, GH, in, q.w_ih, in, B + b->wcat);
+        if (need_dx) { /* GRU: W_ih's rows in the gate order of dG, n, r, z */
+            float *wp = B + b->cx;
+            memcpy(wp, q.w_ih + 2 * H * in, (size_t)(H * in) * sizeof(float));
+            memcpy(wp + H * in, q.w_ih, (size_t)(2 * H * in) * sizeof(float));
+            nn_gemm_prepack_b(false, GH, in, wp, in, B + b->wcat);
+        }
     }
     if (proj)
         nn_gemm_prepack_b(false, P, H, q.w_hr, H, B + b->whr);
     seq_job j = {.r = r, .T = T, .N = N, .d = d, .q = q, .DY = DY, .whh = B + b->whh, .whr = B + b->whr,
-                 .chs = hs, .ccs = cs, .ccache = cache, .dG = dG, .dGh = dGh, .dh = B + b->dht, .dhp = B + b->dhp,
+                 .chs = xhs + in + 1, .ldh = W, .ccs = cs, .ccache = cache, .dG = dG, .ldg = ldg, .dh = B + b->dht,
+                 .dhp = B + b->dhp,
                  .dhfull = B + b->dhfull, .carry = carry, .dc = dc, .ws = B + b->ws, .ws_part = b->ws_part,
                  .cx = fuse_dx ? B + b->cx : NULL, .DX = DX, .in = in, .add_dx = d != 0,
                  .wih = need_dx && !fuse_dx ? B + b->wcat : NULL};
@@ -564,25 +599,20 @@ static void backward_pair(recurrent *r, const bgeo *b, float *B, int l, int d, c
     if (is_lstm(r))
         memcpy(B + b->dc0 + k * N * H, dc, (size_t)(N * H) * sizeof(float));
     /* the weight and bias gradients of all steps at once, transposed:
-       [dW_ih | db_ih | (db_hh) | dW_hh]^T = [X | 1 | H_prev]^T [dG | (dGh)],
+       [dW_ih | db_ih | (db_hh) | dW_hh]^T = [X | 1 | H_prev]^T dGh,
        one product (GRU: two, its hidden gradients differ), the gate
        gradients read row by row */
-    int64_t rows = T * N, W = in + 1 + P;
-    float *xh = B + b->xh, *ct = B + b->ct;
-    const float *hprev = hs + (d == 0 ? 0 : N * P);
-    for (int64_t i = 0; i < rows; i++) {
-        memcpy(xh + i * W, X + i * in, (size_t)in * sizeof(float));
-        xh[i * W + in] = 1.0f;
-        memcpy(xh + i * W + in + 1, hprev + i * P, (size_t)P * sizeof(float));
-    }
+    int64_t rows = T * N;
+    float *ct = B + b->ct;
+    const float *xh = xhs + (d == 0 ? 0 : N * W); /* the forward filled the rows */
     /* GRU: dGh differs from dG in the n gate only (dn r, not dn), so
        [X | 1 | H_prev]^T dGh is right but for the n gate of dW_ih, db_ih,
        which [X | 1]^T dG_n then gives (ctn) */
     const float *cw_ih = ct, *cb_ih = ct + in * GH, *cw_hh = cb_ih + GH, *ctn = ct + W * GH;
-    nn_gemm(true, false, W, GH, rows, 1.0f, xh, W, dGh, GH, 0.0f, ct, GH);
+    nn_gemm(true, false, W, GH, rows, 1.0f, xh, W, dGh, ldg, 0.0f, ct, GH);
     int64_t gi_end = GH; /* gates of dW_ih, db_ih read from ct */
     if (is_gru(r)) {
-        nn_gemm(true, false, in + 1, H, rows, 1.0f, xh, W, dG + 2 * H, GH, 0.0f, B + b->ct + W * GH, H);
+        nn_gemm(true, false, in + 1, H, rows, 1.0f, xh, W, dG, ldg, 0.0f, B + b->ct + W * GH, H);
         gi_end = 2 * H;
     }
     for (int64_t i = 0; i < GH; i++) {
@@ -631,12 +661,11 @@ nn_tensor *nn_recurrent_backward_ex(nn_module *m, const nn_tensor *g, bool need_
     int64_t T = f->T, N = f->N, DP = r->D * r->P, F = f->F, LD = (int64_t)r->L * r->D;
     for (int l = r->L - 1; l >= 0 && N > 0; l--) {
         const float *DY = l == r->L - 1 ? GY : B + b.dy[(l + 1) & 1];
-        int64_t in;
-        const float *X = layer_input(r, f, r->fa.data, l, &in);
+        int64_t in = l == 0 ? f->F : r->D * r->P;
         float *DX = l == 0 ? B + b.dx0 : B + b.dy[l & 1];
         bool need = l > 0 || need_dx;
         for (int d = 0; d < r->D; d++)
-            backward_pair(r, &b, B, l, d, DY, X, in, DX, need);
+            backward_pair(r, &b, B, l, d, DY, in, DX, need);
         if (l > 0 && f->drop) {
             const float *mk = r->fa.data + f->mask + 2 * (l - 1) * f->msz;
             for (int64_t i = 0; i < T * N * DP; i++)
