@@ -45,6 +45,8 @@ typedef struct {
 
 /* Whether this build has the variant and this CPU can run it. */
 bool nn_gemm_isa_supported(nn_gemm_isa isa);
+/* the widest variant this CPU runs (AVX-512, else AVX2 + FMA, else generic) */
+nn_gemm_isa nn_gemm_best_isa(void);
 /* The variant nn_gemm uses now, and which one that is (never AUTO). */
 const nn_gemm_arch *nn_gemm_current_arch(void);
 nn_gemm_isa nn_gemm_current_isa(void);

@@ -164,7 +164,7 @@ bool nn_gemm_isa_supported(nn_gemm_isa isa)
     }
 }
 
-static nn_gemm_isa detect(void)
+nn_gemm_isa nn_gemm_best_isa(void)
 {
     if (nn_gemm_isa_supported(NN_GEMM_ISA_AVX512))
         return NN_GEMM_ISA_AVX512;
@@ -180,7 +180,7 @@ const nn_gemm_arch *nn_gemm_current_arch(void)
 {
     const nn_gemm_arch *a = current;
     if (!a) {
-        a = &archs[detect()];
+        a = &archs[nn_gemm_best_isa()];
         current = a;
     }
     return a;
@@ -192,6 +192,6 @@ bool nn_gemm_force_isa(nn_gemm_isa isa)
 {
     if (isa < 0 || isa >= NN_GEMM_ISA_COUNT || !nn_gemm_isa_supported(isa))
         return false;
-    current = &archs[isa == NN_GEMM_ISA_AUTO ? detect() : isa];
+    current = &archs[isa == NN_GEMM_ISA_AUTO ? nn_gemm_best_isa() : isa];
     return true;
 }

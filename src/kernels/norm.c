@@ -96,18 +96,7 @@ static inline v2d load2d(const float *p) { return (v2d){p[0], p[1]}; }
 #define WF 4
 #define VF v4f
 #define SPLATF(x) ((v4f)SPLAT4(x))
-#include "norm_kernel.inc"
-#undef NS
-#undef ATTR
-#undef W
-#undef VD
-#undef LOADD
-#undef SPLATD
-#undef TAILD
-#undef SPLATF
-#undef REP
-#undef WF
-#undef VF
+#include "norm_kernel.inc" /* #undefs its parameters */
 
 #if NORM_X86
 /* the masked lanes are neither read nor faulted on */
@@ -141,18 +130,7 @@ __attribute__((target("avx512f"))) static inline void tail_avx512(v8d *t, const 
 #define WF 8
 #define VF v8f
 #define SPLATF(x) ((v8f)SPLAT8(x))
-#include "norm_kernel.inc"
-#undef NS
-#undef ATTR
-#undef W
-#undef VD
-#undef LOADD
-#undef SPLATD
-#undef TAILD
-#undef SPLATF
-#undef REP
-#undef WF
-#undef VF
+#include "norm_kernel.inc" /* #undefs its parameters */
 
 /* --- AVX-512F */
 #define NS(name) name##_avx512
@@ -166,18 +144,7 @@ __attribute__((target("avx512f"))) static inline void tail_avx512(v8d *t, const 
 #define WF 16
 #define VF v16f
 #define SPLATF(x) ((v16f)SPLAT16(x))
-#include "norm_kernel.inc"
-#undef NS
-#undef ATTR
-#undef W
-#undef VD
-#undef LOADD
-#undef SPLATD
-#undef TAILD
-#undef SPLATF
-#undef REP
-#undef WF
-#undef VF
+#include "norm_kernel.inc" /* #undefs its parameters */
 #endif
 
 typedef struct {
@@ -197,15 +164,6 @@ static const bn_kernels variants[NN_GEMM_ISA_COUNT] = {
 #endif
 };
 
-static nn_gemm_isa detect(void)
-{
-    if (nn_gemm_isa_supported(NN_GEMM_ISA_AVX512))
-        return NN_GEMM_ISA_AVX512;
-    if (nn_gemm_isa_supported(NN_GEMM_ISA_AVX2))
-        return NN_GEMM_ISA_AVX2;
-    return NN_GEMM_ISA_GENERIC;
-}
-
 /* Written once from any thread; every writer stores the same value. */
 static const bn_kernels *_Atomic current;
 
@@ -213,7 +171,7 @@ static const bn_kernels *kernels(void)
 {
     const bn_kernels *k = current;
     if (!k) {
-        k = &variants[detect()];
+        k = &variants[nn_gemm_best_isa()];
         current = k;
     }
     return k;
@@ -223,7 +181,7 @@ bool nn_bn_force_isa(nn_gemm_isa isa)
 {
     if (isa < 0 || isa >= NN_GEMM_ISA_COUNT || !nn_gemm_isa_supported(isa))
         return false;
-    current = &variants[isa == NN_GEMM_ISA_AUTO ? detect() : isa];
+    current = &variants[isa == NN_GEMM_ISA_AUTO ? nn_gemm_best_isa() : isa];
     return true;
 }
 

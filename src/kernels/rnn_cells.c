@@ -27,14 +27,7 @@
 #define RC_VI v4i
 #define RC_SPLAT(x) ((v4f)SPLAT4((float)(x)))
 #define RC_SPLATI(x) ((v4i)SPLAT4((int32_t)(x)))
-#include "rnn_cells.inc"
-#undef RC
-#undef RC_ATTR
-#undef RC_W
-#undef RC_V
-#undef RC_VI
-#undef RC_SPLAT
-#undef RC_SPLATI
+#include "rnn_cells.inc" /* #undefs its parameters */
 
 #if RC_X86
 /* --- AVX2: 256-bit vectors */
@@ -45,14 +38,7 @@
 #define RC_VI v8i
 #define RC_SPLAT(x) ((v8f)SPLAT8((float)(x)))
 #define RC_SPLATI(x) ((v8i)SPLAT8((int32_t)(x)))
-#include "rnn_cells.inc"
-#undef RC
-#undef RC_ATTR
-#undef RC_W
-#undef RC_V
-#undef RC_VI
-#undef RC_SPLAT
-#undef RC_SPLATI
+#include "rnn_cells.inc" /* #undefs its parameters */
 
 /* --- AVX-512F: 512-bit vectors */
 #define RC(name) name##_avx512
@@ -62,14 +48,7 @@
 #define RC_VI v16i
 #define RC_SPLAT(x) ((v16f)SPLAT16((float)(x)))
 #define RC_SPLATI(x) ((v16i)SPLAT16((int32_t)(x)))
-#include "rnn_cells.inc"
-#undef RC
-#undef RC_ATTR
-#undef RC_W
-#undef RC_V
-#undef RC_VI
-#undef RC_SPLAT
-#undef RC_SPLATI
+#include "rnn_cells.inc" /* #undefs its parameters */
 #define PICK(name, ...)                                                                                              \
     do {                                                                                                             \
         switch (nn_gemm_current_isa()) {                                                                             \
