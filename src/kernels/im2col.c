@@ -188,38 +188,18 @@ void nn_im2col(const nn_conv_geometry *g, const float *image, float *col)
 }
 
 /* The adjoint of im2col_same: clear the wrapped entries of each block of
-   rows in col (they belong to the padding), then add the block at once. */
-static void col2im_same(const nn_conv_geometry *g, float *col, float *image)
-{
-    const int64_t w = g->w, oh = g->out_h, pixels = oh * w;
-    for (int64_t c = 0; c < g->channels; c++) {
-        float *plane = image + c * g->h * w;
-        for (int64_t i = 0; i < g->kernel_h; i++) {
-            int64_t y_off = i * g->dil_h - g->pad_h, oy0, oy1;
-            valid_range(y_off, 1, g->h, oh, &oy0, &oy1);
-            for (int64_t j = 0; j < g->kernel_w; j++, col += pixels) {
-                int64_t x_off = j * g->dil_w - g->pad_w, lo, hi;
-                valid_range(x_off, 1, w, w, &lo, &hi);
-                if (oy0 >= oy1 || lo >= hi)
-                    continue;
-                clear_edges(col, w, oy0, oy1, lo, hi);
-                int64_t first = oy0 * w + lo, last = (oy1 - 1) * w + hi;
-                add_floats(plane + first + y_off * w + x_off, col + first, last - first);
-            }
-        }
-    }
-}
-
-/* col2im_same onto planes starting at start[c]: each plane's first
-   nonempty block (one contiguous stretch of it) is written as start +
-   col, the rest of the plane set to start, later blocks added. */
-static void col2im_same_set(const nn_conv_geometry *g, float *col, float *image, const float *start)
+   rows in col (they belong to the padding), then add the block at once.
+   set: onto planes starting at start[c] (0 when start is NULL) — each
+   plane's first nonempty block (one contiguous stretch of it) is written
+   as start + col, the rest of the plane set to start, later blocks added;
+   otherwise every block is added to what the image holds. */
+static void col2im_same(const nn_conv_geometry *g, float *col, float *image, bool set, const float *start)
 {
     const int64_t w = g->w, oh = g->out_h, pixels = oh * w, size = g->h * w;
     for (int64_t c = 0; c < g->channels; c++) {
         float *plane = image + c * size;
         const float v = start ? start[c] : 0.0f;
-        bool started = false;
+        bool started = !set;
         for (int64_t i = 0; i < g->kernel_h; i++) {
             int64_t y_off = i * g->dil_h - g->pad_h, oy0, oy1;
             valid_range(y_off, 1, g->h, oh, &oy0, &oy1);
@@ -248,7 +228,7 @@ static void col2im_same_set(const nn_conv_geometry *g, float *col, float *image,
 void nn_col2im_set(const nn_conv_geometry *g, float *col, float *image, const float *start)
 {
     if (is_same_conv(g)) {
-        col2im_same_set(g, col, image, start);
+        col2im_same(g, col, image, true, start);
         return;
     }
     /* plane by plane: each is filled just before its sums, while in cache */
@@ -264,7 +244,7 @@ void nn_col2im_set(const nn_conv_geometry *g, float *col, float *image, const fl
 void nn_col2im(const nn_conv_geometry *g, float *col, float *image)
 {
     if (is_same_conv(g)) {
-        col2im_same(g, col, image);
+        col2im_same(g, col, image, false, NULL);
         return;
     }
     const int64_t ow = g->out_w, oh = g->out_h, sw = g->stride_w;
