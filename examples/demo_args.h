@@ -26,6 +26,21 @@ static inline bool demo_wants_help(int argc, char **argv)
     return false;
 }
 
+/* A flag's value that must be a positive float (--lr); false (after saying
+   why on stderr) otherwise. */
+static inline bool demo_parse_positive(const char *prog, const char *flag, const char *v, float *out)
+{
+    char *end;
+    errno = 0;
+    float x = strtof(v, &end);
+    if (*end || end == v || errno || !(x > 0)) {
+        fprintf(stderr, "%s: %s expects a positive number, got \"%s\"\n", prog, flag, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
 /* Parses "--seed" values: a decimal number (0 .. 2^64-1; torch keeps the low
    32 bits) or "random" (from the operating system's entropy). */
 static inline bool demo_parse_seed(const char *s, uint64_t *seed, bool *random)

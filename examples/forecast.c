@@ -27,6 +27,8 @@
 
 #include <nn.h>
 
+#include "demo_args.h"
+
 #define STATSMODELS "/usr/lib/python3/dist-packages/statsmodels/datasets/"
 #define GRETL "/usr/share/gretl/data/misc/"
 
@@ -86,11 +88,10 @@ static void usage(const char *prog, FILE *f)
 static bool parse_args(int argc, char **argv, opts *o)
 {
     const char *slash = strrchr(argv[0], '/'), *prog = slash ? slash + 1 : argv[0];
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(argv[0], stdout);
-            exit(0);
-        }
+    if (demo_wants_help(argc, argv)) {
+        usage(argv[0], stdout);
+        exit(0);
+    }
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -110,11 +111,8 @@ static bool parse_args(int argc, char **argv, opts *o)
         }
         errno = 0;
         if (!strcmp(a, "--lr")) {
-            o->lr = strtof(v, &end);
-            if (*end || !(o->lr > 0) || errno) {
-                fprintf(stderr, "%s: --lr expects a positive number, got \"%s\"\n", prog, v);
+            if (!demo_parse_positive(prog, a, v, &o->lr))
                 return false;
-            }
             continue;
         }
         long n = strtol(v, &end, 10);
